@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { LevelWithSilent } from 'pino';
+import { crashInjectorFromEnv } from '../src/crash.js';
+import { dryRun, formatDryRunEntry } from '../src/dry-run.js';
+import { IngestError, UsageError, describeError } from '../src/errors.js';
+import { Ingestor } from '../src/ingestor.js';
+import type { Logger } from '../src/logger.js';
+import { LOG_LEVELS, createLogger } from '../src/logger.js';
+import type { IngestorOptions } from '../src/options.js';
+import { MODES, ON_DUPLICATE, parseNumberFlag, resolveOptions } from '../src/options.js';
+
+/** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+function single(flag: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
+  return String(value);
+}
+
+function fail(message: string, code: number, logger?: Logger): never {
+  process.stderr.write(`ingestor: ${message}\n`);
+  if (logger !== undefined) logger.flush();
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('ingestor')
+    .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
+    .command(['run', '$0'], 'ingest complete files from --input, exactly once')
+    .option('input', { type: 'string', describe: 'staging directory to ingest from (required)' })
+    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
+    .option('manifests', { type: 'string', describe: 'manifest root (required)' })
+    .option('state-path', {
+      type: 'string',
+      describe: 'SQLite state file [default: <manifests>/ingestor.db]',
+    })
+    .option('mode', { type: 'string', choices: MODES, describe: 'completion rule [stability]' })
+    .option('stability-seconds', {
+      type: 'string',
+      describe: 'seconds a file must stay unchanged [5]',
+    })
+    .option('concurrency', { type: 'string', describe: 'files read at once [4]' })
+    .option('once', { type: 'boolean', describe: 'one pass, print a summary, exit' })
+    .option('dry-run', { type: 'boolean', describe: 'report what would happen; change nothing' })
+    .option('json', { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' })
+    .option('exclude', { type: 'string', array: true, describe: 'glob of files never ingested' })
+    .option('on-duplicate', {
+      type: 'string',
+      choices: ON_DUPLICATE,
+      describe: 'what to do with already-ingested content [move]',
+    })
+    .option('duplicates-dir', {
+      type: 'string',
+      describe: 'where duplicates go [<warehouse>/_duplicates]',
+    })
+    .option('scan-interval', { type: 'string', describe: 'seconds between full scans, at least [30]' })
+    .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
+    .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' })
+    .strict(true)
+    .version()
+    .help()
+    .showHelpOnFail(false)
+    .fail((message, error) => {
+      // yargs' own messages for unknown flags and bad choices: one line, exit 2.
+      const text = (message ?? describeError(error)).replace(/\n+/g, '; ');
+      fail(text, EXIT_USAGE);
+    })
+    .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true });
+  const args = await parser.parseAsync();
+  if (args._.length > 1 || (args._.length === 1 && args._[0] !== 'run')) {
+    fail(`unknown command ${JSON.stringify(args._.join(' '))}`, EXIT_USAGE);
+  }
+
+  let options: IngestorOptions;
+  let logLevel: LevelWithSilent;
+  try {
+    const numbers = {
+      stabilitySeconds: parseNumberFlag('stability-seconds', args['stability-seconds'], false),
+      concurrency: parseNumberFlag('concurrency', args.concurrency, true),
+      scanIntervalSeconds: parseNumberFlag('scan-interval', args['scan-interval'], false),
+      batchSize: parseNumberFlag('batch-size', args['batch-size'], true),
+    };
+    const strings = {
+      statePath: single('state-path', args['state-path']),
+      mode: single('mode', args.mode) as IngestorOptions['mode'],
+      onDuplicate: single('on-duplicate', args['on-duplicate']) as IngestorOptions['onDuplicate'],
+      duplicatesDir: single('duplicates-dir', args['duplicates-dir']),
+    };
+    options = {
+      input: single('input', args.input) ?? '',
+      warehouse: single('warehouse', args.warehouse) ?? '',
+      manifests: single('manifests', args.manifests) ?? '',
+      once: args.once === true,
+      dryRun: args['dry-run'] === true,
+      ...(args.exclude === undefined ? {} : { exclude: args.exclude }),
+    };
+    for (const [key, value] of Object.entries({ ...numbers, ...strings })) {
+      if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+    }
+    logLevel = (single('log-level', args['log-level']) ?? 'info') as LevelWithSilent;
+  } catch (error) {
+    fail(describeError(error), EXIT_USAGE);
+  }
+
+  let resolved;
+  try {
+    resolved = resolveOptions(options);
+  } catch (error) {
+    fail(describeError(error), error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE);
+  }
+
+  if (resolved.dryRun) {
+    // The report owns stdout; logs go to stderr.
+    const logger = createLogger(logLevel, 2);
+    const json = args.json === true;
+    try {
+      const summary = await dryRun(resolved, {
+        logger,
+        report: (entry) =>
+          process.stdout.write(`${json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`),
+      });
+      const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
+      process.stdout.write(json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
+      logger.flush();
+      return;
+    } catch (error) {
+      fail(describeError(error), EXIT_FAILURE, logger);
+    }
+  }
+
+  const logger = createLogger(logLevel);
+  let crash;
+  try {
+    crash = crashInjectorFromEnv();
+  } catch (error) {
+    fail(describeError(error), EXIT_USAGE);
+  }
+  let ingestor: Ingestor;
+  try {
+    ingestor = await Ingestor.open(resolved, { logger, crash });
+  } catch (error) {
+    logger.fatal({ err: describeError(error) }, 'cannot start');
+    fail(describeError(error), EXIT_FAILURE, logger);
+  }
+  logger.info(
+    {
+      event: 'start',
+      input: resolved.input,
+      warehouse: resolved.warehouse,
+      manifests: resolved.manifests,
+      statePath: resolved.statePath,
+      mode: resolved.mode,
+      once: resolved.once,
+    },
+    'ingestor started',
+  );
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: stopping at once; recovery completes in-flight files');
+      logger.flush();
+      process.exit(EXIT_FAILURE);
+    }
+    logger.info({ signal }, 'stopping: finishing in-flight files');
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    const summary = resolved.once ? await ingestor.runOnce() : await ingestor.run(controller.signal);
+    await ingestor.close();
+    logger.info({ event: 'summary', ...summary }, 'stopped');
+    if (resolved.once) {
+      process.stderr.write(
+        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
+      );
+    }
+    logger.flush();
+    process.exitCode = resolved.once && summary.failed > 0 ? EXIT_FAILURE : 0;
+  } catch (error) {
+    logger.fatal({ err: describeError(error), code: (error as IngestError).code }, 'stopped by an error');
+    try {
+      await ingestor.close();
+    } catch (closeError) {
+      logger.error({ err: describeError(closeError) }, 'could not close cleanly; recovery will');
+    }
+    fail(describeError(error), EXIT_FAILURE, logger);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+await main(hideBin(process.argv));

@@ -1,0 +1,36 @@
+/**
+ * Crash injection for tests: `INGESTOR_CRASH_AT=<point>[:<n>]` makes the process SIGKILL itself
+ * the n-th time (default 1st) it reaches that point. A real kill -9, so nothing is flushed.
+ */
+export const CRASH_POINTS = [
+  'after-intent',
+  'during-copy',
+  'after-rename',
+  'after-source-removed',
+  'after-manifest',
+  'before-commit',
+  'after-commit',
+  'during-recovery',
+] as const;
+
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+export interface CrashInjector {
+  (point: CrashPoint): void;
+}
+
+export function crashInjectorFromEnv(value = process.env.INGESTOR_CRASH_AT): CrashInjector {
+  if (value === undefined || value === '') return () => {};
+  const [point, countText] = value.split(':');
+  if (!CRASH_POINTS.includes(point as CrashPoint)) {
+    throw new Error(
+      `INGESTOR_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  let remaining = countText === undefined ? 1 : Number(countText);
+  return (reached) => {
+    if (reached !== point) return;
+    remaining -= 1;
+    if (remaining === 0) process.kill(process.pid, 'SIGKILL');
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The catalogue of errors Ingestor raises itself. Filesystem and SQLite errors keep their own
+ * `code` and are wrapped only where the wrapper adds what the operator needs (which file,
+ * which step), with the original as `cause`.
+ */
+export const ERROR_CODES = Object.freeze({
+  __proto__: null,
+  INGEST_ERR_USAGE: 'a command-line flag or option has a bad value',
+  INGEST_ERR_LOCKED: 'another ingestor holds the state file',
+  INGEST_ERR_STATE: 'the state database cannot be used',
+  INGEST_ERR_RECOVERY: 'recovery found state and disk that disagree',
+  INGEST_ERR_CHANGED: 'the file changed while it was read',
+  INGEST_ERR_NOT_REGULAR: 'the path is not a regular file',
+  INGEST_ERR_VANISHED: 'the file disappeared before it was moved',
+  INGEST_ERR_SHORT_READ: 'fewer bytes were read than the file size',
+} as const);
+
+export type ErrorCode = Exclude<keyof typeof ERROR_CODES, '__proto__'>;
+
+export class IngestError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IngestError';
+    this.code = code;
+  }
+}
+
+/** A bad flag or option: the CLI prints the message on one line and exits 2. */
+export class UsageError extends IngestError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INGEST_ERR_USAGE', message, options);
+    this.name = 'UsageError';
+  }
+}
+
+/** The errno code of a Node.js system error, or undefined. */
+export function errnoCode(error: unknown): string | undefined {
+  if (error !== null && typeof error === 'object' && 'code' in error) {
+    const { code } = error as { code: unknown };
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** True when `error` is a system error with one of the given codes. */
+export function hasCode(error: unknown, ...codes: string[]): boolean {
+  const code = errnoCode(error);
+  return code !== undefined && codes.includes(code);
+}
+
+/** One line for a log or a terminal: the message, and the cause's message if there is one. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

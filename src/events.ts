@@ -1,0 +1,24 @@
+import { EventEmitter } from 'node:events';
+import type { SkipReason } from './interfaces.js';
+
+/**
+ * Everything the pipeline tells the outside world goes through one typed emitter: logs subscribe
+ * to it today; metrics and the control plane's event stream subscribe to the same events.
+ * Payload paths are display strings (invalid UTF-8 shown as U+FFFD).
+ */
+export interface IngestorEventMap {
+  'recovery:done': [{ rolledForward: number; rolledBack: number; vanished: number; ms: number }];
+  'scan:done': [{ files: number; ms: number; complete: number; pending: number }];
+  'file:skipped': [{ source: string; reason: SkipReason }];
+  'file:committed': [
+    { source: string; dest: string; sha256: string; bytes: number; ms: number; manifest: string },
+  ];
+  'file:duplicate': [
+    { source: string; sha256: string; original: string; dest: string | null; bytes: number },
+  ];
+  'file:deferred': [{ source: string; reason: string }];
+  'file:failed': [{ source: string; error: string; code: string | undefined }];
+  'watch:degraded': [{ dir: string; error: string }];
+}
+
+export class IngestorEvents extends EventEmitter<IngestorEventMap> {}

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FsPath } from './interfaces.js';
+import { hasCode } from './errors.js';
+
+/** Makes a directory entry change (create, rename, unlink) in `dir` durable. */
+export async function fsyncDir(dir: FsPath): Promise<void> {
+  const handle = await fs.promises.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const knownDirs = new Set<string>();
+
+/**
+ * `mkdir -p` whose result survives a power cut: every directory it creates is fsynced into its
+ * parent. Remembers directories it has seen, so the common case costs nothing.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  if (knownDirs.has(dir)) return;
+  const missing: string[] = [];
+  let current = dir;
+  for (;;) {
+    try {
+      const stat = await fs.promises.stat(current);
+      if (!stat.isDirectory()) throw new Error(`${JSON.stringify(current)} is not a directory`);
+      break;
+    } catch (error) {
+      if (!hasCode(error, 'ENOENT')) throw error;
+      missing.push(current);
+      const parent = path.dirname(current);
+      if (parent === current) break;
+      current = parent;
+    }
+  }
+  for (const created of missing.reverse()) {
+    try {
+      await fs.promises.mkdir(created);
+    } catch (error) {
+      if (!hasCode(error, 'EEXIST')) throw error;
+    }
+    await fsyncDir(path.dirname(created));
+  }
+  if (knownDirs.size > 10_000) knownDirs.clear();
+  knownDirs.add(dir);
+}
+
+/** Forgets the directories `ensureDir` has seen (tests remove them behind its back). */
+export function forgetDirs(): void {
+  knownDirs.clear();
+}
+
+/** lstat that answers undefined for a missing path. */
+export async function lstatIfExists(p: FsPath): Promise<fs.Stats | undefined> {
+  try {
+    return await fs.promises.lstat(p);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
+
+/** unlink that treats an already missing path as done; true when it removed something. */
+export async function unlinkIfExists(p: FsPath): Promise<boolean> {
+  try {
+    await fs.promises.unlink(p);
+    return true;
+  } catch (error) {
+    if (hasCode(error, 'ENOENT')) return false;
+    throw error;
+  }
+}

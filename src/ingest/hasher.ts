@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { IngestError, hasCode } from '../errors.js';
+import type { FileIdentity, FsPath } from '../interfaces.js';
+import { displayPath } from '../paths.js';
+import { unlinkIfExists } from '../fsutil.js';
+import { sameIdentity } from '../watch/completion.js';
+
+const CHUNK = 1024 * 1024;
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+export interface ReadResult {
+  sha256: string;
+  /** The identity of the file that was read, from fstat on the open descriptor. */
+  identity: FileIdentity;
+  ms: number;
+}
+
+function identityOfStats(s: fs.Stats): FileIdentity {
+  return { device: s.dev, inode: s.ino, size: s.size, mtimeMs: s.mtimeMs };
+}
+
+/**
+ * Reads a file once: SHA-256 of every byte and, when `copyTo` is given, a copy written while
+ * reading (reads and writes overlapped, one pass) that is fsynced and carries the source's
+ * mode, owner and times where permitted. Never follows a symlink; a FIFO cannot block it.
+ *
+ * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
+ * was read; the copy is then removed.
+ */
+export async function readAndHash(
+  path: FsPath,
+  expected: FileIdentity,
+  copyTo?: FsPath,
+  onCopyProgress?: () => void,
+): Promise<ReadResult> {
+  const started = performance.now();
+  const name = displayPath(path);
+  let input: fs.promises.FileHandle;
+  try {
+    input = await fs.promises.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    if (hasCode(error, 'ELOOP')) {
+      throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} became a symlink`, { cause: error });
+    }
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
+      throw new IngestError('INGEST_ERR_VANISHED', `${name} disappeared`, { cause: error });
+    }
+    throw error;
+  }
+  let output: fs.promises.FileHandle | undefined;
+  try {
+    const before = await input.stat();
+    if (!before.isFile()) {
+      throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} is not a regular file`);
+    }
+    if (!sameIdentity(identityOfStats(before), expected)) {
+      throw new IngestError('INGEST_ERR_CHANGED', `${name} changed since it was found complete`);
+    }
+    if (copyTo !== undefined) output = await fs.promises.open(copyTo, 'wx', 0o600);
+    const hash = createHash('sha256');
+    // Two buffers: the next read runs while the current chunk is hashed and written.
+    const size = Math.max(1, Math.min(CHUNK, before.size + 1));
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let position = 0;
+    let current = 0;
+    let reading = input.read(buffers[0]!, 0, size, 0);
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      const chunk = buffers[current]!.subarray(0, bytesRead);
+      position += bytesRead;
+      current ^= 1;
+      reading = input.read(buffers[current]!, 0, size, position);
+      hash.update(chunk);
+      if (output !== undefined) {
+        await output.write(chunk, 0, chunk.length, position - bytesRead);
+        onCopyProgress?.();
+      }
+    }
+    const after = await input.stat();
+    if (!sameIdentity(identityOfStats(after), identityOfStats(before)) || position !== before.size) {
+      throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was read`);
+    }
+    if (output !== undefined) {
+      await output.chmod(before.mode & 0o7777);
+      try {
+        await output.chown(before.uid, before.gid);
+      } catch (error) {
+        if (!hasCode(error, 'EPERM', 'EINVAL')) throw error;
+      }
+      await output.utimes(before.atime, before.mtime);
+      await output.sync();
+    }
+    return {
+      sha256: hash.digest('hex'),
+      identity: identityOfStats(before),
+      ms: performance.now() - started,
+    };
+  } catch (error) {
+    if (output !== undefined) {
+      await output.close();
+      output = undefined;
+      await unlinkIfExists(copyTo!);
+    }
+    throw error;
+  } finally {
+    await output?.close();
+    await input.close();
+  }
+}

@@ -1,0 +1,32 @@
+import fs from 'node:fs';
+import type { FsPath } from '../interfaces.js';
+import { hasCode } from '../errors.js';
+
+/** Errors from link(2) that mean "this filesystem cannot hard-link", not "this move failed". */
+const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'];
+
+/**
+ * Gives `src` the name `dst` without ever replacing an existing `dst`: link(2) fails with
+ * EEXIST instead of overwriting, which rename(2) cannot promise from Node. The caller removes
+ * `src` afterwards. On filesystems without hard links, falls back to rename after checking
+ * that `dst` is free (the daemon's lock makes it the warehouse's only writer).
+ * Returns 'linked' (src still exists) or 'renamed' (src is gone). EXDEV propagates.
+ */
+export async function placeNoReplace(src: FsPath, dst: FsPath): Promise<'linked' | 'renamed'> {
+  try {
+    await fs.promises.link(src, dst);
+    return 'linked';
+  } catch (error) {
+    if (!hasCode(error, ...NO_HARD_LINKS)) throw error;
+  }
+  try {
+    await fs.promises.lstat(dst);
+    throw Object.assign(new Error(`EEXIST: file already exists, rename -> ${String(dst)}`), {
+      code: 'EEXIST',
+    });
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT')) throw error;
+  }
+  await fs.promises.rename(src, dst);
+  return 'renamed';
+}

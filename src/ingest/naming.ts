@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import type { FsPath } from '../interfaces.js';
+import { fromBytes, toBytes } from '../paths.js';
+
+/** Linux's limit on one name, in bytes. */
+export const NAME_MAX = 255;
+
+const COMPRESSION = new Set(['.gz', '.bz2', '.xz', '.zst', '.lz4', '.br', '.z']);
+const DOT = 0x2e;
+
+/** Splits `a.csv.gz` into `a` and `.csv.gz`; a leading dot is part of the stem. */
+export function splitExtension(name: Buffer): [Buffer, Buffer] {
+  const last = name.lastIndexOf(DOT);
+  if (last <= 0) return [name, Buffer.alloc(0)];
+  const ext = name.subarray(last).toString('latin1').toLowerCase();
+  if (COMPRESSION.has(ext)) {
+    const prev = name.lastIndexOf(DOT, last - 1);
+    if (prev > 0 && last - prev <= 8) return [name.subarray(0, prev), name.subarray(prev)];
+  }
+  if (name.length - last > 16) return [name, Buffer.alloc(0)]; // not an extension
+  return [name.subarray(0, last), name.subarray(last)];
+}
+
+/** Cuts `bytes` to at most `max` bytes without splitting a UTF-8 sequence. */
+export function truncateBytes(bytes: Buffer, max: number): Buffer {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  // Step back over continuation bytes (10xxxxxx) so that a character is never cut.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end -= 1;
+  return bytes.subarray(0, end);
+}
+
+/**
+ * The name a file gets in the warehouse on its `attempt`-th try (0 first). A name already
+ * used that day by other content becomes `<stem>~<first 12 hex of sha256><ext>` (then
+ * `-2`, `-3`, ...), shortened to fit in 255 bytes by cutting the stem.
+ */
+export function candidateName(name: FsPath, sha256: string, attempt: number): FsPath {
+  const bytes = toBytes(name);
+  if (attempt === 0 && bytes.length <= NAME_MAX) return name;
+  const [stem, ext] = splitExtension(bytes);
+  const tag = Buffer.from(`~${sha256.slice(0, 12)}${attempt > 1 ? `-${attempt}` : ''}`);
+  const safeExt = ext.length + tag.length < NAME_MAX / 2 ? ext : Buffer.alloc(0);
+  const room = NAME_MAX - tag.length - safeExt.length;
+  return fromBytes(Buffer.concat([truncateBytes(stem, room), tag, safeExt]));
+}
+
+/** A fresh temporary file name (hidden, never a data name). */
+export function temporaryName(): string {
+  return `.ingestor-${randomBytes(8).toString('hex')}.tmp`;
+}
+
+/** Directory, inside the warehouse, holding copies in progress. */
+export const TMP_DIR_NAME = '.ingestor-tmp';

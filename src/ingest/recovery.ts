@@ -1,0 +1,181 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CrashInjector } from '../crash.js';
+import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
+import type { FileRow } from '../interfaces.js';
+import type { Logger } from '../logger.js';
+import { formatLine } from '../manifest/manifest-line.js';
+import type { ManifestWriter } from '../manifest/manifest-writer.js';
+import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
+import type { ResolvedOptions } from '../options.js';
+import { dirName, displayPath, toBytes } from '../paths.js';
+import type { Finish, StateStore } from '../state/store.js';
+import { sameIdentity } from '../watch/completion.js';
+import { TMP_DIR_NAME } from './naming.js';
+import { identityOf, recordOf } from './pipeline.js';
+
+export interface RecoverySummary {
+  rolledForward: number;
+  rolledBack: number;
+  vanished: number;
+  tornBytes: number;
+  temporariesRemoved: number;
+}
+
+/** What recovery does with one intent, decided from what is on disk. */
+export type Decision =
+  | { action: 'roll-forward'; removeSource: boolean; appendLine: boolean }
+  | { action: 'roll-back' }
+  | { action: 'vanished' };
+
+export interface DiskFacts {
+  /** The destination exists as a regular file of the recorded size. */
+  destWhole: boolean;
+  /** Stat of whatever is at the source name now. */
+  source: fs.Stats | undefined;
+  /** Stat of the destination. */
+  dest: fs.Stats | undefined;
+  /** The manifest already has this content's line. */
+  linePresent: boolean;
+}
+
+/**
+ * The recovery rule for one intent, as a pure function of the row and the disk:
+ * - the destination is whole: the move happened, so finish it (remove the source if it is
+ *   still there and is the same file, append the manifest line if missing) and commit;
+ * - it is not: the move never happened (names are placed only after the bytes are durable),
+ *   so roll back and let discovery find the source again; if the source is gone too, someone
+ *   else removed it, and the row says so.
+ */
+export function decide(row: FileRow, facts: DiskFacts): Decision {
+  if (facts.destWhole) {
+    const src = facts.source;
+    const sameAsDest =
+      src !== undefined && facts.dest !== undefined && src.ino === facts.dest.ino && src.dev === facts.dest.dev;
+    const untouched =
+      src !== undefined && src.isFile() && sameIdentity(identityOf(src), identityOfRow(row));
+    return {
+      action: 'roll-forward',
+      removeSource: sameAsDest || untouched,
+      appendLine: row.kind === 'ingest' && !facts.linePresent,
+    };
+  }
+  return facts.source === undefined ? { action: 'vanished' } : { action: 'roll-back' };
+}
+
+function identityOfRow(row: FileRow) {
+  return { device: row.device, inode: row.inode, size: row.size, mtimeMs: row.mtimeMs };
+}
+
+/**
+ * Settles every intent left by a crash, before discovery starts: repairs torn manifest tails,
+ * drives each intent forward or back from what is on disk, and removes orphan copies.
+ */
+export async function recover(deps: {
+  options: ResolvedOptions;
+  store: StateStore;
+  manifest: ManifestWriter;
+  crash: CrashInjector;
+  logger: Logger;
+  now: () => number;
+}): Promise<RecoverySummary> {
+  const { options, store, manifest, crash, logger } = deps;
+  const summary: RecoverySummary = {
+    rolledForward: 0,
+    rolledBack: 0,
+    vanished: 0,
+    tornBytes: 0,
+    temporariesRemoved: 0,
+  };
+  const intents = store.openIntents();
+  const byManifest = new Map<string, FileRow[]>();
+  for (const row of intents) {
+    if (row.manifest === null) continue;
+    const rows = byManifest.get(row.manifest) ?? [];
+    rows.push(row);
+    byManifest.set(row.manifest, rows);
+  }
+  const present = new Set<string>();
+  for (const [file, rows] of byManifest) {
+    const torn = await repairTornTail(file);
+    if (torn > 0) {
+      summary.tornBytes += torn;
+      logger.warn({ manifest: file, bytes: torn }, 'recovery: cut a torn last manifest line');
+    }
+    for (const sha of await hashesPresent(file, new Set(rows.map((r) => r.sha256)))) {
+      present.add(sha);
+    }
+  }
+
+  const finishes: Finish[] = [];
+  const lines = new Map<string, string[]>();
+  const dirs = new Set<string>();
+  for (const row of intents) {
+    crash('during-recovery');
+    const deleted = toBytes(row.dest).length === 0;
+    const dest = deleted ? undefined : await lstatIfExists(row.dest);
+    const source = await lstatIfExists(row.source);
+    const facts: DiskFacts = {
+      destWhole: deleted || (dest !== undefined && dest.isFile() && dest.size === row.size),
+      source,
+      dest,
+      linePresent: present.has(row.sha256),
+    };
+    const decision = decide(row, facts);
+    const fields = { id: row.id, source: displayPath(row.source), dest: displayPath(row.dest) };
+    if (row.tmp !== null) await unlinkIfExists(row.tmp);
+    if (decision.action === 'roll-forward') {
+      if (decision.removeSource || (deleted && source !== undefined)) {
+        await unlinkIfExists(row.source);
+        dirs.add(dirName(row.source) as string);
+      }
+      if (row.sidecar !== null) await unlinkIfExists(row.sidecar);
+      if (decision.appendLine) {
+        const list = lines.get(row.manifest!) ?? [];
+        list.push(formatLine(recordOf(row)));
+        lines.set(row.manifest!, list);
+      }
+      finishes.push({ id: row.id, status: 'committed' });
+      summary.rolledForward += 1;
+      logger.info({ ...fields, kind: row.kind }, 'recovery: completed an interrupted ingest');
+    } else if (decision.action === 'roll-back') {
+      if (facts.linePresent && row.kind === 'ingest') {
+        logger.error(
+          fields,
+          'recovery: manifest has a line for a file missing from the warehouse; left as is',
+        );
+      }
+      finishes.push({ id: row.id, status: 'aborted', error: 'rolled back by recovery' });
+      summary.rolledBack += 1;
+      logger.info(fields, 'recovery: rolled back an interrupted ingest; the source stays');
+    } else {
+      finishes.push({ id: row.id, status: 'vanished', error: 'source and destination both missing' });
+      summary.vanished += 1;
+      logger.warn(fields, 'recovery: the source was removed by someone else before it was moved');
+    }
+  }
+  for (const [file, list] of lines) await manifest.append(file, list.join(''));
+  for (const dir of dirs) await fsyncDir(dir);
+  store.finish(finishes, deps.now());
+  summary.temporariesRemoved = await sweepTemporaries(options);
+  return summary;
+}
+
+/** Removes copies in progress that no intent refers to (all intents are settled now). */
+async function sweepTemporaries(options: ResolvedOptions): Promise<number> {
+  let removed = 0;
+  for (const root of new Set([options.warehouse, options.duplicatesDir])) {
+    const dir = path.join(root, TMP_DIR_NAME);
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    for (const name of names) {
+      if (await unlinkIfExists(path.join(dir, name))) removed += 1;
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,382 @@
+import pLimit from 'p-limit';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { CrashInjector } from './crash.js';
+import { describeError, errnoCode } from './errors.js';
+import { IngestorEvents } from './events.js';
+import { ensureDir } from './fsutil.js';
+import type { Outcome } from './ingest/pipeline.js';
+import { Pipeline } from './ingest/pipeline.js';
+import type { RecoverySummary } from './ingest/recovery.js';
+import { recover } from './ingest/recovery.js';
+import type { Candidate, FsPath, RunSummary } from './interfaces.js';
+import { logEvents } from './log-events.js';
+import type { Logger } from './logger.js';
+import { ManifestWriter } from './manifest/manifest-writer.js';
+import type { ResolvedOptions } from './options.js';
+import { displayPath, pathKey } from './paths.js';
+import { StateLock } from './state/lock.js';
+import { openSqliteState } from './state/sqlite-store.js';
+import type { StateStore } from './state/store.js';
+import { Discovery } from './watch/discovery.js';
+import { createNameFilter } from './watch/filters.js';
+
+export interface IngestorDeps {
+  logger: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Default: a new emitter. */
+  events?: IngestorEvents;
+  /** Default: no crashes. */
+  crash?: CrashInjector;
+}
+
+/** Failed files wait this long before they are tried again, doubling up to the cap. */
+const RETRY_BASE_MS = 1_000;
+const RETRY_CAP_MS = 5 * 60_000;
+const BACKOFF_CAPACITY = 100_000;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * The daemon: recovery first, then discovery feeding a bounded worker pool that hashes files
+ * and hands them to the group-committing pipeline.
+ */
+export class Ingestor implements AsyncDisposable {
+  readonly options: ResolvedOptions;
+  readonly events: IngestorEvents;
+  readonly discovery: Discovery;
+  readonly recovery: RecoverySummary;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #lock: StateLock;
+  readonly #store: StateStore;
+  readonly #manifest: ManifestWriter;
+  readonly #pipeline: Pipeline;
+  readonly #limit: ReturnType<typeof pLimit>;
+  readonly #inflight = new Set<string>();
+  readonly #backoff = new Map<string, { attempts: number; until: number }>();
+  readonly #roomWaiters: (() => void)[] = [];
+  readonly #summary: RunSummary = {
+    ingested: 0,
+    duplicates: 0,
+    bytes: 0,
+    skipped: 0,
+    waiting: 0,
+    failed: 0,
+    seconds: 0,
+  };
+  readonly #started: number;
+  #wake: (() => void) | undefined;
+  #unsubscribe: () => void;
+  #closed = false;
+
+  private constructor(
+    options: ResolvedOptions,
+    deps: Required<IngestorDeps>,
+    parts: {
+      lock: StateLock;
+      store: StateStore;
+      manifest: ManifestWriter;
+      pipeline: Pipeline;
+      recovery: RecoverySummary;
+    },
+  ) {
+    this.options = options;
+    this.events = deps.events;
+    this.#logger = deps.logger;
+    this.#clock = deps.clock;
+    this.#lock = parts.lock;
+    this.#store = parts.store;
+    this.#manifest = parts.manifest;
+    this.#pipeline = parts.pipeline;
+    this.recovery = parts.recovery;
+    this.#started = deps.clock();
+    this.#limit = pLimit(options.concurrency);
+    this.#unsubscribe = logEvents(this.events, this.#logger);
+    this.events.on('file:skipped', () => (this.#summary.skipped += 1));
+    this.discovery = new Discovery({
+      input: options.input,
+      mode: options.mode,
+      stabilityMs: options.stabilityMs,
+      filter: createNameFilter(options),
+      clock: deps.clock,
+      logger: deps.logger,
+      events: deps.events,
+      isBusy: (path) => this.#isBusy(path),
+      submit: (candidate) => this.#submit(candidate),
+    });
+  }
+
+  /**
+   * Takes the state lock, opens the state, and settles what a previous run left in flight.
+   * Throws INGEST_ERR_LOCKED when another daemon runs on the same state.
+   */
+  static async open(options: ResolvedOptions, deps: IngestorDeps): Promise<Ingestor> {
+    const full: Required<IngestorDeps> = {
+      logger: deps.logger,
+      clock: deps.clock ?? systemClock,
+      events: deps.events ?? new IngestorEvents(),
+      crash: deps.crash ?? (() => {}),
+    };
+    const lock = StateLock.acquire(options.statePath);
+    let store: StateStore | undefined;
+    const manifest = new ManifestWriter();
+    try {
+      await ensureDir(options.warehouse);
+      await ensureDir(options.manifests);
+      store = openSqliteState(options.statePath);
+      const started = full.clock();
+      const recovery = await recover({
+        options,
+        store,
+        manifest,
+        crash: full.crash,
+        logger: full.logger,
+        now: full.clock,
+      });
+      const ms = full.clock() - started;
+      full.logger.info({ event: 'recovery', ...recovery, ms }, 'recovery done');
+      full.events.emit('recovery:done', {
+        rolledForward: recovery.rolledForward,
+        rolledBack: recovery.rolledBack,
+        vanished: recovery.vanished,
+        ms,
+      });
+      const pipeline = await Pipeline.create({
+        options,
+        store,
+        manifest,
+        clock: full.clock,
+        crash: full.crash,
+      });
+      return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery });
+    } catch (error) {
+      await manifest.close();
+      store?.close();
+      lock.release();
+      throw error;
+    }
+  }
+
+  #isBusy(path: FsPath): boolean {
+    const key = pathKey(path);
+    if (this.#inflight.has(key)) return true;
+    const backoff = this.#backoff.get(key);
+    return backoff !== undefined && backoff.until > this.#clock();
+  }
+
+  /** Queues a complete file; resolves when the queue has room (backpressure on scans). */
+  async #submit(candidate: Candidate): Promise<void> {
+    const key = pathKey(candidate.path);
+    if (this.#inflight.has(key) || this.#closed) return;
+    this.#inflight.add(key);
+    void this.#limit(() => this.#ingest(candidate)).finally(() => {
+      this.#inflight.delete(key);
+      if (this.#limit.pendingCount < this.#maxQueued) {
+        for (const wake of this.#roomWaiters.splice(0)) wake();
+      }
+      this.#wake?.();
+    });
+    while (this.#limit.pendingCount >= this.#maxQueued) {
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+  }
+
+  get #maxQueued(): number {
+    return Math.max(256, this.options.batchSize * 4);
+  }
+
+  async #ingest(candidate: Candidate): Promise<void> {
+    let outcome: Outcome;
+    try {
+      const prepared = await this.#pipeline.prepare(candidate);
+      outcome = await this.#pipeline.commit(prepared);
+    } catch (error) {
+      const code = errnoCode(error);
+      outcome =
+        code === 'INGEST_ERR_CHANGED' || code === 'INGEST_ERR_VANISHED'
+          ? { kind: 'deferred', reason: describeError(error) }
+          : { kind: 'failed', error };
+    }
+    this.#report(candidate, outcome);
+  }
+
+  #report(candidate: Candidate, outcome: Outcome): void {
+    const source = displayPath(candidate.path);
+    const key = pathKey(candidate.path);
+    switch (outcome.kind) {
+      case 'committed': {
+        const { row } = outcome;
+        this.#backoff.delete(key);
+        this.#summary.ingested += 1;
+        this.#summary.bytes += row.size;
+        this.events.emit('file:committed', {
+          source,
+          dest: displayPath(row.dest),
+          sha256: row.sha256,
+          bytes: row.size,
+          ms: Math.round(this.#clock() - (row.completedAt ?? row.intentAt)),
+          manifest: row.manifest ?? '',
+        });
+        return;
+      }
+      case 'duplicate': {
+        const { row, original } = outcome;
+        this.#backoff.delete(key);
+        this.#summary.duplicates += 1;
+        const dest = displayPath(row.dest);
+        this.events.emit('file:duplicate', {
+          source,
+          sha256: row.sha256,
+          original: displayPath(original.source),
+          dest: dest === '' ? null : dest,
+          bytes: row.size,
+        });
+        return;
+      }
+      case 'deferred': {
+        if (outcome.reason.includes('disappeared')) return; // renamed or removed: not ours now
+        this.discovery.defer(candidate);
+        this.events.emit('file:deferred', { source, reason: outcome.reason });
+        return;
+      }
+      case 'failed': {
+        this.#summary.failed += 1;
+        const previous = this.#backoff.get(key);
+        const attempts = (previous?.attempts ?? 0) + 1;
+        const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
+        if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
+        this.#backoff.set(key, { attempts, until: this.#clock() + delay * (0.5 + Math.random()) });
+        this.events.emit('file:failed', {
+          source,
+          error: describeError(outcome.error),
+          code: errnoCode(outcome.error),
+        });
+        return;
+      }
+    }
+  }
+
+  /** Resolves when every queued file has been settled. */
+  async #idle(): Promise<void> {
+    while (this.#inflight.size > 0 || this.#limit.activeCount > 0 || this.#limit.pendingCount > 0) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+    await this.#pipeline.drain();
+  }
+
+  #throwIfFatal(): void {
+    if (this.#pipeline.fatal !== undefined) throw this.#pipeline.fatal;
+  }
+
+  /**
+   * One pass: ingest what is complete now, wait at most one stability window for what is
+   * not, then return the summary. A file unchanged for longer than the window is complete at
+   * once.
+   */
+  async runOnce(): Promise<RunSummary> {
+    const deadline = this.#clock() + this.options.stabilityMs;
+    await this.discovery.scan();
+    for (;;) {
+      this.#throwIfFatal();
+      await this.discovery.checkDue();
+      const next = this.discovery.pending.nextDue();
+      const busy = this.#inflight.size > 0;
+      if (!busy && (next === undefined || next > deadline)) {
+        if (!this.discovery.pending.overflowed || this.#clock() >= deadline) break;
+        // Some files did not fit in memory: look once more when the window has passed.
+        await sleep(deadline - this.#clock());
+        this.discovery.pending.overflowed = false;
+        await this.discovery.scan();
+        continue;
+      }
+      const wait = next === undefined ? 50 : Math.min(200, Math.max(5, next - this.#clock()));
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, wait);
+      });
+    }
+    await this.#idle();
+    this.#throwIfFatal();
+    return this.summary();
+  }
+
+  /** Runs until `signal` aborts: hints, due checks and periodic scans whose interval adapts. */
+  async run(signal: AbortSignal): Promise<RunSummary> {
+    const tickMs = Math.min(1000, Math.max(20, this.options.stabilityMs / 4));
+    let waiting: AbortController | undefined;
+    this.discovery.startWatching(() => waiting?.abort());
+    try {
+      let scan = await this.discovery.scan();
+      this.#logScan(scan);
+      let nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
+      while (!signal.aborted) {
+        this.#throwIfFatal();
+        waiting = new AbortController();
+        const wake = () => waiting?.abort();
+        signal.addEventListener('abort', wake, { once: true });
+        if (this.discovery.hintCount === 0) {
+          await sleep(Math.min(tickMs, nextScan - this.#clock()), waiting.signal);
+        }
+        signal.removeEventListener('abort', wake);
+        if (signal.aborted) break;
+        await this.discovery.processHints();
+        await this.discovery.checkDue();
+        if (this.#clock() >= nextScan || this.discovery.rescanRequested) {
+          scan = await this.discovery.scan();
+          this.#logScan(scan);
+          nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
+        }
+      }
+    } finally {
+      this.discovery.stopWatching();
+    }
+    await this.#idle();
+    this.#throwIfFatal();
+    return this.summary();
+  }
+
+  #logScan(scan: { files: number; complete: number; ms: number }): void {
+    const pending = this.discovery.pending.size;
+    this.#logger.debug({ event: 'scan', ...scan, pending }, 'scan done');
+    this.events.emit('scan:done', { ...scan, pending });
+  }
+
+  summary(): RunSummary {
+    return {
+      ...this.#summary,
+      waiting: this.discovery.pending.size,
+      seconds: (this.#clock() - this.#started) / 1000,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.discovery.stopWatching();
+    await this.#idle();
+    await this.#manifest.close();
+    this.#store.close();
+    this.#lock.release();
+    this.#unsubscribe();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

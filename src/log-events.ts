@@ -1,0 +1,26 @@
+import type { IngestorEventMap, IngestorEvents } from './events.js';
+import type { Logger } from './logger.js';
+
+type Payload<K extends keyof IngestorEventMap> = IngestorEventMap[K][0];
+
+/** Logs subscribe to the pipeline's events like any other consumer; returns the unsubscriber. */
+export function logEvents(events: IngestorEvents, logger: Logger): () => void {
+  const committed = (e: Payload<'file:committed'>) =>
+    logger.info({ event: 'ingested', ...e }, 'ingested');
+  const duplicate = (e: Payload<'file:duplicate'>) =>
+    logger.info({ event: 'duplicate', ...e }, 'duplicate: content already ingested');
+  const deferred = (e: Payload<'file:deferred'>) =>
+    logger.info({ event: 'deferred', ...e }, `not ingested now: ${e.reason}`);
+  const failed = (e: Payload<'file:failed'>) =>
+    logger.error({ event: 'failed', ...e }, `failed: ${e.error}`);
+  events.on('file:committed', committed);
+  events.on('file:duplicate', duplicate);
+  events.on('file:deferred', deferred);
+  events.on('file:failed', failed);
+  return () => {
+    events.off('file:committed', committed);
+    events.off('file:duplicate', duplicate);
+    events.off('file:deferred', deferred);
+    events.off('file:failed', failed);
+  };
+}

@@ -1,0 +1,243 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError, hasCode } from './errors.js';
+import type { Mode, OnDuplicate } from './interfaces.js';
+import { isInside } from './paths.js';
+
+/** Options as a caller gives them; every field but the three directories has a default. */
+export interface IngestorOptions {
+  /** The staging directory. Required; must exist. */
+  input: string;
+  /** Root of the date-partitioned warehouse. Required; created if missing. */
+  warehouse: string;
+  /** Root of the hourly manifests. Required; created if missing. */
+  manifests: string;
+  /** SQLite state file. Default: `<manifests>/ingestor.db`. Never inside the input. */
+  statePath?: string;
+  /** How completion is decided. Default: `stability`. */
+  mode?: Mode;
+  /** Stability window in seconds (fractions allowed). Default: 5. */
+  stabilitySeconds?: number;
+  /** Files hashed and moved at once. Default: 4. */
+  concurrency?: number;
+  /** Report what would happen and change nothing. Default: false. */
+  dryRun?: boolean;
+  /** One pass over the input, then exit. Default: false. */
+  once?: boolean;
+  /** Globs (relative to the input) of files never ingested. Default: none. */
+  exclude?: readonly string[];
+  /** What to do with a file whose content is already ingested. Default: `move`. */
+  onDuplicate?: OnDuplicate;
+  /** Where duplicates go with `onDuplicate: 'move'`. Default: `<warehouse>/_duplicates`. */
+  duplicatesDir?: string;
+  /** Shortest interval between full scans, in seconds. Default: 30 (scans also adapt to their cost). */
+  scanIntervalSeconds?: number;
+  /** Most files per group commit. Default: 256. */
+  batchSize?: number;
+}
+
+export interface ResolvedOptions {
+  readonly input: string;
+  readonly warehouse: string;
+  readonly manifests: string;
+  readonly statePath: string;
+  readonly mode: Mode;
+  readonly stabilityMs: number;
+  readonly concurrency: number;
+  readonly dryRun: boolean;
+  readonly once: boolean;
+  readonly exclude: readonly string[];
+  readonly onDuplicate: OnDuplicate;
+  readonly duplicatesDir: string;
+  readonly scanIntervalMs: number;
+  readonly batchSize: number;
+}
+
+export const defaults = {
+  mode: 'stability',
+  stabilitySeconds: 5,
+  concurrency: 4,
+  dryRun: false,
+  once: false,
+  exclude: [],
+  onDuplicate: 'move',
+  scanIntervalSeconds: 30,
+  batchSize: 256,
+} as const satisfies Omit<
+  Required<IngestorOptions>,
+  'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir'
+>;
+
+export const MODES: readonly Mode[] = ['stability', 'sidecar'];
+export const ON_DUPLICATE: readonly OnDuplicate[] = ['move', 'delete'];
+
+function positiveNumber(flag: string, value: unknown, integer: boolean): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    const what = integer ? 'a positive integer' : 'a positive number';
+    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new UsageError(
+      `--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+function requiredPath(flag: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new UsageError(`--${flag} is required`);
+  }
+  return path.resolve(value);
+}
+
+/**
+ * The real path of `p`, resolving symlinks in the part that exists, so that `a/../b` and links
+ * cannot hide that one directory lies inside another.
+ */
+export function realish(p: string): string {
+  const missing: string[] = [];
+  let current = p;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(current), ...missing.reverse());
+    } catch (error) {
+      if (!hasCode(error, 'ENOENT', 'ENOTDIR')) throw error;
+      const parent = path.dirname(current);
+      if (parent === current) return p;
+      missing.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+function checkDirectoryFlag(flag: string, dir: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
+      throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
+    }
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} cannot be read`, { cause: error });
+  }
+  if (!stat.isDirectory()) {
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
+  }
+}
+
+function checkOutputFlag(flag: string, dir: string): void {
+  try {
+    const stat = fs.statSync(dir);
+    if (!stat.isDirectory()) {
+      throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
+    }
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT')) throw error;
+  }
+}
+
+/**
+ * Checks every option, naming the flag and the bad value, and returns the frozen resolved
+ * options. Touches nothing on disk: it only reads.
+ */
+export function resolveOptions(options: IngestorOptions): ResolvedOptions {
+  const input = requiredPath('input', options.input);
+  const warehouse = requiredPath('warehouse', options.warehouse);
+  const manifests = requiredPath('manifests', options.manifests);
+  const statePath =
+    options.statePath === undefined
+      ? path.join(manifests, 'ingestor.db')
+      : requiredPath('state-path', options.statePath);
+  const duplicatesDir =
+    options.duplicatesDir === undefined
+      ? path.join(warehouse, '_duplicates')
+      : requiredPath('duplicates-dir', options.duplicatesDir);
+
+  const mode = oneOf('mode', options.mode ?? defaults.mode, MODES);
+  const onDuplicate = oneOf('on-duplicate', options.onDuplicate ?? defaults.onDuplicate, ON_DUPLICATE);
+  const stabilitySeconds = positiveNumber(
+    'stability-seconds',
+    options.stabilitySeconds ?? defaults.stabilitySeconds,
+    false,
+  );
+  const concurrency = positiveNumber('concurrency', options.concurrency ?? defaults.concurrency, true);
+  const scanIntervalSeconds = positiveNumber(
+    'scan-interval',
+    options.scanIntervalSeconds ?? defaults.scanIntervalSeconds,
+    false,
+  );
+  const batchSize = positiveNumber('batch-size', options.batchSize ?? defaults.batchSize, true);
+  const exclude = [...(options.exclude ?? defaults.exclude)];
+  for (const glob of exclude) {
+    if (typeof glob !== 'string' || glob === '') {
+      throw new UsageError(`--exclude must be a non-empty glob, got ${JSON.stringify(glob)}`);
+    }
+  }
+
+  checkDirectoryFlag('input', input);
+  checkOutputFlag('warehouse', warehouse);
+  checkOutputFlag('manifests', manifests);
+  if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir);
+
+  const realInput = realish(input);
+  const outputs: [string, string][] = [
+    ['warehouse', warehouse],
+    ['manifests', manifests],
+  ];
+  if (onDuplicate === 'move') outputs.push(['duplicates-dir', duplicatesDir]);
+  for (const [flag, dir] of outputs) {
+    const real = realish(dir);
+    if (isInside(real, realInput)) {
+      throw new UsageError(
+        `--${flag} ${JSON.stringify(dir)} is inside --input ${JSON.stringify(input)}`,
+      );
+    }
+    if (isInside(realInput, real)) {
+      throw new UsageError(
+        `--input ${JSON.stringify(input)} is inside --${flag} ${JSON.stringify(dir)}`,
+      );
+    }
+  }
+  if (isInside(realish(statePath), realInput)) {
+    throw new UsageError(
+      `--state-path ${JSON.stringify(statePath)} is inside --input ${JSON.stringify(input)}`,
+    );
+  }
+  try {
+    if (fs.statSync(statePath).isDirectory()) {
+      throw new UsageError(`--state-path ${JSON.stringify(statePath)} is a directory`);
+    }
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT')) throw error;
+  }
+
+  return Object.freeze({
+    input,
+    warehouse,
+    manifests,
+    statePath,
+    mode,
+    stabilityMs: Math.round(stabilitySeconds * 1000),
+    concurrency,
+    dryRun: options.dryRun ?? defaults.dryRun,
+    once: options.once ?? defaults.once,
+    exclude: Object.freeze(exclude),
+    onDuplicate,
+    duplicatesDir,
+    scanIntervalMs: Math.round(scanIntervalSeconds * 1000),
+    batchSize,
+  });
+}
+
+/** Parses a numeric command-line value, naming the flag and the raw value when it is bad. */
+export function parseNumberFlag(flag: string, raw: unknown, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
+  return positiveNumber(flag, raw, integer);
+}

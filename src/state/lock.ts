@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as DatabaseType } from 'better-sqlite3';
+import { IngestError, errnoCode } from '../errors.js';
+
+/**
+ * One daemon per state file. The lock is an exclusive SQLite lock on `<state>.lock`: it is a
+ * POSIX record lock, so the kernel releases it when the holder dies, even by kill -9, and a
+ * stale lock can never block a restart. The holder's pid is written beside it for the message.
+ */
+export class StateLock {
+  readonly #db: DatabaseType;
+  readonly #pidPath: string;
+
+  private constructor(db: DatabaseType, pidPath: string) {
+    this.#db = db;
+    this.#pidPath = pidPath;
+  }
+
+  static acquire(statePath: string): StateLock {
+    const lockPath = `${statePath}.lock`;
+    const pidPath = `${statePath}.pid`;
+    fs.mkdirSync(path.dirname(statePath), { recursive: true });
+    const db = new Database(lockPath, { timeout: 0 });
+    try {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    } catch (error) {
+      db.close();
+      if (errnoCode(error) === 'SQLITE_BUSY') {
+        let holder = '';
+        try {
+          holder = ` (pid ${fs.readFileSync(pidPath, 'utf8').trim()})`;
+        } catch (readError) {
+          if (errnoCode(readError) !== 'ENOENT') throw readError;
+        }
+        throw new IngestError(
+          'INGEST_ERR_LOCKED',
+          `another ingestor${holder} is running on state ${JSON.stringify(statePath)}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    fs.writeFileSync(pidPath, `${process.pid}\n`);
+    return new StateLock(db, pidPath);
+  }
+
+  release(): void {
+    if (!this.#db.open) return;
+    try {
+      fs.unlinkSync(this.#pidPath);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+    this.#db.close();
+  }
+}

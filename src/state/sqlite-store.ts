@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as DatabaseType, Statement } from 'better-sqlite3';
+import { IngestError, hasCode } from '../errors.js';
+import type { FileRow, RowKind } from '../interfaces.js';
+import { fromBytes, toBytes } from '../paths.js';
+import { MIGRATIONS } from './schema.js';
+import type { ClaimInput, ClaimResult, Finish, Placement, StateStore } from './store.js';
+
+interface RawRow {
+  id: number;
+  kind: RowKind;
+  status: FileRow['status'];
+  sha256: string;
+  source: Buffer;
+  dest: Buffer;
+  tmp: Buffer | null;
+  manifest: string | null;
+  sidecar: Buffer | null;
+  device: number;
+  inode: number;
+  size: number;
+  mtime_ms: number;
+  duplicate_of: number | null;
+  intent_at: number;
+  committed_at: number | null;
+  completed_at: number | null;
+  hash_ms: number | null;
+  error: string | null;
+}
+
+function toRow(raw: RawRow): FileRow {
+  return {
+    id: raw.id,
+    kind: raw.kind,
+    status: raw.status,
+    sha256: raw.sha256,
+    source: fromBytes(raw.source),
+    dest: fromBytes(raw.dest),
+    tmp: raw.tmp === null ? null : fromBytes(raw.tmp),
+    manifest: raw.manifest,
+    sidecar: raw.sidecar === null ? null : fromBytes(raw.sidecar),
+    device: raw.device,
+    inode: raw.inode,
+    size: raw.size,
+    mtimeMs: raw.mtime_ms,
+    duplicateOf: raw.duplicate_of,
+    intentAt: raw.intent_at,
+    committedAt: raw.committed_at,
+    completedAt: raw.completed_at,
+    hashMs: raw.hash_ms,
+    error: raw.error,
+  };
+}
+
+function stateError(statePath: string, what: string, cause: unknown): IngestError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new IngestError(
+    'INGEST_ERR_STATE',
+    `state database ${JSON.stringify(statePath)} ${what}: ${detail}`,
+    { cause },
+  );
+}
+
+export interface OpenStateOptions {
+  /** Open without writing anything (dry-run, status); a missing file is an empty state. */
+  readonly?: boolean;
+}
+
+/** Opens (creating and migrating if needed) the SQLite state in WAL mode. */
+export function openSqliteState(statePath: string, options: OpenStateOptions = {}): SqliteStore {
+  let db: DatabaseType;
+  if (options.readonly === true) {
+    try {
+      db = fs.existsSync(statePath)
+        ? new Database(statePath, { readonly: true, fileMustExist: true })
+        : new Database(':memory:');
+    } catch (error) {
+      throw stateError(statePath, 'cannot be opened', error);
+    }
+  } else {
+    try {
+      fs.mkdirSync(path.dirname(statePath), { recursive: true });
+      db = new Database(statePath);
+    } catch (error) {
+      throw stateError(statePath, 'cannot be opened', error);
+    }
+  }
+  try {
+    if (options.readonly !== true) {
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit is on disk when it returns; group commit keeps this cheap.
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('busy_timeout = 5000');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `schema version ${version} is newer than this ingestor knows (${MIGRATIONS.length})`,
+      );
+    }
+    if (version < MIGRATIONS.length) {
+      if (options.readonly === true && db.name !== ':memory:') {
+        throw new Error(`schema version ${version} needs a migration; run the daemon once`);
+      }
+      db.transaction(() => {
+        for (let v = version; v < MIGRATIONS.length; v += 1) db.exec(MIGRATIONS[v]!);
+        db.pragma(`user_version = ${MIGRATIONS.length}`);
+      })();
+    }
+  } catch (error) {
+    db.close();
+    throw stateError(statePath, 'is not usable', error);
+  }
+  return new SqliteStore(db);
+}
+
+export class SqliteStore implements StateStore {
+  readonly db: DatabaseType;
+  readonly #findContent: Statement<[string], RawRow>;
+  readonly #insert: Statement;
+  readonly #finish: Statement;
+  readonly #openIntents: Statement<[], RawRow>;
+  readonly #getRow: Statement<[number], RawRow>;
+
+  constructor(db: DatabaseType) {
+    this.db = db;
+    this.#findContent = db.prepare(
+      `SELECT * FROM files WHERE sha256 = ? AND kind = 'ingest' AND status IN ('intent', 'committed')`,
+    );
+    this.#insert = db.prepare(`
+      INSERT INTO files (kind, status, sha256, source, dest, tmp, manifest, sidecar, device, inode,
+        size, mtime_ms, duplicate_of, intent_at, completed_at, hash_ms)
+      VALUES (@kind, 'intent', @sha256, @source, @dest, @tmp, @manifest, @sidecar, @device,
+        @inode, @size, @mtimeMs, @duplicateOf, @intentAt, @completedAt, @hashMs)`);
+    this.#finish = db.prepare(
+      `UPDATE files SET status = @status, committed_at = @at, error = @error WHERE id = @id`,
+    );
+    this.#openIntents = db.prepare(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
+    this.#getRow = db.prepare(`SELECT * FROM files WHERE id = ?`);
+  }
+
+  claim(
+    inputs: readonly ClaimInput[],
+    at: number,
+    place: (input: ClaimInput, kind: RowKind) => Placement,
+  ): ClaimResult[] {
+    return this.db.transaction(() =>
+      inputs.map((input): ClaimResult => {
+        const existing = this.#findContent.get(input.sha256);
+        if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
+        const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
+        const placement = place(input, kind);
+        const values = {
+          kind,
+          sha256: input.sha256,
+          source: toBytes(input.source),
+          dest: toBytes(placement.dest),
+          tmp: placement.tmp === null ? null : toBytes(placement.tmp),
+          manifest: placement.manifest,
+          sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
+          device: input.identity.device,
+          inode: input.identity.inode,
+          size: input.identity.size,
+          mtimeMs: input.identity.mtimeMs,
+          duplicateOf: existing?.id ?? null,
+          intentAt: at,
+          completedAt: input.completedAt,
+          hashMs: input.hashMs,
+        };
+        const id = Number(this.#insert.run(values).lastInsertRowid);
+        const row = toRow(this.#getRow.get(id)!);
+        return existing === undefined
+          ? { outcome: 'ingest', row }
+          : { outcome: 'duplicate', row, original: toRow(existing) };
+      }),
+    )();
+  }
+
+  finish(finishes: readonly Finish[], at: number): void {
+    if (finishes.length === 0) return;
+    this.db.transaction(() => {
+      for (const f of finishes) {
+        this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
+      }
+    })();
+  }
+
+  openIntents(): FileRow[] {
+    return this.#openIntents.all().map(toRow);
+  }
+
+  findContent(sha256: string): FileRow | undefined {
+    const raw = this.#findContent.get(sha256);
+    return raw === undefined ? undefined : toRow(raw);
+  }
+
+  getRow(id: number): FileRow | undefined {
+    const raw = this.#getRow.get(id);
+    return raw === undefined ? undefined : toRow(raw);
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    if (!this.db.readonly && this.db.name !== ':memory:') {
+      try {
+        // Fold the WAL back so that a stopped daemon leaves one self-contained file.
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch (error) {
+        if (!hasCode(error, 'SQLITE_BUSY', 'SQLITE_LOCKED')) throw error;
+      }
+    }
+    this.db.close();
+  }
+}

@@ -1,0 +1,55 @@
+import type { FileIdentity, FileRow, FsPath, RowKind, RowStatus } from '../interfaces.js';
+
+/** A complete, hashed file asking for a place. */
+export interface ClaimInput {
+  sha256: string;
+  source: FsPath;
+  identity: FileIdentity;
+  sidecar: FsPath | null;
+  completedAt: number;
+  hashMs: number;
+}
+
+/** Where a claimed file goes; chosen by the pipeline once the store has said what it is. */
+export interface Placement {
+  dest: FsPath;
+  tmp: FsPath | null;
+  manifest: string | null;
+}
+
+export type ClaimResult =
+  | { outcome: 'ingest'; row: FileRow }
+  | { outcome: 'duplicate'; row: FileRow; original: FileRow }
+  /** The same content is being ingested right now under another name: try again later. */
+  | { outcome: 'busy' };
+
+export interface Finish {
+  id: number;
+  status: Exclude<RowStatus, 'intent'>;
+  error?: string;
+}
+
+/**
+ * Everything the pipeline asks of durable state. SQLite implements it today; a shared
+ * PostgreSQL implementation for several hosts implements the same calls.
+ */
+export interface StateStore {
+  /**
+   * Decides for each input, in one durable transaction, whether its content is new (an ingest
+   * intent), already committed (a duplicate intent) or in flight (busy), and records the
+   * intents with the placement `place` chooses. Returns when the intents are durable.
+   */
+  claim(
+    inputs: readonly ClaimInput[],
+    at: number,
+    place: (input: ClaimInput, kind: RowKind) => Placement,
+  ): ClaimResult[];
+  /** Marks intents final in one durable transaction. */
+  finish(finishes: readonly Finish[], at: number): void;
+  /** Rows still in the intent state: what recovery must settle. */
+  openIntents(): FileRow[];
+  /** The committed (or in-flight) ingest of this content, if any. */
+  findContent(sha256: string): FileRow | undefined;
+  getRow(id: number): FileRow | undefined;
+  close(): void;
+}

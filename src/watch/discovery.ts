@@ -1,0 +1,323 @@
+import fs from 'node:fs';
+import type { Clock } from '../clock.js';
+import { describeError, hasCode } from '../errors.js';
+import type { IngestorEvents } from '../events.js';
+import type { Candidate, FileIdentity, FsPath, Mode, SkipReason } from '../interfaces.js';
+import type { Logger } from '../logger.js';
+import { baseName, displayPath, joinPath, pathKey, withSuffix, withoutSuffix } from '../paths.js';
+import { isStable, observe, stableAt } from './completion.js';
+import type { NameFilter } from './filters.js';
+import { SIDECAR_SUFFIX, isSkippedDirectory } from './filters.js';
+import { PendingSet } from './pending.js';
+import type { EntryType, ScanEntry } from './scanner.js';
+import { scanTree } from './scanner.js';
+import { DirectoryWatcher } from './watcher.js';
+
+export interface DiscoveryOptions {
+  input: string;
+  mode: Mode;
+  stabilityMs: number;
+  filter: NameFilter;
+  clock: Clock;
+  logger: Logger;
+  events: IngestorEvents;
+  /** True while a path is queued, being ingested, or backing off after a failure. */
+  isBusy(path: FsPath): boolean;
+  /** Hands over a complete file; resolves when there is room for more (backpressure). */
+  submit(candidate: Candidate): Promise<void>;
+  /** Told about each regular file that is not complete yet (dry-run reports these). */
+  onWaiting?(path: FsPath, relPath: string, why: string): void;
+  /** Most not-yet-complete files remembered between scans. Default 50,000. */
+  pendingCapacity?: number;
+  /** Most hints held between two passes of the hint loop. Default 16,384. */
+  hintCapacity?: number;
+}
+
+export interface ScanStats {
+  files: number;
+  complete: number;
+  ms: number;
+}
+
+const SKIP_REPORT_CAPACITY = 100_000;
+
+export function identityOf(stat: fs.Stats): FileIdentity {
+  return { device: stat.dev, inode: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+}
+
+function lstatOrUndefined(path: FsPath): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(path);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
+
+function entryTypeOf(stat: fs.Stats): EntryType {
+  if (stat.isFile()) return 'file';
+  if (stat.isDirectory()) return 'dir';
+  if (stat.isSymbolicLink()) return 'symlink';
+  if (stat.isFIFO()) return 'fifo';
+  if (stat.isSocket()) return 'socket';
+  return 'device';
+}
+
+const TYPE_SKIPS: Partial<Record<EntryType, SkipReason>> = {
+  __proto__: null,
+  symlink: 'symlink',
+  fifo: 'fifo',
+  socket: 'socket',
+  device: 'device',
+} as Partial<Record<EntryType, SkipReason>>;
+
+/**
+ * Finds complete files: streaming scans are the authority, inotify hints make them fast, and
+ * a bounded set of not-yet-complete files is re-examined the moment each can be complete.
+ */
+export class Discovery {
+  readonly pending: PendingSet;
+  readonly #o: DiscoveryOptions;
+  readonly #reportedSkips = new Set<string>();
+  readonly #hints = new Map<string, { dir: FsPath; name: FsPath | null }>();
+  readonly #hintCapacity: number;
+  #watcher: DirectoryWatcher | undefined;
+  /** Set when hints were dropped (our queue or the kernel's): a scan should come soon. */
+  rescanRequested = false;
+  #wake: (() => void) | undefined;
+
+  constructor(options: DiscoveryOptions) {
+    this.#o = options;
+    this.pending = new PendingSet(options.pendingCapacity ?? 50_000);
+    this.#hintCapacity = options.hintCapacity ?? 16_384;
+  }
+
+  /** Starts inotify hints on the input; subdirectories are added as scans meet them. */
+  startWatching(onHint: () => void): void {
+    this.#wake = onHint;
+    this.#watcher = new DirectoryWatcher({
+      onHint: (dir, name) => this.#hint(dir, name),
+      onDegraded: (dir, error) => {
+        const message = describeError(error);
+        this.#o.logger.warn(
+          { dir: displayPath(dir), err: message },
+          'cannot watch directory; relying on periodic scans for it',
+        );
+        this.#o.events.emit('watch:degraded', { dir: displayPath(dir), error: message });
+      },
+    });
+    this.#watcher.add(this.#o.input);
+  }
+
+  stopWatching(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  get hintCount(): number {
+    return this.#hints.size;
+  }
+
+  #hint(dir: FsPath, name: FsPath | null): void {
+    if (this.#hints.size >= this.#hintCapacity) {
+      this.rescanRequested = true;
+    } else {
+      const key = name === null ? `dir:${pathKey(dir)}` : pathKey(joinPath(dir, name));
+      this.#hints.set(key, { dir, name });
+    }
+    this.#wake?.();
+  }
+
+  /** Examines the files that hints named since the last call. */
+  async processHints(): Promise<void> {
+    const hints = [...this.#hints.values()];
+    this.#hints.clear();
+    for (const { dir, name } of hints) {
+      if (name === null) {
+        this.rescanRequested = true;
+        continue;
+      }
+      const path = joinPath(dir, name);
+      const stat = lstatOrUndefined(path);
+      if (stat === undefined) {
+        this.pending.delete(path);
+        continue;
+      }
+      const relPath = this.#relative(path);
+      const nameText = displayPath(name);
+      const type = entryTypeOf(stat);
+      if (type === 'dir') {
+        if (!isSkippedDirectory(nameText)) await this.scan(path, relPath);
+        continue;
+      }
+      await this.#examine({ path, name, nameText, relPath, type }, stat);
+      if (type === 'file' && this.#o.mode === 'sidecar' && !nameText.endsWith(SIDECAR_SUFFIX)) {
+        // A data file that appeared after its marker.
+        const marker = withSuffix(path, SIDECAR_SUFFIX);
+        const markerStat = lstatOrUndefined(marker);
+        if (markerStat?.isFile()) {
+          await this.#examine(
+            {
+              path: marker,
+              name: baseName(marker),
+              nameText: nameText + SIDECAR_SUFFIX,
+              relPath: relPath + SIDECAR_SUFFIX,
+              type: 'file',
+            },
+            markerStat,
+          );
+        }
+      }
+    }
+  }
+
+  #relative(path: FsPath): string {
+    const text = displayPath(path);
+    return text.startsWith(this.#o.input + '/') ? text.slice(this.#o.input.length + 1) : text;
+  }
+
+  /**
+   * One full pass over `root` (default: the whole input). Every regular file is examined;
+   * directories met are watched when watching is on.
+   */
+  async scan(root: FsPath = this.#o.input, relRoot = ''): Promise<ScanStats> {
+    const started = this.#o.clock();
+    let files = 0;
+    let complete = 0;
+    const walk = scanTree(root as string, {
+      skipDirectory: isSkippedDirectory,
+      onDirectoryError: (dir, error) =>
+        this.#o.logger.error(
+          { dir: displayPath(dir), err: describeError(error) },
+          'cannot read directory; its files are not ingested until it can be read',
+        ),
+    });
+    for await (const batch of walk) {
+      for (const entry of batch) {
+        const full: ScanEntry =
+          relRoot === '' ? entry : { ...entry, relPath: `${relRoot}/${entry.relPath}` };
+        if (entry.type === 'dir') {
+          if (!isSkippedDirectory(entry.nameText)) this.#watcher?.add(entry.path);
+          continue;
+        }
+        if (entry.type === 'file') files += 1;
+        if (await this.#examine(full)) complete += 1;
+      }
+    }
+    if (root === this.#o.input) this.rescanRequested = false;
+    return { files, complete, ms: this.#o.clock() - started };
+  }
+
+  /** Re-examines the pending files whose window has passed. */
+  async checkDue(): Promise<void> {
+    for (const file of this.pending.takeDue(this.#o.clock())) {
+      const stat = lstatOrUndefined(file.path);
+      if (stat === undefined) continue;
+      await this.#examine(
+        {
+          path: file.path,
+          name: baseName(file.path),
+          nameText: displayPath(baseName(file.path)),
+          relPath: file.relPath,
+          type: entryTypeOf(stat),
+        },
+        stat,
+        file.tracked,
+      );
+    }
+  }
+
+  /** Puts a file back to wait, after it changed while it was read. */
+  defer(candidate: Candidate): void {
+    const now = this.#o.clock();
+    const prev = { identity: candidate.identity, stableSince: now, observedAt: now };
+    this.pending.set({
+      path: candidate.path,
+      relPath: candidate.relPath,
+      tracked: prev,
+      dueAt: now + this.#o.stabilityMs,
+    });
+  }
+
+  #skip(path: FsPath, reason: SkipReason, level: 'info' | 'debug'): void {
+    const key = pathKey(path);
+    if (this.#reportedSkips.has(key)) return;
+    if (this.#reportedSkips.size >= SKIP_REPORT_CAPACITY) this.#reportedSkips.clear();
+    this.#reportedSkips.add(key);
+    const source = displayPath(path);
+    this.#o.logger[level]({ event: 'skipped', source, reason }, `skipped: ${reason}`);
+    this.#o.events.emit('file:skipped', { source, reason });
+  }
+
+  /** Decides about one directory entry; true when it was handed over as complete. */
+  async #examine(entry: ScanEntry, known?: fs.Stats, tracked = this.pending.get(entry.path)?.tracked): Promise<boolean> {
+    const typeSkip = TYPE_SKIPS[entry.type];
+    if (typeSkip !== undefined) {
+      this.#skip(entry.path, typeSkip, 'info');
+      return false;
+    }
+    if (entry.type !== 'file') return false;
+    const reason = this.#o.filter(entry.nameText, entry.relPath);
+    if (reason === 'sidecar-marker') return this.#examineMarker(entry);
+    if (reason !== undefined) {
+      this.#skip(entry.path, reason, 'debug');
+      return false;
+    }
+    if (this.#o.isBusy(entry.path)) return false;
+    if (this.#o.mode === 'sidecar') {
+      if (this.#o.onWaiting !== undefined && lstatOrUndefined(withSuffix(entry.path, SIDECAR_SUFFIX)) === undefined) {
+        this.#o.onWaiting(entry.path, entry.relPath, `no ${entry.nameText}${SIDECAR_SUFFIX} yet`);
+      }
+      return false;
+    }
+    const stat = known ?? lstatOrUndefined(entry.path);
+    if (stat === undefined) return false;
+    if (!stat.isFile()) return false;
+    const now = this.#o.clock();
+    const next = observe(tracked, identityOf(stat), now);
+    if (isStable(next, now, this.#o.stabilityMs)) {
+      this.pending.delete(entry.path);
+      await this.#o.submit({ path: entry.path, relPath: entry.relPath, identity: next.identity });
+      return true;
+    }
+    const dueAt = stableAt(next, this.#o.stabilityMs);
+    this.pending.set({ path: entry.path, relPath: entry.relPath, tracked: next, dueAt });
+    this.#o.onWaiting?.(
+      entry.path,
+      entry.relPath,
+      `changed ${((now - next.stableSince) / 1000).toFixed(1)}s ago (window ${this.#o.stabilityMs / 1000}s)`,
+    );
+    return false;
+  }
+
+  /** Sidecar mode: `<name>.ok` marks `<name>` complete. */
+  async #examineMarker(marker: ScanEntry): Promise<boolean> {
+    const dataPath = withoutSuffix(marker.path, SIDECAR_SUFFIX);
+    const dataName = displayPath(baseName(dataPath));
+    const dataRel = marker.relPath.slice(0, marker.relPath.length - SIDECAR_SUFFIX.length);
+    if (dataName === '' || this.#o.filter(dataName, dataRel) !== undefined) {
+      // A marker for a hidden, temporary or excluded file: both are left alone.
+      this.#skip(marker.path, 'sidecar-marker', 'debug');
+      return false;
+    }
+    if (this.#o.isBusy(dataPath)) return false;
+    const stat = lstatOrUndefined(dataPath);
+    if (stat === undefined) {
+      this.#skip(marker.path, 'sidecar-marker', 'debug'); // a marker without data: left alone
+      return false;
+    }
+    if (!stat.isFile()) {
+      const type = entryTypeOf(stat);
+      this.#skip(dataPath, TYPE_SKIPS[type] ?? 'not-regular', 'info');
+      return false;
+    }
+    await this.#o.submit({
+      path: dataPath,
+      relPath: dataRel,
+      identity: identityOf(stat),
+      sidecar: marker.path,
+    });
+    return true;
+  }
+}
+
