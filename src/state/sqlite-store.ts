@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
@@ -71,11 +72,24 @@ export interface OpenStateOptions {
 /** Opens (creating and migrating if needed) the SQLite state in WAL mode. */
 export function openSqliteState(statePath: string, options: OpenStateOptions = {}): SqliteStore {
   let db: DatabaseType;
+  let snapshot: string | undefined;
   if (options.readonly === true) {
     try {
-      db = fs.existsSync(statePath)
-        ? new Database(statePath, { readonly: true, fileMustExist: true })
-        : new Database(':memory:');
+      if (!fs.existsSync(statePath)) {
+        db = new Database(':memory:');
+      } else if (fs.existsSync(`${statePath}-wal`)) {
+        // A daemon is live (or crashed): its WAL files exist, so a read-only open adds nothing.
+        db = new Database(statePath, { readonly: true, fileMustExist: true });
+      } else {
+        // Quiescent: a read-only open would create -wal and -shm beside it. Read a private
+        // snapshot instead, so the state directory stays byte for byte as it was.
+        snapshot = path.join(
+          fs.mkdtempSync(path.join(os.tmpdir(), 'ingestor-readonly-')),
+          'state.db',
+        );
+        fs.copyFileSync(statePath, snapshot);
+        db = new Database(snapshot, { readonly: false });
+      }
     } catch (error) {
       throw stateError(statePath, 'cannot be opened', error);
     }
@@ -101,7 +115,7 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
       );
     }
     if (version < MIGRATIONS.length) {
-      if (options.readonly === true && db.name !== ':memory:') {
+      if (options.readonly === true && db.name !== ':memory:' && snapshot === undefined) {
         throw new Error(`schema version ${version} needs a migration; run the daemon once`);
       }
       db.transaction(() => {
@@ -113,7 +127,7 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
     db.close();
     throw stateError(statePath, 'is not usable', error);
   }
-  return new SqliteStore(db);
+  return new SqliteStore(db, snapshot);
 }
 
 export class SqliteStore implements StateStore {
@@ -124,8 +138,11 @@ export class SqliteStore implements StateStore {
   readonly #openIntents: Statement<[], RawRow>;
   readonly #getRow: Statement<[number], RawRow>;
 
-  constructor(db: DatabaseType) {
+  readonly #snapshot: string | undefined;
+
+  constructor(db: DatabaseType, snapshot?: string) {
     this.db = db;
+    this.#snapshot = snapshot;
     this.#findContent = db.prepare(
       `SELECT * FROM files WHERE sha256 = ? AND kind = 'ingest' AND status IN ('intent', 'committed')`,
     );
@@ -203,7 +220,7 @@ export class SqliteStore implements StateStore {
 
   close(): void {
     if (!this.db.open) return;
-    if (!this.db.readonly && this.db.name !== ':memory:') {
+    if (!this.db.readonly && this.db.name !== ':memory:' && this.#snapshot === undefined) {
       try {
         // Fold the WAL back so that a stopped daemon leaves one self-contained file.
         this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -212,5 +229,8 @@ export class SqliteStore implements StateStore {
       }
     }
     this.db.close();
+    if (this.#snapshot !== undefined) {
+      fs.rmSync(path.dirname(this.#snapshot), { recursive: true, force: true });
+    }
   }
 }
