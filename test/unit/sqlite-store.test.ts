@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StateLock } from '../../src/state/lock.js';
+import { openSqliteState } from '../../src/state/sqlite-store.js';
+import type { ClaimInput } from '../../src/state/store.js';
+
+const statePath = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'st-')), 'state.db');
+const input = (sha: string, source: string): ClaimInput => ({
+  sha256: sha.repeat(64),
+  source,
+  identity: { device: 1, inode: 2, size: 3, mtimeMs: 4.5 },
+  sidecar: null,
+  completedAt: 1,
+  hashMs: 1,
+});
+const place = (i: ClaimInput) => ({ dest: `/wh/${String(i.source)}`, tmp: null, manifest: '/m' });
+
+describe('SQLite state', () => {
+  it('claims new content as an ingest, committed content as a duplicate, in-flight as busy', () => {
+    const store = openSqliteState(statePath());
+    const [first] = store.claim([input('a', 'x')], 100, place);
+    expect(first!.outcome).toBe('ingest');
+    // While the first is an intent, the same content elsewhere must wait.
+    expect(store.claim([input('a', 'y')], 101, place)[0]!.outcome).toBe('busy');
+    if (first!.outcome !== 'ingest') throw new Error('unreachable');
+    store.finish([{ id: first.row.id, status: 'committed' }], 102);
+    const [dup] = store.claim([input('a', 'y')], 103, place);
+    expect(dup!.outcome).toBe('duplicate');
+    if (dup!.outcome === 'duplicate') expect(dup.original.source).toBe('x');
+    expect(store.openIntents().map((r) => r.source)).toEqual(['y']);
+    store.close();
+  });
+
+  it('two files with the same content in one batch: one ingest, one busy', () => {
+    const store = openSqliteState(statePath());
+    const results = store.claim([input('b', 'x'), input('b', 'y')], 1, place);
+    expect(results.map((r) => r.outcome)).toEqual(['ingest', 'busy']);
+    store.close();
+  });
+
+  it('rolled-back content can be claimed again', () => {
+    const store = openSqliteState(statePath());
+    const [r] = store.claim([input('c', 'x')], 1, place);
+    if (r!.outcome !== 'ingest') throw new Error('expected ingest');
+    store.finish([{ id: r.row.id, status: 'aborted' }], 2);
+    expect(store.claim([input('c', 'x')], 3, place)[0]!.outcome).toBe('ingest');
+    store.close();
+  });
+
+  it('keeps paths that are not UTF-8 byte for byte', () => {
+    const store = openSqliteState(statePath());
+    const raw = Buffer.from([0x2f, 0xff, 0x41]);
+    store.claim([{ ...input('d', 'x'), source: raw }], 1, () => ({ dest: raw, tmp: null, manifest: null }));
+    expect(store.openIntents()[0]!.source).toEqual(raw);
+    store.close();
+  });
+
+  it('is in WAL mode with full synchronous commits, and reopens at the same version', () => {
+    const p = statePath();
+    const store = openSqliteState(p);
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    store.close();
+    const again = openSqliteState(p);
+    expect(again.db.pragma('user_version', { simple: true })).toBe(1);
+    again.close();
+  });
+
+  it('refuses a file that is not a state database, naming it', () => {
+    const p = statePath();
+    fs.writeFileSync(p, 'this is not sqlite, just text that is long enough to be read'.repeat(20));
+    expect(() => openSqliteState(p)).toThrow(/state database .*state\.db/);
+  });
+
+  it('lets only one holder take the lock, and frees it on release', () => {
+    const p = statePath();
+    const lock = StateLock.acquire(p);
+    expect(() => StateLock.acquire(p)).toThrow(/another ingestor \(pid \d+\) is running/);
+    lock.release();
+    StateLock.acquire(p).release();
+  });
+});
