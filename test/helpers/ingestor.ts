@@ -163,6 +163,21 @@ export function filesUnder(dir: string): string[] {
   return found.sort();
 }
 
+/** Every regular file below `dir` as raw byte paths (names need not be UTF-8). */
+export function rawFilesUnder(dir: string): Buffer[] {
+  if (!fs.existsSync(dir)) return [];
+  const found: Buffer[] = [];
+  const walk = (d: Buffer) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true, encoding: 'buffer' })) {
+      const p = Buffer.concat([d, Buffer.from('/'), e.name as unknown as Buffer]);
+      if (e.isDirectory()) walk(p);
+      else found.push(p);
+    }
+  };
+  walk(Buffer.from(dir));
+  return found;
+}
+
 /** Files in warehouse partitions (`ingest_date=*`), relative to the warehouse. */
 export function partitionFiles(warehouse: string): string[] {
   return filesUnder(warehouse).filter((f) => f.startsWith('ingest_date='));
@@ -178,6 +193,7 @@ export interface ManifestLine {
   warehouse_path: string;
   ingested_at: string;
   path_base64?: string;
+  warehouse_path_base64?: string;
 }
 
 /** Every manifest line, parsed; throws on a line that is not JSON. */
@@ -228,16 +244,21 @@ export function expectExactlyOnce(d: Dirs, expectedContents: Iterable<string | B
   for (const [sha, n] of bySha) if (n > 1) problems.push(`${sha} has ${n} manifest lines`);
   for (const sha of expected) if (!bySha.has(sha)) problems.push(`${sha} has no manifest line`);
   for (const sha of bySha.keys()) if (!expected.has(sha)) problems.push(`${sha} was not expected`);
-  const files = partitionFiles(d.warehouse);
+  const files = rawFilesUnder(d.warehouse).filter((f) =>
+    f.toString().startsWith(`${d.warehouse}/ingest_date=`),
+  );
   const warehouseShas = new Map<string, string>();
   for (const f of files) {
-    const sha = sha256(fs.readFileSync(path.join(d.warehouse, f)));
-    if (warehouseShas.has(sha)) problems.push(`${sha} twice in the warehouse: ${f}`);
-    warehouseShas.set(sha, f);
+    const sha = sha256(fs.readFileSync(f));
+    if (warehouseShas.has(sha)) problems.push(`${sha} twice in the warehouse: ${f.toString()}`);
+    warehouseShas.set(sha, f.toString());
   }
   for (const l of lines) {
-    if (!fs.existsSync(l.warehouse_path)) problems.push(`${l.warehouse_path} is missing`);
-    else if (fs.statSync(l.warehouse_path).size !== l.size) problems.push(`${l.warehouse_path} size`);
+    const dest = l.warehouse_path_base64 === undefined
+      ? l.warehouse_path
+      : Buffer.from(l.warehouse_path_base64, 'base64');
+    if (!fs.existsSync(dest)) problems.push(`${l.warehouse_path} is missing`);
+    else if (fs.statSync(dest).size !== l.size) problems.push(`${l.warehouse_path} size`);
   }
   if (files.length !== lines.length) {
     problems.push(`${files.length} partition files but ${lines.length} manifest lines`);
