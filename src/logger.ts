@@ -25,6 +25,6 @@ export function createLogger(level: LevelWithSilent, fd = 1): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    pino.destination({ fd, sync: false, minLength: 4096 }),
+    pino.destination({ fd, sync: false }),
   );
 }

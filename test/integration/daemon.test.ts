@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  baseArgs,
+  expectExactlyOnce,
+  finished,
+  makeDirs,
+  manifestLines,
+  output,
+  run,
+  start,
+  waitFor,
+} from '../helpers/ingestor.js';
+
+const daemonArgs = (d: ReturnType<typeof makeDirs>) => [
+  ...baseArgs(d),
+  '--stability-seconds',
+  '0.5',
+  '--scan-interval',
+  '1',
+];
+
+describe('daemon', () => {
+  it('ingests files as they arrive, and stops cleanly on SIGTERM with exit 0', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    fs.writeFileSync(path.join(d.input, 'a.csv'), 'first');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'first ingest');
+    // A slow writer: chunks with pauses shorter than the window, then done.
+    const slow = path.join(d.input, 'slow.csv');
+    for (let i = 0; i < 6; i += 1) {
+      fs.appendFileSync(slow, `chunk ${i}\n`);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(manifestLines(d.manifests).map((l) => l.path)).not.toContain(slow);
+    }
+    fs.mkdirSync(path.join(d.input, 'new-subdir'));
+    fs.writeFileSync(path.join(d.input, 'new-subdir', 'b.csv'), 'second');
+    await waitFor(() => manifestLines(d.manifests).length === 3, 10_000, 'all ingested');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expectExactlyOnce(d, [
+      'first',
+      Array.from({ length: 6 }, (_, i) => `chunk ${i}\n`).join(''),
+      'second',
+    ]);
+    expect(result.stdout).toContain('"msg":"stopped"');
+  });
+
+  it('a second daemon on the same state exits non-zero with a clear message; the first goes on', async () => {
+    const d = makeDirs();
+    const first = start(daemonArgs(d));
+    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
+    const second = await run(daemonArgs(d));
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/another ingestor \(pid \d+\) is running on state/);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    fs.writeFileSync(path.join(d.input, 'a.csv'), 'still working');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest by the first');
+    first.kill('SIGINT');
+    expect((await finished(first)).code).toBe(0);
+    // Once the first has stopped, the lock is free again.
+    const third = await run([...daemonArgs(d), '--once']);
+    expect(third.code).toBe(0);
+  });
+
+  it('a daemon killed with SIGKILL leaves no lock behind', async () => {
+    const d = makeDirs();
+    const first = start(daemonArgs(d));
+    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
+    first.kill('SIGKILL');
+    await finished(first);
+    const again = await run([...daemonArgs(d), '--once']);
+    expect(again.code).toBe(0);
+  });
+
+  it('ingests files inside a directory tree moved into the input whole', async () => {
+    const d = makeDirs();
+    // Created and filled outside, so no watch ever saw its files being written.
+    const deep = path.join(d.root, 'staging-deep');
+    fs.mkdirSync(path.join(deep, 'a', 'b'), { recursive: true });
+    fs.writeFileSync(path.join(deep, 'a', 'b', 'c.csv'), 'deep');
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    fs.renameSync(path.join(deep, 'a'), path.join(d.input, 'a'));
+    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'deep file');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(d, ['deep']);
+  });
+});
