@@ -89,7 +89,8 @@ export async function readAndHash(
       } catch (error) {
         if (!hasCode(error, 'EPERM', 'EINVAL')) throw error;
       }
-      await output.utimes(before.atime, before.mtime);
+      // Seconds as numbers keep sub-millisecond precision that Date objects would drop.
+      await output.utimes(before.atimeMs / 1000, before.mtimeMs / 1000);
       await output.sync();
     }
     return {

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readAndHash } from '../../src/ingest/hasher.js';
+import { identityOf } from '../../src/watch/discovery.js';
+
+const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
+
+describe('readAndHash', () => {
+  it('hashes in one pass and copies while hashing, keeping mode and mtime', async () => {
+    const d = dir();
+    const src = path.join(d, 'src');
+    const data = Buffer.alloc(3 * 1024 * 1024 + 5, 0xab);
+    fs.writeFileSync(src, data, { mode: 0o604 });
+    const copy = path.join(d, 'copy');
+    const result = await readAndHash(src, identityOf(fs.lstatSync(src)), copy);
+    expect(result.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(fs.readFileSync(copy).equals(data)).toBe(true);
+    expect(fs.statSync(copy).mode & 0o777).toBe(0o604);
+    expect(Math.abs(fs.statSync(copy).mtimeMs - fs.statSync(src).mtimeMs)).toBeLessThan(0.001);
+  });
+
+  it('refuses a file that is no longer the one that was found complete', async () => {
+    const d = dir();
+    const src = path.join(d, 'src');
+    fs.writeFileSync(src, 'abc');
+    const identity = identityOf(fs.lstatSync(src));
+    fs.appendFileSync(src, 'def');
+    await expect(readAndHash(src, identity)).rejects.toMatchObject({ code: 'INGEST_ERR_CHANGED' });
+  });
+
+  it('notices a file that grows while it is read, and removes the partial copy', async () => {
+    const d = dir();
+    const src = path.join(d, 'src');
+    fs.writeFileSync(src, Buffer.alloc(256 * 1024 * 1024));
+    const copy = path.join(d, 'copy');
+    const reading = readAndHash(src, identityOf(fs.lstatSync(src)), copy);
+    fs.appendFileSync(src, 'more');
+    await expect(reading).rejects.toMatchObject({ code: 'INGEST_ERR_CHANGED' });
+    expect(fs.existsSync(copy)).toBe(false);
+    fs.rmSync(d, { recursive: true });
+  });
+
+  it('never follows a symlink and never blocks on a FIFO', async () => {
+    const d = dir();
+    const target = path.join(d, 'target');
+    fs.writeFileSync(target, 'x');
+    const link = path.join(d, 'link');
+    fs.symlinkSync(target, link);
+    const identity = identityOf(fs.statSync(target));
+    await expect(readAndHash(link, identity)).rejects.toMatchObject({
+      code: 'INGEST_ERR_NOT_REGULAR',
+    });
+    const fifo = path.join(d, 'fifo');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readAndHash(fifo, identity)).rejects.toMatchObject({
+      code: 'INGEST_ERR_NOT_REGULAR',
+    });
+  });
+
+  it('reports a vanished file', async () => {
+    await expect(
+      readAndHash(path.join(dir(), 'gone'), { device: 0, inode: 0, size: 0, mtimeMs: 0 }),
+    ).rejects.toMatchObject({ code: 'INGEST_ERR_VANISHED' });
+  });
+});
