@@ -4,7 +4,8 @@ import { hideBin } from 'yargs/helpers';
 import type { LevelWithSilent } from 'pino';
 import { crashInjectorFromEnv } from '../src/crash.js';
 import { dryRun, formatDryRunEntry } from '../src/dry-run.js';
-import { IngestError, UsageError, describeError } from '../src/errors.js';
+import type { IngestError } from '../src/errors.js';
+import { UsageError, describeError } from '../src/errors.js';
 import { Ingestor } from '../src/ingestor.js';
 import type { Logger } from '../src/logger.js';
 import { LOG_LEVELS, createLogger } from '../src/logger.js';
@@ -58,7 +59,10 @@ async function main(argv: string[]): Promise<void> {
       type: 'string',
       describe: 'where duplicates go [<warehouse>/_duplicates]',
     })
-    .option('scan-interval', { type: 'string', describe: 'seconds between full scans, at least [30]' })
+    .option('scan-interval', {
+      type: 'string',
+      describe: 'seconds between full scans, at least [30]',
+    })
     .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' })
     .strict(true)
@@ -165,7 +169,10 @@ async function main(argv: string[]): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
-      logger.warn({ signal }, 'second signal: stopping at once; recovery completes in-flight files');
+      logger.warn(
+        { signal },
+        'second signal: stopping at once; recovery completes in-flight files',
+      );
       logger.flush();
       process.exit(EXIT_FAILURE);
     }
@@ -176,7 +183,9 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', onSignal);
 
   try {
-    const summary = resolved.once ? await ingestor.runOnce() : await ingestor.run(controller.signal);
+    const summary = resolved.once
+      ? await ingestor.runOnce()
+      : await ingestor.run(controller.signal);
     await ingestor.close();
     logger.info({ event: 'summary', ...summary }, 'stopped');
     if (resolved.once) {
@@ -187,7 +196,10 @@ async function main(argv: string[]): Promise<void> {
     logger.flush();
     process.exitCode = resolved.once && summary.failed > 0 ? EXIT_FAILURE : 0;
   } catch (error) {
-    logger.fatal({ err: describeError(error), code: (error as IngestError).code }, 'stopped by an error');
+    logger.fatal(
+      { err: describeError(error), code: (error as IngestError).code },
+      'stopped by an error',
+    );
     try {
       await ingestor.close();
     } catch (closeError) {

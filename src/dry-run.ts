@@ -85,7 +85,13 @@ export async function dryRun(
         return;
       }
       seen.set(sha256, source);
-      report({ action: 'ingest', source, sha256, bytes, dest: destFor(candidate, sha256, partition) });
+      report({
+        action: 'ingest',
+        source,
+        sha256,
+        bytes,
+        dest: destFor(candidate, sha256, partition),
+      });
     } catch (error) {
       const changed = errnoCode(error) === 'INGEST_ERR_CHANGED';
       report({ action: changed ? 'wait' : 'error', source, reason: describeError(error) });

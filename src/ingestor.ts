@@ -253,6 +253,11 @@ export class Ingestor implements AsyncDisposable {
         return;
       }
       case 'failed': {
+        if (errnoCode(outcome.error) === 'INGEST_ERR_VANISHED') {
+          // Renamed or removed by someone else before it moved: not ours any more.
+          this.#logger.debug({ source }, 'file disappeared before it was moved');
+          return;
+        }
         this.#summary.failed += 1;
         const previous = this.#backoff.get(key);
         const attempts = (previous?.attempts ?? 0) + 1;

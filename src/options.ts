@@ -160,13 +160,21 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
       : requiredPath('duplicates-dir', options.duplicatesDir);
 
   const mode = oneOf('mode', options.mode ?? defaults.mode, MODES);
-  const onDuplicate = oneOf('on-duplicate', options.onDuplicate ?? defaults.onDuplicate, ON_DUPLICATE);
+  const onDuplicate = oneOf(
+    'on-duplicate',
+    options.onDuplicate ?? defaults.onDuplicate,
+    ON_DUPLICATE,
+  );
   const stabilitySeconds = positiveNumber(
     'stability-seconds',
     options.stabilitySeconds ?? defaults.stabilitySeconds,
     false,
   );
-  const concurrency = positiveNumber('concurrency', options.concurrency ?? defaults.concurrency, true);
+  const concurrency = positiveNumber(
+    'concurrency',
+    options.concurrency ?? defaults.concurrency,
+    true,
+  );
   const scanIntervalSeconds = positiveNumber(
     'scan-interval',
     options.scanIntervalSeconds ?? defaults.scanIntervalSeconds,

@@ -79,7 +79,10 @@ export async function readAndHash(
       }
     }
     const after = await input.stat();
-    if (!sameIdentity(identityOfStats(after), identityOfStats(before)) || position !== before.size) {
+    if (
+      !sameIdentity(identityOfStats(after), identityOfStats(before)) ||
+      position !== before.size
+    ) {
       throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was read`);
     }
     if (output !== undefined) {

@@ -254,7 +254,12 @@ export class Pipeline {
         await this.#place(w);
         dirs.add(destDir);
       } catch (error) {
-        w.error = error;
+        const gone = hasCode(error, 'ENOENT') && !fs.existsSync(w.entry.item.candidate.path);
+        w.error = gone
+          ? new IngestError('INGEST_ERR_VANISHED', `${String(w.row.source)} disappeared`, {
+              cause: error,
+            })
+          : error;
         if (w.entry.item.tmp !== null) await unlinkIfExists(w.entry.item.tmp);
       }
     }
@@ -274,7 +279,10 @@ export class Pipeline {
       const read = await readAndHash(item.candidate.path, item.identity, tmp);
       if (read.sha256 !== item.sha256) {
         await unlinkIfExists(tmp);
-        throw new IngestError('INGEST_ERR_CHANGED', `${String(row.source)} changed before it was moved`);
+        throw new IngestError(
+          'INGEST_ERR_CHANGED',
+          `${String(row.source)} changed before it was moved`,
+        );
       }
       item.tmp = tmp;
       w.from = tmp;
@@ -285,7 +293,10 @@ export class Pipeline {
       const placed = await fs.promises.lstat(row.dest);
       if (placed.ino !== item.identity.inode || placed.size !== item.identity.size) {
         await fs.promises.unlink(row.dest);
-        throw new IngestError('INGEST_ERR_CHANGED', `${String(row.source)} was replaced before it was moved`);
+        throw new IngestError(
+          'INGEST_ERR_CHANGED',
+          `${String(row.source)} was replaced before it was moved`,
+        );
       }
     }
   }

@@ -51,7 +51,10 @@ export function decide(row: FileRow, facts: DiskFacts): Decision {
   if (facts.destWhole) {
     const src = facts.source;
     const sameAsDest =
-      src !== undefined && facts.dest !== undefined && src.ino === facts.dest.ino && src.dev === facts.dest.dev;
+      src !== undefined &&
+      facts.dest !== undefined &&
+      src.ino === facts.dest.ino &&
+      src.dev === facts.dest.dev;
     const untouched =
       src !== undefined && src.isFile() && sameIdentity(identityOf(src), identityOfRow(row));
     return {
@@ -149,7 +152,11 @@ export async function recover(deps: {
       summary.rolledBack += 1;
       logger.info(fields, 'recovery: rolled back an interrupted ingest; the source stays');
     } else {
-      finishes.push({ id: row.id, status: 'vanished', error: 'source and destination both missing' });
+      finishes.push({
+        id: row.id,
+        status: 'vanished',
+        error: 'source and destination both missing',
+      });
       summary.vanished += 1;
       logger.warn(fields, 'recovery: the source was removed by someone else before it was moved');
     }

@@ -76,7 +76,10 @@ export async function repairTornTail(file: string): Promise<number> {
 }
 
 /** Which of `hashes` have a line in `file` (streamed, never loaded whole). */
-export async function hashesPresent(file: string, hashes: ReadonlySet<string>): Promise<Set<string>> {
+export async function hashesPresent(
+  file: string,
+  hashes: ReadonlySet<string>,
+): Promise<Set<string>> {
   const found = new Set<string>();
   if (hashes.size === 0) return found;
   let stream: fs.ReadStream;

@@ -250,7 +250,11 @@ export class Discovery {
   }
 
   /** Decides about one directory entry; true when it was handed over as complete. */
-  async #examine(entry: ScanEntry, known?: fs.Stats, tracked = this.pending.get(entry.path)?.tracked): Promise<boolean> {
+  async #examine(
+    entry: ScanEntry,
+    known?: fs.Stats,
+    tracked = this.pending.get(entry.path)?.tracked,
+  ): Promise<boolean> {
     const typeSkip = TYPE_SKIPS[entry.type];
     if (typeSkip !== undefined) {
       this.#skip(entry.path, typeSkip, 'info');
@@ -265,7 +269,10 @@ export class Discovery {
     }
     if (this.#o.isBusy(entry.path)) return false;
     if (this.#o.mode === 'sidecar') {
-      if (this.#o.onWaiting !== undefined && lstatOrUndefined(withSuffix(entry.path, SIDECAR_SUFFIX)) === undefined) {
+      if (
+        this.#o.onWaiting !== undefined &&
+        lstatOrUndefined(withSuffix(entry.path, SIDECAR_SUFFIX)) === undefined
+      ) {
         this.#o.onWaiting(entry.path, entry.relPath, `no ${entry.nameText}${SIDECAR_SUFFIX} yet`);
       }
       return false;
@@ -320,4 +327,3 @@ export class Discovery {
     return true;
   }
 }
-

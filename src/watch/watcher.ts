@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { FsPath } from '../interfaces.js';
-import { pathKey } from '../paths.js';
+import { fromBytes, pathKey } from '../paths.js';
 import { errnoCode } from '../errors.js';
 
 export interface WatcherOptions {
@@ -46,7 +46,9 @@ export class DirectoryWatcher {
     let watcher: fs.FSWatcher;
     try {
       watcher = fs.watch(dir, { encoding: 'buffer', persistent: false }, (_event, name) => {
-        this.#options.onHint(dir, name ?? null);
+        // Names arrive as raw bytes; the same conversion as the scanner's, so that a hinted
+        // path and a scanned path of one file are the same key.
+        this.#options.onHint(dir, name === null ? null : fromBytes(name as unknown as Buffer));
       });
     } catch (error) {
       const code = errnoCode(error);

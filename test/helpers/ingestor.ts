@@ -93,7 +93,10 @@ export function run(
   return finished(child, options.timeoutMs ?? 30_000);
 }
 
-export function start(args: string[], options: { env?: Record<string, string> } = {}): ChildProcess {
+export function start(
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -254,9 +257,10 @@ export function expectExactlyOnce(d: Dirs, expectedContents: Iterable<string | B
     warehouseShas.set(sha, f.toString());
   }
   for (const l of lines) {
-    const dest = l.warehouse_path_base64 === undefined
-      ? l.warehouse_path
-      : Buffer.from(l.warehouse_path_base64, 'base64');
+    const dest =
+      l.warehouse_path_base64 === undefined
+        ? l.warehouse_path
+        : Buffer.from(l.warehouse_path_base64, 'base64');
     if (!fs.existsSync(dest)) problems.push(`${l.warehouse_path} is missing`);
     else if (fs.statSync(dest).size !== l.size) problems.push(`${l.warehouse_path} size`);
   }

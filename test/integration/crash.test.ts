@@ -28,7 +28,9 @@ const once = (d: Dirs, env: Record<string, string> = {}) =>
 function openIntents(d: Dirs): number {
   const db = new Database(d.state, { readonly: true });
   try {
-    return (db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'intent'`).get() as { n: number }).n;
+    return (
+      db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'intent'`).get() as { n: number }
+    ).n;
   } finally {
     db.close();
   }
@@ -52,7 +54,11 @@ const SAME_FS: CrashPoint[] = [
 
 describe.each([
   { name: 'same filesystem', tmpfs: false, points: SAME_FS },
-  { name: 'warehouse on another filesystem (tmpfs)', tmpfs: true, points: ['during-copy', ...SAME_FS] as CrashPoint[] },
+  {
+    name: 'warehouse on another filesystem (tmpfs)',
+    tmpfs: true,
+    points: ['during-copy', ...SAME_FS] as CrashPoint[],
+  },
 ])('kill -9 at every step, then restart: $name', ({ tmpfs, points }) => {
   it.each(points)('%s', async (point) => {
     const d = makeDirs({ tmpfsWarehouse: tmpfs });

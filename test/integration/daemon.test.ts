@@ -47,6 +47,9 @@ describe('daemon', () => {
       'second',
     ]);
     expect(result.stdout).toContain('"msg":"stopped"');
+    // Hints and scans both saw these files: each must have been taken once, with no error.
+    expect(result.stdout).not.toContain('"level":"error"');
+    expect(result.stdout.match(/"event":"ingested"/g)).toHaveLength(3);
   });
 
   it('a second daemon on the same state exits non-zero with a clear message; the first goes on', async () => {

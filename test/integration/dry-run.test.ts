@@ -41,9 +41,14 @@ describe('--dry-run', () => {
     writeOld(path.join(d.input, 'a.csv'), 'a');
     const result = await run([...baseArgs(d), '--dry-run', '--json']);
     expect(result.code, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ action: 'ingest', bytes: 1 });
-    expect(lines.at(-1)).toEqual({ summary: { ingest: 1, duplicate: 0, skip: 0, wait: 0, error: 0 } });
+    expect(lines.at(-1)).toEqual({
+      summary: { ingest: 1, duplicate: 0, skip: 0, wait: 0, error: 0 },
+    });
     expect(fs.readdirSync(d.root)).toEqual(['in']);
   });
 });

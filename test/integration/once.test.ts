@@ -35,13 +35,18 @@ describe('--once', () => {
     const a = lines.find((l) => l.path.endsWith('a.csv'))!;
     expect(a.path).toBe(path.join(d.input, 'a.csv'));
     expect(a.size).toBe(6);
-    expect(Number.isInteger(a.mtime) && Number.isInteger(a.inode) && Number.isInteger(a.device)).toBe(true);
+    expect(
+      Number.isInteger(a.mtime) && Number.isInteger(a.inode) && Number.isInteger(a.device),
+    ).toBe(true);
     const hour = new Date().toISOString().slice(0, 13).replace(/[-T]/g, '/');
     expect(filesUnder(d.manifests).filter((f) => f.endsWith('.jsonl'))).toEqual([
       `${hour}/manifest.jsonl`,
     ]);
     // One log line per ingested file, as JSON on stdout.
-    const logs = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const logs = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const ingested = logs.filter((l) => l.event === 'ingested');
     expect(ingested).toHaveLength(2);
     expect(ingested[0]).toMatchObject({ sha256: expect.any(String), bytes: expect.any(Number) });
@@ -57,7 +62,14 @@ describe('--once', () => {
     const result = await once(d, '--exclude', '*.bak');
     expect(result.code).toBe(0);
     expect(partitionFiles(d.warehouse)).toEqual([`${today()}/keep.csv`]);
-    expect(filesUnder(d.input)).toEqual(['.dir/e.csv', '.hidden', 'a.tmp', 'b.part', 'c.swp', 'd.bak']);
+    expect(filesUnder(d.input)).toEqual([
+      '.dir/e.csv',
+      '.hidden',
+      'a.tmp',
+      'b.part',
+      'c.swp',
+      'd.bak',
+    ]);
   });
 
   it('never follows a symlink and skips FIFOs and sockets with a log line', async () => {
@@ -110,7 +122,10 @@ describe('--once', () => {
     expectExactlyOnce(d, ['same']);
     const dups = filesUnder(path.join(d.warehouse, '_duplicates'));
     expect(dups).toHaveLength(2);
-    const logs = second.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const logs = second.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const dup = logs.find((l) => l.event === 'duplicate');
     expect(dup.original).toMatch(/[ab]\.csv$/);
     expect(dup.source).toBe(path.join(d.input, 'again', 'c.csv'));
@@ -141,7 +156,11 @@ describe('--once', () => {
     const tagged = names.filter((n) => n !== 'data.csv');
     expect(tagged).toHaveLength(2);
     for (const n of tagged) {
-      const content = fs.readFileSync(partitionFiles(d.warehouse).map((f) => path.join(d.warehouse, f)).find((f) => f.endsWith(n))!);
+      const content = fs.readFileSync(
+        partitionFiles(d.warehouse)
+          .map((f) => path.join(d.warehouse, f))
+          .find((f) => f.endsWith(n))!,
+      );
       expect(n).toBe(`data~${sha256(content).slice(0, 12)}.csv`);
     }
     expectExactlyOnce(d, ['one', 'two', 'three']);
@@ -170,7 +189,11 @@ describe('--once', () => {
 
   it('ingests a name that is not valid UTF-8 and records its exact bytes', async () => {
     const d = makeDirs();
-    const raw = Buffer.concat([Buffer.from(`${d.input}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.csv')]);
+    const raw = Buffer.concat([
+      Buffer.from(`${d.input}/bad-`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('.csv'),
+    ]);
     fs.writeFileSync(raw, 'invalid name');
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(raw, old, old);

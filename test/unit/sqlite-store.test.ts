@@ -52,7 +52,11 @@ describe('SQLite state', () => {
   it('keeps paths that are not UTF-8 byte for byte', () => {
     const store = openSqliteState(statePath());
     const raw = Buffer.from([0x2f, 0xff, 0x41]);
-    store.claim([{ ...input('d', 'x'), source: raw }], 1, () => ({ dest: raw, tmp: null, manifest: null }));
+    store.claim([{ ...input('d', 'x'), source: raw }], 1, () => ({
+      dest: raw,
+      tmp: null,
+      manifest: null,
+    }));
     expect(store.openIntents()[0]!.source).toEqual(raw);
     store.close();
   });
