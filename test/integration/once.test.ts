@@ -72,12 +72,18 @@ describe('--once', () => {
     ]);
   });
 
-  it('never follows a symlink and skips FIFOs and sockets with a log line', async () => {
+  it('never follows a symlink and skips FIFOs, sockets and devices with a log line', async () => {
     const d = makeDirs();
     const outside = path.join(d.root, 'secret.csv');
     writeOld(outside, 'secret');
     fs.symlinkSync(outside, path.join(d.input, 'link.csv'));
     execFileSync('mkfifo', [path.join(d.input, 'pipe.csv')]);
+    execFileSync('mknod', [path.join(d.input, 'null.csv'), 'c', '1', '3']);
+    execFileSync('python3', [
+      '-c',
+      'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
+      path.join(d.input, 'sock.csv'),
+    ]);
     const result = await once(d);
     expect(result.code).toBe(0);
     expect(partitionFiles(d.warehouse)).toEqual([]);
@@ -87,7 +93,8 @@ describe('--once', () => {
       .split('\n')
       .map((l) => JSON.parse(l))
       .filter((l) => l.event === 'skipped');
-    expect(skips.map((s) => s.reason).sort()).toEqual(['fifo', 'symlink']);
+    expect(skips.map((s) => s.reason).sort()).toEqual(['device', 'fifo', 'socket', 'symlink']);
+    expect(filesUnder(d.input)).toEqual(['link.csv', 'null.csv', 'pipe.csv', 'sock.csv']);
   });
 
   it('does not take a file that is still being written', async () => {
