@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
 import yargs from 'yargs';
+import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { LevelWithSilent } from 'pino';
 import { crashInjectorFromEnv } from '../src/crash.js';
@@ -11,6 +14,7 @@ import type { Logger } from '../src/logger.js';
 import { LOG_LEVELS, createLogger } from '../src/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import { MODES, ON_DUPLICATE, parseNumberFlag, resolveOptions } from '../src/options.js';
+import { formatVerifyReport, verify } from '../src/verify.js';
 
 /** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
 const EXIT_FAILURE = 1;
@@ -28,11 +32,10 @@ function fail(message: string, code: number, logger?: Logger): never {
   process.exit(code);
 }
 
-async function main(argv: string[]): Promise<void> {
-  const parser = yargs(argv)
-    .scriptName('ingestor')
-    .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
-    .command(['run', '$0'], 'ingest complete files from --input, exactly once')
+type Args = Record<string, unknown> & { _: (string | number)[] };
+
+function runOptions(y: Argv): Argv {
+  return y
     .option('input', { type: 'string', describe: 'staging directory to ingest from (required)' })
     .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
     .option('manifests', { type: 'string', describe: 'manifest root (required)' })
@@ -64,7 +67,37 @@ async function main(argv: string[]): Promise<void> {
       describe: 'seconds between full scans, at least [30]',
     })
     .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' })
+    .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' });
+}
+
+function verifyOptions(y: Argv): Argv {
+  return y
+    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
+    .option('manifests', { type: 'string', describe: 'manifest root (required)' })
+    .option('state-path', {
+      type: 'string',
+      describe: 'SQLite state file [default: <manifests>/ingestor.db]',
+    })
+    .option('rehash', { type: 'boolean', describe: "also check every file's SHA-256" })
+    .option('json', { type: 'boolean', describe: 'the report as JSON' });
+}
+
+async function main(argv: string[]): Promise<void> {
+  let command: { name: 'run' | 'verify'; args: Args } | undefined;
+  await yargs(argv)
+    .scriptName('ingestor')
+    .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
+    .command(['run', '$0'], 'ingest complete files from --input, exactly once', runOptions, (a) => {
+      command = { name: 'run', args: a as Args };
+    })
+    .command(
+      'verify',
+      'audit warehouse, manifests and state; exit 1 on any problem',
+      verifyOptions,
+      (a) => {
+        command = { name: 'verify', args: a as Args };
+      },
+    )
     .strict(true)
     .version()
     .help()
@@ -74,12 +107,50 @@ async function main(argv: string[]): Promise<void> {
       const text = (message ?? describeError(error)).replace(/\n+/g, '; ');
       fail(text, EXIT_USAGE);
     })
-    .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true });
-  const args = await parser.parseAsync();
-  if (args._.length > 1 || (args._.length === 1 && args._[0] !== 'run')) {
-    fail(`unknown command ${JSON.stringify(args._.join(' '))}`, EXIT_USAGE);
-  }
+    .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
+    .parseAsync();
+  if (command === undefined) return; // --help, --version
+  if (command.name === 'verify') return verifyCommand(command.args);
+  return runCommand(command.args);
+}
 
+async function verifyCommand(args: Args): Promise<void> {
+  let options;
+  try {
+    const warehouse = requiredDir('warehouse', args.warehouse);
+    const manifests = requiredDir('manifests', args.manifests);
+    const statePath = path.resolve(
+      single('state-path', args['state-path']) ?? path.join(manifests, 'ingestor.db'),
+    );
+    options = { warehouse, manifests, statePath, rehash: args.rehash === true };
+  } catch (error) {
+    fail(describeError(error), EXIT_USAGE);
+  }
+  try {
+    const report = await verify(options);
+    process.stdout.write(
+      args.json === true ? `${JSON.stringify(report)}\n` : formatVerifyReport(report),
+    );
+    process.exitCode = report.problems.length === 0 ? 0 : EXIT_FAILURE;
+  } catch (error) {
+    fail(describeError(error), EXIT_FAILURE);
+  }
+}
+
+function requiredDir(flag: string, value: unknown): string {
+  const dir = single(flag, value);
+  if (dir === undefined || dir === '') throw new UsageError(`--${flag} is required`);
+  const resolved = path.resolve(dir);
+  if (!fs.existsSync(resolved)) {
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
+  }
+  if (!fs.statSync(resolved).isDirectory()) {
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
+  }
+  return resolved;
+}
+
+async function runCommand(args: Args): Promise<void> {
   let options: IngestorOptions;
   let logLevel: LevelWithSilent;
   try {
@@ -101,7 +172,7 @@ async function main(argv: string[]): Promise<void> {
       manifests: single('manifests', args.manifests) ?? '',
       once: args.once === true,
       dryRun: args['dry-run'] === true,
-      ...(args.exclude === undefined ? {} : { exclude: args.exclude }),
+      ...(args.exclude === undefined ? {} : { exclude: args.exclude as string[] }),
     };
     for (const [key, value] of Object.entries({ ...numbers, ...strings })) {
       if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;

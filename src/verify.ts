@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { hasCode } from './errors.js';
+import { TMP_DIR_NAME } from './ingest/naming.js';
+import type { FsPath } from './interfaces.js';
+import { displayPath, fromBytes, joinPath, pathKey, toBytes } from './paths.js';
+import { openSqliteState } from './state/sqlite-store.js';
+
+export type ProblemKind =
+  | 'torn-line'
+  | 'bad-line'
+  | 'duplicate-content'
+  | 'missing-file'
+  | 'size-mismatch'
+  | 'hash-mismatch'
+  | 'unrecorded-file'
+  | 'temporary-file'
+  | 'open-intent'
+  | 'state-without-line'
+  | 'line-without-state'
+  | 'state-disagrees';
+
+export interface Problem {
+  kind: ProblemKind;
+  /** The file (manifest, warehouse file) the problem is about. */
+  where: string;
+  detail: string;
+}
+
+export interface VerifyReport {
+  manifestFiles: number;
+  lines: number;
+  warehouseFiles: number;
+  stateRows: number;
+  rehashed: number;
+  problems: Problem[];
+}
+
+export interface VerifyOptions {
+  warehouse: string;
+  manifests: string;
+  /** State to compare with; skipped when the file does not exist. */
+  statePath: string;
+  /** Also recompute every warehouse file's SHA-256. */
+  rehash: boolean;
+}
+
+const MANIFEST_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/manifest\.jsonl$/;
+const SHA = /^[0-9a-f]{64}$/;
+const INTEGER_FIELDS = ['device', 'inode', 'size', 'mtime'] as const;
+
+interface LineInfo {
+  where: string;
+  size: number;
+  dest: FsPath;
+}
+
+/** Files below `dir`, as raw paths, streamed; hidden directories included. */
+async function* walk(dir: FsPath): AsyncGenerator<{ path: FsPath; rel: string }> {
+  const stack: { dir: FsPath; rel: string }[] = [{ dir, rel: '' }];
+  while (stack.length > 0) {
+    const { dir: d, rel } = stack.pop()!;
+    let handle: fs.Dir;
+    try {
+      handle = await fs.promises.opendir(d, { encoding: 'buffer' } as never);
+    } catch (error) {
+      if (hasCode(error, 'ENOENT', 'ENOTDIR')) continue;
+      throw error;
+    }
+    for await (const entry of handle) {
+      const name = fromBytes(entry.name as unknown as Buffer);
+      const p = joinPath(d, name);
+      const r = rel === '' ? displayPath(name) : `${rel}/${displayPath(name)}`;
+      if (entry.isDirectory()) stack.push({ dir: p, rel: r });
+      else yield { path: p, rel: r };
+    }
+  }
+}
+
+async function sha256Of(file: FsPath): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file as string, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+/** Where a recorded warehouse path lives under `warehouse` (the warehouse may have moved). */
+function localDest(recorded: FsPath, warehouse: string): FsPath {
+  const bytes = toBytes(recorded);
+  const at = bytes.indexOf('/ingest_date=');
+  if (at < 0) return recorded;
+  return fromBytes(Buffer.concat([Buffer.from(warehouse), bytes.subarray(at)]));
+}
+
+/**
+ * Audits warehouse, manifests and state against each other. Reads only: it never changes a
+ * file, and reads a quiescent state through a private snapshot.
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    manifestFiles: 0,
+    lines: 0,
+    warehouseFiles: 0,
+    stateRows: 0,
+    rehashed: 0,
+    problems: [],
+  };
+  const problem = (kind: ProblemKind, where: string, detail: string) =>
+    report.problems.push({ kind, where, detail });
+  const bySha = new Map<string, LineInfo>();
+  const byDest = new Set<string>();
+
+  for await (const { path: file, rel } of walk(options.manifests)) {
+    if (!MANIFEST_PATH.test(rel)) continue;
+    report.manifestFiles += 1;
+    const text = displayPath(file);
+    const { size } = await fs.promises.stat(file);
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      const handle = await fs.promises.open(file, 'r');
+      await handle.read(last, 0, 1, size - 1).finally(() => handle.close());
+      if (last[0] !== 0x0a) problem('torn-line', text, 'the last line has no newline');
+    }
+    const lines = readline.createInterface({
+      input: fs.createReadStream(file as string, { encoding: 'utf8' }),
+      crlfDelay: Infinity,
+    });
+    let n = 0;
+    for await (const raw of lines) {
+      n += 1;
+      if (raw === '') continue;
+      const where = `${text}:${n}`;
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        // Not JSON is exactly what this check reports, so the parse error is the finding.
+        problem('bad-line', where, 'not valid JSON');
+        continue;
+      }
+      report.lines += 1;
+      const missing = [
+        typeof line.path === 'string' ? undefined : 'path',
+        typeof line.sha256 === 'string' && SHA.test(line.sha256) ? undefined : 'sha256',
+        ...INTEGER_FIELDS.map((f) =>
+          Number.isSafeInteger(line[f]) && (line[f] as number) >= 0 ? undefined : f,
+        ),
+        typeof line.warehouse_path === 'string' ? undefined : 'warehouse_path',
+      ].filter((f) => f !== undefined);
+      if (missing.length > 0) {
+        problem('bad-line', where, `missing or bad field(s): ${missing.join(', ')}`);
+        continue;
+      }
+      const sha = line.sha256 as string;
+      const recorded =
+        typeof line.warehouse_path_base64 === 'string'
+          ? fromBytes(Buffer.from(line.warehouse_path_base64, 'base64'))
+          : (line.warehouse_path as string);
+      const dest = localDest(recorded, options.warehouse);
+      const seen = bySha.get(sha);
+      if (seen !== undefined) {
+        problem('duplicate-content', where, `sha256 ${sha} already at ${seen.where}`);
+        continue;
+      }
+      bySha.set(sha, { where, size: line.size as number, dest });
+      byDest.add(pathKey(dest));
+      let stat: fs.Stats;
+      try {
+        stat = await fs.promises.lstat(dest);
+      } catch (error) {
+        if (!hasCode(error, 'ENOENT', 'ENOTDIR')) throw error;
+        problem('missing-file', where, `${displayPath(dest)} does not exist`);
+        continue;
+      }
+      if (!stat.isFile() || stat.size !== line.size) {
+        problem(
+          'size-mismatch',
+          where,
+          `${displayPath(dest)} has ${stat.size} bytes, line says ${String(line.size)}`,
+        );
+        continue;
+      }
+      if (options.rehash) {
+        report.rehashed += 1;
+        const actual = await sha256Of(dest);
+        if (actual !== sha)
+          problem('hash-mismatch', where, `${displayPath(dest)} hashes to ${actual}`);
+      }
+    }
+  }
+
+  for await (const { path: file, rel } of walk(options.warehouse)) {
+    if (rel.startsWith(`${TMP_DIR_NAME}/`)) {
+      problem('temporary-file', displayPath(file), 'a copy in progress was left behind');
+      continue;
+    }
+    if (!rel.startsWith('ingest_date=')) continue;
+    report.warehouseFiles += 1;
+    const name = path.basename(rel);
+    if (name.startsWith('.') || name.endsWith('.tmp')) {
+      problem('temporary-file', displayPath(file), 'temporary or partial file in a partition');
+    } else if (!byDest.has(pathKey(file))) {
+      problem('unrecorded-file', displayPath(file), 'no manifest line names this file');
+    }
+  }
+
+  if (fs.existsSync(options.statePath)) {
+    const store = openSqliteState(options.statePath, { readonly: true });
+    try {
+      const rows = store.db
+        .prepare(`SELECT id, kind, status, sha256, dest, size FROM files`)
+        .iterate() as IterableIterator<{
+        id: number;
+        kind: string;
+        status: string;
+        sha256: string;
+        dest: Buffer;
+        size: number;
+      }>;
+      const committed = new Set<string>();
+      for (const row of rows) {
+        report.stateRows += 1;
+        const where = `state row ${row.id}`;
+        if (row.status === 'intent') {
+          problem('open-intent', where, 'an ingest was left in flight (is the daemon running?)');
+        }
+        if (row.kind !== 'ingest' || row.status !== 'committed') continue;
+        committed.add(row.sha256);
+        const line = bySha.get(row.sha256);
+        if (line === undefined) {
+          problem('state-without-line', where, `committed ${row.sha256} has no manifest line`);
+        } else if (
+          line.size !== row.size ||
+          pathKey(localDest(fromBytes(row.dest), options.warehouse)) !== pathKey(line.dest)
+        ) {
+          problem('state-disagrees', where, `state and ${line.where} disagree on size or path`);
+        }
+      }
+      for (const [sha, line] of bySha) {
+        if (!committed.has(sha)) {
+          problem('line-without-state', line.where, `no committed state row for ${sha}`);
+        }
+      }
+    } finally {
+      store.close();
+    }
+  }
+  return report;
+}
+
+/** The human-readable report. */
+export function formatVerifyReport(r: VerifyReport): string {
+  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}`;
+  if (r.problems.length === 0) return `${head}\nverify: OK, no problems\n`;
+  const lines = r.problems.map((p) => `${p.kind.padEnd(20)} ${p.where}: ${p.detail}`);
+  return `${head}\n${lines.join('\n')}\nverify: ${r.problems.length} problem(s)\n`;
+}
