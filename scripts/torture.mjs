@@ -1,0 +1,283 @@
+#!/usr/bin/env node
+// Crash torture: runs the real daemon over thousands of files while a concurrent writer adds
+// complete files, slow copies, .tmp renames and resent duplicates, and kills the daemon with
+// SIGKILL at random instants (and, one time in four, at a named pipeline step) many times. Then
+// it lets the daemon finish and checks with `ingestor verify --rehash` and against the writer's
+// own ledger: each distinct content in the warehouse once with one manifest line, every other
+// copy in the duplicates area, nothing left in the input, nothing lost.
+//
+//   node scripts/torture.mjs [--kills N] [--cross-fs] [--seed N] [--rate FILES_PER_S] [--keep]
+//
+// Prints one summary line (JSON) and exits 0 when no problem was found, 1 otherwise.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opts } = parseArgs({
+  options: {
+    kills: { type: 'string', default: '20' },
+    'cross-fs': { type: 'boolean', default: false },
+    seed: { type: 'string', default: String(Date.now() % 100000) },
+    rate: { type: 'string', default: '40' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const KILLS = Number(opts.kills);
+const RATE = Number(opts.rate);
+const BIN = path.resolve(import.meta.dirname, '../dist/bin/ingestor.js');
+const CRASH_POINTS = [
+  'after-intent',
+  'during-copy',
+  'after-rename',
+  'after-source-removed',
+  'after-manifest',
+  'before-commit',
+  'after-commit',
+  'during-recovery',
+];
+
+// A small deterministic PRNG (mulberry32), so a failing seed can be replayed.
+let state = Number(opts.seed) >>> 0;
+function random() {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const pick = (list) => list[Math.floor(random() * list.length)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingestor-torture-'));
+const input = path.join(root, 'in');
+const manifests = path.join(root, 'mf');
+let warehouse = path.join(root, 'wh');
+fs.mkdirSync(input);
+let mounted;
+if (opts['cross-fs']) {
+  mounted = path.join(root, 'tmpfs');
+  fs.mkdirSync(mounted);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4g', 'tmpfs', mounted]);
+  if (r.status !== 0) throw new Error(`cannot mount tmpfs (needs root): ${r.stderr}`);
+  warehouse = path.join(mounted, 'wh');
+  process.on('exit', () => spawnSync('umount', ['-l', mounted]));
+}
+const args = [
+  '--input',
+  input,
+  '--warehouse',
+  warehouse,
+  '--manifests',
+  manifests,
+  '--stability-seconds',
+  '1',
+  '--scan-interval',
+  '1',
+  '--log-level',
+  'warn',
+];
+
+// ---- the writer -----------------------------------------------------------------------------
+const ledger = new Map(); // sha -> number of names written with that content
+const contents = []; // earlier contents, for resends
+let written = 0;
+let writing = true;
+
+function makeContent() {
+  const r = random();
+  // Mixed sizes: a few empty, most small, a few of several MiB (which take the copy path's
+  // multi-chunk code and are often mid-copy when a kill comes).
+  const size =
+    r < 0.05
+      ? 0
+      : r < 0.96
+        ? Math.floor(random() * 64 * 1024)
+        : Math.floor(random() * 4 * 1024 * 1024);
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4096) buf.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
+  if (size >= 8) buf.writeDoubleLE(random(), 0);
+  return buf;
+}
+
+function record(buf) {
+  const h = sha(buf);
+  ledger.set(h, (ledger.get(h) ?? 0) + 1);
+  written += 1;
+}
+
+async function writeOne(n) {
+  const dir = random() < 0.3 ? path.join(input, `d${n % 7}`) : input;
+  fs.mkdirSync(dir, { recursive: true });
+  const name = path.join(dir, `f${n}.dat`);
+  const kind = random();
+  if (kind < 0.15 && contents.length > 0) {
+    const buf = pick(contents); // a resend of earlier content under a new name
+    fs.writeFileSync(name, buf);
+    record(buf);
+  } else if (kind < 0.3) {
+    // A slow copy: chunks with pauses far shorter than the 1 s window, through one descriptor.
+    const buf = makeContent();
+    const fd = fs.openSync(name, 'w');
+    const chunk = Math.max(1, Math.ceil(buf.length / 4));
+    for (let at = 0; at < buf.length; at += chunk) {
+      fs.writeSync(fd, buf, at, Math.min(chunk, buf.length - at));
+      await sleep(20 + random() * 60);
+    }
+    fs.closeSync(fd);
+    record(buf);
+    contents.push(buf);
+  } else if (kind < 0.45) {
+    const buf = makeContent(); // written as .tmp, renamed when done
+    fs.writeFileSync(`${name}.tmp`, buf);
+    await sleep(random() * 100);
+    fs.renameSync(`${name}.tmp`, name);
+    record(buf);
+    contents.push(buf);
+  } else {
+    const buf = makeContent();
+    fs.writeFileSync(name, buf);
+    record(buf);
+    contents.push(buf);
+  }
+  if (contents.length > 200) contents.splice(0, 100);
+}
+
+async function writer() {
+  let n = 0;
+  const inFlight = new Set();
+  while (writing) {
+    const p = writeOne(n++).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= 8) await Promise.race(inFlight);
+    await sleep(1000 / RATE);
+  }
+  await Promise.all(inFlight);
+}
+
+// ---- the killer -----------------------------------------------------------------------------
+function startDaemon(env = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += b));
+  const exited = new Promise((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  return { child, exited };
+}
+
+const started = Date.now();
+let kills = 0;
+let namedKills = 0;
+const writerDone = writer();
+const problems = [];
+while (kills < KILLS) {
+  const named = random() < 0.25;
+  const env = named
+    ? { INGESTOR_CRASH_AT: `${pick(CRASH_POINTS)}:${1 + Math.floor(random() * 3)}` }
+    : {};
+  const { child, exited } = startDaemon(env);
+  const timer = sleep(100 + random() * 1500).then(() => child.kill('SIGKILL'));
+  const result = await Promise.race([exited, timer.then(() => exited)]);
+  if (result.signal === 'SIGKILL') {
+    kills += 1;
+    if (named && result.signal === 'SIGKILL') namedKills += 1;
+  } else if (result.code !== 0) {
+    problems.push(`daemon exited ${result.code}: ${result.stderr.trim().split('\n').at(-1)}`);
+    break;
+  }
+}
+writing = false;
+await writerDone;
+
+// ---- let it finish, then check ----------------------------------------------------------------
+const walk = (d) =>
+  fs.existsSync(d)
+    ? fs
+        .readdirSync(d, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]))
+    : [];
+const ingestible = () =>
+  walk(input).filter((f) => !path.basename(f).startsWith('.') && !f.endsWith('.tmp'));
+const { child: last, exited: lastExit } = startDaemon();
+const deadline = Date.now() + 120_000;
+while (ingestible().length > 0 && Date.now() < deadline) await sleep(200);
+await sleep(1500);
+last.kill('SIGTERM');
+const final = await lastExit;
+if (final.code !== 0)
+  problems.push(`final daemon exited ${final.code} ${final.signal}: ${final.stderr}`);
+const left = ingestible();
+if (left.length > 0) problems.push(`${left.length} files left in the input, e.g. ${left[0]}`);
+
+const verify = spawnSync(
+  process.execPath,
+  [BIN, 'verify', '--warehouse', warehouse, '--manifests', manifests, '--rehash', '--json'],
+  { encoding: 'utf8' },
+);
+let report;
+try {
+  report = JSON.parse(verify.stdout);
+} catch (error) {
+  problems.push(`verify printed no report (${verify.status}): ${verify.stderr} ${String(error)}`);
+}
+if (report !== undefined && report.problems.length > 0) {
+  problems.push(
+    ...report.problems.slice(0, 20).map((p) => `verify: ${p.kind} ${p.where}: ${p.detail}`),
+  );
+}
+
+const lines = walk(manifests)
+  .filter((f) => f.endsWith('manifest.jsonl'))
+  .flatMap((f) =>
+    fs
+      .readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
+const inManifest = new Set(lines.map((l) => l.sha256));
+for (const h of ledger.keys())
+  if (!inManifest.has(h)) problems.push(`content ${h} was written but never ingested (lost)`);
+for (const h of inManifest)
+  if (!ledger.has(h)) problems.push(`content ${h} ingested but never written whole`);
+const partitionFiles = walk(warehouse).filter((f) =>
+  path.relative(warehouse, f).startsWith('ingest_date='),
+);
+const duplicateFiles = walk(path.join(warehouse, '_duplicates'));
+for (const f of duplicateFiles) {
+  if (!ledger.has(sha(fs.readFileSync(f))))
+    problems.push(`duplicates area holds unknown content: ${f}`);
+}
+if (partitionFiles.length + duplicateFiles.length !== written) {
+  problems.push(
+    `${written} files written, but ${partitionFiles.length} in partitions + ${duplicateFiles.length} duplicates`,
+  );
+}
+
+const summary = {
+  ok: problems.length === 0,
+  kills,
+  namedKills,
+  crossFs: opts['cross-fs'],
+  seed: Number(opts.seed),
+  filesWritten: written,
+  distinctContents: ledger.size,
+  manifestLines: lines.length,
+  partitionFiles: partitionFiles.length,
+  duplicates: duplicateFiles.length,
+  problems: problems.length,
+  seconds: Math.round((Date.now() - started) / 1000),
+};
+console.log(JSON.stringify(summary));
+for (const p of problems.slice(0, 30)) console.error(`torture: ${p}`);
+if (mounted !== undefined) spawnSync('umount', [mounted]);
+if (!opts.keep) fs.rmSync(root, { recursive: true, force: true });
+else console.error(`torture: kept ${root}`);
+process.exit(problems.length === 0 ? 0 : 1);
