@@ -14,6 +14,7 @@ import type { Logger } from '../src/logger.js';
 import { LOG_LEVELS, createLogger } from '../src/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import { MODES, ON_DUPLICATE, parseNumberFlag, resolveOptions } from '../src/options.js';
+import { retryQuarantined } from '../src/retry.js';
 import { formatVerifyReport, verify } from '../src/verify.js';
 
 /** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
@@ -67,6 +68,14 @@ function runOptions(y: Argv): Argv {
       describe: 'seconds between full scans, at least [30]',
     })
     .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
+    .option('quarantine-dir', {
+      type: 'string',
+      describe: 'where unreadable files go [<warehouse>/_quarantine]',
+    })
+    .option('max-retries', {
+      type: 'string',
+      describe: 'attempts for transient read errors before quarantine [8]',
+    })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' });
 }
 
@@ -82,8 +91,18 @@ function verifyOptions(y: Argv): Argv {
     .option('json', { type: 'boolean', describe: 'the report as JSON' });
 }
 
+function retryOptions(y: Argv): Argv {
+  return y
+    .option('state-path', { type: 'string', describe: 'SQLite state file' })
+    .option('manifests', {
+      type: 'string',
+      describe: 'manifest root, for the default state path <manifests>/ingestor.db',
+    })
+    .option('id', { type: 'string', array: true, describe: 'only these state row ids' });
+}
+
 async function main(argv: string[]): Promise<void> {
-  let command: { name: 'run' | 'verify'; args: Args } | undefined;
+  let command: { name: 'run' | 'verify' | 'retry'; args: Args } | undefined;
   await yargs(argv)
     .scriptName('ingestor')
     .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
@@ -96,6 +115,14 @@ async function main(argv: string[]): Promise<void> {
       verifyOptions,
       (a) => {
         command = { name: 'verify', args: a as Args };
+      },
+    )
+    .command(
+      'retry',
+      'put quarantined files back into the input to be tried again',
+      retryOptions,
+      (a) => {
+        command = { name: 'retry', args: a as Args };
       },
     )
     .strict(true)
@@ -111,6 +138,7 @@ async function main(argv: string[]): Promise<void> {
     .parseAsync();
   if (command === undefined) return; // --help, --version
   if (command.name === 'verify') return verifyCommand(command.args);
+  if (command.name === 'retry') return retryCommand(command.args);
   return runCommand(command.args);
 }
 
@@ -132,6 +160,42 @@ async function verifyCommand(args: Args): Promise<void> {
       args.json === true ? `${JSON.stringify(report)}\n` : formatVerifyReport(report),
     );
     process.exitCode = report.problems.length === 0 ? 0 : EXIT_FAILURE;
+  } catch (error) {
+    fail(describeError(error), EXIT_FAILURE);
+  }
+}
+
+async function retryCommand(args: Args): Promise<void> {
+  let statePath: string;
+  let ids: number[];
+  try {
+    const explicit = single('state-path', args['state-path']);
+    const manifests = single('manifests', args.manifests);
+    if (explicit === undefined && manifests === undefined) {
+      throw new UsageError('--state-path (or --manifests) is required');
+    }
+    statePath = path.resolve(explicit ?? path.join(manifests!, 'ingestor.db'));
+    if (!fs.existsSync(statePath)) {
+      throw new UsageError(`--state-path ${JSON.stringify(statePath)} does not exist`);
+    }
+    ids = ((args.id as string[] | undefined) ?? []).map(
+      (raw) => parseNumberFlag('id', raw, true) as number,
+    );
+  } catch (error) {
+    fail(describeError(error), EXIT_USAGE);
+  }
+  try {
+    const results = await retryQuarantined(statePath, ids);
+    for (const r of results) {
+      process.stdout.write(
+        r.error === undefined
+          ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`
+          : `not retried #${r.id} ${r.source}: ${r.error}\n`,
+      );
+    }
+    const failed = results.filter((r) => r.error !== undefined).length;
+    process.stdout.write(`retry: ${results.length - failed} put back, ${failed} failed\n`);
+    process.exitCode = failed === 0 ? 0 : EXIT_FAILURE;
   } catch (error) {
     fail(describeError(error), EXIT_FAILURE);
   }
@@ -159,12 +223,14 @@ async function runCommand(args: Args): Promise<void> {
       concurrency: parseNumberFlag('concurrency', args.concurrency, true),
       scanIntervalSeconds: parseNumberFlag('scan-interval', args['scan-interval'], false),
       batchSize: parseNumberFlag('batch-size', args['batch-size'], true),
+      maxRetries: parseNumberFlag('max-retries', args['max-retries'], true),
     };
     const strings = {
       statePath: single('state-path', args['state-path']),
       mode: single('mode', args.mode) as IngestorOptions['mode'],
       onDuplicate: single('on-duplicate', args['on-duplicate']) as IngestorOptions['onDuplicate'],
       duplicatesDir: single('duplicates-dir', args['duplicates-dir']),
+      quarantineDir: single('quarantine-dir', args['quarantine-dir']),
     };
     options = {
       input: single('input', args.input) ?? '',
@@ -261,7 +327,7 @@ async function runCommand(args: Args): Promise<void> {
     logger.info({ event: 'summary', ...summary }, 'stopped');
     if (resolved.once) {
       process.stderr.write(
-        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
+        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
       );
     }
     logger.flush();

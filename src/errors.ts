@@ -12,7 +12,8 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_CHANGED: 'the file changed while it was read',
   INGEST_ERR_NOT_REGULAR: 'the path is not a regular file',
   INGEST_ERR_VANISHED: 'the file disappeared before it was moved',
-  INGEST_ERR_SHORT_READ: 'fewer bytes were read than the file size',
+  INGEST_ERR_SOURCE_READ: 'the source file cannot be read',
+  INGEST_ERR_PAUSED: 'ingestion is paused: an output volume is full, read-only or failing',
 } as const);
 
 export type ErrorCode = Exclude<keyof typeof ERROR_CODES, '__proto__'>;

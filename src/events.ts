@@ -18,6 +18,9 @@ export interface IngestorEventMap {
   ];
   'file:deferred': [{ source: string; reason: string }];
   'file:failed': [{ source: string; error: string; code: string | undefined }];
+  'file:quarantined': [{ source: string; dest: string | null; reason: string }];
+  'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
+  'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];
 }
 

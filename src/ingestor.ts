@@ -6,6 +6,7 @@ import { describeError, errnoCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import { ensureDir } from './fsutil.js';
 import type { Outcome } from './ingest/pipeline.js';
+import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
 import { recover } from './ingest/recovery.js';
@@ -14,7 +15,7 @@ import { logEvents } from './log-events.js';
 import type { Logger } from './logger.js';
 import { ManifestWriter } from './manifest/manifest-writer.js';
 import type { ResolvedOptions } from './options.js';
-import { displayPath, pathKey } from './paths.js';
+import { displayPath, pathKey, toBytes } from './paths.js';
 import { StateLock } from './state/lock.js';
 import { openSqliteState } from './state/sqlite-store.js';
 import type { StateStore } from './state/store.js';
@@ -31,9 +32,9 @@ export interface IngestorDeps {
   crash?: CrashInjector;
 }
 
-/** Failed files wait this long before they are tried again, doubling up to the cap. */
+/** Files whose reads fail transiently wait this long before the next try, doubling to the cap. */
 const RETRY_BASE_MS = 1_000;
-const RETRY_CAP_MS = 5 * 60_000;
+const RETRY_CAP_MS = 60_000;
 const BACKOFF_CAPACITY = 100_000;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -75,8 +76,11 @@ export class Ingestor implements AsyncDisposable {
     skipped: 0,
     waiting: 0,
     failed: 0,
+    quarantined: 0,
     seconds: 0,
   };
+  /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
+  #inPlace = new Set<string>();
   readonly #started: number;
   #wake: (() => void) | undefined;
   #unsubscribe: () => void;
@@ -106,6 +110,7 @@ export class Ingestor implements AsyncDisposable {
     this.#limit = pLimit(options.concurrency);
     this.#unsubscribe = logEvents(this.events, this.#logger);
     this.events.on('file:skipped', () => (this.#summary.skipped += 1));
+    this.#refreshQuarantinedInPlace();
     this.discovery = new Discovery({
       input: options.input,
       mode: options.mode,
@@ -160,6 +165,8 @@ export class Ingestor implements AsyncDisposable {
         manifest,
         clock: full.clock,
         crash: full.crash,
+        logger: full.logger,
+        events: full.events,
       });
       return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery });
     } catch (error) {
@@ -170,9 +177,18 @@ export class Ingestor implements AsyncDisposable {
     }
   }
 
+  #refreshQuarantinedInPlace(): void {
+    this.#inPlace = new Set(
+      this.#store
+        .quarantined()
+        .filter((row) => toBytes(row.dest).length === 0)
+        .map((row) => pathKey(row.source)),
+    );
+  }
+
   #isBusy(path: FsPath): boolean {
     const key = pathKey(path);
-    if (this.#inflight.has(key)) return true;
+    if (this.#inflight.has(key) || this.#inPlace.has(key)) return true;
     const backoff = this.#backoff.get(key);
     return backoff !== undefined && backoff.until > this.#clock();
   }
@@ -201,16 +217,36 @@ export class Ingestor implements AsyncDisposable {
   async #ingest(candidate: Candidate): Promise<void> {
     let outcome: Outcome;
     try {
+      await this.#pipeline.whenReady();
       const prepared = await this.#pipeline.prepare(candidate);
       outcome = await this.#pipeline.commit(prepared);
     } catch (error) {
-      const code = errnoCode(error);
-      outcome =
-        code === 'INGEST_ERR_CHANGED' || code === 'INGEST_ERR_VANISHED'
-          ? { kind: 'deferred', reason: describeError(error) }
-          : { kind: 'failed', error };
+      outcome = { kind: 'failed', error };
     }
+    if (outcome.kind === 'failed') outcome = await this.#onFailure(candidate, outcome.error);
     this.#report(candidate, outcome);
+  }
+
+  /** Decides what a failure means: wait again, try later, quarantine, or pause everything. */
+  async #onFailure(candidate: Candidate, error: unknown): Promise<Outcome> {
+    const code = errnoCode(error);
+    if (code === 'INGEST_ERR_PAUSED') return { kind: 'deferred', reason: 'stopping' };
+    const failure = classifyFailure(error);
+    if (failure === 'changed') return { kind: 'deferred', reason: describeError(error) };
+    if (failure === 'pause') {
+      this.#pipeline.pause(error);
+      return { kind: 'failed', error };
+    }
+    const attempts = (this.#backoff.get(pathKey(candidate.path))?.attempts ?? 0) + 1;
+    if (failure === 'retry' && attempts < this.options.maxRetries) {
+      return { kind: 'failed', error };
+    }
+    try {
+      return await this.#pipeline.quarantine(candidate, error, attempts);
+    } catch (quarantineError) {
+      this.#pipeline.pause(quarantineError);
+      return { kind: 'failed', error: quarantineError };
+    }
   }
 
   #report(candidate: Candidate, outcome: Outcome): void {
@@ -246,7 +282,22 @@ export class Ingestor implements AsyncDisposable {
         });
         return;
       }
+      case 'quarantined': {
+        const { row } = outcome;
+        this.#backoff.delete(key);
+        this.#summary.quarantined += 1;
+        const dest = toBytes(row.dest).length === 0 ? null : displayPath(row.dest);
+        if (dest === null) this.#inPlace.add(key);
+        const reason = row.error ?? 'unknown';
+        this.#logger.warn(
+          { event: 'quarantined', source, dest, reason },
+          `quarantined${dest === null ? ' in place' : ''}: ${reason}`,
+        );
+        this.events.emit('file:quarantined', { source, dest, reason });
+        return;
+      }
       case 'deferred': {
+        if (outcome.reason === 'stopping') return;
         if (outcome.reason.includes('disappeared')) return; // renamed or removed: not ours now
         this.discovery.defer(candidate);
         this.events.emit('file:deferred', { source, reason: outcome.reason });
@@ -259,11 +310,15 @@ export class Ingestor implements AsyncDisposable {
           return;
         }
         this.#summary.failed += 1;
-        const previous = this.#backoff.get(key);
-        const attempts = (previous?.attempts ?? 0) + 1;
-        const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
-        if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
-        this.#backoff.set(key, { attempts, until: this.#clock() + delay * (0.5 + Math.random()) });
+        if (classifyFailure(outcome.error) === 'pause') {
+          // Not this file's fault: it waits for the pause to end, with no attempt counted.
+          this.discovery.defer(candidate);
+        } else {
+          const attempts = (this.#backoff.get(key)?.attempts ?? 0) + 1;
+          const delay = backoffMs(attempts, RETRY_BASE_MS, RETRY_CAP_MS);
+          if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
+          this.#backoff.set(key, { attempts, until: this.#clock() + delay });
+        }
         this.events.emit('file:failed', {
           source,
           error: describeError(outcome.error),
@@ -285,10 +340,6 @@ export class Ingestor implements AsyncDisposable {
     await this.#pipeline.drain();
   }
 
-  #throwIfFatal(): void {
-    if (this.#pipeline.fatal !== undefined) throw this.#pipeline.fatal;
-  }
-
   /**
    * One pass: ingest what is complete now, wait at most one stability window for what is
    * not, then return the summary. A file unchanged for longer than the window is complete at
@@ -298,7 +349,6 @@ export class Ingestor implements AsyncDisposable {
     const deadline = this.#clock() + this.options.stabilityMs;
     await this.discovery.scan();
     for (;;) {
-      this.#throwIfFatal();
       await this.discovery.checkDue();
       const next = this.discovery.pending.nextDue();
       const busy = this.#inflight.size > 0;
@@ -316,8 +366,8 @@ export class Ingestor implements AsyncDisposable {
         setTimeout(resolve, wait);
       });
     }
+    await this.#pipeline.stop();
     await this.#idle();
-    this.#throwIfFatal();
     return this.summary();
   }
 
@@ -331,7 +381,6 @@ export class Ingestor implements AsyncDisposable {
       this.#logScan(scan);
       let nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
       while (!signal.aborted) {
-        this.#throwIfFatal();
         waiting = new AbortController();
         const wake = () => waiting?.abort();
         signal.addEventListener('abort', wake, { once: true });
@@ -343,6 +392,7 @@ export class Ingestor implements AsyncDisposable {
         await this.discovery.processHints();
         await this.discovery.checkDue();
         if (this.#clock() >= nextScan || this.discovery.rescanRequested) {
+          this.#refreshQuarantinedInPlace();
           scan = await this.discovery.scan();
           this.#logScan(scan);
           nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
@@ -351,8 +401,8 @@ export class Ingestor implements AsyncDisposable {
     } finally {
       this.discovery.stopWatching();
     }
+    await this.#pipeline.stop();
     await this.#idle();
-    this.#throwIfFatal();
     return this.summary();
   }
 
@@ -374,6 +424,7 @@ export class Ingestor implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.discovery.stopWatching();
+    await this.#pipeline.stop();
     await this.#idle();
     await this.#manifest.close();
     this.#store.close();

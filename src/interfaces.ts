@@ -43,8 +43,8 @@ export type SkipReason =
   | 'not-regular';
 
 /** What one row of the state says about a file that was claimed. */
-export type RowKind = 'ingest' | 'duplicate';
-export type RowStatus = 'intent' | 'committed' | 'aborted' | 'vanished';
+export type RowKind = 'ingest' | 'duplicate' | 'quarantine';
+export type RowStatus = 'intent' | 'committed' | 'aborted' | 'vanished' | 'released';
 
 export interface FileRow {
   id: number;
@@ -80,5 +80,6 @@ export interface RunSummary {
   skipped: number;
   waiting: number;
   failed: number;
+  quarantined: number;
   seconds: number;
 }

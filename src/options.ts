@@ -30,6 +30,10 @@ export interface IngestorOptions {
   onDuplicate?: OnDuplicate;
   /** Where duplicates go with `onDuplicate: 'move'`. Default: `<warehouse>/_duplicates`. */
   duplicatesDir?: string;
+  /** Where files that cannot be ingested go. Default: `<warehouse>/_quarantine`. */
+  quarantineDir?: string;
+  /** Attempts for a file whose reads fail transiently before it is quarantined. Default: 8. */
+  maxRetries?: number;
   /** Shortest interval between full scans, in seconds. Default: 30 (scans also adapt to their cost). */
   scanIntervalSeconds?: number;
   /** Most files per group commit. Default: 256. */
@@ -49,6 +53,8 @@ export interface ResolvedOptions {
   readonly exclude: readonly string[];
   readonly onDuplicate: OnDuplicate;
   readonly duplicatesDir: string;
+  readonly quarantineDir: string;
+  readonly maxRetries: number;
   readonly scanIntervalMs: number;
   readonly batchSize: number;
 }
@@ -63,9 +69,10 @@ export const defaults = {
   onDuplicate: 'move',
   scanIntervalSeconds: 30,
   batchSize: 256,
+  maxRetries: 8,
 } as const satisfies Omit<
   Required<IngestorOptions>,
-  'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir'
+  'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir' | 'quarantineDir'
 >;
 
 export const MODES: readonly Mode[] = ['stability', 'sidecar'];
@@ -159,6 +166,11 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
       ? path.join(warehouse, '_duplicates')
       : requiredPath('duplicates-dir', options.duplicatesDir);
 
+  const quarantineDir =
+    options.quarantineDir === undefined
+      ? path.join(warehouse, '_quarantine')
+      : requiredPath('quarantine-dir', options.quarantineDir);
+  const maxRetries = positiveNumber('max-retries', options.maxRetries ?? defaults.maxRetries, true);
   const mode = oneOf('mode', options.mode ?? defaults.mode, MODES);
   const onDuplicate = oneOf(
     'on-duplicate',
@@ -192,11 +204,13 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkOutputFlag('warehouse', warehouse);
   checkOutputFlag('manifests', manifests);
   if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir);
+  checkOutputFlag('quarantine-dir', quarantineDir);
 
   const realInput = realish(input);
   const outputs: [string, string][] = [
     ['warehouse', warehouse],
     ['manifests', manifests],
+    ['quarantine-dir', quarantineDir],
   ];
   if (onDuplicate === 'move') outputs.push(['duplicates-dir', duplicatesDir]);
   for (const [flag, dir] of outputs) {
@@ -238,6 +252,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     exclude: Object.freeze(exclude),
     onDuplicate,
     duplicatesDir,
+    quarantineDir,
+    maxRetries,
     scanIntervalMs: Math.round(scanIntervalSeconds * 1000),
     batchSize,
   });

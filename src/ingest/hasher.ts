@@ -4,7 +4,8 @@ import { IngestError, hasCode } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { displayPath } from '../paths.js';
 import { unlinkIfExists } from '../fsutil.js';
-import { sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../watch/completion.js';
+import { SourceReadError } from './failures.js';
 
 const CHUNK = 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -14,10 +15,6 @@ export interface ReadResult {
   /** The identity of the file that was read, from fstat on the open descriptor. */
   identity: FileIdentity;
   ms: number;
-}
-
-function identityOfStats(s: fs.Stats): FileIdentity {
-  return { device: s.dev, inode: s.ino, size: s.size, mtimeMs: s.mtimeMs };
 }
 
 /**
@@ -46,15 +43,21 @@ export async function readAndHash(
     if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
       throw new IngestError('INGEST_ERR_VANISHED', `${name} disappeared`, { cause: error });
     }
-    throw error;
+    throw new SourceReadError(`cannot open ${name}: ${(error as Error).message}`, error);
   }
+  /** Errors reading the source are the file's; errors writing the copy are the warehouse's. */
+  const fromSource = <T>(promise: Promise<T>): Promise<T> =>
+    promise.catch((error: unknown) => {
+      throw new SourceReadError(`cannot read ${name}: ${(error as Error).message}`, error);
+    });
+  let reading: Promise<{ bytesRead: number }> | undefined;
   let output: fs.promises.FileHandle | undefined;
   try {
-    const before = await input.stat();
+    const before = await fromSource(input.stat());
     if (!before.isFile()) {
       throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} is not a regular file`);
     }
-    if (!sameIdentity(identityOfStats(before), expected)) {
+    if (!sameIdentity(identityOf(before), expected)) {
       throw new IngestError('INGEST_ERR_CHANGED', `${name} changed since it was found complete`);
     }
     if (copyTo !== undefined) output = await fs.promises.open(copyTo, 'wx', 0o600);
@@ -64,25 +67,22 @@ export async function readAndHash(
     const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
     let position = 0;
     let current = 0;
-    let reading = input.read(buffers[0]!, 0, size, 0);
+    reading = fromSource(input.read(buffers[0]!, 0, size, 0));
     for (;;) {
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
       const chunk = buffers[current]!.subarray(0, bytesRead);
       position += bytesRead;
       current ^= 1;
-      reading = input.read(buffers[current]!, 0, size, position);
+      reading = fromSource(input.read(buffers[current]!, 0, size, position));
       hash.update(chunk);
       if (output !== undefined) {
         await output.write(chunk, 0, chunk.length, position - bytesRead);
         onCopyProgress?.();
       }
     }
-    const after = await input.stat();
-    if (
-      !sameIdentity(identityOfStats(after), identityOfStats(before)) ||
-      position !== before.size
-    ) {
+    const after = await fromSource(input.stat());
+    if (!sameIdentity(identityOf(after), identityOf(before)) || position !== before.size) {
       throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was read`);
     }
     if (output !== undefined) {
@@ -98,10 +98,16 @@ export async function readAndHash(
     }
     return {
       sha256: hash.digest('hex'),
-      identity: identityOfStats(before),
+      identity: identityOf(before),
       ms: performance.now() - started,
     };
   } catch (error) {
+    // A read may still be in flight when a write failed: it is settled here, and its own
+    // outcome no longer matters because this attempt has already failed with `error`.
+    await reading?.then(
+      () => undefined,
+      () => undefined,
+    );
     if (output !== undefined) {
       await output.close();
       output = undefined;

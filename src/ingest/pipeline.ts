@@ -1,19 +1,30 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
-import { IngestError, hasCode } from '../errors.js';
+import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
+import type { IngestorEvents } from '../events.js';
 import { ensureDir, fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import type { Candidate, FileIdentity, FileRow, FsPath, RowKind } from '../interfaces.js';
-import { formatLine, manifestPathFor, partitionName, utcDate } from '../manifest/manifest-line.js';
+import type { Logger } from '../logger.js';
+import {
+  formatLine,
+  manifestPathFor,
+  partitionName,
+  recordOf,
+  utcDate,
+} from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
-import { baseName, dirName, joinPath, pathKey } from '../paths.js';
+import { baseName, dirName, displayPath, joinPath, pathKey, withSuffix } from '../paths.js';
 import type { ClaimInput, Placement, StateStore } from '../state/store.js';
-import { sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../watch/completion.js';
+import { backoffMs } from './failures.js';
 import { readAndHash } from './hasher.js';
 import { placeNoReplace } from './move.js';
 import { TMP_DIR_NAME, candidateName, temporaryName } from './naming.js';
+import { recover } from './recovery.js';
 
 /** A complete file that has been read and hashed (and copied, across filesystems). */
 export interface Prepared {
@@ -30,6 +41,7 @@ export interface Prepared {
 export type Outcome =
   | { kind: 'committed'; row: FileRow }
   | { kind: 'duplicate'; row: FileRow; original: FileRow }
+  | { kind: 'quarantined'; row: FileRow }
   | { kind: 'deferred'; reason: string }
   | { kind: 'failed'; error: unknown; row?: FileRow };
 
@@ -39,10 +51,13 @@ export interface PipelineDeps {
   manifest: ManifestWriter;
   clock: Clock;
   crash: CrashInjector;
+  logger: Logger;
+  events: IngestorEvents;
 }
 
 interface Entry {
   item: Prepared;
+  settled: boolean;
   resolve(outcome: Outcome): void;
 }
 
@@ -51,50 +66,104 @@ interface Work {
   row: FileRow;
   original?: FileRow;
   /** Where the bytes that get the final name come from. */
-  from: FsPath | null;
+  from: FsPath;
   linked: boolean;
   error?: unknown;
 }
 
-/** No name in the warehouse can be this: marks a duplicate that is deleted, not moved. */
-const DELETED = '';
+/** No name in the warehouse can be this: a duplicate deleted, or a file quarantined in place. */
+export const NO_DEST = '';
+
+/** Pauses start at 1 s and double up to 30 s (with jitter) while the failure persists. */
+const PAUSE_BASE_MS = 1_000;
+const PAUSE_CAP_MS = 30_000;
 
 /**
  * The per-file pipeline: hash (copy) -> claim -> move -> manifest -> commit. Claims, manifest
  * appends and commits are grouped: every file that is ready while a batch runs joins the next
  * batch, which costs one transaction for its intents, one fsync per manifest file and one
  * transaction for its commits, whatever its size.
+ *
+ * When an output volume fails (full, read-only, locked), ingestion pauses with backoff: a batch
+ * that failed after its intents were written is settled at once by the same rules as start-up
+ * recovery, and new work waits until the pause ends.
  */
 export class Pipeline {
   readonly #d: PipelineDeps;
   readonly #tmpDir: string;
   readonly #warehouseDevice: number;
+  readonly #quarantineDevice: number;
   /** Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts). */
   readonly #copyDevices = new Set<number>();
   #queue: Entry[] = [];
   #running: Promise<void> | undefined;
-  /** A batch failed in a way that leaves intents to recovery; no further batch runs. */
-  fatal: unknown;
+  #pause: { until: number; attempts: number; since: number; reason: string } | undefined;
+  #pauseTimer: NodeJS.Timeout | undefined;
+  /** Intents of a failed batch could not be settled yet: settle them before anything else. */
+  #needsRecovery = false;
+  #stopping = false;
 
-  private constructor(deps: PipelineDeps, warehouseDevice: number) {
+  private constructor(deps: PipelineDeps, warehouseDevice: number, quarantineDevice: number) {
     this.#d = deps;
     this.#tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
     this.#warehouseDevice = warehouseDevice;
+    this.#quarantineDevice = quarantineDevice;
   }
 
   static async create(deps: PipelineDeps): Promise<Pipeline> {
     const tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
     await ensureDir(tmpDir);
+    await ensureDir(deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);
-    return new Pipeline(deps, dev);
+    const quarantine = await fs.promises.stat(deps.options.quarantineDir);
+    return new Pipeline(deps, dev, quarantine.dev);
   }
 
   get queued(): number {
     return this.#queue.length;
   }
 
+  /** Why ingestion is paused, or undefined. */
+  get pausedReason(): string | undefined {
+    return this.#pause?.reason;
+  }
+
   #needsCopy(device: number): boolean {
     return device !== this.#warehouseDevice || this.#copyDevices.has(device);
+  }
+
+  /** Resolves when ingestion is not paused; throws INGEST_ERR_PAUSED when stopping. */
+  async whenReady(): Promise<void> {
+    for (;;) {
+      if (this.#stopping) throw new IngestError('INGEST_ERR_PAUSED', 'stopping');
+      const wait = this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
+      if (wait <= 0) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 250)));
+    }
+  }
+
+  /** Pauses all ingestion because an output volume failed; backs off while it goes on. */
+  pause(error: unknown): void {
+    const now = this.#d.clock();
+    // Several workers see the same full disk at once: one pause, one backoff step.
+    if (this.#pause !== undefined && now < this.#pause.until) return;
+    const attempts = (this.#pause?.attempts ?? 0) + 1;
+    const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
+    const reason = describeError(error);
+    this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason };
+    this.#d.logger.warn(
+      { event: 'paused', err: reason, code: errnoCode(error), retryInMs: delay, attempts },
+      `ingestion paused: ${reason}; sources stay in the input; retrying in ${(delay / 1000).toFixed(1)}s`,
+    );
+    this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
+  }
+
+  #resumed(): void {
+    if (this.#pause === undefined) return;
+    const pausedMs = this.#d.clock() - this.#pause.since;
+    this.#pause = undefined;
+    this.#d.logger.info({ event: 'resumed', pausedMs }, 'ingestion resumed');
+    this.#d.events.emit('pipeline:resumed', { pausedMs });
   }
 
   /** Reads and hashes a complete file; copies it beside the warehouse across filesystems. */
@@ -118,32 +187,56 @@ export class Pipeline {
 
   /** Claims, moves, records and commits a prepared file, in the next group commit. */
   commit(item: Prepared): Promise<Outcome> {
-    if (this.fatal !== undefined) return Promise.resolve({ kind: 'failed', error: this.fatal });
     return new Promise((resolve) => {
-      this.#queue.push({ item, resolve });
+      const entry: Entry = {
+        item,
+        settled: false,
+        resolve: (outcome) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          resolve(outcome);
+        },
+      };
+      this.#queue.push(entry);
       this.#kick();
     });
   }
 
   /** Resolves when no batch is running and none is queued. */
   async drain(): Promise<void> {
-    while (this.#running !== undefined) await this.#running;
+    while (this.#running !== undefined || (this.#queue.length > 0 && this.#pause === undefined)) {
+      await (this.#running ?? new Promise((r) => setTimeout(r, 10)));
+    }
+  }
+
+  /** Stops: queued files that cannot be committed now (paused) are left in the input. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#pauseTimer);
+    await this.drain();
+    for (const entry of this.#queue.splice(0)) {
+      if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
+      entry.resolve({ kind: 'deferred', reason: 'stopping while ingestion is paused' });
+    }
   }
 
   #kick(): void {
     if (this.#running !== undefined || this.#queue.length === 0) return;
+    const wait = this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
+    if (wait > 0) {
+      if (this.#pauseTimer === undefined && !this.#stopping) {
+        this.#pauseTimer = setTimeout(() => {
+          this.#pauseTimer = undefined;
+          this.#kick();
+        }, wait);
+      }
+      return;
+    }
     const batch = this.#queue.splice(0, this.#d.options.batchSize);
-    this.#running = this.#runBatch(batch)
-      .catch((error: unknown) => {
-        this.fatal = error;
-        for (const entry of [...batch, ...this.#queue.splice(0)]) {
-          entry.resolve({ kind: 'failed', error });
-        }
-      })
-      .finally(() => {
-        this.#running = undefined;
-        this.#kick();
-      });
+    this.#running = this.#runBatch(batch).finally(() => {
+      this.#running = undefined;
+      this.#kick();
+    });
   }
 
   #placer(now: number) {
@@ -154,22 +247,66 @@ export class Pipeline {
     const reserved = new Set<string>();
     return (input: ClaimInput, kind: RowKind, tmp: FsPath | null): Placement => {
       if (kind === 'duplicate' && options.onDuplicate === 'delete') {
-        return { dest: DELETED, tmp, manifest: null };
+        return { dest: NO_DEST, tmp, manifest: null };
       }
       const dir = kind === 'ingest' ? partition : duplicates;
-      const name = baseName(input.source);
-      for (let attempt = 0; ; attempt += 1) {
-        const dest = joinPath(dir, candidateName(name, input.sha256, attempt));
-        const key = pathKey(dest);
-        if (!reserved.has(key) && !fs.existsSync(dest)) {
-          reserved.add(key);
-          return { dest, tmp, manifest: kind === 'ingest' ? manifest : null };
-        }
-      }
+      const dest = freeName(dir, baseName(input.source), input.sha256, reserved);
+      return { dest, tmp, manifest: kind === 'ingest' ? manifest : null };
     };
   }
 
   async #runBatch(batch: Entry[]): Promise<void> {
+    try {
+      if (this.#needsRecovery) await this.#settleIntents();
+      await this.#commitBatch(batch);
+      this.#resumed();
+    } catch (error) {
+      // Nothing of the batch is half done on disk for long: intents written before the
+      // failure are settled by the recovery rules (forward if the file has its final name,
+      // back otherwise), the rest of the batch returns to the input's waiting files.
+      try {
+        await this.#settleIntents(batch);
+      } catch (recoveryError) {
+        this.#needsRecovery = true;
+        this.#d.logger.warn(
+          { err: describeError(recoveryError) },
+          'interrupted batch cannot be settled yet; will retry before the next batch',
+        );
+      }
+      for (const entry of batch) {
+        if (entry.item.tmp !== null && !entry.settled) await unlinkIfExists(entry.item.tmp);
+        entry.resolve({ kind: 'failed', error });
+      }
+      this.pause(error);
+    }
+  }
+
+  /** Settles open intents like start-up recovery; resolves the entries of `batch` they were. */
+  async #settleIntents(batch: Entry[] = []): Promise<void> {
+    const { options, store, manifest, logger, clock } = this.#d;
+    const result = await recover({
+      options,
+      store,
+      manifest,
+      crash: () => {},
+      logger,
+      now: clock,
+      sweepTemporaries: false,
+    });
+    this.#needsRecovery = false;
+    for (const entry of batch) {
+      const key = pathKey(entry.item.candidate.path);
+      const row = result.settled.get(key);
+      if (row?.status === 'committed' && row.kind === 'ingest') {
+        entry.resolve({ kind: 'committed', row });
+      } else if (row?.status === 'committed' && row.kind === 'duplicate') {
+        const original = row.duplicateOf === null ? undefined : store.getRow(row.duplicateOf);
+        if (original !== undefined) entry.resolve({ kind: 'duplicate', row, original });
+      }
+    }
+  }
+
+  async #commitBatch(batch: Entry[]): Promise<void> {
     const { store, crash, clock } = this.#d;
     const now = clock();
     const place = this.#placer(now);
@@ -182,13 +319,7 @@ export class Pipeline {
       hashMs: item.hashMs,
     }));
     const tmps = new Map(batch.map(({ item }, i) => [inputs[i]!, item.tmp]));
-    let results;
-    try {
-      results = store.claim(inputs, now, (input, kind) => place(input, kind, tmps.get(input)!));
-    } catch (error) {
-      await Promise.all(batch.map(({ item }) => item.tmp !== null && unlinkIfExists(item.tmp)));
-      throw error;
-    }
+    const results = store.claim(inputs, now, (input, kind) => place(input, kind, tmps.get(input)!));
     crash('after-intent');
 
     const works: Work[] = [];
@@ -227,7 +358,7 @@ export class Pipeline {
       works.map((w) =>
         w.error === undefined
           ? { id: w.row.id, status: 'committed' }
-          : { id: w.row.id, status: 'aborted', error: String(w.error) },
+          : { id: w.row.id, status: 'aborted', error: describeError(w.error) },
       ),
       clock(),
     );
@@ -247,7 +378,7 @@ export class Pipeline {
   async #placeAll(works: Work[]): Promise<void> {
     const dirs = new Set<string>();
     for (const w of works) {
-      if (w.row.dest === DELETED) continue;
+      if (w.row.dest === NO_DEST) continue;
       const destDir = dirName(w.row.dest) as string;
       try {
         await ensureDir(destDir);
@@ -256,7 +387,7 @@ export class Pipeline {
       } catch (error) {
         const gone = hasCode(error, 'ENOENT') && !fs.existsSync(w.entry.item.candidate.path);
         w.error = gone
-          ? new IngestError('INGEST_ERR_VANISHED', `${String(w.row.source)} disappeared`, {
+          ? new IngestError('INGEST_ERR_VANISHED', `${displayPath(w.row.source)} disappeared`, {
               cause: error,
             })
           : error;
@@ -270,7 +401,7 @@ export class Pipeline {
     const { row } = w;
     const item = w.entry.item;
     try {
-      w.linked = (await placeNoReplace(w.from!, row.dest)) === 'linked';
+      w.linked = (await placeNoReplace(w.from, row.dest)) === 'linked';
     } catch (error) {
       if (!hasCode(error, 'EXDEV')) throw error;
       // Same device number but another mount (a bind mount): copy instead, now and from now on.
@@ -281,7 +412,7 @@ export class Pipeline {
         await unlinkIfExists(tmp);
         throw new IngestError(
           'INGEST_ERR_CHANGED',
-          `${String(row.source)} changed before it was moved`,
+          `${displayPath(row.source)} changed before it was moved`,
         );
       }
       item.tmp = tmp;
@@ -295,7 +426,7 @@ export class Pipeline {
         await fs.promises.unlink(row.dest);
         throw new IngestError(
           'INGEST_ERR_CHANGED',
-          `${String(row.source)} was replaced before it was moved`,
+          `${displayPath(row.source)} was replaced before it was moved`,
         );
       }
     }
@@ -309,7 +440,7 @@ export class Pipeline {
       const item = w.entry.item;
       try {
         if (item.tmp !== null) await unlinkIfExists(item.tmp);
-        if (item.tmp !== null || w.linked || w.row.dest === DELETED) {
+        if (item.tmp !== null || w.linked || w.row.dest === NO_DEST) {
           const source = await lstatIfExists(item.candidate.path);
           if (source !== undefined && sameIdentity(identityOf(source), item.identity)) {
             await fs.promises.unlink(item.candidate.path);
@@ -321,29 +452,70 @@ export class Pipeline {
         // The file has its final name but its source could not be removed: undo the move so
         // that it stays in exactly one place, and try again later.
         w.error = error;
-        if (w.row.dest !== DELETED) await unlinkIfExists(w.row.dest);
+        if (w.row.dest !== NO_DEST) await unlinkIfExists(w.row.dest);
       }
     }
     if (works.some((w) => w.entry.item.tmp !== null)) dirs.add(this.#tmpDir);
     for (const dir of dirs) await fsyncDir(dir);
   }
+
+  /**
+   * Moves a file that can never be ingested as it is to the quarantine directory, with a
+   * `<name>.reason.json` beside it, through an intent row like any move. A file on another
+   * filesystem than the quarantine directory cannot be moved without reading it (which is
+   * what failed), so it is quarantined in place: left where it is and skipped until
+   * `ingestor retry`.
+   */
+  async quarantine(candidate: Candidate, error: unknown, attempts: number): Promise<Outcome> {
+    const { store, clock, options } = this.#d;
+    const now = clock();
+    const reason = describeError(error);
+    const movable = candidate.identity.device === this.#quarantineDevice;
+    const dir = path.join(options.quarantineDir, utcDate(now));
+    const dest = movable
+      ? freeName(dir, baseName(candidate.path), randomBytes(8).toString('hex'), new Set())
+      : NO_DEST;
+    const row = store.recordQuarantine(
+      {
+        source: candidate.path,
+        identity: candidate.identity,
+        sha256: '',
+        dest,
+        sidecar: candidate.sidecar ?? null,
+        error: reason,
+      },
+      now,
+    );
+    if (movable) {
+      await ensureDir(dir);
+      const note = {
+        source: displayPath(candidate.path),
+        reason,
+        code: errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null,
+        attempts,
+        quarantinedAt: new Date(now).toISOString(),
+        stateRow: row.id,
+      };
+      await fs.promises.writeFile(withSuffix(dest, '.reason.json'), `${JSON.stringify(note)}\n`);
+      const linked = (await placeNoReplace(candidate.path, dest)) === 'linked';
+      if (linked) await fs.promises.unlink(candidate.path);
+      if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar);
+      await fsyncDir(dir);
+      await fsyncDir(dirName(candidate.path));
+    }
+    store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
+    return { kind: 'quarantined', row: store.getRow(row.id)! };
+  }
 }
 
-export function identityOf(stat: fs.Stats): FileIdentity {
-  return { device: stat.dev, inode: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+/** A name in `dir` that is not taken on disk nor reserved in this batch. */
+function freeName(dir: string, name: FsPath, tag: string, reserved: Set<string>): FsPath {
+  for (let attempt = 0; ; attempt += 1) {
+    const dest = joinPath(dir, candidateName(name, tag, attempt));
+    const key = pathKey(dest);
+    if (!reserved.has(key) && !fs.existsSync(dest)) {
+      reserved.add(key);
+      return dest;
+    }
+  }
 }
-
-export function recordOf(row: FileRow) {
-  return {
-    source: row.source,
-    sha256: row.sha256,
-    device: row.device,
-    inode: row.inode,
-    size: row.size,
-    mtimeMs: row.mtimeMs,
-    dest: row.dest,
-    ingestedAt: row.intentAt,
-  };
-}
-
-export { DELETED };

@@ -4,15 +4,14 @@ import type { CrashInjector } from '../crash.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import type { FileRow } from '../interfaces.js';
 import type { Logger } from '../logger.js';
-import { formatLine } from '../manifest/manifest-line.js';
+import { formatLine, recordOf } from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
-import { dirName, displayPath, toBytes } from '../paths.js';
+import { dirName, displayPath, pathKey, toBytes, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
-import { sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../watch/completion.js';
 import { TMP_DIR_NAME } from './naming.js';
-import { identityOf, recordOf } from './pipeline.js';
 
 export interface RecoverySummary {
   rolledForward: number;
@@ -20,6 +19,8 @@ export interface RecoverySummary {
   vanished: number;
   tornBytes: number;
   temporariesRemoved: number;
+  /** Each settled row as it now is, by the path key of its source. */
+  settled: Map<string, FileRow>;
 }
 
 /** What recovery does with one intent, decided from what is on disk. */
@@ -49,6 +50,10 @@ export interface DiskFacts {
  */
 export function decide(row: FileRow, facts: DiskFacts): Decision {
   if (facts.destWhole) {
+    if (row.kind === 'quarantine' && toBytes(row.dest).length === 0) {
+      // Quarantined in place: the source is the quarantined file.
+      return { action: 'roll-forward', removeSource: false, appendLine: false };
+    }
     const src = facts.source;
     const sameAsDest =
       src !== undefined &&
@@ -81,6 +86,8 @@ export async function recover(deps: {
   crash: CrashInjector;
   logger: Logger;
   now: () => number;
+  /** Remove orphan copies (only at start: a running daemon has copies in progress). */
+  sweepTemporaries?: boolean;
 }): Promise<RecoverySummary> {
   const { options, store, manifest, crash, logger } = deps;
   const summary: RecoverySummary = {
@@ -89,6 +96,7 @@ export async function recover(deps: {
     vanished: 0,
     tornBytes: 0,
     temporariesRemoved: 0,
+    settled: new Map(),
   };
   const intents = store.openIntents();
   const byManifest = new Map<string, FileRow[]>();
@@ -115,11 +123,12 @@ export async function recover(deps: {
   const dirs = new Set<string>();
   for (const row of intents) {
     crash('during-recovery');
-    const deleted = toBytes(row.dest).length === 0;
+    const noDest = toBytes(row.dest).length === 0;
+    const deleted = noDest && row.kind === 'duplicate';
     const dest = deleted ? undefined : await lstatIfExists(row.dest);
     const source = await lstatIfExists(row.source);
     const facts: DiskFacts = {
-      destWhole: deleted || (dest !== undefined && dest.isFile() && dest.size === row.size),
+      destWhole: noDest || (dest !== undefined && dest.isFile() && dest.size === row.size),
       source,
       dest,
       linePresent: present.has(row.sha256),
@@ -132,13 +141,16 @@ export async function recover(deps: {
         await unlinkIfExists(row.source);
         dirs.add(dirName(row.source) as string);
       }
-      if (row.sidecar !== null) await unlinkIfExists(row.sidecar);
+      if (row.sidecar !== null && !(noDest && row.kind === 'quarantine')) {
+        await unlinkIfExists(row.sidecar);
+      }
       if (decision.appendLine) {
         const list = lines.get(row.manifest!) ?? [];
         list.push(formatLine(recordOf(row)));
         lines.set(row.manifest!, list);
       }
       finishes.push({ id: row.id, status: 'committed' });
+      summary.settled.set(pathKey(row.source), { ...row, status: 'committed' });
       summary.rolledForward += 1;
       logger.info({ ...fields, kind: row.kind }, 'recovery: completed an interrupted ingest');
     } else if (decision.action === 'roll-back') {
@@ -149,6 +161,8 @@ export async function recover(deps: {
         );
       }
       finishes.push({ id: row.id, status: 'aborted', error: 'rolled back by recovery' });
+      if (row.kind === 'quarantine') await unlinkIfExists(withSuffix(row.dest, '.reason.json'));
+      summary.settled.set(pathKey(row.source), { ...row, status: 'aborted' });
       summary.rolledBack += 1;
       logger.info(fields, 'recovery: rolled back an interrupted ingest; the source stays');
     } else {
@@ -157,6 +171,7 @@ export async function recover(deps: {
         status: 'vanished',
         error: 'source and destination both missing',
       });
+      summary.settled.set(pathKey(row.source), { ...row, status: 'vanished' });
       summary.vanished += 1;
       logger.warn(fields, 'recovery: the source was removed by someone else before it was moved');
     }
@@ -164,7 +179,7 @@ export async function recover(deps: {
   for (const [file, list] of lines) await manifest.append(file, list.join(''));
   for (const dir of dirs) await fsyncDir(dir);
   store.finish(finishes, deps.now());
-  summary.temporariesRemoved = await sweepTemporaries(options);
+  if (deps.sweepTemporaries !== false) summary.temporariesRemoved = await sweepTemporaries(options);
   return summary;
 }
 

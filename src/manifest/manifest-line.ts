@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
-import type { FsPath } from '../interfaces.js';
+import type { FileRow, FsPath } from '../interfaces.js';
 import { displayPath, toBytes } from '../paths.js';
 
 export interface ManifestRecord {
@@ -16,6 +16,20 @@ export interface ManifestRecord {
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
+}
+
+/** The manifest record of a state row (the ingestion time is the intent's). */
+export function recordOf(row: FileRow): ManifestRecord {
+  return {
+    source: row.source,
+    sha256: row.sha256,
+    device: row.device,
+    inode: row.inode,
+    size: row.size,
+    mtimeMs: row.mtimeMs,
+    dest: row.dest,
+    ingestedAt: row.intentAt,
+  };
 }
 
 /** `YYYY-MM-DD` of a UTC instant. */

@@ -3,8 +3,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE files (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('ingest', 'duplicate')),
-    status TEXT NOT NULL CHECK (status IN ('intent', 'committed', 'aborted', 'vanished')),
+    kind TEXT NOT NULL CHECK (kind IN ('ingest', 'duplicate', 'quarantine')),
+    status TEXT NOT NULL
+      CHECK (status IN ('intent', 'committed', 'aborted', 'vanished', 'released')),
     sha256 TEXT NOT NULL,
     source BLOB NOT NULL,
     dest BLOB NOT NULL,
@@ -27,5 +28,6 @@ export const MIGRATIONS: readonly string[] = [
     WHERE kind = 'ingest' AND status IN ('intent', 'committed');
   CREATE INDEX files_open_intents ON files (id) WHERE status = 'intent';
   CREATE INDEX files_by_time ON files (intent_at);
+  CREATE INDEX files_quarantined ON files (id) WHERE kind = 'quarantine' AND status = 'committed';
   `,
 ];

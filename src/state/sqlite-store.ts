@@ -7,7 +7,14 @@ import { IngestError, hasCode } from '../errors.js';
 import type { FileRow, RowKind } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
-import type { ClaimInput, ClaimResult, Finish, Placement, StateStore } from './store.js';
+import type {
+  ClaimInput,
+  ClaimResult,
+  Finish,
+  Placement,
+  QuarantineInput,
+  StateStore,
+} from './store.js';
 
 interface RawRow {
   id: number;
@@ -137,6 +144,8 @@ export class SqliteStore implements StateStore {
   readonly #finish: Statement;
   readonly #openIntents: Statement<[], RawRow>;
   readonly #getRow: Statement<[number], RawRow>;
+  readonly #quarantined: Statement<[], RawRow>;
+  readonly #release: Statement;
 
   readonly #snapshot: string | undefined;
 
@@ -156,6 +165,13 @@ export class SqliteStore implements StateStore {
     );
     this.#openIntents = db.prepare(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
     this.#getRow = db.prepare(`SELECT * FROM files WHERE id = ?`);
+    this.#quarantined = db.prepare(
+      `SELECT * FROM files WHERE kind = 'quarantine' AND status = 'committed' ORDER BY id`,
+    );
+    this.#release = db.prepare(
+      `UPDATE files SET status = 'released', committed_at = @at
+       WHERE id = @id AND kind = 'quarantine' AND status = 'committed'`,
+    );
   }
 
   claim(
@@ -202,6 +218,38 @@ export class SqliteStore implements StateStore {
         this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
       }
     })();
+  }
+
+  recordQuarantine(input: QuarantineInput, at: number): FileRow {
+    const id = Number(
+      this.#insert.run({
+        kind: 'quarantine',
+        sha256: input.sha256,
+        source: toBytes(input.source),
+        dest: toBytes(input.dest),
+        tmp: null,
+        manifest: null,
+        sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
+        device: input.identity.device,
+        inode: input.identity.inode,
+        size: input.identity.size,
+        mtimeMs: input.identity.mtimeMs,
+        duplicateOf: null,
+        intentAt: at,
+        completedAt: at,
+        hashMs: null,
+      }).lastInsertRowid,
+    );
+    this.db.prepare(`UPDATE files SET error = ? WHERE id = ?`).run(input.error, id);
+    return toRow(this.#getRow.get(id)!);
+  }
+
+  quarantined(): FileRow[] {
+    return this.#quarantined.all().map(toRow);
+  }
+
+  release(id: number, at: number): void {
+    this.#release.run({ id, at });
   }
 
   openIntents(): FileRow[] {

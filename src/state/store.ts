@@ -17,6 +17,15 @@ export interface Placement {
   manifest: string | null;
 }
 
+export interface QuarantineInput {
+  source: FsPath;
+  identity: FileIdentity;
+  sha256: string;
+  dest: FsPath;
+  sidecar: FsPath | null;
+  error: string;
+}
+
 export type ClaimResult =
   | { outcome: 'ingest'; row: FileRow }
   | { outcome: 'duplicate'; row: FileRow; original: FileRow }
@@ -46,6 +55,15 @@ export interface StateStore {
   ): ClaimResult[];
   /** Marks intents final in one durable transaction. */
   finish(finishes: readonly Finish[], at: number): void;
+  /**
+   * Records the intent to quarantine a file (dest '' = left in place), durably.
+   * `sha256` is '' when the file could not be read.
+   */
+  recordQuarantine(input: QuarantineInput, at: number): FileRow;
+  /** Quarantined files not yet released, oldest first. */
+  quarantined(): FileRow[];
+  /** Marks a quarantined file as put back (`ingestor retry`). */
+  release(id: number, at: number): void;
   /** Rows still in the intent state: what recovery must settle. */
   openIntents(): FileRow[];
   /** The committed (or in-flight) ingest of this content, if any. */

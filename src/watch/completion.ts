@@ -1,4 +1,10 @@
+import type fs from 'node:fs';
 import type { FileIdentity } from '../interfaces.js';
+
+/** The spec's identity of whatever `stat` describes. */
+export function identityOf(stat: fs.Stats): FileIdentity {
+  return { device: stat.dev, inode: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
+}
 
 /** What discovery remembers about a file that is not complete yet. */
 export interface Tracked {

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import type { Clock } from '../clock.js';
 import { describeError, hasCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
-import type { Candidate, FileIdentity, FsPath, Mode, SkipReason } from '../interfaces.js';
+import type { Candidate, FsPath, Mode, SkipReason } from '../interfaces.js';
 import type { Logger } from '../logger.js';
 import { baseName, displayPath, joinPath, pathKey, withSuffix, withoutSuffix } from '../paths.js';
-import { isStable, observe, stableAt } from './completion.js';
+import { identityOf, isStable, observe, stableAt } from './completion.js';
 import type { NameFilter } from './filters.js';
 import { SIDECAR_SUFFIX, isSkippedDirectory } from './filters.js';
 import { PendingSet } from './pending.js';
@@ -40,10 +40,6 @@ export interface ScanStats {
 }
 
 const SKIP_REPORT_CAPACITY = 100_000;
-
-export function identityOf(stat: fs.Stats): FileIdentity {
-  return { device: stat.dev, inode: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
-}
 
 function lstatOrUndefined(path: FsPath): fs.Stats | undefined {
   try {

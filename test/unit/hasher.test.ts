@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readAndHash } from '../../src/ingest/hasher.js';
-import { identityOf } from '../../src/watch/discovery.js';
+import { identityOf } from '../../src/watch/completion.js';
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
 
