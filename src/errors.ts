@@ -54,6 +54,9 @@ export function hasCode(error: unknown, ...codes: string[]): boolean {
 /** One line for a log or a terminal: the message, and the cause's message if there is one. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  const cause =
+    error.cause instanceof Error && !error.message.includes(error.cause.message)
+      ? `: ${error.cause.message}`
+      : '';
   return `${error.message}${cause}`;
 }

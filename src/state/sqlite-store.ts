@@ -179,45 +179,49 @@ export class SqliteStore implements StateStore {
     at: number,
     place: (input: ClaimInput, kind: RowKind) => Placement,
   ): ClaimResult[] {
-    return this.db.transaction(() =>
-      inputs.map((input): ClaimResult => {
-        const existing = this.#findContent.get(input.sha256);
-        if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
-        const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
-        const placement = place(input, kind);
-        const values = {
-          kind,
-          sha256: input.sha256,
-          source: toBytes(input.source),
-          dest: toBytes(placement.dest),
-          tmp: placement.tmp === null ? null : toBytes(placement.tmp),
-          manifest: placement.manifest,
-          sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
-          device: input.identity.device,
-          inode: input.identity.inode,
-          size: input.identity.size,
-          mtimeMs: input.identity.mtimeMs,
-          duplicateOf: existing?.id ?? null,
-          intentAt: at,
-          completedAt: input.completedAt,
-          hashMs: input.hashMs,
-        };
-        const id = Number(this.#insert.run(values).lastInsertRowid);
-        const row = toRow(this.#getRow.get(id)!);
-        return existing === undefined
-          ? { outcome: 'ingest', row }
-          : { outcome: 'duplicate', row, original: toRow(existing) };
-      }),
-    )();
+    return this.db
+      .transaction(() =>
+        inputs.map((input): ClaimResult => {
+          const existing = this.#findContent.get(input.sha256);
+          if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
+          const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
+          const placement = place(input, kind);
+          const values = {
+            kind,
+            sha256: input.sha256,
+            source: toBytes(input.source),
+            dest: toBytes(placement.dest),
+            tmp: placement.tmp === null ? null : toBytes(placement.tmp),
+            manifest: placement.manifest,
+            sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
+            device: input.identity.device,
+            inode: input.identity.inode,
+            size: input.identity.size,
+            mtimeMs: input.identity.mtimeMs,
+            duplicateOf: existing?.id ?? null,
+            intentAt: at,
+            completedAt: input.completedAt,
+            hashMs: input.hashMs,
+          };
+          const id = Number(this.#insert.run(values).lastInsertRowid);
+          const row = toRow(this.#getRow.get(id)!);
+          return existing === undefined
+            ? { outcome: 'ingest', row }
+            : { outcome: 'duplicate', row, original: toRow(existing) };
+        }),
+      )
+      .immediate(); // take the write lock first, so busy_timeout applies to a locked state
   }
 
   finish(finishes: readonly Finish[], at: number): void {
     if (finishes.length === 0) return;
-    this.db.transaction(() => {
-      for (const f of finishes) {
-        this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
-      }
-    })();
+    this.db
+      .transaction(() => {
+        for (const f of finishes) {
+          this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
+        }
+      })
+      .immediate();
   }
 
   recordQuarantine(input: QuarantineInput, at: number): FileRow {

@@ -85,21 +85,25 @@ export interface RunResult {
 }
 
 /** Runs the built binary to completion. */
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Run as this user (and group): tests of permissions run the daemon as `nobody`. */
+  uid?: number;
+}
+
 export function run(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: StartOptions & { timeoutMs?: number } = {},
 ): Promise<RunResult> {
   const child = start(args, options);
   return finished(child, options.timeoutMs ?? 30_000);
 }
 
-export function start(
-  args: string[],
-  options: { env?: Record<string, string> } = {},
-): ChildProcess {
+export function start(args: string[], options: StartOptions = {}): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   children.add(child);
   const out: Buffer[] = [];

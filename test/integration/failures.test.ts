@@ -1,0 +1,232 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import {
+  baseArgs,
+  expectExactlyOnce,
+  filesUnder,
+  finished,
+  makeDirs,
+  manifestLines,
+  mountTmpfs,
+  output,
+  partitionFiles,
+  run,
+  start,
+  waitFor,
+  writeOld,
+} from '../helpers/ingestor.js';
+import type { Dirs } from '../helpers/ingestor.js';
+
+const NOBODY = 65534;
+
+/** Makes a test tree usable by `nobody`, for tests that need permissions to bite (not root). */
+function forNobody(d: Dirs): void {
+  fs.chmodSync(d.root, 0o755);
+  for (const dir of [d.input, d.warehouse, d.manifests, path.dirname(d.state)]) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.chownSync(dir, NOBODY, NOBODY);
+  }
+}
+
+const daemonArgs = (d: Dirs) => [
+  ...baseArgs(d),
+  '--stability-seconds',
+  '0.3',
+  '--scan-interval',
+  '1',
+];
+
+describe('quarantine', () => {
+  it('moves an unreadable file aside with its reason, and retry puts it back', async () => {
+    const d = makeDirs();
+    forNobody(d);
+    writeOld(path.join(d.input, 'good.csv'), 'good');
+    writeOld(path.join(d.input, 'secret.csv'), 'secret');
+    fs.chmodSync(path.join(d.input, 'good.csv'), 0o644);
+    fs.chmodSync(path.join(d.input, 'secret.csv'), 0o000); // root's, unreadable by nobody
+    const r = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], { uid: NOBODY });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/1 ingested, 0 duplicates, 0 failed, 1 quarantined/);
+    const quarantined = filesUnder(path.join(d.warehouse, '_quarantine'));
+    expect(quarantined.map((f) => path.basename(f)).sort()).toEqual([
+      'secret.csv',
+      'secret.csv.reason.json',
+    ]);
+    const note = JSON.parse(
+      fs.readFileSync(path.join(d.warehouse, '_quarantine', quarantined[1]!), 'utf8'),
+    );
+    expect(note).toMatchObject({ source: path.join(d.input, 'secret.csv'), code: 'EACCES' });
+    expect(note.reason).toMatch(/permission denied/);
+    const log = r.stdout.split('\n').find((l) => l.includes('"event":"quarantined"'));
+    expect(JSON.parse(log!).reason).toMatch(/EACCES/);
+    expect(filesUnder(d.input)).toEqual([]);
+
+    const retried = await run(['retry', '--state-path', d.state]);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stdout).toMatch(/retry: 1 put back, 0 failed/);
+    expect(filesUnder(d.input)).toEqual(['secret.csv']);
+    expect(filesUnder(path.join(d.warehouse, '_quarantine'))).toEqual([]);
+    fs.chmodSync(path.join(d.input, 'secret.csv'), 0o644);
+    const again = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], {
+      uid: NOBODY,
+    });
+    expect(again.stderr).toMatch(/1 ingested/);
+    expectExactlyOnce(d, ['good', 'secret']);
+    expect((await run(['retry', '--state-path', d.state])).stdout).toMatch(/0 put back/);
+  });
+
+  it('quarantines in place when the input is on another filesystem, and skips the file', async () => {
+    const d = makeDirs();
+    mountTmpfs(d.input, '16m');
+    forNobody(d);
+    writeOld(path.join(d.input, 'locked.csv'), 'locked');
+    fs.chmodSync(path.join(d.input, 'locked.csv'), 0o000);
+    const daemon = start(daemonArgs(d), { uid: NOBODY });
+    await waitFor(
+      () => output(daemon).stdout.includes('quarantined in place'),
+      10_000,
+      'quarantine',
+    );
+    await new Promise((r) => setTimeout(r, 2500)); // two more scans: not tried again
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stdout.match(/"event":"quarantined"/g)).toHaveLength(1);
+    expect(filesUnder(d.input)).toEqual(['locked.csv']);
+    const retried = await run(['retry', '--state-path', d.state]);
+    expect(retried.stdout).toMatch(/retry: 1 put back/);
+  });
+
+  it('usage: retry needs a state', async () => {
+    const r = await run(['retry']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--state-path \(or --manifests\) is required/);
+  });
+});
+
+describe('full and blocked output volumes', () => {
+  it('a full warehouse pauses ingestion, keeps the source, and resumes when space returns', async () => {
+    const d = makeDirs();
+    const mount = path.join(d.root, 'small');
+    fs.mkdirSync(mount);
+    mountTmpfs(mount, '1m');
+    d.warehouse = path.join(mount, 'wh');
+    writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(2 * 1024 * 1024, 1));
+    writeOld(path.join(d.input, 'small.csv'), 'small');
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
+    const paused = output(daemon)
+      .stdout.split('\n')
+      .find((l) => l.includes('ingestion paused'))!;
+    expect(JSON.parse(paused)).toMatchObject({ level: 'warn', code: 'ENOSPC' });
+    expect(fs.existsSync(path.join(d.input, 'big.bin'))).toBe(true);
+    spawnSync('mount', ['-o', 'remount,size=16m', mount]);
+    await waitFor(() => manifestLines(d.manifests).length === 2, 40_000, 'resume');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('ingestion resumed');
+    expectExactlyOnce(d, [Buffer.alloc(2 * 1024 * 1024, 1), 'small']);
+  });
+
+  it('a full manifests volume: the moved files are settled once space returns', async () => {
+    const d = makeDirs();
+    fs.mkdirSync(d.manifests);
+    mountTmpfs(d.manifests, '64k');
+    d.state = path.join(d.root, 'state', 'ingestor.db');
+    // Leave room for directories but not for lines.
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    fs.mkdirSync(path.join(d.manifests, 'filler'));
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler/x bs=4k 2>/dev/null; true`]);
+    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `file ${i}`);
+    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
+    fs.rmSync(path.join(d.manifests, 'filler'), { recursive: true });
+    await waitFor(() => manifestLines(d.manifests).length === 3, 40_000, 'settled');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(d, ['file 0', 'file 1', 'file 2']);
+    const verify = await run([
+      'verify',
+      '--warehouse',
+      d.warehouse,
+      '--manifests',
+      d.manifests,
+      '--state-path',
+      d.state,
+    ]);
+    expect(verify.code, verify.stdout).toBe(0);
+  });
+
+  it('a full state volume pauses, then resumes', async () => {
+    const d = makeDirs();
+    const stateDir = path.dirname(d.state);
+    fs.mkdirSync(stateDir);
+    mountTmpfs(stateDir, '2m');
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${stateDir}/filler bs=4k 2>/dev/null; true`]);
+    for (let i = 0; i < 20; i += 1)
+      writeOld(path.join(d.input, `f${i}.csv`), `row ${i}`.repeat(500));
+    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
+    expect(filesUnder(d.input).length).toBeGreaterThan(0);
+    fs.rmSync(path.join(stateDir, 'filler'));
+    await waitFor(
+      () => filesUnder(d.input).length === 0 && manifestLines(d.manifests).length === 20,
+      60_000,
+      'resume',
+    );
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(
+      d,
+      Array.from({ length: 20 }, (_, i) => `row ${i}`.repeat(500)),
+    );
+  });
+
+  it('a state locked by another process: pauses with a clear line, resumes when released', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'first.csv'), 'first');
+    expect((await run([...baseArgs(d), '--once'])).code).toBe(0);
+    const holder = new Database(d.state);
+    holder.exec('BEGIN EXCLUSIVE');
+    const daemon = start(daemonArgs(d));
+    try {
+      await waitFor(() => output(daemon).stdout.includes('ingestor started'), 20_000, 'start');
+      writeOld(path.join(d.input, 'second.csv'), 'second');
+      await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 20_000, 'pause');
+      expect(output(daemon).stdout).toMatch(/"code":"SQLITE_BUSY"/);
+      expect(fs.existsSync(path.join(d.input, 'second.csv'))).toBe(true);
+    } finally {
+      holder.exec('COMMIT');
+      holder.close();
+    }
+    await waitFor(() => manifestLines(d.manifests).length === 2, 40_000, 'resume');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(d, ['first', 'second']);
+  }, 90_000);
+
+  it('a read-only state database: a clear error at start, and nothing moves', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    expect((await run([...baseArgs(d), '--once'])).code).toBe(0);
+    writeOld(path.join(d.input, 'b.csv'), 'b');
+    const stateDir = path.dirname(d.state);
+    spawnSync('mount', ['--bind', stateDir, stateDir]);
+    spawnSync('mount', ['-o', 'remount,ro,bind', stateDir]);
+    try {
+      const r = await run([...baseArgs(d), '--once']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ingestor: .*(read-only|readonly)/i);
+      expect(filesUnder(d.input)).toEqual(['b.csv']);
+      expect(partitionFiles(d.warehouse)).toHaveLength(1);
+    } finally {
+      spawnSync('umount', [stateDir]);
+    }
+  });
+});
