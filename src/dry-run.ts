@@ -108,6 +108,7 @@ export async function dryRun(
     isBusy: () => false,
     submit: examine,
     onWaiting: (p, _rel, why) => report({ action: 'wait', source: displayPath(p), reason: why }),
+    pendingCapacity: options.pendingCapacity,
   });
   try {
     await discovery.scan();

@@ -121,6 +121,7 @@ export class Ingestor implements AsyncDisposable {
       events: deps.events,
       isBusy: (path) => this.#isBusy(path),
       submit: (candidate) => this.#submit(candidate),
+      pendingCapacity: options.pendingCapacity,
     });
   }
 
@@ -347,14 +348,17 @@ export class Ingestor implements AsyncDisposable {
    */
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
+    let rescanned = false;
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();
       const next = this.discovery.pending.nextDue();
       const busy = this.#inflight.size > 0;
       if (!busy && (next === undefined || next > deadline)) {
-        if (!this.discovery.pending.overflowed || this.#clock() >= deadline) break;
-        // Some files did not fit in memory: look once more when the window has passed.
+        if (!this.discovery.pending.overflowed || rescanned) break;
+        // More files were waiting than the pending set holds: look once more when the window
+        // has passed (every file present at the start is complete by then unless it changed).
+        rescanned = true;
         await sleep(deadline - this.#clock());
         this.discovery.pending.overflowed = false;
         await this.discovery.scan();

@@ -38,6 +38,11 @@ export interface IngestorOptions {
   scanIntervalSeconds?: number;
   /** Most files per group commit. Default: 256. */
   batchSize?: number;
+  /**
+   * Most not-yet-complete files remembered between scans (the rest are found again by the
+   * next scan). Default: 50,000. Advanced; no command-line flag.
+   */
+  pendingCapacity?: number;
 }
 
 export interface ResolvedOptions {
@@ -57,6 +62,7 @@ export interface ResolvedOptions {
   readonly maxRetries: number;
   readonly scanIntervalMs: number;
   readonly batchSize: number;
+  readonly pendingCapacity: number;
 }
 
 export const defaults = {
@@ -70,6 +76,7 @@ export const defaults = {
   scanIntervalSeconds: 30,
   batchSize: 256,
   maxRetries: 8,
+  pendingCapacity: 50_000,
 } as const satisfies Omit<
   Required<IngestorOptions>,
   'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir' | 'quarantineDir'
@@ -193,6 +200,11 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     false,
   );
   const batchSize = positiveNumber('batch-size', options.batchSize ?? defaults.batchSize, true);
+  const pendingCapacity = positiveNumber(
+    'pending-capacity',
+    options.pendingCapacity ?? defaults.pendingCapacity,
+    true,
+  );
   const exclude = [...(options.exclude ?? defaults.exclude)];
   for (const glob of exclude) {
     if (typeof glob !== 'string' || glob === '') {
@@ -256,6 +268,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxRetries,
     scanIntervalMs: Math.round(scanIntervalSeconds * 1000),
     batchSize,
+    pendingCapacity,
   });
 }
 

@@ -27,8 +27,8 @@ export interface DiscoveryOptions {
   submit(candidate: Candidate): Promise<void>;
   /** Told about each regular file that is not complete yet (dry-run reports these). */
   onWaiting?(path: FsPath, relPath: string, why: string): void;
-  /** Most not-yet-complete files remembered between scans. Default 50,000. */
-  pendingCapacity?: number;
+  /** Most not-yet-complete files remembered between scans. */
+  pendingCapacity: number;
   /** Most hints held between two passes of the hint loop. Default 16,384. */
   hintCapacity?: number;
 }
@@ -84,7 +84,7 @@ export class Discovery {
 
   constructor(options: DiscoveryOptions) {
     this.#o = options;
-    this.pending = new PendingSet(options.pendingCapacity ?? 50_000);
+    this.pending = new PendingSet(options.pendingCapacity);
     this.#hintCapacity = options.hintCapacity ?? 16_384;
   }
 

@@ -67,3 +67,31 @@ describe('readAndHash', () => {
     ).rejects.toMatchObject({ code: 'INGEST_ERR_VANISHED' });
   });
 });
+
+describe('readAndHash under a hostile writer', () => {
+  it('notices a file truncated while it is read', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
+    const src = path.join(d, 'src');
+    fs.writeFileSync(src, Buffer.alloc(256 * 1024 * 1024));
+    const reading = readAndHash(src, identityOf(fs.lstatSync(src)));
+    fs.truncateSync(src, 1024);
+    await expect(reading).rejects.toMatchObject({ code: 'INGEST_ERR_CHANGED' });
+    fs.rmSync(d, { recursive: true });
+  });
+
+  it('a file deleted while it is read: vanished, or hashed whole through its descriptor', async () => {
+    // The unlink cannot take the bytes from under an open descriptor; the move step then
+    // finds the name gone and the file is dropped as vanished (pipeline test).
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
+    const src = path.join(d, 'src');
+    const data = Buffer.alloc(64 * 1024 * 1024, 3);
+    fs.writeFileSync(src, data);
+    const reading = readAndHash(src, identityOf(fs.lstatSync(src)));
+    fs.unlinkSync(src);
+    // Depending on whether the unlink beat the open: vanished, or the whole, right hash.
+    const result = await reading.catch((error: { code: string }) => error);
+    if ('code' in result) expect(result.code).toBe('INGEST_ERR_VANISHED');
+    else expect(result.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    fs.rmSync(d, { recursive: true });
+  });
+});

@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { IngestorEvents } from '../../src/events.js';
+import { Pipeline } from '../../src/ingest/pipeline.js';
+import { Ingestor } from '../../src/ingestor.js';
+import { ManifestWriter } from '../../src/manifest/manifest-writer.js';
+import { resolveOptions } from '../../src/options.js';
+import { openSqliteState } from '../../src/state/sqlite-store.js';
+import { identityOf } from '../../src/watch/completion.js';
+import {
+  expectExactlyOnce,
+  filesUnder,
+  makeDirs,
+  manifestLines,
+  run,
+  writeOld,
+} from '../helpers/ingestor.js';
+
+const silent = pino({ level: 'silent' });
+
+describe('hostile conditions, in process (real files and state, controlled clock)', () => {
+  it('--once takes every file even when more are waiting than the pending set holds', async () => {
+    const d = makeDirs();
+    const contents = Array.from({ length: 300 }, (_, i) => `fresh ${i}`);
+    contents.forEach((c, i) => fs.writeFileSync(path.join(d.input, `f${i}.csv`), c));
+    const options = resolveOptions({
+      input: d.input,
+      warehouse: d.warehouse,
+      manifests: d.manifests,
+      statePath: d.state,
+      stabilitySeconds: 0.5,
+      pendingCapacity: 100,
+    });
+    const ingestor = await Ingestor.open(options, { logger: silent });
+    const summary = await ingestor.runOnce();
+    await ingestor.close();
+    expect(summary.ingested).toBe(300);
+    expectExactlyOnce(d, contents);
+  });
+
+  it('the clock moving backwards across an hour boundary: one line per content, no loss', async () => {
+    const d = makeDirs();
+    const options = resolveOptions({
+      input: d.input,
+      warehouse: d.warehouse,
+      manifests: d.manifests,
+      statePath: d.state,
+      stabilitySeconds: 1,
+    });
+    // A clock that runs at real speed from a chosen instant, which each run moves.
+    let base = 0;
+    let realStart = 0;
+    const clock = () => base + (Date.now() - realStart);
+    const ingestOnceAt = async (at: number, names: string[]) => {
+      base = at;
+      realStart = Date.now();
+      const dayBefore = new Date(at - 86_400_000);
+      for (const n of names) {
+        const file = path.join(d.input, n);
+        if (!fs.existsSync(file)) fs.writeFileSync(file, `content of ${n}`);
+        fs.utimesSync(file, dayBefore, dayBefore);
+      }
+      const ingestor = await Ingestor.open(options, { logger: silent, clock });
+      await ingestor.runOnce();
+      await ingestor.close();
+    };
+    await ingestOnceAt(Date.UTC(2026, 0, 1, 11, 0, 5), ['a.csv', 'b.csv']);
+    // NTP steps the clock back 10 s, across 11:00: this batch belongs to hour 10.
+    fs.writeFileSync(path.join(d.input, 'a-again.csv'), 'content of a.csv');
+    await ingestOnceAt(Date.UTC(2026, 0, 1, 10, 59, 55), ['c.csv', 'a-again.csv']);
+    fs.writeFileSync(path.join(d.input, 'b-again.csv'), 'content of b.csv');
+    await ingestOnceAt(Date.UTC(2026, 0, 1, 10, 59, 58), ['b-again.csv']);
+    expect(
+      filesUnder(d.manifests)
+        .filter((f) => f.endsWith('.jsonl'))
+        .sort(),
+    ).toEqual(['2026/01/01/10/manifest.jsonl', '2026/01/01/11/manifest.jsonl']);
+    expectExactlyOnce(d, ['content of a.csv', 'content of b.csv', 'content of c.csv']);
+    const lines = manifestLines(d.manifests);
+    expect(lines.find((l) => l.path.endsWith('c.csv'))!.ingested_at).toMatch(/^2026-01-01T10:59:5/);
+    expect(filesUnder(path.join(d.warehouse, '_duplicates'))).toHaveLength(2);
+    const verify = await run([
+      'verify',
+      '--warehouse',
+      d.warehouse,
+      '--manifests',
+      d.manifests,
+      '--state-path',
+      d.state,
+    ]);
+    expect(verify.code, verify.stdout).toBe(0);
+  });
+
+  it('a file that vanishes between hashing and moving is not recorded and leaves nothing', async () => {
+    const d = makeDirs();
+    const options = resolveOptions({
+      input: d.input,
+      warehouse: d.warehouse,
+      manifests: d.manifests,
+      statePath: d.state,
+    });
+    fs.mkdirSync(d.warehouse);
+    const store = openSqliteState(d.state);
+    const manifest = new ManifestWriter();
+    const pipeline = await Pipeline.create({
+      options,
+      store,
+      manifest,
+      clock: Date.now,
+      crash: () => {},
+      logger: silent,
+      events: new IngestorEvents(),
+    });
+    const file = path.join(d.input, 'ghost.csv');
+    writeOld(file, 'here, then gone');
+    const candidate = {
+      path: file,
+      relPath: 'ghost.csv',
+      identity: identityOf(fs.lstatSync(file)),
+    };
+    const prepared = await pipeline.prepare(candidate);
+    fs.unlinkSync(file);
+    const outcome = await pipeline.commit(prepared);
+    expect(outcome.kind).toBe('failed');
+    if (outcome.kind === 'failed') {
+      expect((outcome.error as { code: string }).code).toBe('INGEST_ERR_VANISHED');
+    }
+    expect(store.openIntents()).toEqual([]);
+    expect(manifestLines(d.manifests)).toEqual([]);
+    expect(filesUnder(d.warehouse).filter((f) => f.startsWith('ingest_date='))).toEqual([]);
+    await pipeline.stop();
+    await manifest.close();
+    store.close();
+  });
+});
