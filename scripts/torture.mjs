@@ -159,11 +159,19 @@ async function writer() {
 }
 
 // ---- the killer -----------------------------------------------------------------------------
+// Whatever happens to the harness, it never leaves a daemon behind.
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 function startDaemon(env = {}) {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  live.add(child);
+  child.once('close', () => live.delete(child));
   let stderr = '';
   child.stderr.on('data', (b) => (stderr += b));
   const exited = new Promise((resolve) =>
