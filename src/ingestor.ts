@@ -199,7 +199,7 @@ export class Ingestor implements AsyncDisposable {
     const key = pathKey(candidate.path);
     if (this.#inflight.has(key) || this.#closed) return;
     this.#inflight.add(key);
-    void this.#limit(() => this.#ingest(candidate)).finally(() => {
+    void this.#ingest(candidate).finally(() => {
       this.#inflight.delete(key);
       if (this.#limit.pendingCount < this.#maxQueued) {
         for (const wake of this.#roomWaiters.splice(0)) wake();
@@ -218,8 +218,14 @@ export class Ingestor implements AsyncDisposable {
   async #ingest(candidate: Candidate): Promise<void> {
     let outcome: Outcome;
     try {
-      await this.#pipeline.whenReady();
-      const prepared = await this.#pipeline.prepare(candidate);
+      // A worker slot covers reading and hashing only: once the file waits for its group
+      // commit the slot moves on, so a batch can gather far more files than there are workers.
+      const prepared = await this.#limit(async () => {
+        await this.#pipeline.whenReady();
+        const ready = await this.#pipeline.prepare(candidate);
+        await this.#pipeline.room(); // bounded: hashed files never pile up unboundedly
+        return ready;
+      });
       outcome = await this.#pipeline.commit(prepared);
     } catch (error) {
       outcome = { kind: 'failed', error };

@@ -58,6 +58,8 @@ export interface PipelineDeps {
 interface Entry {
   item: Prepared;
   settled: boolean;
+  /** Times it was carried to the next batch because its content was in flight. */
+  carried: number;
   resolve(outcome: Outcome): void;
 }
 
@@ -73,6 +75,9 @@ interface Work {
 
 /** No name in the warehouse can be this: a duplicate deleted, or a file quarantined in place. */
 export const NO_DEST = '';
+
+/** How many batches a file whose content is in flight waits before it is deferred. */
+const MAX_CARRIES = 3;
 
 /** Pauses start at 1 s and double up to 30 s (with jitter) while the failure persists. */
 const PAUSE_BASE_MS = 1_000;
@@ -96,6 +101,7 @@ export class Pipeline {
   /** Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts). */
   readonly #copyDevices = new Set<number>();
   #queue: Entry[] = [];
+  readonly #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
   #pause: { until: number; attempts: number; since: number; reason: string } | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
@@ -191,6 +197,7 @@ export class Pipeline {
       const entry: Entry = {
         item,
         settled: false,
+        carried: 0,
         resolve: (outcome) => {
           if (entry.settled) return;
           entry.settled = true;
@@ -200,6 +207,17 @@ export class Pipeline {
       this.#queue.push(entry);
       this.#kick();
     });
+  }
+
+  /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
+  async room(): Promise<void> {
+    while (!this.#stopping && this.#queue.length >= this.#d.options.batchSize * 2) {
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+  }
+
+  #wakeRoomWaiters(): void {
+    for (const wake of this.#roomWaiters.splice(0)) wake();
   }
 
   /** Resolves when no batch is running and none is queued. */
@@ -213,6 +231,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#pauseTimer);
+    this.#wakeRoomWaiters();
     await this.drain();
     for (const entry of this.#queue.splice(0)) {
       if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
@@ -233,6 +252,7 @@ export class Pipeline {
       return;
     }
     const batch = this.#queue.splice(0, this.#d.options.batchSize);
+    this.#wakeRoomWaiters();
     this.#running = this.#runBatch(batch).finally(() => {
       this.#running = undefined;
       this.#kick();
@@ -323,8 +343,16 @@ export class Pipeline {
     crash('after-intent');
 
     const works: Work[] = [];
+    const carried: Entry[] = [];
     for (const [i, result] of results.entries()) {
       const entry = batch[i]!;
+      if (result.outcome === 'busy' && entry.carried < MAX_CARRIES) {
+        // Its twin is in this batch (or another host's): by the next batch the twin is settled,
+        // and this one becomes a duplicate, or the ingest if the twin was rolled back.
+        entry.carried += 1;
+        carried.push(entry);
+        continue;
+      }
       if (result.outcome === 'busy') {
         if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
         entry.resolve({
@@ -363,6 +391,7 @@ export class Pipeline {
       clock(),
     );
     crash('after-commit');
+    this.#queue.unshift(...carried);
     for (const w of works) {
       if (w.error !== undefined) {
         w.entry.resolve({ kind: 'failed', error: w.error, row: w.row });
