@@ -1,49 +1,58 @@
 #!/usr/bin/env node
+// The command line: parses flags (also from INGESTOR_* variables and --config) and calls src/.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { LevelWithSilent } from 'pino';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { LevelWithSilent } from 'pino';
-import { crashInjectorFromEnv } from '../src/crash.js';
-import { dryRun, formatDryRunEntry } from '../src/dry-run.js';
-import type { IngestError } from '../src/errors.js';
+import { EXIT, runDaemon } from '../src/daemon.js';
 import { UsageError, describeError } from '../src/errors.js';
-import { Ingestor } from '../src/ingestor.js';
-import type { Logger } from '../src/logger.js';
-import { LOG_LEVELS, createLogger } from '../src/logger.js';
+import { LOG_LEVELS } from '../src/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import { MODES, ON_DUPLICATE, parseNumberFlag, resolveOptions } from '../src/options.js';
 import { retryQuarantined } from '../src/retry.js';
+import {
+  LIST_STATUSES,
+  formatListed,
+  formatStatus,
+  list,
+  parseSince,
+  status,
+} from '../src/status.js';
 import { formatVerifyReport, verify } from '../src/verify.js';
 
-/** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
+type Args = Record<string, unknown> & { _: (string | number)[] };
+type Command = 'run' | 'verify' | 'retry' | 'status' | 'list';
 
+function fail(message: string, code: number): never {
+  process.stderr.write(`ingestor: ${message}\n`);
+  process.exit(code);
+}
+
+/** A flag's single value (a flag given twice is an error, not a silent choice). */
 function single(flag: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
   return String(value);
 }
 
-function fail(message: string, code: number, logger?: Logger): never {
-  process.stderr.write(`ingestor: ${message}\n`);
-  if (logger !== undefined) logger.flush();
-  process.exit(code);
-}
-
-type Args = Record<string, unknown> & { _: (string | number)[] };
-
-function runOptions(y: Argv): Argv {
+function stateOption(y: Argv): Argv {
   return y
-    .option('input', { type: 'string', describe: 'staging directory to ingest from (required)' })
-    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('manifests', { type: 'string', describe: 'manifest root (required)' })
     .option('state-path', {
       type: 'string',
       describe: 'SQLite state file [default: <manifests>/ingestor.db]',
     })
+    .option('manifests', {
+      type: 'string',
+      describe: 'manifest root (for the default state path)',
+    });
+}
+
+function runOptions(y: Argv): Argv {
+  return stateOption(y)
+    .option('input', { type: 'string', describe: 'staging directory to ingest from (required)' })
+    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
     .option('mode', { type: 'string', choices: MODES, describe: 'completion rule [stability]' })
     .option('stability-seconds', {
       type: 'string',
@@ -63,11 +72,6 @@ function runOptions(y: Argv): Argv {
       type: 'string',
       describe: 'where duplicates go [<warehouse>/_duplicates]',
     })
-    .option('scan-interval', {
-      type: 'string',
-      describe: 'seconds between full scans, at least [30]',
-    })
-    .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
     .option('quarantine-dir', {
       type: 'string',
       describe: 'where unreadable files go [<warehouse>/_quarantine]',
@@ -76,115 +80,190 @@ function runOptions(y: Argv): Argv {
       type: 'string',
       describe: 'attempts for transient read errors before quarantine [8]',
     })
+    .option('scan-interval', {
+      type: 'string',
+      describe: 'seconds between full scans, at least [30]',
+    })
+    .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
+    .option('metrics-port', {
+      type: 'string',
+      describe: 'serve /metrics and /healthz on this port (0: any free port)',
+    })
+    .option('metrics-host', { type: 'string', describe: 'address to listen on [127.0.0.1]' })
+    .option('stats-interval', { type: 'string', describe: 'seconds between stats lines [60]' })
+    .option('shutdown-timeout', {
+      type: 'string',
+      describe: 'seconds in-flight files may take after SIGTERM [30]',
+    })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' });
 }
 
 function verifyOptions(y: Argv): Argv {
-  return y
+  return stateOption(y)
     .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('manifests', { type: 'string', describe: 'manifest root (required)' })
-    .option('state-path', {
-      type: 'string',
-      describe: 'SQLite state file [default: <manifests>/ingestor.db]',
-    })
     .option('rehash', { type: 'boolean', describe: "also check every file's SHA-256" })
     .option('json', { type: 'boolean', describe: 'the report as JSON' });
 }
 
-function retryOptions(y: Argv): Argv {
-  return y
-    .option('state-path', { type: 'string', describe: 'SQLite state file' })
-    .option('manifests', {
+function listOptions(y: Argv): Argv {
+  return stateOption(y)
+    .option('status', {
       type: 'string',
-      describe: 'manifest root, for the default state path <manifests>/ingestor.db',
+      choices: Object.keys(LIST_STATUSES),
+      describe: 'only files in this state',
     })
-    .option('id', { type: 'string', array: true, describe: 'only these state row ids' });
+    .option('since', {
+      type: 'string',
+      describe: 'only files from then on (ISO time, or 15m, 2h, 7d)',
+    })
+    .option('limit', { type: 'string', describe: 'at most this many files [50]' })
+    .option('json', { type: 'boolean', describe: 'JSON lines' });
 }
 
 async function main(argv: string[]): Promise<void> {
-  let command: { name: 'run' | 'verify' | 'retry'; args: Args } | undefined;
+  let command: { name: Command; args: Args } | undefined;
+  const on = (name: Command) => (a: unknown) => {
+    command = { name, args: a as Args };
+  };
   await yargs(argv)
     .scriptName('ingestor')
     .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
-    .command(['run', '$0'], 'ingest complete files from --input, exactly once', runOptions, (a) => {
-      command = { name: 'run', args: a as Args };
-    })
+    .command(
+      ['run', '$0'],
+      'ingest complete files from --input, exactly once',
+      runOptions,
+      on('run'),
+    )
     .command(
       'verify',
       'audit warehouse, manifests and state; exit 1 on any problem',
       verifyOptions,
-      (a) => {
-        command = { name: 'verify', args: a as Args };
-      },
+      on('verify'),
     )
     .command(
       'retry',
-      'put quarantined files back into the input to be tried again',
-      retryOptions,
-      (a) => {
-        command = { name: 'retry', args: a as Args };
-      },
+      'put quarantined files back to be tried again',
+      (y) =>
+        stateOption(y).option('id', {
+          type: 'string',
+          array: true,
+          describe: 'only these row ids',
+        }),
+      on('retry'),
     )
+    .command(
+      'status',
+      'counts, last ingest and what the daemon is doing',
+      (y) => stateOption(y).option('json', { type: 'boolean', describe: 'as JSON' }),
+      on('status'),
+    )
+    .command('list', 'the history of files, newest first', listOptions, on('list'))
+    // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
+    .env('INGESTOR')
+    .config('config', 'JSON file of options (keys as the flags: "input", "stability-seconds", ...)')
     .strict(true)
     .version()
     .help()
     .showHelpOnFail(false)
     .fail((message, error) => {
-      // yargs' own messages for unknown flags and bad choices: one line, exit 2.
-      const text = (message ?? describeError(error)).replace(/\n+/g, '; ');
-      fail(text, EXIT_USAGE);
+      // yargs' own messages (unknown flag, bad choice, unreadable config): one line, exit 2.
+      fail((message ?? describeError(error)).replace(/\n+/g, '; '), EXIT.usage);
     })
     .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
     .parseAsync();
   if (command === undefined) return; // --help, --version
-  if (command.name === 'verify') return verifyCommand(command.args);
-  if (command.name === 'retry') return retryCommand(command.args);
-  return runCommand(command.args);
+  const { name, args } = command;
+  try {
+    process.exitCode = await commands[name](args);
+  } catch (error) {
+    fail(describeError(error), error instanceof UsageError ? EXIT.usage : EXIT.failure);
+  }
 }
 
-async function verifyCommand(args: Args): Promise<void> {
-  let options;
-  try {
-    const warehouse = requiredDir('warehouse', args.warehouse);
-    const manifests = requiredDir('manifests', args.manifests);
+function statePathOf(args: Args): string {
+  const explicit = single('state-path', args['state-path']);
+  const manifests = single('manifests', args.manifests);
+  if (explicit === undefined && manifests === undefined) {
+    throw new UsageError('--state-path (or --manifests) is required');
+  }
+  return path.resolve(explicit ?? path.join(manifests!, 'ingestor.db'));
+}
+
+function existingDir(flag: string, value: unknown): string {
+  const dir = single(flag, value);
+  if (dir === undefined || dir === '') throw new UsageError(`--${flag} is required`);
+  const resolved = path.resolve(dir);
+  if (!fs.existsSync(resolved))
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
+  if (!fs.statSync(resolved).isDirectory()) {
+    throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
+  }
+  return resolved;
+}
+
+const commands: Record<Command, (args: Args) => Promise<number>> = {
+  async run(args) {
+    const options: IngestorOptions = {
+      input: single('input', args.input) ?? '',
+      warehouse: single('warehouse', args.warehouse) ?? '',
+      manifests: single('manifests', args.manifests) ?? '',
+      once: args.once === true,
+      dryRun: args['dry-run'] === true,
+    };
+    const optional: { [K in keyof IngestorOptions]?: IngestorOptions[K] | undefined } = {
+      statePath: single('state-path', args['state-path']),
+      mode: single('mode', args.mode) as IngestorOptions['mode'],
+      onDuplicate: single('on-duplicate', args['on-duplicate']) as IngestorOptions['onDuplicate'],
+      duplicatesDir: single('duplicates-dir', args['duplicates-dir']),
+      quarantineDir: single('quarantine-dir', args['quarantine-dir']),
+      stabilitySeconds: parseNumberFlag('stability-seconds', args['stability-seconds'], false),
+      concurrency: parseNumberFlag('concurrency', args.concurrency, true),
+      scanIntervalSeconds: parseNumberFlag('scan-interval', args['scan-interval'], false),
+      batchSize: parseNumberFlag('batch-size', args['batch-size'], true),
+      maxRetries: parseNumberFlag('max-retries', args['max-retries'], true),
+      statsIntervalSeconds: parseNumberFlag('stats-interval', args['stats-interval'], false),
+      ...(args.exclude === undefined ? {} : { exclude: [args.exclude].flat().map(String) }),
+    };
+    for (const [key, value] of Object.entries(optional)) {
+      if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+    }
+    const metricsPort = single('metrics-port', args['metrics-port']);
+    const port = metricsPort === undefined ? undefined : Number(metricsPort);
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+      throw new UsageError(
+        `--metrics-port must be a port number (0-65535), got ${JSON.stringify(metricsPort)}`,
+      );
+    }
+    const resolved = resolveOptions(options);
+    return runDaemon(resolved, {
+      logLevel: (single('log-level', args['log-level']) ?? 'info') as LevelWithSilent,
+      ...(port === undefined ? {} : { metricsPort: port }),
+      metricsHost: single('metrics-host', args['metrics-host']) ?? '127.0.0.1',
+      shutdownTimeoutMs:
+        (parseNumberFlag('shutdown-timeout', args['shutdown-timeout'], false) ?? 30) * 1000,
+      json: args.json === true,
+    });
+  },
+
+  async verify(args) {
+    const warehouse = existingDir('warehouse', args.warehouse);
+    const manifests = existingDir('manifests', args.manifests);
     const statePath = path.resolve(
       single('state-path', args['state-path']) ?? path.join(manifests, 'ingestor.db'),
     );
-    options = { warehouse, manifests, statePath, rehash: args.rehash === true };
-  } catch (error) {
-    fail(describeError(error), EXIT_USAGE);
-  }
-  try {
-    const report = await verify(options);
+    const report = await verify({ warehouse, manifests, statePath, rehash: args.rehash === true });
     process.stdout.write(
       args.json === true ? `${JSON.stringify(report)}\n` : formatVerifyReport(report),
     );
-    process.exitCode = report.problems.length === 0 ? 0 : EXIT_FAILURE;
-  } catch (error) {
-    fail(describeError(error), EXIT_FAILURE);
-  }
-}
+    return report.problems.length === 0 ? EXIT.ok : EXIT.failure;
+  },
 
-async function retryCommand(args: Args): Promise<void> {
-  let statePath: string;
-  let ids: number[];
-  try {
-    const explicit = single('state-path', args['state-path']);
-    const manifests = single('manifests', args.manifests);
-    if (explicit === undefined && manifests === undefined) {
-      throw new UsageError('--state-path (or --manifests) is required');
-    }
-    statePath = path.resolve(explicit ?? path.join(manifests!, 'ingestor.db'));
+  async retry(args) {
+    const statePath = statePathOf(args);
     if (!fs.existsSync(statePath)) {
       throw new UsageError(`--state-path ${JSON.stringify(statePath)} does not exist`);
     }
-    ids = ((args.id as string[] | undefined) ?? []).map(
-      (raw) => parseNumberFlag('id', raw, true) as number,
-    );
-  } catch (error) {
-    fail(describeError(error), EXIT_USAGE);
-  }
-  try {
+    const ids = [args.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
     const results = await retryQuarantined(statePath, ids);
     for (const r of results) {
       process.stdout.write(
@@ -195,158 +274,27 @@ async function retryCommand(args: Args): Promise<void> {
     }
     const failed = results.filter((r) => r.error !== undefined).length;
     process.stdout.write(`retry: ${results.length - failed} put back, ${failed} failed\n`);
-    process.exitCode = failed === 0 ? 0 : EXIT_FAILURE;
-  } catch (error) {
-    fail(describeError(error), EXIT_FAILURE);
-  }
-}
+    return failed === 0 ? EXIT.ok : EXIT.failure;
+  },
 
-function requiredDir(flag: string, value: unknown): string {
-  const dir = single(flag, value);
-  if (dir === undefined || dir === '') throw new UsageError(`--${flag} is required`);
-  const resolved = path.resolve(dir);
-  if (!fs.existsSync(resolved)) {
-    throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
-  }
-  if (!fs.statSync(resolved).isDirectory()) {
-    throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
-  }
-  return resolved;
-}
+  async status(args) {
+    const report = status(statePathOf(args));
+    process.stdout.write(args.json === true ? `${JSON.stringify(report)}\n` : formatStatus(report));
+    return EXIT.ok;
+  },
 
-async function runCommand(args: Args): Promise<void> {
-  let options: IngestorOptions;
-  let logLevel: LevelWithSilent;
-  try {
-    const numbers = {
-      stabilitySeconds: parseNumberFlag('stability-seconds', args['stability-seconds'], false),
-      concurrency: parseNumberFlag('concurrency', args.concurrency, true),
-      scanIntervalSeconds: parseNumberFlag('scan-interval', args['scan-interval'], false),
-      batchSize: parseNumberFlag('batch-size', args['batch-size'], true),
-      maxRetries: parseNumberFlag('max-retries', args['max-retries'], true),
-    };
-    const strings = {
-      statePath: single('state-path', args['state-path']),
-      mode: single('mode', args.mode) as IngestorOptions['mode'],
-      onDuplicate: single('on-duplicate', args['on-duplicate']) as IngestorOptions['onDuplicate'],
-      duplicatesDir: single('duplicates-dir', args['duplicates-dir']),
-      quarantineDir: single('quarantine-dir', args['quarantine-dir']),
-    };
-    options = {
-      input: single('input', args.input) ?? '',
-      warehouse: single('warehouse', args.warehouse) ?? '',
-      manifests: single('manifests', args.manifests) ?? '',
-      once: args.once === true,
-      dryRun: args['dry-run'] === true,
-      ...(args.exclude === undefined ? {} : { exclude: args.exclude as string[] }),
-    };
-    for (const [key, value] of Object.entries({ ...numbers, ...strings })) {
-      if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+  async list(args) {
+    const since = single('since', args.since);
+    const files = list(statePathOf(args), {
+      ...(args.status === undefined ? {} : { status: single('status', args.status)! }),
+      ...(since === undefined ? {} : { since: parseSince(since) }),
+      limit: parseNumberFlag('limit', args.limit, true) ?? 50,
+    });
+    for (const f of files) {
+      process.stdout.write(`${args.json === true ? JSON.stringify(f) : formatListed(f)}\n`);
     }
-    logLevel = (single('log-level', args['log-level']) ?? 'info') as LevelWithSilent;
-  } catch (error) {
-    fail(describeError(error), EXIT_USAGE);
-  }
-
-  let resolved;
-  try {
-    resolved = resolveOptions(options);
-  } catch (error) {
-    fail(describeError(error), error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE);
-  }
-
-  if (resolved.dryRun) {
-    // The report owns stdout; logs go to stderr.
-    const logger = createLogger(logLevel, 2);
-    const json = args.json === true;
-    try {
-      const summary = await dryRun(resolved, {
-        logger,
-        report: (entry) =>
-          process.stdout.write(`${json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`),
-      });
-      const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
-      process.stdout.write(json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
-      logger.flush();
-      return;
-    } catch (error) {
-      fail(describeError(error), EXIT_FAILURE, logger);
-    }
-  }
-
-  const logger = createLogger(logLevel);
-  let crash;
-  try {
-    crash = crashInjectorFromEnv();
-  } catch (error) {
-    fail(describeError(error), EXIT_USAGE);
-  }
-  let ingestor: Ingestor;
-  try {
-    ingestor = await Ingestor.open(resolved, { logger, crash });
-  } catch (error) {
-    logger.fatal({ err: describeError(error) }, 'cannot start');
-    fail(describeError(error), EXIT_FAILURE, logger);
-  }
-  logger.info(
-    {
-      event: 'start',
-      input: resolved.input,
-      warehouse: resolved.warehouse,
-      manifests: resolved.manifests,
-      statePath: resolved.statePath,
-      mode: resolved.mode,
-      once: resolved.once,
-    },
-    'ingestor started',
-  );
-
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn(
-        { signal },
-        'second signal: stopping at once; recovery completes in-flight files',
-      );
-      logger.flush();
-      process.exit(EXIT_FAILURE);
-    }
-    logger.info({ signal }, 'stopping: finishing in-flight files');
-    controller.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
-  try {
-    const summary = resolved.once
-      ? await ingestor.runOnce()
-      : await ingestor.run(controller.signal);
-    await ingestor.close();
-    logger.info({ event: 'summary', ...summary }, 'stopped');
-    if (resolved.once) {
-      process.stderr.write(
-        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
-      );
-    }
-    logger.flush();
-    process.exitCode = resolved.once && summary.failed > 0 ? EXIT_FAILURE : 0;
-  } catch (error) {
-    logger.fatal(
-      { err: describeError(error), code: (error as IngestError).code },
-      'stopped by an error',
-    );
-    try {
-      await ingestor.close();
-    } catch (closeError) {
-      logger.error({ err: describeError(closeError) }, 'could not close cleanly; recovery will');
-    }
-    fail(describeError(error), EXIT_FAILURE, logger);
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
-}
+    return EXIT.ok;
+  },
+};
 
 await main(hideBin(process.argv));

@@ -188,7 +188,7 @@ const problems = [];
 while (kills < KILLS) {
   const named = random() < 0.25;
   const env = named
-    ? { INGESTOR_CRASH_AT: `${pick(CRASH_POINTS)}:${1 + Math.floor(random() * 3)}` }
+    ? { INGEST_TEST_CRASH_AT: `${pick(CRASH_POINTS)}:${1 + Math.floor(random() * 3)}` }
     : {};
   const { child, exited } = startDaemon(env);
   const timer = sleep(100 + random() * 1500).then(() => child.kill('SIGKILL'));

@@ -1,5 +1,5 @@
 /**
- * Crash injection for tests: `INGESTOR_CRASH_AT=<point>[:<n>]` makes the process SIGKILL itself
+ * Crash injection for tests: `INGEST_TEST_CRASH_AT=<point>[:<n>]` makes the process SIGKILL itself
  * the n-th time (default 1st) it reaches that point. A real kill -9, so nothing is flushed.
  */
 export const CRASH_POINTS = [
@@ -19,12 +19,12 @@ export interface CrashInjector {
   (point: CrashPoint): void;
 }
 
-export function crashInjectorFromEnv(value = process.env.INGESTOR_CRASH_AT): CrashInjector {
+export function crashInjectorFromEnv(value = process.env.INGEST_TEST_CRASH_AT): CrashInjector {
   if (value === undefined || value === '') return () => {};
   const [point, countText] = value.split(':');
   if (!CRASH_POINTS.includes(point as CrashPoint)) {
     throw new Error(
-      `INGESTOR_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got ${JSON.stringify(value)}`,
+      `INGEST_TEST_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got ${JSON.stringify(value)}`,
     );
   }
   let remaining = countText === undefined ? 1 : Number(countText);

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { FailureClass } from './ingest/failures.js';
 import type { SkipReason } from './interfaces.js';
 
 /**
@@ -11,13 +12,34 @@ export interface IngestorEventMap {
   'scan:done': [{ files: number; ms: number; complete: number; pending: number }];
   'file:skipped': [{ source: string; reason: SkipReason }];
   'file:committed': [
-    { source: string; dest: string; sha256: string; bytes: number; ms: number; manifest: string },
+    {
+      source: string;
+      dest: string;
+      sha256: string;
+      bytes: number;
+      /** From completion (hashing starts) to commit. */
+      ms: number;
+      /** Reading and hashing alone. */
+      hashMs: number;
+      manifest: string;
+    },
   ];
   'file:duplicate': [
     { source: string; sha256: string; original: string; dest: string | null; bytes: number },
   ];
   'file:deferred': [{ source: string; reason: string }];
-  'file:failed': [{ source: string; error: string; code: string | undefined }];
+  'file:failed': [{ source: string; error: string; code: string | undefined; kind: FailureClass }];
+  'discovery:started': [{ input: string }];
+  stats: [
+    {
+      filesPerSecond: number;
+      bytesPerSecond: number;
+      queueDepth: number;
+      inflight: number;
+      pending: number;
+      paused: boolean;
+    },
+  ];
   'file:quarantined': [{ source: string; dest: string | null; reason: string }];
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];

@@ -12,6 +12,7 @@ import type { RecoverySummary } from './ingest/recovery.js';
 import { recover } from './ingest/recovery.js';
 import type { Candidate, FsPath, RunSummary } from './interfaces.js';
 import { logEvents } from './log-events.js';
+import type { Gauges } from './metrics.js';
 import type { Logger } from './logger.js';
 import { ManifestWriter } from './manifest/manifest-writer.js';
 import type { ResolvedOptions } from './options.js';
@@ -36,6 +37,8 @@ export interface IngestorDeps {
 const RETRY_BASE_MS = 1_000;
 const RETRY_CAP_MS = 60_000;
 const BACKOFF_CAPACITY = 100_000;
+/** How often the daemon records its runtime snapshot for `ingestor status`. */
+const RUNTIME_INTERVAL_MS = 5_000;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -153,7 +156,8 @@ export class Ingestor implements AsyncDisposable {
         now: full.clock,
       });
       const ms = full.clock() - started;
-      full.logger.info({ event: 'recovery', ...recovery, ms }, 'recovery done');
+      const { settled: _settled, ...counts } = recovery;
+      full.logger.info({ event: 'recovery', ...counts, ms }, 'recovery done');
       full.events.emit('recovery:done', {
         rolledForward: recovery.rolledForward,
         rolledBack: recovery.rolledBack,
@@ -271,6 +275,7 @@ export class Ingestor implements AsyncDisposable {
           sha256: row.sha256,
           bytes: row.size,
           ms: Math.round(this.#clock() - (row.completedAt ?? row.intentAt)),
+          hashMs: Math.round((row.hashMs ?? 0) * 10) / 10,
           manifest: row.manifest ?? '',
         });
         return;
@@ -317,7 +322,8 @@ export class Ingestor implements AsyncDisposable {
           return;
         }
         this.#summary.failed += 1;
-        if (classifyFailure(outcome.error) === 'pause') {
+        const kind = classifyFailure(outcome.error);
+        if (kind === 'pause') {
           // Not this file's fault: it waits for the pause to end, with no attempt counted.
           this.discovery.defer(candidate);
         } else {
@@ -330,6 +336,7 @@ export class Ingestor implements AsyncDisposable {
           source,
           error: describeError(outcome.error),
           code: errnoCode(outcome.error),
+          kind,
         });
         return;
       }
@@ -386,6 +393,8 @@ export class Ingestor implements AsyncDisposable {
     const tickMs = Math.min(1000, Math.max(20, this.options.stabilityMs / 4));
     let waiting: AbortController | undefined;
     this.discovery.startWatching(() => waiting?.abort());
+    const stopStats = this.#startStats();
+    this.events.emit('discovery:started', { input: this.options.input });
     try {
       let scan = await this.discovery.scan();
       this.#logScan(scan);
@@ -409,11 +418,84 @@ export class Ingestor implements AsyncDisposable {
         }
       }
     } finally {
+      stopStats();
       this.discovery.stopWatching();
     }
     await this.#pipeline.stop();
     await this.#idle();
     return this.summary();
+  }
+
+  /** What the gauges show: live, cheap to read (one COUNT on an index). */
+  gauges(): Gauges {
+    const queueDepth = this.#limit.pendingCount;
+    return {
+      queueDepth,
+      inflight: this.#inflight.size - queueDepth,
+      pending: this.discovery.pending.size,
+      quarantined: this.#store.countQuarantined(),
+      paused: this.#pipeline.pausedReason !== undefined,
+    };
+  }
+
+  /** Why ingestion is paused, or undefined. */
+  get pausedReason(): string | undefined {
+    return this.#pipeline.pausedReason;
+  }
+
+  #startStats(): () => void {
+    let last = { at: this.#clock(), files: this.#summary.ingested, bytes: this.#summary.bytes };
+    const timer = setInterval(() => {
+      const now = this.#clock();
+      const seconds = Math.max(0.001, (now - last.at) / 1000);
+      const { queueDepth, inflight, pending, paused } = this.gauges();
+      const stats = {
+        filesPerSecond: Math.round(((this.#summary.ingested - last.files) / seconds) * 10) / 10,
+        bytesPerSecond: Math.round((this.#summary.bytes - last.bytes) / seconds),
+        queueDepth,
+        inflight,
+        pending,
+        paused,
+      };
+      last = { at: now, files: this.#summary.ingested, bytes: this.#summary.bytes };
+      this.#logger.info({ event: 'stats', ...stats }, 'stats');
+      this.events.emit('stats', stats);
+    }, this.options.statsIntervalMs);
+    timer.unref();
+    const snapshot = setInterval(() => this.#writeRuntime(), RUNTIME_INTERVAL_MS);
+    snapshot.unref();
+    this.#writeRuntime();
+    return () => {
+      clearInterval(timer);
+      clearInterval(snapshot);
+    };
+  }
+
+  /** What `ingestor status` shows of this daemon: pending files live only in memory. */
+  #writeRuntime(): void {
+    const oldest = this.discovery.pending.oldest();
+    const { queueDepth, inflight, pending, paused } = this.gauges();
+    try {
+      this.#store.writeRuntime(
+        {
+          pid: process.pid,
+          startedAt: this.#started,
+          queueDepth,
+          inflight,
+          pending,
+          paused: this.pausedReason ?? null,
+          oldestPending:
+            oldest === undefined
+              ? null
+              : { path: displayPath(oldest.path), since: oldest.tracked.stableSince },
+        },
+        this.#clock(),
+      );
+    } catch (error) {
+      // A full or locked state volume: the pipeline pauses and says so; status shows the
+      // snapshot's age. Nothing else depends on this write.
+      this.#logger.debug({ err: describeError(error), paused }, 'cannot write runtime snapshot');
+    }
   }
 
   #logScan(scan: { files: number; complete: number; ms: number }): void {

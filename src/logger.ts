@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Logger, LevelWithSilent } from 'pino';
 
@@ -13,18 +14,64 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = [
   'silent',
 ];
 
+const COLOURS: Record<string, string> = {
+  fatal: '\x1b[41m',
+  error: '\x1b[31m',
+  warn: '\x1b[33m',
+  info: '\x1b[32m',
+  debug: '\x1b[36m',
+  trace: '\x1b[90m',
+};
+const OMIT = new Set(['level', 'time', 'pid', 'msg', 'event']);
+
+/** One JSON log line as a terminal line: `HH:MM:SS LEVEL msg key=value ...`. */
+export function prettyLine(json: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    // Not one of ours (a partial write): show it as it is rather than lose it.
+    return json.endsWith('\n') ? json : `${json}\n`;
+  }
+  const level = String(entry.level);
+  const time = typeof entry.time === 'string' ? entry.time.slice(11, 19) : '';
+  const fields = Object.entries(entry)
+    .filter(([k]) => !OMIT.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const colour = COLOURS[level] ?? '';
+  return `${time} ${colour}${level.toUpperCase().padEnd(5)}\x1b[0m ${String(entry.msg ?? '')}${fields === '' ? '' : ` \x1b[90m${fields}\x1b[0m`}\n`;
+}
+
+export interface LoggerOptions {
+  /** File descriptor to write to. Default: 1 (stdout). */
+  fd?: number;
+  /** Human-readable lines instead of JSON (for terminals). Default: false. */
+  pretty?: boolean;
+  /** Called before each line when pretty (a progress line on the same terminal clears). */
+  beforeWrite?: () => void;
+}
+
 /**
- * JSON lines on the given file descriptor (stdout by default). Asynchronous writes keep logging
- * off the hot path; `flush()` before exit.
+ * JSON lines (pino) on stdout by default, asynchronous so logging stays off the hot path;
+ * `flush()` before exit. On a terminal, `pretty` prints readable lines instead.
  */
-export function createLogger(level: LevelWithSilent, fd = 1): Logger {
-  return pino(
-    {
-      level,
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+export function createLogger(level: LevelWithSilent, options: LoggerOptions = {}): Logger {
+  const fd = options.fd ?? 1;
+  const base = {
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  if (options.pretty !== true) return pino(base, pino.destination({ fd, sync: false }));
+  const out = pino.destination({ fd, sync: true });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      options.beforeWrite?.();
+      out.write(prettyLine(chunk.toString('utf8')));
+      done();
     },
-    pino.destination({ fd, sync: false }),
-  );
+  });
+  return pino(base, stream);
 }

@@ -38,6 +38,8 @@ export interface IngestorOptions {
   scanIntervalSeconds?: number;
   /** Most files per group commit. Default: 256. */
   batchSize?: number;
+  /** Seconds between structured stats log lines. Default: 60. */
+  statsIntervalSeconds?: number;
   /**
    * Most not-yet-complete files remembered between scans (the rest are found again by the
    * next scan). Default: 50,000. Advanced; no command-line flag.
@@ -63,6 +65,7 @@ export interface ResolvedOptions {
   readonly scanIntervalMs: number;
   readonly batchSize: number;
   readonly pendingCapacity: number;
+  readonly statsIntervalMs: number;
 }
 
 export const defaults = {
@@ -77,6 +80,7 @@ export const defaults = {
   batchSize: 256,
   maxRetries: 8,
   pendingCapacity: 50_000,
+  statsIntervalSeconds: 60,
 } as const satisfies Omit<
   Required<IngestorOptions>,
   'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir' | 'quarantineDir'
@@ -200,6 +204,11 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     false,
   );
   const batchSize = positiveNumber('batch-size', options.batchSize ?? defaults.batchSize, true);
+  const statsIntervalSeconds = positiveNumber(
+    'stats-interval',
+    options.statsIntervalSeconds ?? defaults.statsIntervalSeconds,
+    false,
+  );
   const pendingCapacity = positiveNumber(
     'pending-capacity',
     options.pendingCapacity ?? defaults.pendingCapacity,
@@ -269,6 +278,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     scanIntervalMs: Math.round(scanIntervalSeconds * 1000),
     batchSize,
     pendingCapacity,
+    statsIntervalMs: Math.round(statsIntervalSeconds * 1000),
   });
 }
 

@@ -29,5 +29,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX files_open_intents ON files (id) WHERE status = 'intent';
   CREATE INDEX files_by_time ON files (intent_at);
   CREATE INDEX files_quarantined ON files (id) WHERE kind = 'quarantine' AND status = 'committed';
+  -- What the running daemon last said about itself (pending files live in its memory).
+  CREATE TABLE runtime (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
   `,
 ];

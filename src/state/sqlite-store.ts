@@ -71,6 +71,12 @@ function stateError(statePath: string, what: string, cause: unknown): IngestErro
   );
 }
 
+/**
+ * How long a write waits for another process's lock. Short: SQLite waits synchronously, which
+ * holds the event loop, and the pipeline pauses and retries with backoff anyway.
+ */
+const BUSY_TIMEOUT_MS = 1000;
+
 export interface OpenStateOptions {
   /** Open without writing anything (dry-run, status); a missing file is an empty state. */
   readonly?: boolean;
@@ -114,7 +120,7 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
       // FULL: a commit is on disk when it returns; group commit keeps this cheap.
       db.pragma('synchronous = FULL');
     }
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
       throw new Error(
@@ -250,6 +256,31 @@ export class SqliteStore implements StateStore {
 
   quarantined(): FileRow[] {
     return this.#quarantined.all().map(toRow);
+  }
+
+  writeRuntime(value: unknown, at: number): void {
+    // Best effort, and never a wait: a locked state must not stall the daemon for a snapshot.
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO runtime (key, value, updated_at) VALUES ('daemon', ?, ?)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+        )
+        .run(JSON.stringify(value), at);
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
+  countQuarantined(): number {
+    return (
+      this.db
+        .prepare(
+          `SELECT count(*) AS n FROM files WHERE kind = 'quarantine' AND status = 'committed'`,
+        )
+        .get() as { n: number }
+    ).n;
   }
 
   release(id: number, at: number): void {

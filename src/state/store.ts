@@ -62,6 +62,10 @@ export interface StateStore {
   recordQuarantine(input: QuarantineInput, at: number): FileRow;
   /** Quarantined files not yet released, oldest first. */
   quarantined(): FileRow[];
+  /** Records what the daemon says about itself (status reads it). */
+  writeRuntime(value: unknown, at: number): void;
+  /** How many files are quarantined and not released. */
+  countQuarantined(): number;
   /** Marks a quarantined file as put back (`ingestor retry`). */
   release(id: number, at: number): void;
   /** Rows still in the intent state: what recovery must settle. */

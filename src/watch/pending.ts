@@ -61,6 +61,17 @@ export class PendingSet {
     return due;
   }
 
+  /** The file waiting longest (earliest stable-since), or undefined when empty. */
+  oldest(): PendingFile | undefined {
+    let oldest: PendingFile | undefined;
+    for (const file of this.#files.values()) {
+      if (oldest === undefined || file.tracked.stableSince < oldest.tracked.stableSince) {
+        oldest = file;
+      }
+    }
+    return oldest;
+  }
+
   /** The earliest due time, or undefined when empty. */
   nextDue(): number | undefined {
     let next: number | undefined;

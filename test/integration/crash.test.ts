@@ -63,7 +63,7 @@ describe.each([
   it.each(points)('%s', async (point) => {
     const d = makeDirs({ tmpfsWarehouse: tmpfs });
     fill(d);
-    const crashed = await once(d, { INGESTOR_CRASH_AT: point });
+    const crashed = await once(d, { INGEST_TEST_CRASH_AT: point });
     expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
     const restarted = await once(d);
     expect(restarted.code, restarted.stderr).toBe(0);
@@ -75,12 +75,12 @@ describe('recovery', () => {
   it('survives a kill during recovery itself, and then settles', async () => {
     const d = makeDirs({ tmpfsWarehouse: true });
     fill(d);
-    expect((await once(d, { INGESTOR_CRASH_AT: 'after-rename:2' })).signal).toBe('SIGKILL');
+    expect((await once(d, { INGEST_TEST_CRASH_AT: 'after-rename:2' })).signal).toBe('SIGKILL');
     const intents = openIntents(d);
     expect(intents).toBeGreaterThan(0);
     // Kill after recovery has settled some intents but not all, when there are several.
     const at = `during-recovery:${Math.min(2, intents)}`;
-    expect((await once(d, { INGESTOR_CRASH_AT: at })).signal).toBe('SIGKILL');
+    expect((await once(d, { INGEST_TEST_CRASH_AT: at })).signal).toBe('SIGKILL');
     const restarted = await once(d);
     expect(restarted.code, restarted.stderr).toBe(0);
     expectSettled(d);
@@ -89,7 +89,7 @@ describe('recovery', () => {
   it('cuts a torn last manifest line and keeps the whole ones', async () => {
     const d = makeDirs();
     fill(d);
-    expect((await once(d, { INGESTOR_CRASH_AT: 'after-manifest' })).signal).toBe('SIGKILL');
+    expect((await once(d, { INGEST_TEST_CRASH_AT: 'after-manifest' })).signal).toBe('SIGKILL');
     const [file] = filesUnder(d.manifests).filter((f) => f.endsWith('.jsonl'));
     // As if the kill had come in the middle of writing one more line.
     fs.appendFileSync(path.join(d.manifests, file!), '{"path":"/in/torn.csv","sha25');
@@ -103,7 +103,7 @@ describe('recovery', () => {
     const d = makeDirs({ tmpfsWarehouse: true });
     fill(d);
     for (const point of ['after-intent', 'after-rename', 'after-manifest', 'before-commit']) {
-      const r = await once(d, { INGESTOR_CRASH_AT: point });
+      const r = await once(d, { INGEST_TEST_CRASH_AT: point });
       expect([r.signal, r.code]).toContain(r.signal === null ? 0 : 'SIGKILL');
     }
     expect((await once(d)).code).toBe(0);

@@ -99,7 +99,7 @@ describe('ingestor verify', () => {
     const d2 = makeDirs();
     writeOld(path.join(d2.input, 'a.csv'), 'a');
     const crashed = await run([...baseArgs(d2), '--once'], {
-      env: { INGESTOR_CRASH_AT: 'after-manifest' },
+      env: { INGEST_TEST_CRASH_AT: 'after-manifest' },
     });
     expect(crashed.signal).toBe('SIGKILL');
     const r2 = await run(verifyArgs(d2));

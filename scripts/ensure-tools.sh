@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the tools that tests and benchmarks call, when missing:
+#   scripts/ensure-tools.sh promtool systemd-analyze rclone
+# Needs root (CI and these machines run as root). Prints nothing when all are present.
+set -euo pipefail
+declare -A PACKAGE=(
+  [promtool]=prometheus
+  [systemd-analyze]=systemd
+  [rclone]=rclone
+  [hyperfine]=hyperfine
+  [script]=bsdutils
+)
+missing=()
+for tool in "$@"; do
+  command -v "$tool" >/dev/null 2>&1 && continue
+  pkg=${PACKAGE[$tool]:-}
+  [[ -n $pkg ]] || { echo "ensure-tools: no package known for $tool" >&2; exit 1; }
+  missing+=("$pkg")
+done
+(( ${#missing[@]} == 0 )) && exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "ensure-tools: ${missing[*]} missing and not root; install them: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "ensure-tools: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Do not start services from packages we only want tools from (and leave no trace of that).
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for tool in "$@"; do command -v "$tool" >/dev/null || { echo "ensure-tools: $tool still missing" >&2; exit 1; }; done

@@ -1,0 +1,198 @@
+import type { LevelWithSilent } from 'pino';
+import { Registry } from 'prom-client';
+import { crashInjectorFromEnv } from './crash.js';
+import { dryRun, formatDryRunEntry } from './dry-run.js';
+import { describeError, errnoCode } from './errors.js';
+import { IngestorEvents } from './events.js';
+import type { Health } from './http-server.js';
+import { startHttpServer } from './http-server.js';
+import { Ingestor } from './ingestor.js';
+import { createLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import { registerMetrics } from './metrics.js';
+import type { ResolvedOptions } from './options.js';
+import { Progress } from './progress.js';
+
+export interface DaemonOptions {
+  logLevel: LevelWithSilent;
+  /** Serve /metrics and /healthz on this port (0: any free port, logged). */
+  metricsPort?: number;
+  /** Default 127.0.0.1. */
+  metricsHost: string;
+  /** After SIGTERM, how long in-flight files may take before they are left to recovery. */
+  shutdownTimeoutMs: number;
+  /** With --dry-run: the report as JSON lines. */
+  json: boolean;
+}
+
+/** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+function exitAfterFlush(logger: Logger, code: number): never {
+  logger.flush();
+  process.exit(code);
+}
+
+/**
+ * `ingestor run`: the daemon (or one pass, or the dry-run audit) with its logs, metrics,
+ * health endpoint, progress display and signal handling. Returns the exit code.
+ */
+export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  const showProgress = (options.once || options.dryRun) && process.stderr.isTTY === true;
+  const progress = showProgress
+    ? new Progress(process.stderr, options.dryRun ? 'auditing' : 'ingesting')
+    : undefined;
+  const beforeWrite = () => progress?.clear();
+
+  if (options.dryRun) {
+    // The report owns stdout; logs go to stderr.
+    const logger = createLogger(d.logLevel, {
+      fd: 2,
+      pretty: process.stderr.isTTY === true,
+      beforeWrite,
+    });
+    progress?.start();
+    try {
+      const summary = await dryRun(options, {
+        logger,
+        report: (entry) => {
+          progress?.clear();
+          progress?.add(entry.bytes ?? 0);
+          process.stdout.write(`${d.json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`);
+        },
+      });
+      progress?.stop();
+      const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
+      process.stdout.write(d.json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
+      logger.flush();
+      return EXIT.ok;
+    } catch (error) {
+      progress?.stop();
+      process.stderr.write(`ingestor: ${describeError(error)}\n`);
+      return exitAfterFlush(logger, EXIT.failure);
+    }
+  }
+
+  const logger = createLogger(d.logLevel, { pretty: tty, beforeWrite });
+  const events = new IngestorEvents();
+  const registry = new Registry();
+  let ingestor: Ingestor | undefined;
+  let phase: 'recovering' | 'starting' | 'running' | 'stopping' = 'recovering';
+  const unregister = registerMetrics(registry, events, () => ingestor?.gauges());
+  events.on('discovery:started', () => (phase = 'running'));
+  const health = (): Health => {
+    if (phase !== 'running') return { ok: false, reason: phase };
+    const paused = ingestor?.pausedReason;
+    return paused === undefined ? { ok: true } : { ok: true, reason: `paused: ${paused}` };
+  };
+  let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  if (d.metricsPort !== undefined) {
+    try {
+      server = await startHttpServer({
+        host: d.metricsHost,
+        port: d.metricsPort,
+        registry,
+        health,
+        logger,
+      });
+    } catch (error) {
+      process.stderr.write(
+        `ingestor: cannot listen on ${d.metricsHost}:${d.metricsPort}: ${describeError(error)}\n`,
+      );
+      return exitAfterFlush(logger, errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure);
+    }
+    logger.info(
+      { event: 'listening', host: d.metricsHost, port: server.port },
+      `metrics on http://${d.metricsHost}:${server.port}/metrics, health on /healthz`,
+    );
+  }
+
+  try {
+    ingestor = await Ingestor.open(options, { logger, events, crash: crashInjectorFromEnv() });
+  } catch (error) {
+    logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'cannot start');
+    process.stderr.write(`ingestor: ${describeError(error)}\n`);
+    await server?.close();
+    return exitAfterFlush(logger, EXIT.failure);
+  }
+  phase = 'starting';
+  logger.info(
+    {
+      event: 'start',
+      input: options.input,
+      warehouse: options.warehouse,
+      manifests: options.manifests,
+      statePath: options.statePath,
+      mode: options.mode,
+      once: options.once,
+    },
+    'ingestor started',
+  );
+
+  const controller = new AbortController();
+  let signals = 0;
+  let shutdownTimer: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn(
+        { signal },
+        'second signal: stopping at once; recovery completes in-flight files',
+      );
+      exitAfterFlush(logger, EXIT.failure);
+    }
+    phase = 'stopping';
+    logger.info({ signal, timeoutMs: d.shutdownTimeoutMs }, 'stopping: finishing in-flight files');
+    shutdownTimer = setTimeout(() => {
+      logger.warn(
+        { timeoutMs: d.shutdownTimeoutMs },
+        'shutdown timeout: leaving in-flight files to recovery at next start',
+      );
+      exitAfterFlush(logger, EXIT.ok);
+    }, d.shutdownTimeoutMs);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  if (progress !== undefined) {
+    const live = ingestor;
+    progress.follow(events, {
+      remaining: () => {
+        const g = live.gauges();
+        return g.queueDepth + g.inflight;
+      },
+    });
+    progress.start();
+  }
+
+  try {
+    const summary = options.once ? await ingestor.runOnce() : await ingestor.run(controller.signal);
+    progress?.stop();
+    await ingestor.close();
+    logger.info({ event: 'summary', ...summary }, 'stopped');
+    if (options.once) {
+      process.stderr.write(
+        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
+      );
+    }
+    return options.once && summary.failed > 0 ? EXIT.failure : EXIT.ok;
+  } catch (error) {
+    progress?.stop();
+    logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'stopped by an error');
+    process.stderr.write(`ingestor: ${describeError(error)}\n`);
+    try {
+      await ingestor.close();
+    } catch (closeError) {
+      logger.error({ err: describeError(closeError) }, 'could not close cleanly; recovery will');
+    }
+    return EXIT.failure;
+  } finally {
+    clearTimeout(shutdownTimer);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    unregister();
+    await server?.close();
+    logger.flush();
+  }
+}

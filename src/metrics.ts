@@ -1,0 +1,146 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { IngestorEvents } from './events.js';
+
+/** Live figures the gauges read at scrape time. */
+export interface Gauges {
+  /** Complete files waiting for a worker. */
+  queueDepth: number;
+  /** Files being read, hashed, moved or committed. */
+  inflight: number;
+  /** Files seen but not complete yet. */
+  pending: number;
+  /** Quarantined files not released. */
+  quarantined: number;
+  paused: boolean;
+}
+
+/** Files smaller than this say more about syscalls than about hashing speed. */
+const MIN_BYTES_FOR_RATE = 64 * 1024;
+
+/**
+ * Prometheus metrics, fed by the pipeline's events like the logs are. `gauges` returns
+ * undefined before the daemon is up. Returns the unsubscriber.
+ */
+export function registerMetrics(
+  registry: Registry,
+  events: IngestorEvents,
+  gauges: () => Gauges | undefined,
+): () => void {
+  collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges with a counter's `_total` suffix, which `promtool check
+  // metrics` rejects; the per-type series (`nodejs_active_handles{type}`,
+  // `nodejs_active_resources{type}`, ...) stay and carry the same information.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
+  const registers = [registry];
+  const ingested = new Counter({
+    name: 'ingestor_files_ingested_total',
+    help: 'Files committed to the warehouse, each with one manifest line.',
+    registers,
+  });
+  const bytes = new Counter({
+    name: 'ingestor_bytes_ingested_total',
+    help: 'Bytes of the files committed to the warehouse.',
+    registers,
+  });
+  const duplicates = new Counter({
+    name: 'ingestor_duplicates_total',
+    help: 'Files whose content was already ingested (moved to the duplicates area or deleted).',
+    registers,
+  });
+  const skipped = new Counter({
+    name: 'ingestor_skipped_total',
+    help: 'Files never ingested, by reason (hidden, temporary, excluded, symlink, fifo, ...).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const errors = new Counter({
+    name: 'ingestor_errors_total',
+    help: 'Failures by kind: retry (transient read error), quarantine, pause (output volume).',
+    labelNames: ['kind'],
+    registers,
+  });
+  const retries = new Counter({
+    name: 'ingestor_retries_total',
+    help: 'Files scheduled to be tried again after a transient read error.',
+    registers,
+  });
+  const quarantinedTotal = new Counter({
+    name: 'ingestor_quarantine_moves_total',
+    help: 'Files moved to (or quarantined in) the quarantine directory.',
+    registers,
+  });
+  const pauses = new Counter({
+    name: 'ingestor_pauses_total',
+    help: 'Times ingestion paused because an output volume failed.',
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'ingestor_file_latency_seconds',
+    help: 'Time from a file found complete to its commit.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers,
+  });
+  const hashRate = new Histogram({
+    name: 'ingestor_hash_throughput_bytes_per_second',
+    help: `Reading and hashing speed per file (files of ${MIN_BYTES_FOR_RATE} bytes or more).`,
+    buckets: [1e6, 1e7, 5e7, 1e8, 2.5e8, 5e8, 1e9, 2e9, 4e9],
+    registers,
+  });
+  const scan = new Histogram({
+    name: 'ingestor_scan_duration_seconds',
+    help: 'Duration of full scans of the input.',
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers,
+  });
+  const gauge = (name: string, help: string, read: (g: Gauges) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const g = gauges();
+        this.set(g === undefined ? 0 : read(g));
+      },
+    });
+  gauge('ingestor_queue_depth', 'Complete files waiting for a worker.', (g) => g.queueDepth);
+  gauge('ingestor_inflight', 'Files being read, hashed, moved or committed.', (g) => g.inflight);
+  gauge('ingestor_pending_files', 'Files seen but not complete yet.', (g) => g.pending);
+  gauge('ingestor_quarantined_files', 'Quarantined files not yet released.', (g) => g.quarantined);
+  gauge('ingestor_paused', '1 while ingestion is paused by a failing output volume.', (g) =>
+    g.paused ? 1 : 0,
+  );
+
+  const listeners = {
+    'file:committed': (e: { bytes: number; ms: number; hashMs: number }) => {
+      ingested.inc();
+      bytes.inc(e.bytes);
+      latency.observe(e.ms / 1000);
+      if (e.bytes >= MIN_BYTES_FOR_RATE && e.hashMs > 0)
+        hashRate.observe(e.bytes / (e.hashMs / 1000));
+    },
+    'file:duplicate': () => duplicates.inc(),
+    'file:skipped': (e: { reason: string }) => skipped.inc({ reason: e.reason }),
+    'file:failed': (e: { kind: string }) => {
+      errors.inc({ kind: e.kind });
+      if (e.kind === 'retry') retries.inc();
+    },
+    'file:quarantined': () => quarantinedTotal.inc(),
+    'pipeline:paused': () => pauses.inc(),
+    'scan:done': (e: { ms: number }) => scan.observe(e.ms / 1000),
+  } as const;
+  for (const [name, listener] of Object.entries(listeners)) {
+    events.on(name as keyof typeof listeners, listener as never);
+  }
+  return () => {
+    for (const [name, listener] of Object.entries(listeners)) {
+      events.off(name as keyof typeof listeners, listener as never);
+    }
+  };
+}
