@@ -1,0 +1,433 @@
+#!/usr/bin/env node
+// Benchmarks, side by side with the peers, on the same freshly generated files, in one run.
+//
+//   node scripts/bench.mjs            # full: 100,000 files, 1 GiB, 1,000,000 files (long)
+//   node scripts/bench.mjs --quick    # small sizes, to check the script works (tests run it)
+//   node scripts/bench.mjs --cases 1,2,3 --runs 5
+//
+// Prints one table (median of --runs for cases 1-3) and writes bench-out/results.json.
+// Peers come from Debian's packages (rclone, coreutils); scripts/ensure-tools.sh installs them.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    cases: { type: 'string', default: '1,2,3,4,5,6' },
+    dir: { type: 'string', default: path.join(os.tmpdir(), 'ingestor-bench') },
+  },
+});
+const QUICK = opts.quick;
+const RUNS = Number(opts.runs ?? (QUICK ? 1 : 3));
+const CASES = new Set(opts.cases.split(',').map(Number));
+const SIZES = QUICK
+  ? { smallFiles: 2000, naiveFiles: 100, bigBytes: 64 << 20, millionFiles: 20_000, idleSeconds: 5 }
+  : {
+      smallFiles: 100_000,
+      naiveFiles: 2000,
+      bigBytes: 1 << 30,
+      millionFiles: 1_000_000,
+      idleSeconds: 60,
+    };
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BIN = path.join(ROOT, 'dist/bin/ingestor.js');
+const WORK = opts.dir;
+
+const tools = spawnSync('bash', [path.join(ROOT, 'scripts/ensure-tools.sh'), 'rclone'], {
+  stdio: 'inherit',
+});
+if (tools.status !== 0) process.exit(1);
+
+const sh = (cmd) => {
+  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  return r.stdout;
+};
+const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const seconds = (fn) => {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+};
+const dropCaches = () => sh('sync');
+
+/** `n` files of 4 KiB with distinct contents, all older than any stability window. */
+function makeSmallFiles(dir, n) {
+  fs.mkdirSync(dir, { recursive: true });
+  const buf = Buffer.alloc(4096, 0x61);
+  for (let i = 0; i < n; i += 1) {
+    buf.writeUInt32LE(i, 0);
+    buf.writeUInt32LE(Math.floor(Math.random() * 2 ** 32), 4);
+    fs.writeFileSync(path.join(dir, `f${i}.csv`), buf);
+  }
+  sh(`find '${dir}' -type f -exec touch -d '10 minutes ago' {} +`);
+}
+
+function makeBigFile(file, bytes) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  sh(`head -c ${bytes} /dev/urandom > '${file}' && touch -d '10 minutes ago' '${file}'`);
+}
+
+function ingestOnce(input, warehouse, manifests, extra = []) {
+  const r = spawnSync(
+    process.execPath,
+    [
+      BIN,
+      '--input',
+      input,
+      '--warehouse',
+      warehouse,
+      '--manifests',
+      manifests,
+      '--once',
+      '--log-level',
+      'warn',
+      '--stability-seconds',
+      '1',
+      ...extra,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`ingestor failed: ${r.stderr}`);
+}
+
+const rows = [];
+const results = {};
+const row = (caseName, what, value, unit, peer) => {
+  rows.push({ caseName, what, value, unit, peer });
+};
+
+function mountTmpfs(dir, size) {
+  fs.mkdirSync(dir, { recursive: true });
+  sh(`mountpoint -q '${dir}' || mount -t tmpfs -o size=${size} tmpfs '${dir}'`);
+}
+
+rm(WORK);
+fs.mkdirSync(WORK, { recursive: true });
+const tmpfs = path.join(WORK, 'tmpfs');
+process.on('exit', () => spawnSync('umount', ['-l', tmpfs]));
+
+// ---- Case 1: small-file backlog, same filesystem ---------------------------------------------
+if (CASES.has(1)) {
+  const source = path.join(WORK, 'c1-source');
+  makeSmallFiles(source, SIZES.smallFiles);
+  const runCopy = () => {
+    const input = path.join(WORK, 'c1-in');
+    rm(input);
+    sh(`cp -a '${source}' '${input}'`);
+    dropCaches();
+    return input;
+  };
+  const ours = [];
+  const rclone = [];
+  for (let r = 0; r < RUNS; r += 1) {
+    let input = runCopy();
+    const out = path.join(WORK, 'c1-out');
+    rm(out);
+    ours.push(
+      SIZES.smallFiles /
+        seconds(() => ingestOnce(input, path.join(out, 'wh'), path.join(out, 'mf'))),
+    );
+    input = runCopy();
+    rm(out);
+    rclone.push(
+      SIZES.smallFiles /
+        seconds(() => sh(`rclone move --config /dev/null '${input}' '${out}/dst' 2>/dev/null`)),
+    );
+  }
+  // The naive loop is about 100x slower: measured on a subset.
+  const naiveIn = path.join(WORK, 'c1-naive');
+  rm(naiveIn);
+  makeSmallFiles(naiveIn, SIZES.naiveFiles);
+  const naiveOut = path.join(WORK, 'c1-naive-out');
+  rm(naiveOut);
+  fs.mkdirSync(naiveOut);
+  const naive =
+    SIZES.naiveFiles /
+    seconds(() =>
+      sh(
+        `cd '${naiveIn}' && for f in *; do h=$(sha256sum "$f"); mv "$f" '${naiveOut}/'; echo "$h" >> '${naiveOut}/manifest.txt'; done`,
+      ),
+    );
+  const o = median(ours);
+  const p = median(rclone);
+  results.case1 = {
+    files: SIZES.smallFiles,
+    ingestorFilesPerSecond: o,
+    rcloneFilesPerSecond: p,
+    naiveFilesPerSecond: naive,
+    runs: ours,
+  };
+  row(
+    '1',
+    `${SIZES.smallFiles} x 4 KiB, same fs, --once`,
+    o.toFixed(0),
+    'files/s',
+    `rclone move ${p.toFixed(0)} files/s (ratio ${(o / p).toFixed(2)}x); naive sha256sum+mv loop ${naive.toFixed(0)} files/s (${(o / naive).toFixed(0)}x)`,
+  );
+  rm(path.join(WORK, 'c1-in'));
+  rm(path.join(WORK, 'c1-out'));
+}
+
+// ---- Case 2: one big file, same filesystem ---------------------------------------------------
+function nodeSha256Seconds(file) {
+  return seconds(() => {
+    const hash = createHash('sha256');
+    const fd = fs.openSync(file, 'r');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let n;
+    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n));
+    fs.closeSync(fd);
+    hash.digest();
+  });
+}
+
+if (CASES.has(2)) {
+  const big = path.join(WORK, 'c2', 'in', 'big.bin');
+  makeBigFile(big, SIZES.bigBytes);
+  const ours = [];
+  const sha = [];
+  const node = [];
+  for (let r = 0; r < RUNS; r += 1) {
+    sha.push(seconds(() => sh(`sha256sum '${big}' > /dev/null`)));
+    node.push(nodeSha256Seconds(big));
+    const out = path.join(WORK, 'c2', 'out');
+    rm(out);
+    ours.push(
+      seconds(() => ingestOnce(path.dirname(big), path.join(out, 'wh'), path.join(out, 'mf'))),
+    );
+    // Put it back for the next run (a rename: the page cache stays warm for everyone).
+    const placed = sh(`find '${out}/wh' -name big.bin`).trim();
+    fs.renameSync(placed, big);
+  }
+  const o = median(ours);
+  const n = median(node);
+  results.case2 = {
+    bytes: SIZES.bigBytes,
+    ingestorSeconds: o,
+    sha256sumSeconds: median(sha),
+    nodeSha256Seconds: n,
+  };
+  row(
+    '2',
+    `${SIZES.bigBytes >> 20} MiB file, same fs`,
+    o.toFixed(2),
+    's',
+    `node SHA-256 alone ${n.toFixed(2)} s (ratio ${(o / n).toFixed(2)}x); sha256sum ${median(sha).toFixed(2)} s`,
+  );
+}
+
+// ---- Case 3: one big file to another filesystem (tmpfs) --------------------------------------
+if (CASES.has(3)) {
+  mountTmpfs(tmpfs, `${Math.ceil((SIZES.bigBytes * 3) / (1 << 20)) + 64}m`);
+  const big = path.join(WORK, 'c3', 'in', 'big.bin');
+  makeBigFile(big, SIZES.bigBytes);
+  const keep = path.join(WORK, 'c3', 'keep.bin');
+  fs.linkSync(big, keep);
+  const ours = [];
+  const cp = [];
+  const rclone = [];
+  for (let r = 0; r < RUNS; r += 1) {
+    const relink = () => {
+      if (!fs.existsSync(big)) fs.linkSync(keep, big);
+    };
+    rm(path.join(tmpfs, 'cp.bin'));
+    cp.push(seconds(() => sh(`cp '${big}' '${tmpfs}/cp.bin' && sync -f '${tmpfs}/cp.bin'`)));
+    rm(path.join(tmpfs, 'cp.bin'));
+    rm(path.join(tmpfs, 'wh'));
+    relink();
+    ours.push(
+      seconds(() =>
+        ingestOnce(path.dirname(big), path.join(tmpfs, 'wh'), path.join(WORK, 'c3', 'mf')),
+      ),
+    );
+    rm(path.join(tmpfs, 'wh'));
+    rm(path.join(WORK, 'c3', 'mf'));
+    relink();
+    rclone.push(
+      seconds(() =>
+        sh(`rclone move --config /dev/null '${path.dirname(big)}' '${tmpfs}/rc' 2>/dev/null`),
+      ),
+    );
+    rm(path.join(tmpfs, 'rc'));
+    relink();
+  }
+  const o = median(ours);
+  const c = median(cp);
+  results.case3 = {
+    bytes: SIZES.bigBytes,
+    ingestorSeconds: o,
+    cpSeconds: c,
+    rcloneSeconds: median(rclone),
+  };
+  row(
+    '3',
+    `${SIZES.bigBytes >> 20} MiB file to tmpfs`,
+    o.toFixed(2),
+    's',
+    `cp ${c.toFixed(2)} s (ratio ${(o / c).toFixed(2)}x); rclone move ${median(rclone).toFixed(2)} s`,
+  );
+  sh(`umount '${tmpfs}'`);
+}
+
+// ---- Cases 4-6: a million files ----------------------------------------------------------------
+/** Runs the daemon, returning its pid, a promise of its exit, and its log lines as they come. */
+function daemon(args) {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  let rest = '';
+  child.stdout.on('data', (b) => {
+    const parts = (rest + b).split('\n');
+    rest = parts.pop();
+    for (const l of parts) lines.push({ at: Date.now(), line: l });
+  });
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  return { child, lines, exited };
+}
+const peakRss = (pid) =>
+  Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+const cpuSeconds = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function waitReady(port, child) {
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error('daemon exited');
+    await sleep(5);
+  }
+}
+
+if (CASES.has(4) || CASES.has(5)) {
+  const base = path.join(WORK, 'c4');
+  const input = path.join(base, 'in');
+  makeSmallFiles(input, SIZES.millionFiles);
+  const args = [
+    '--input',
+    input,
+    '--warehouse',
+    path.join(base, 'wh'),
+    '--manifests',
+    path.join(base, 'mf'),
+    '--stability-seconds',
+    '1',
+    '--stats-interval',
+    '3600',
+  ];
+  const started = Date.now();
+  const run = daemon([...args, '--once']);
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, peakRss(run.child.pid));
+    } catch {
+      // exited
+    }
+  }, 200);
+  await run.exited;
+  clearInterval(sampler);
+  const total = (Date.now() - started) / 1000;
+  const first = run.lines.find((l) => l.line.includes('"event":"ingested"'));
+  const firstCommit = first === undefined ? NaN : (first.at - started) / 1000;
+  results.case4 = {
+    files: SIZES.millionFiles,
+    peakRssBytes: peak,
+    firstCommitSeconds: firstCommit,
+    totalSeconds: total,
+  };
+  row(
+    '4',
+    `${SIZES.millionFiles} files at start, --once`,
+    (peak / 1e6).toFixed(0),
+    'MB peak RSS',
+    `first commit after ${firstCommit.toFixed(2)} s; all in ${total.toFixed(1)} s (${(SIZES.millionFiles / total).toFixed(0)} files/s)`,
+  );
+
+  if (CASES.has(5)) {
+    const port = 19464;
+    const t0 = Date.now();
+    const again = daemon([...args, '--metrics-port', String(port)]);
+    await waitReady(port, again.child);
+    const ready = (Date.now() - t0) / 1000;
+    again.child.kill('SIGTERM');
+    await again.exited;
+    results.case5 = { committedRows: SIZES.millionFiles, readySeconds: ready };
+    row(
+      '5',
+      `restart with ${SIZES.millionFiles} committed rows`,
+      ready.toFixed(2),
+      's to ready',
+      '(/healthz 200: recovery done, discovery running)',
+    );
+  }
+  rm(base);
+}
+
+if (CASES.has(6)) {
+  const base = path.join(WORK, 'c6');
+  const input = path.join(base, 'in');
+  makeSmallFiles(input, SIZES.millionFiles);
+  const port = 19465;
+  const run = daemon([
+    '--input',
+    input,
+    '--warehouse',
+    path.join(base, 'wh'),
+    '--manifests',
+    path.join(base, 'mf'),
+    '--mode',
+    'sidecar',
+    '--metrics-port',
+    String(port),
+    '--stats-interval',
+    '3600',
+  ]);
+  await waitReady(port, run.child);
+  await sleep(5000); // past the first scan
+  const cpu0 = cpuSeconds(run.child.pid);
+  const t0 = Date.now();
+  await sleep(SIZES.idleSeconds * 1000);
+  const cpu = (cpuSeconds(run.child.pid) - cpu0) / ((Date.now() - t0) / 1000);
+  const peak = peakRss(run.child.pid);
+  run.child.kill('SIGTERM');
+  await run.exited;
+  results.case6 = {
+    files: SIZES.millionFiles,
+    idleCpuFractionOfOneCore: cpu,
+    peakRssBytes: peak,
+    windowSeconds: SIZES.idleSeconds,
+  };
+  row(
+    '6',
+    `${SIZES.millionFiles} incomplete files, sidecar, idle`,
+    (cpu * 100).toFixed(1),
+    '% of one core',
+    `peak RSS ${(peak / 1e6).toFixed(0)} MB over ${SIZES.idleSeconds} s`,
+  );
+  rm(base);
+}
+
+fs.mkdirSync(path.join(ROOT, 'bench-out'), { recursive: true });
+fs.writeFileSync(
+  path.join(ROOT, 'bench-out', 'results.json'),
+  `${JSON.stringify({ quick: QUICK, runs: RUNS, node: process.version, cpus: os.cpus().length, results }, null, 2)}\n`,
+);
+console.log(
+  `\nIngestor benchmarks (${QUICK ? 'quick' : 'full'}, median of ${RUNS} run(s) for cases 1-3), ${os.cpus().length} cores, Node ${process.version}\n`,
+);
+console.log('| case | what | ingestor | unit | peers |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const r of rows)
+  console.log(`| ${r.caseName} | ${r.what} | ${r.value} | ${r.unit} | ${r.peer} |`);
+rm(WORK);

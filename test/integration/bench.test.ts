@@ -1,0 +1,22 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** The benchmark's quick version: the script works and prints its table (no timing asserted). */
+describe('npm run bench, quick', () => {
+  it('prints every case side by side with its peers', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench.mjs'), '--quick'], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |'])
+      expect(r.stdout).toContain(c);
+    expect(r.stdout).toMatch(/rclone move \d+ files\/s/);
+    const results = JSON.parse(fs.readFileSync(path.join(ROOT, 'bench-out/results.json'), 'utf8'));
+    expect(results.results.case1.ingestorFilesPerSecond).toBeGreaterThan(0);
+  }, 660_000);
+});
