@@ -58,7 +58,7 @@ function runOptions(y: Argv): Argv {
       type: 'string',
       describe: 'seconds a file must stay unchanged [5]',
     })
-    .option('concurrency', { type: 'string', describe: 'files read at once [4]' })
+    .option('concurrency', { type: 'string', describe: 'files read and hashed at once [16]' })
     .option('once', { type: 'boolean', describe: 'one pass, print a summary, exit' })
     .option('dry-run', { type: 'boolean', describe: 'report what would happen; change nothing' })
     .option('json', { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' })

@@ -63,6 +63,27 @@ export async function lstatIfExists(p: FsPath): Promise<fs.Stats | undefined> {
   }
 }
 
+/** Synchronous lstat that answers undefined for a missing path (batch metadata work). */
+export function lstatSyncIfExists(p: FsPath): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw error;
+  }
+}
+
+/** Synchronous unlink that treats a missing path as done (batch metadata work). */
+export function unlinkSyncIfExists(p: FsPath): boolean {
+  try {
+    fs.unlinkSync(p);
+    return true;
+  } catch (error) {
+    if (hasCode(error, 'ENOENT')) return false;
+    throw error;
+  }
+}
+
 /** unlink that treats an already missing path as done; true when it removed something. */
 export async function unlinkIfExists(p: FsPath): Promise<boolean> {
   try {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import pLimit from 'p-limit';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -7,6 +8,7 @@ import { IngestorEvents } from './events.js';
 import { ensureDir } from './fsutil.js';
 import type { Outcome } from './ingest/pipeline.js';
 import { classifyFailure, backoffMs } from './ingest/failures.js';
+import { WorkerHasher } from './ingest/hash-pool.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
 import { recover } from './ingest/recovery.js';
@@ -68,6 +70,7 @@ export class Ingestor implements AsyncDisposable {
   readonly #store: StateStore;
   readonly #manifest: ManifestWriter;
   readonly #pipeline: Pipeline;
+  readonly #hasher: WorkerHasher | undefined;
   readonly #limit: ReturnType<typeof pLimit>;
   readonly #inflight = new Set<string>();
   readonly #backoff = new Map<string, { attempts: number; until: number }>();
@@ -98,8 +101,10 @@ export class Ingestor implements AsyncDisposable {
       manifest: ManifestWriter;
       pipeline: Pipeline;
       recovery: RecoverySummary;
+      hasher: WorkerHasher | undefined;
     },
   ) {
+    this.#hasher = parts.hasher;
     this.options = options;
     this.events = deps.events;
     this.#logger = deps.logger;
@@ -141,6 +146,7 @@ export class Ingestor implements AsyncDisposable {
     };
     const lock = StateLock.acquire(options.statePath);
     let store: StateStore | undefined;
+    let hasher: WorkerHasher | undefined;
     const manifest = new ManifestWriter();
     try {
       await ensureDir(options.warehouse);
@@ -164,6 +170,9 @@ export class Ingestor implements AsyncDisposable {
         vanished: recovery.vanished,
         ms,
       });
+      hasher = WorkerHasher.create(
+        Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
+      );
       const pipeline = await Pipeline.create({
         options,
         store,
@@ -172,9 +181,11 @@ export class Ingestor implements AsyncDisposable {
         crash: full.crash,
         logger: full.logger,
         events: full.events,
+        ...(hasher === undefined ? {} : { hasher }),
       });
-      return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery });
+      return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery, hasher });
     } catch (error) {
+      await hasher?.close();
       await manifest.close();
       store?.close();
       lock.release();
@@ -519,6 +530,7 @@ export class Ingestor implements AsyncDisposable {
     await this.#pipeline.stop();
     await this.#idle();
     await this.#manifest.close();
+    await this.#hasher?.close();
     this.#store.close();
     this.#lock.release();
     this.#unsubscribe();

@@ -18,7 +18,7 @@ export interface IngestorOptions {
   mode?: Mode;
   /** Stability window in seconds (fractions allowed). Default: 5. */
   stabilitySeconds?: number;
-  /** Files hashed and moved at once. Default: 4. */
+  /** Files read and hashed at once (on worker threads). Default: 16. */
   concurrency?: number;
   /** Report what would happen and change nothing. Default: false. */
   dryRun?: boolean;
@@ -71,7 +71,7 @@ export interface ResolvedOptions {
 export const defaults = {
   mode: 'stability',
   stabilitySeconds: 5,
-  concurrency: 4,
+  concurrency: 16,
   dryRun: false,
   once: false,
   exclude: [],

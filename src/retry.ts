@@ -29,7 +29,7 @@ function returnPath(row: FileRow): FsPath {
 
 async function moveBack(from: FsPath, to: FsPath): Promise<void> {
   try {
-    if ((await placeNoReplace(from, to)) === 'linked') await fs.promises.unlink(from);
+    if (placeNoReplace(from, to) === 'linked') await fs.promises.unlink(from);
   } catch (error) {
     if (!hasCode(error, 'EXDEV')) throw error;
     await fs.promises.copyFile(from, to, fs.constants.COPYFILE_EXCL);

@@ -12,21 +12,23 @@ const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'];
  * that `dst` is free (the daemon's lock makes it the warehouse's only writer).
  * Returns 'linked' (src still exists) or 'renamed' (src is gone). EXDEV propagates.
  */
-export async function placeNoReplace(src: FsPath, dst: FsPath): Promise<'linked' | 'renamed'> {
+export function placeNoReplace(src: FsPath, dst: FsPath): 'linked' | 'renamed' {
+  // Synchronous on purpose: metadata calls of a few microseconds, made for a whole batch in a
+  // row; a thread-pool round trip for each would cost more than the call.
   try {
-    await fs.promises.link(src, dst);
+    fs.linkSync(src, dst);
     return 'linked';
   } catch (error) {
     if (!hasCode(error, ...NO_HARD_LINKS)) throw error;
   }
   try {
-    await fs.promises.lstat(dst);
+    fs.lstatSync(dst);
     throw Object.assign(new Error(`EEXIST: file already exists, rename -> ${String(dst)}`), {
       code: 'EEXIST',
     });
   } catch (error) {
     if (!hasCode(error, 'ENOENT')) throw error;
   }
-  await fs.promises.rename(src, dst);
+  fs.renameSync(src, dst);
   return 'renamed';
 }

@@ -5,7 +5,13 @@ import type { Clock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
-import { ensureDir, fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
+import {
+  ensureDir,
+  fsyncDir,
+  lstatSyncIfExists,
+  unlinkIfExists,
+  unlinkSyncIfExists,
+} from '../fsutil.js';
 import type { Candidate, FileIdentity, FileRow, FsPath, RowKind } from '../interfaces.js';
 import type { Logger } from '../logger.js';
 import {
@@ -21,6 +27,8 @@ import { baseName, dirName, displayPath, joinPath, pathKey, withSuffix } from '.
 import type { ClaimInput, Placement, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { backoffMs } from './failures.js';
+import type { Hasher } from './hash-pool.js';
+import { inThreadHasher } from './hash-pool.js';
 import { readAndHash } from './hasher.js';
 import { placeNoReplace } from './move.js';
 import { TMP_DIR_NAME, candidateName, temporaryName } from './naming.js';
@@ -53,6 +61,8 @@ export interface PipelineDeps {
   crash: CrashInjector;
   logger: Logger;
   events: IngestorEvents;
+  /** Where files are read and hashed. Default: on this thread. */
+  hasher?: Hasher;
 }
 
 interface Entry {
@@ -178,7 +188,8 @@ export class Pipeline {
     const tmp = this.#needsCopy(candidate.identity.device)
       ? path.join(this.#tmpDir, temporaryName())
       : null;
-    const read = await readAndHash(candidate.path, candidate.identity, tmp ?? undefined, () =>
+    const hasher = this.#d.hasher ?? inThreadHasher;
+    const read = await hasher.hash(candidate.path, candidate.identity, tmp ?? undefined, () =>
       this.#d.crash('during-copy'),
     );
     return {
@@ -430,7 +441,7 @@ export class Pipeline {
     const { row } = w;
     const item = w.entry.item;
     try {
-      w.linked = (await placeNoReplace(w.from, row.dest)) === 'linked';
+      w.linked = placeNoReplace(w.from, row.dest) === 'linked';
     } catch (error) {
       if (!hasCode(error, 'EXDEV')) throw error;
       // Same device number but another mount (a bind mount): copy instead, now and from now on.
@@ -446,13 +457,13 @@ export class Pipeline {
       }
       item.tmp = tmp;
       w.from = tmp;
-      w.linked = (await placeNoReplace(tmp, row.dest)) === 'linked';
+      w.linked = placeNoReplace(tmp, row.dest) === 'linked';
     }
     if (item.tmp === null) {
       // Linking by name: make sure the name still held the bytes that were hashed.
-      const placed = await fs.promises.lstat(row.dest);
+      const placed = fs.lstatSync(row.dest);
       if (placed.ino !== item.identity.inode || placed.size !== item.identity.size) {
-        await fs.promises.unlink(row.dest);
+        fs.unlinkSync(row.dest);
         throw new IngestError(
           'INGEST_ERR_CHANGED',
           `${displayPath(row.source)} was replaced before it was moved`,
@@ -468,14 +479,14 @@ export class Pipeline {
       if (w.error !== undefined) continue;
       const item = w.entry.item;
       try {
-        if (item.tmp !== null) await unlinkIfExists(item.tmp);
+        if (item.tmp !== null) unlinkSyncIfExists(item.tmp);
         if (item.tmp !== null || w.linked || w.row.dest === NO_DEST) {
-          const source = await lstatIfExists(item.candidate.path);
+          const source = lstatSyncIfExists(item.candidate.path);
           if (source !== undefined && sameIdentity(identityOf(source), item.identity)) {
-            await fs.promises.unlink(item.candidate.path);
+            fs.unlinkSync(item.candidate.path);
           }
         }
-        if (item.candidate.sidecar !== undefined) await unlinkIfExists(item.candidate.sidecar);
+        if (item.candidate.sidecar !== undefined) unlinkSyncIfExists(item.candidate.sidecar);
         dirs.add(dirName(item.candidate.path) as string);
       } catch (error) {
         // The file has its final name but its source could not be removed: undo the move so
@@ -526,7 +537,7 @@ export class Pipeline {
         stateRow: row.id,
       };
       await fs.promises.writeFile(withSuffix(dest, '.reason.json'), `${JSON.stringify(note)}\n`);
-      const linked = (await placeNoReplace(candidate.path, dest)) === 'linked';
+      const linked = placeNoReplace(candidate.path, dest) === 'linked';
       if (linked) await fs.promises.unlink(candidate.path);
       if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar);
       await fsyncDir(dir);

@@ -210,7 +210,28 @@ export class SqliteStore implements StateStore {
             hashMs: input.hashMs,
           };
           const id = Number(this.#insert.run(values).lastInsertRowid);
-          const row = toRow(this.#getRow.get(id)!);
+          // The row as inserted, without reading it back.
+          const row: FileRow = {
+            id,
+            kind,
+            status: 'intent',
+            sha256: input.sha256,
+            source: input.source,
+            dest: placement.dest,
+            tmp: placement.tmp,
+            manifest: placement.manifest,
+            sidecar: input.sidecar,
+            device: input.identity.device,
+            inode: input.identity.inode,
+            size: input.identity.size,
+            mtimeMs: input.identity.mtimeMs,
+            duplicateOf: existing?.id ?? null,
+            intentAt: at,
+            committedAt: null,
+            completedAt: input.completedAt,
+            hashMs: input.hashMs,
+            error: null,
+          };
           return existing === undefined
             ? { outcome: 'ingest', row }
             : { outcome: 'duplicate', row, original: toRow(existing) };
