@@ -148,6 +148,7 @@ export class SqliteStore implements StateStore {
   readonly #findContent: Statement<[string], RawRow>;
   readonly #insert: Statement;
   readonly #finish: Statement;
+  readonly #commitRange: Statement;
   readonly #openIntents: Statement<[], RawRow>;
   readonly #getRow: Statement<[number], RawRow>;
   readonly #quarantined: Statement<[], RawRow>;
@@ -168,6 +169,10 @@ export class SqliteStore implements StateStore {
         @inode, @size, @mtimeMs, @duplicateOf, @intentAt, @completedAt, @hashMs)`);
     this.#finish = db.prepare(
       `UPDATE files SET status = @status, committed_at = @at, error = @error WHERE id = @id`,
+    );
+    this.#commitRange = db.prepare(
+      `UPDATE files SET status = 'committed', committed_at = @at
+       WHERE id BETWEEN @from AND @to AND status = 'intent'`,
     );
     this.#openIntents = db.prepare(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
     this.#getRow = db.prepare(`SELECT * FROM files WHERE id = ?`);
@@ -244,9 +249,30 @@ export class SqliteStore implements StateStore {
     if (finishes.length === 0) return;
     this.db
       .transaction(() => {
+        // A batch's intents have consecutive ids: commit a run of plain commits in one
+        // statement, everything else row by row.
+        let runStart = -1;
+        let runEnd = -1;
+        const flush = () => {
+          if (runStart < 0) return;
+          this.#commitRange.run({ from: runStart, to: runEnd, at });
+          runStart = -1;
+        };
         for (const f of finishes) {
+          if (f.status === 'committed' && f.error === undefined) {
+            if (runStart >= 0 && f.id === runEnd + 1) {
+              runEnd = f.id;
+              continue;
+            }
+            flush();
+            runStart = f.id;
+            runEnd = f.id;
+            continue;
+          }
+          flush();
           this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
         }
+        flush();
       })
       .immediate();
   }

@@ -40,6 +40,38 @@ describe('SQLite state', () => {
     store.close();
   });
 
+  it('finishes a batch of mixed outcomes row by row correctly', () => {
+    const store = openSqliteState(statePath());
+    const rows = store
+      .claim(
+        ['1', '2', '3', '4', '5'].map((c) => input(c, `f${c}`)),
+        1,
+        place,
+      )
+      .map((r) => (r.outcome === 'ingest' ? r.row.id : -1));
+    store.finish(
+      [
+        { id: rows[0]!, status: 'committed' },
+        { id: rows[1]!, status: 'committed' },
+        { id: rows[2]!, status: 'aborted', error: 'x' },
+        { id: rows[3]!, status: 'committed' },
+        { id: rows[4]!, status: 'vanished' },
+      ],
+      2,
+    );
+    const status = (id: number) => store.getRow(id)!.status;
+    expect(rows.map(status)).toEqual([
+      'committed',
+      'committed',
+      'aborted',
+      'committed',
+      'vanished',
+    ]);
+    expect(store.getRow(rows[2]!)!.error).toBe('x');
+    expect(store.getRow(rows[0]!)!.committedAt).toBe(2);
+    store.close();
+  });
+
   it('rolled-back content can be claimed again', () => {
     const store = openSqliteState(statePath());
     const [r] = store.claim([input('c', 'x')], 1, place);
