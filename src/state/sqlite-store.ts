@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import { IngestError, hasCode } from '../errors.js';
-import type { FileRow, RowKind } from '../interfaces.js';
+import type { FileRow, FsPath, RowKind } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
 import type {
@@ -164,9 +164,9 @@ export class SqliteStore implements StateStore {
     );
     this.#insert = db.prepare(`
       INSERT INTO files (kind, status, sha256, source, dest, tmp, manifest, sidecar, device, inode,
-        size, mtime_ms, duplicate_of, intent_at, completed_at, hash_ms)
+        size, mtime_ms, duplicate_of, intent_at, completed_at, hash_ms, error)
       VALUES (@kind, 'intent', @sha256, @source, @dest, @tmp, @manifest, @sidecar, @device,
-        @inode, @size, @mtimeMs, @duplicateOf, @intentAt, @completedAt, @hashMs)`);
+        @inode, @size, @mtimeMs, @duplicateOf, @intentAt, @completedAt, @hashMs, @error)`);
     this.#finish = db.prepare(
       `UPDATE files SET status = @status, committed_at = @at, error = @error WHERE id = @id`,
     );
@@ -197,29 +197,8 @@ export class SqliteStore implements StateStore {
           if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
           const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
           const placement = place(input, kind);
-          const values = {
+          const row = this.#insertIntent({
             kind,
-            sha256: input.sha256,
-            source: toBytes(input.source),
-            dest: toBytes(placement.dest),
-            tmp: placement.tmp === null ? null : toBytes(placement.tmp),
-            manifest: placement.manifest,
-            sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
-            device: input.identity.device,
-            inode: input.identity.inode,
-            size: input.identity.size,
-            mtimeMs: input.identity.mtimeMs,
-            duplicateOf: existing?.id ?? null,
-            intentAt: at,
-            completedAt: input.completedAt,
-            hashMs: input.hashMs,
-          };
-          const id = Number(this.#insert.run(values).lastInsertRowid);
-          // The row as inserted, without reading it back.
-          const row: FileRow = {
-            id,
-            kind,
-            status: 'intent',
             sha256: input.sha256,
             source: input.source,
             dest: placement.dest,
@@ -232,11 +211,10 @@ export class SqliteStore implements StateStore {
             mtimeMs: input.identity.mtimeMs,
             duplicateOf: existing?.id ?? null,
             intentAt: at,
-            committedAt: null,
             completedAt: input.completedAt,
             hashMs: input.hashMs,
             error: null,
-          };
+          });
           return existing === undefined
             ? { outcome: 'ingest', row }
             : { outcome: 'duplicate', row, original: toRow(existing) };
@@ -278,27 +256,39 @@ export class SqliteStore implements StateStore {
   }
 
   recordQuarantine(input: QuarantineInput, at: number): FileRow {
+    return this.#insertIntent({
+      kind: 'quarantine',
+      sha256: input.sha256,
+      source: input.source,
+      dest: input.dest,
+      tmp: null,
+      manifest: null,
+      sidecar: input.sidecar,
+      device: input.identity.device,
+      inode: input.identity.inode,
+      size: input.identity.size,
+      mtimeMs: input.identity.mtimeMs,
+      duplicateOf: null,
+      intentAt: at,
+      completedAt: at,
+      hashMs: null,
+      error: input.error,
+    });
+  }
+
+  /** Inserts an intent row; returns it as inserted, without reading it back. */
+  #insertIntent(fields: Omit<FileRow, 'id' | 'status' | 'committedAt'>): FileRow {
+    const bytes = (p: FsPath | null) => (p === null ? null : toBytes(p));
     const id = Number(
       this.#insert.run({
-        kind: 'quarantine',
-        sha256: input.sha256,
-        source: toBytes(input.source),
-        dest: toBytes(input.dest),
-        tmp: null,
-        manifest: null,
-        sidecar: input.sidecar === null ? null : toBytes(input.sidecar),
-        device: input.identity.device,
-        inode: input.identity.inode,
-        size: input.identity.size,
-        mtimeMs: input.identity.mtimeMs,
-        duplicateOf: null,
-        intentAt: at,
-        completedAt: at,
-        hashMs: null,
+        ...fields,
+        source: toBytes(fields.source),
+        dest: toBytes(fields.dest),
+        tmp: bytes(fields.tmp),
+        sidecar: bytes(fields.sidecar),
       }).lastInsertRowid,
     );
-    this.db.prepare(`UPDATE files SET error = ? WHERE id = ?`).run(input.error, id);
-    return toRow(this.#getRow.get(id)!);
+    return { ...fields, id, status: 'intent', committedAt: null };
   }
 
   quarantined(): FileRow[] {

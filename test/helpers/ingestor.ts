@@ -138,6 +138,20 @@ export function finished(child: ChildProcess, timeoutMs = 30_000): Promise<RunRe
   });
 }
 
+/** `ingestor verify` over a test tree; resolves with its result. */
+export function verifyTree(d: Dirs, ...extra: string[]): Promise<RunResult> {
+  return run([
+    'verify',
+    '--warehouse',
+    d.warehouse,
+    '--manifests',
+    d.manifests,
+    '--state-path',
+    d.state,
+    ...extra,
+  ]);
+}
+
 /** Polls until `check` is true or the time runs out. */
 export async function waitFor(check: () => boolean, timeoutMs = 20_000, what = 'condition') {
   const until = Date.now() + timeoutMs;

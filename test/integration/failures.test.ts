@@ -14,6 +14,7 @@ import {
   output,
   partitionFiles,
   run,
+  verifyTree,
   start,
   waitFor,
   writeOld,
@@ -149,15 +150,7 @@ describe('full and blocked output volumes', () => {
     daemon.kill('SIGTERM');
     expect((await finished(daemon)).code).toBe(0);
     expectExactlyOnce(d, ['file 0', 'file 1', 'file 2']);
-    const verify = await run([
-      'verify',
-      '--warehouse',
-      d.warehouse,
-      '--manifests',
-      d.manifests,
-      '--state-path',
-      d.state,
-    ]);
+    const verify = await verifyTree(d);
     expect(verify.code, verify.stdout).toBe(0);
   });
 

@@ -14,7 +14,7 @@ import {
   filesUnder,
   makeDirs,
   manifestLines,
-  run,
+  verifyTree,
   writeOld,
 } from '../helpers/ingestor.js';
 
@@ -81,15 +81,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
     const lines = manifestLines(d.manifests);
     expect(lines.find((l) => l.path.endsWith('c.csv'))!.ingested_at).toMatch(/^2026-01-01T10:59:5/);
     expect(filesUnder(path.join(d.warehouse, '_duplicates'))).toHaveLength(2);
-    const verify = await run([
-      'verify',
-      '--warehouse',
-      d.warehouse,
-      '--manifests',
-      d.manifests,
-      '--state-path',
-      d.state,
-    ]);
+    const verify = await verifyTree(d);
     expect(verify.code, verify.stdout).toBe(0);
   });
 

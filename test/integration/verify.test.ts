@@ -7,6 +7,7 @@ import {
   makeDirs,
   manifestLines,
   run,
+  verifyTree,
   treeDigest,
   writeOld,
 } from '../helpers/ingestor.js';
@@ -20,17 +21,6 @@ async function ingested(): Promise<Dirs> {
   return d;
 }
 
-const verifyArgs = (d: Dirs, ...extra: string[]) => [
-  'verify',
-  '--warehouse',
-  d.warehouse,
-  '--manifests',
-  d.manifests,
-  '--state-path',
-  d.state,
-  ...extra,
-];
-
 function manifestFile(d: Dirs): string {
   return path.join(
     d.manifests,
@@ -41,7 +31,7 @@ function manifestFile(d: Dirs): string {
 describe('ingestor verify', () => {
   it('passes on a clean ingest and reports counts', async () => {
     const d = await ingested();
-    const r = await run(verifyArgs(d, '--rehash'));
+    const r = await verifyTree(d, '--rehash');
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toMatch(
       /1 manifest files, 5 lines, 5 warehouse files, 5 state rows, 5 rehashed/,
@@ -65,7 +55,7 @@ describe('ingestor verify', () => {
     fs.appendFileSync(file, '{"path":"/torn'); // torn last line
     const before = [d.warehouse, d.manifests, path.dirname(d.state)].map(treeDigest);
 
-    const r = await run(verifyArgs(d, '--rehash', '--json'));
+    const r = await verifyTree(d, '--rehash', '--json');
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as { problems: { kind: string; where: string }[] };
     const kinds = report.problems.map((p) => p.kind).sort();
@@ -91,7 +81,7 @@ describe('ingestor verify', () => {
     const file = manifestFile(d);
     const text = fs.readFileSync(file, 'utf8').split('\n');
     fs.writeFileSync(file, text.slice(1).join('\n')); // drop one line: the state still has it
-    const r = await run(verifyArgs(d));
+    const r = await verifyTree(d);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/state-without-line +state row \d+/);
     expect(r.stdout).toMatch(/unrecorded-file/);
@@ -102,7 +92,7 @@ describe('ingestor verify', () => {
       env: { INGEST_TEST_CRASH_AT: 'after-manifest' },
     });
     expect(crashed.signal).toBe('SIGKILL');
-    const r2 = await run(verifyArgs(d2));
+    const r2 = await verifyTree(d2);
     expect(r2.code).toBe(1);
     expect(r2.stdout).toMatch(/open-intent/);
     expect(r2.stdout).toMatch(/line-without-state/);
