@@ -32,6 +32,8 @@ export interface IngestorEventMap {
   'discovery:started': [{ input: string }];
   stats: [
     {
+      rssBytes: number;
+      heapUsedBytes: number;
       filesPerSecond: number;
       bytesPerSecond: number;
       queueDepth: number;

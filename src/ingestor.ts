@@ -39,6 +39,8 @@ export interface IngestorDeps {
 const RETRY_BASE_MS = 1_000;
 const RETRY_CAP_MS = 60_000;
 const BACKOFF_CAPACITY = 100_000;
+/** Scans are spaced at least this many times their own duration apart (at most ~5% busy). */
+const SCAN_COST_FACTOR = 20;
 /** How often the daemon records its runtime snapshot for `ingestor status`. */
 const RUNTIME_INTERVAL_MS = 5_000;
 
@@ -409,7 +411,8 @@ export class Ingestor implements AsyncDisposable {
     try {
       let scan = await this.discovery.scan();
       this.#logScan(scan);
-      let nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
+      let nextScan =
+        this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * SCAN_COST_FACTOR);
       while (!signal.aborted) {
         waiting = new AbortController();
         const wake = () => waiting?.abort();
@@ -425,7 +428,8 @@ export class Ingestor implements AsyncDisposable {
           this.#refreshQuarantinedInPlace();
           scan = await this.discovery.scan();
           this.#logScan(scan);
-          nextScan = this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * 10);
+          nextScan =
+            this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * SCAN_COST_FACTOR);
         }
       }
     } finally {
@@ -460,7 +464,10 @@ export class Ingestor implements AsyncDisposable {
       const now = this.#clock();
       const seconds = Math.max(0.001, (now - last.at) / 1000);
       const { queueDepth, inflight, pending, paused } = this.gauges();
+      const memory = process.memoryUsage();
       const stats = {
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
         filesPerSecond: Math.round(((this.#summary.ingested - last.files) / seconds) * 10) / 10,
         bytesPerSecond: Math.round((this.#summary.bytes - last.bytes) / seconds),
         queueDepth,

@@ -88,7 +88,11 @@ export class WorkerHasher implements Hasher {
     if (script === undefined) return undefined;
     const slots: Slot[] = [];
     for (let i = 0; i < threads; i += 1) {
-      const worker = new Worker(script);
+      // A hashing thread holds a few buffers and promises at a time: small heaps keep the
+      // process's memory flat however many files pass through (V8 collects lazily otherwise).
+      const worker = new Worker(script, {
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+      });
       const slot: Slot = { worker, pending: new Map() };
       worker.on(
         'message',
