@@ -48,11 +48,6 @@ export async function ensureDir(dir: string): Promise<void> {
   knownDirs.add(dir);
 }
 
-/** Forgets the directories `ensureDir` has seen (tests remove them behind its back). */
-export function forgetDirs(): void {
-  knownDirs.clear();
-}
-
 /** lstat that answers undefined for a missing path. */
 export async function lstatIfExists(p: FsPath): Promise<fs.Stats | undefined> {
   try {

@@ -118,7 +118,7 @@ function requiredPath(flag: string, value: unknown): string {
  * The real path of `p`, resolving symlinks in the part that exists, so that `a/../b` and links
  * cannot hide that one directory lies inside another.
  */
-export function realish(p: string): string {
+function realish(p: string): string {
   const missing: string[] = [];
   let current = p;
   for (;;) {
