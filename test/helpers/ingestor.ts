@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 export const BIN = path.resolve(import.meta.dirname, '../../dist/bin/ingestor.js');
 
@@ -31,6 +31,27 @@ export interface Dirs {
   manifests: string;
   state: string;
 }
+
+/**
+ * The built binary at a path that another user can reach: the checkout may live below a
+ * directory only root can enter (CI clones into `mktemp -d`, mode 0700), so it is bind-mounted
+ * under a world-traversable directory. Unmounted after the test file.
+ */
+export function binForOtherUsers(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingestor-pkg-'));
+  fs.chmodSync(dir, 0o755);
+  const root = path.resolve(path.dirname(BIN), '../..');
+  const r = spawnSync('mount', ['--bind', root, dir], { encoding: 'utf8' });
+  if (r.status !== 0)
+    throw new Error(`cannot bind-mount the checkout (tests need root): ${r.stderr}`);
+  packageMounts.push(dir);
+  return path.join(dir, path.relative(root, BIN));
+}
+
+const packageMounts: string[] = [];
+afterAll(() => {
+  for (const dir of packageMounts.splice(0)) spawnSync('umount', ['-l', dir]);
+});
 
 /** A fresh temporary tree per test: input (created), warehouse and manifests (not yet). */
 export function makeDirs(options: { tmpfsWarehouse?: boolean } = {}): Dirs {
@@ -89,6 +110,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run as this user (and group): tests of permissions run the daemon as `nobody`. */
   uid?: number;
+  /** The binary to run (default BIN). */
+  bin?: string;
 }
 
 export function run(
@@ -100,7 +123,7 @@ export function run(
 }
 
 export function start(args: string[], options: StartOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),

@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   baseArgs,
+  binForOtherUsers,
   expectExactlyOnce,
   filesUnder,
   finished,
@@ -22,6 +23,10 @@ import {
 import type { Dirs } from '../helpers/ingestor.js';
 
 const NOBODY = 65534;
+let nobodyBin: string;
+beforeAll(() => {
+  nobodyBin = binForOtherUsers();
+});
 
 /** Makes a test tree usable by `nobody`, for tests that need permissions to bite (not root). */
 function forNobody(d: Dirs): void {
@@ -48,7 +53,10 @@ describe('quarantine', () => {
     writeOld(path.join(d.input, 'secret.csv'), 'secret');
     fs.chmodSync(path.join(d.input, 'good.csv'), 0o644);
     fs.chmodSync(path.join(d.input, 'secret.csv'), 0o000); // root's, unreadable by nobody
-    const r = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], { uid: NOBODY });
+    const r = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], {
+      uid: NOBODY,
+      bin: nobodyBin,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/1 ingested, 0 duplicates, 0 failed, 1 quarantined/);
     const quarantined = filesUnder(path.join(d.warehouse, '_quarantine'));
@@ -85,7 +93,7 @@ describe('quarantine', () => {
     forNobody(d);
     writeOld(path.join(d.input, 'locked.csv'), 'locked');
     fs.chmodSync(path.join(d.input, 'locked.csv'), 0o000);
-    const daemon = start(daemonArgs(d), { uid: NOBODY });
+    const daemon = start(daemonArgs(d), { uid: NOBODY, bin: nobodyBin });
     await waitFor(
       () => output(daemon).stdout.includes('quarantined in place'),
       10_000,
