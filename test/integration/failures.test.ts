@@ -81,6 +81,7 @@ describe('quarantine', () => {
     fs.chmodSync(path.join(d.input, 'secret.csv'), 0o644);
     const again = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], {
       uid: NOBODY,
+      bin: nobodyBin,
     });
     expect(again.stderr).toMatch(/1 ingested/);
     expectExactlyOnce(d, ['good', 'secret']);
