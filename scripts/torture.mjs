@@ -15,6 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+// The pipeline's named step boundaries, from the build (the script drives the built binary).
+import { CRASH_POINTS } from '../dist/src/crash.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -28,16 +30,6 @@ const { values: opts } = parseArgs({
 const KILLS = Number(opts.kills);
 const RATE = Number(opts.rate);
 const BIN = path.resolve(import.meta.dirname, '../dist/bin/ingestor.js');
-const CRASH_POINTS = [
-  'after-intent',
-  'during-copy',
-  'after-rename',
-  'after-source-removed',
-  'after-manifest',
-  'before-commit',
-  'after-commit',
-  'during-recovery',
-];
 
 // A small deterministic PRNG (mulberry32), so a failing seed can be replayed.
 let state = Number(opts.seed) >>> 0;
