@@ -72,52 +72,74 @@ interface Slot {
 
 /**
  * Worker threads that read and hash, so that hashing uses every core and the main thread stays
- * free for discovery and group commits. Jobs go to the least busy thread.
+ * free for discovery and group commits. Jobs go to the least busy thread. A thread that dies
+ * (out of memory, a crash in native code) fails its jobs as "try again" (not the files' fault:
+ * they go back to waiting) and is replaced, so that no later job waits on a dead thread.
  */
 export class WorkerHasher implements Hasher {
-  readonly #slots: Slot[];
+  readonly #slots: Slot[] = [];
+  readonly #script: URL;
   #next = 0;
+  #closing = false;
 
-  private constructor(slots: Slot[]) {
-    this.#slots = slots;
+  private constructor(script: URL, threads: number) {
+    this.#script = script;
+    for (let i = 0; i < threads; i += 1) {
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map() };
+      this.#start(slot);
+      this.#slots.push(slot);
+    }
+  }
+
+  /** The live threads (diagnostics and tests). */
+  get threads(): readonly Worker[] {
+    return this.#slots.map((s) => s.worker);
   }
 
   /** undefined when the compiled worker script is not available. */
   static create(threads: number): WorkerHasher | undefined {
     const script = workerScript();
-    if (script === undefined) return undefined;
-    const slots: Slot[] = [];
-    for (let i = 0; i < threads; i += 1) {
-      // A hashing thread holds a few buffers and promises at a time: small heaps keep the
-      // process's memory flat however many files pass through (V8 collects lazily otherwise).
-      const worker = new Worker(script, {
-        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
-      });
-      const slot: Slot = { worker, pending: new Map() };
-      worker.on(
-        'message',
-        (m: { id: number; ok: boolean; result?: ReadResult; error?: SerializedError }) => {
-          const job = slot.pending.get(m.id);
-          if (job === undefined) return;
-          slot.pending.delete(m.id);
-          if (m.ok) job.resolve(m.result!);
-          else job.reject(deserializeError(m.error!));
-        },
+    return script === undefined ? undefined : new WorkerHasher(script, threads);
+  }
+
+  /** Starts a thread for `slot`; its replies always resolve `slot`'s own jobs. */
+  #start(slot: Slot): void {
+    // A hashing thread holds a few buffers and promises at a time: bounded heaps keep the
+    // process's memory flat however many files pass through (V8 collects lazily otherwise).
+    const worker = new Worker(this.#script, {
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
+    });
+    slot.worker = worker;
+    worker.on(
+      'message',
+      (m: { id: number; ok: boolean; result?: ReadResult; error?: SerializedError }) => {
+        const job = slot.pending.get(m.id);
+        if (job === undefined) return;
+        slot.pending.delete(m.id);
+        if (m.ok) job.resolve(m.result!);
+        else job.reject(deserializeError(m.error!));
+      },
+    );
+    const died = (error: unknown) => {
+      if (slot.worker !== worker || this.#closing) return;
+      const failure = new IngestError(
+        'INGEST_ERR_CHANGED',
+        `hashing thread stopped (${error instanceof Error ? error.message : String(error)}); will try again`,
+        { cause: error },
       );
-      worker.on('error', (error) => {
-        for (const job of slot.pending.values()) job.reject(error);
-        slot.pending.clear();
-      });
-      worker.unref();
-      slots.push(slot);
-    }
-    return new WorkerHasher(slots);
+      for (const job of slot.pending.values()) job.reject(failure);
+      slot.pending.clear();
+      this.#start(slot);
+    };
+    worker.once('error', died);
+    worker.once('exit', (code) => died(new Error(`exit code ${code}`)));
+    worker.unref();
   }
 
   hash(path: FsPath, expected: FileIdentity, copyTo?: FsPath): Promise<ReadResult> {
     const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = (this.#next += 1);
-    return new Promise((resolve, reject) => {
+    return new Promise<ReadResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.ref();
       slot.worker.postMessage({
@@ -128,10 +150,11 @@ export class WorkerHasher implements Hasher {
       });
     }).finally(() => {
       if (slot.pending.size === 0) slot.worker.unref();
-    }) as Promise<ReadResult>;
+    });
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 }

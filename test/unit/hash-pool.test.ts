@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { WorkerHasher } from '../../src/ingest/hash-pool.js';
+import { identityOf } from '../../src/watch/completion.js';
+
+describe('hashing threads', () => {
+  it('hash on worker threads and carry errors back with their codes', async () => {
+    const hasher = WorkerHasher.create(2);
+    expect(hasher, 'the built worker script (npm run build)').toBeDefined();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
+    const file = path.join(dir, 'a');
+    fs.writeFileSync(file, 'abc');
+    const result = await hasher!.hash(file, identityOf(fs.lstatSync(file)));
+    expect(result.sha256).toBe(createHash('sha256').update('abc').digest('hex'));
+    await expect(
+      hasher!.hash(path.join(dir, 'gone'), { device: 0, inode: 0, size: 0, mtimeMs: 0 }),
+    ).rejects.toMatchObject({ code: 'INGEST_ERR_VANISHED' });
+    await hasher!.close();
+  });
+
+  it('a thread that dies fails its jobs as "try again" and is replaced', async () => {
+    const hasher = WorkerHasher.create(1)!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
+    const file = path.join(dir, 'big');
+    fs.writeFileSync(file, Buffer.alloc(256 * 1024 * 1024));
+    const identity = identityOf(fs.lstatSync(file));
+    const dying = hasher.threads[0]!;
+    const job = hasher.hash(file, identity);
+    await dying.terminate(); // as an out-of-memory abort would end it, mid-job
+    await expect(job).rejects.toMatchObject({ code: 'INGEST_ERR_CHANGED' });
+    expect(hasher.threads[0]).not.toBe(dying);
+    const small = path.join(dir, 'small');
+    fs.writeFileSync(small, 'abc');
+    const again = await hasher.hash(small, identityOf(fs.lstatSync(small)));
+    expect(again.sha256).toBe(createHash('sha256').update('abc').digest('hex'));
+    await hasher.close();
+    fs.rmSync(dir, { recursive: true });
+  });
+});
