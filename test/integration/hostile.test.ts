@@ -87,7 +87,15 @@ describe('hostile inputs', () => {
       contents.push(c);
       fs.writeFileSync(path.join(d.input, `b${i}.csv`), c);
     }
-    await waitFor(() => fs.readdirSync(d.input).length === 0, 240_000, 'burst ingested');
+    try {
+      await waitFor(() => fs.readdirSync(d.input).length === 0, 240_000, 'burst ingested');
+    } catch (error) {
+      // Keep the evidence: what the daemon last said, and how many files were left.
+      const { stdout, stderr } = output(daemon);
+      throw new Error(
+        `${String(error)}; ${fs.readdirSync(d.input).length} files left; daemon said:\n${stdout.slice(-3000)}\n${stderr.slice(-2000)}`,
+      );
+    }
     daemon.kill('SIGTERM');
     const result = await finished(daemon, 60_000);
     expect(result.code, result.stdout).toBe(0);
