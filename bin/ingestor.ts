@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The command line: parses flags (also from INGESTOR_* variables and --config) and calls src/.
-import fs from 'node:fs';
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import yargs from 'yargs';
@@ -10,7 +9,13 @@ import { EXIT, runDaemon } from '../src/daemon.js';
 import { UsageError, describeError } from '../src/errors.js';
 import { LOG_LEVELS } from '../src/logger.js';
 import type { IngestorOptions } from '../src/options.js';
-import { MODES, ON_DUPLICATE, parseNumberFlag, resolveOptions } from '../src/options.js';
+import {
+  MODES,
+  ON_DUPLICATE,
+  parseNumberFlag,
+  requireDirectory,
+  resolveOptions,
+} from '../src/options.js';
 import { retryQuarantined } from '../src/retry.js';
 import {
   LIST_STATUSES,
@@ -193,11 +198,7 @@ function existingDir(flag: string, value: unknown): string {
   const dir = single(flag, value);
   if (dir === undefined || dir === '') throw new UsageError(`--${flag} is required`);
   const resolved = path.resolve(dir);
-  if (!fs.existsSync(resolved))
-    throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
-  if (!fs.statSync(resolved).isDirectory()) {
-    throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
-  }
+  requireDirectory(flag, resolved);
   return resolved;
 }
 
@@ -260,9 +261,6 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
 
   async retry(args) {
     const statePath = statePathOf(args);
-    if (!fs.existsSync(statePath)) {
-      throw new UsageError(`--state-path ${JSON.stringify(statePath)} does not exist`);
-    }
     const ids = [args.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
     const results = await retryQuarantined(statePath, ids);
     for (const r of results) {

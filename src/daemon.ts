@@ -98,7 +98,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
       });
     } catch (error) {
       process.stderr.write(
-        `ingestor: cannot listen on ${d.metricsHost}:${d.metricsPort}: ${describeError(error)}\n`,
+        `ingestor: cannot listen on ${d.metricsHost}:${d.metricsPort}: ${describeError(error)}; choose another --metrics-port (0 picks a free one)\n`,
       );
       return exitAfterFlush(logger, errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure);
     }

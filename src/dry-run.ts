@@ -1,16 +1,15 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { describeError, errnoCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import { readAndHash } from './ingest/hasher.js';
-import { candidateName } from './ingest/naming.js';
+import { freeName } from './ingest/naming.js';
 import type { Candidate } from './interfaces.js';
 import type { Logger } from './logger.js';
 import { partitionName, utcDate } from './manifest/manifest-line.js';
 import type { ResolvedOptions } from './options.js';
-import { baseName, displayPath, joinPath, pathKey } from './paths.js';
+import { baseName, displayPath } from './paths.js';
 import { openSqliteState } from './state/sqlite-store.js';
 import { Discovery } from './watch/discovery.js';
 import { createNameFilter } from './watch/filters.js';
@@ -55,15 +54,8 @@ export async function dryRun(
   const duplicates = path.join(options.duplicatesDir, utcDate(now));
   const seen = new Map<string, string>();
   const reserved = new Set<string>();
-  const destFor = (candidate: Candidate, sha256: string, dir: string) => {
-    for (let attempt = 0; ; attempt += 1) {
-      const dest = joinPath(dir, candidateName(baseName(candidate.path), sha256, attempt));
-      if (!reserved.has(pathKey(dest)) && !fs.existsSync(dest)) {
-        reserved.add(pathKey(dest));
-        return displayPath(dest);
-      }
-    }
-  };
+  const destFor = (candidate: Candidate, sha256: string, dir: string) =>
+    displayPath(freeName(dir, baseName(candidate.path), sha256, reserved));
   const examine = async (candidate: Candidate) => {
     const source = displayPath(candidate.path);
     try {

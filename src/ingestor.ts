@@ -9,6 +9,7 @@ import { ensureDir } from './fsutil.js';
 import type { Outcome } from './ingest/pipeline.js';
 import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
+import { isNoDest } from './ingest/naming.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
 import { recover } from './ingest/recovery.js';
@@ -18,7 +19,7 @@ import type { Gauges } from './metrics.js';
 import type { Logger } from './logger.js';
 import { ManifestWriter } from './manifest/manifest-writer.js';
 import type { ResolvedOptions } from './options.js';
-import { displayPath, pathKey, toBytes } from './paths.js';
+import { displayPath, pathKey } from './paths.js';
 import { StateLock } from './state/lock.js';
 import { openSqliteState } from './state/sqlite-store.js';
 import type { StateStore } from './state/store.js';
@@ -196,12 +197,7 @@ export class Ingestor implements AsyncDisposable {
   }
 
   #refreshQuarantinedInPlace(): void {
-    this.#inPlace = new Set(
-      this.#store
-        .quarantined()
-        .filter((row) => toBytes(row.dest).length === 0)
-        .map((row) => pathKey(row.source)),
-    );
+    this.#inPlace = new Set(this.#store.quarantinedInPlace().map(pathKey));
   }
 
   #isBusy(path: FsPath): boolean {
@@ -311,7 +307,7 @@ export class Ingestor implements AsyncDisposable {
         const { row } = outcome;
         this.#backoff.delete(key);
         this.#summary.quarantined += 1;
-        const dest = toBytes(row.dest).length === 0 ? null : displayPath(row.dest);
+        const dest = isNoDest(row.dest) ? null : displayPath(row.dest);
         if (dest === null) this.#inPlace.add(key);
         const reason = row.error ?? 'unknown';
         this.#logger.warn(

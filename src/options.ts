@@ -134,7 +134,8 @@ function realish(p: string): string {
   }
 }
 
-function checkDirectoryFlag(flag: string, dir: string): void {
+/** Throws a UsageError naming `--flag` unless `dir` is an existing directory. */
+export function requireDirectory(flag: string, dir: string): void {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
@@ -221,7 +222,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     }
   }
 
-  checkDirectoryFlag('input', input);
+  requireDirectory('input', input);
   checkOutputFlag('warehouse', warehouse);
   checkOutputFlag('manifests', manifests);
   if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir);

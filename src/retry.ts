@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import { describeError, hasCode } from './errors.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from './fsutil.js';
 import { placeNoReplace } from './ingest/move.js';
-import { candidateName } from './ingest/naming.js';
-import type { FileRow, FsPath } from './interfaces.js';
-import { baseName, dirName, displayPath, joinPath, toBytes, withSuffix } from './paths.js';
+import { freeName, isNoDest } from './ingest/naming.js';
+import type { FsPath } from './interfaces.js';
+import { baseName, dirName, displayPath, withSuffix } from './paths.js';
 import { openSqliteState } from './state/sqlite-store.js';
+import { requireStateFile } from './status.js';
 
 export interface RetryResult {
   id: number;
@@ -13,18 +14,6 @@ export interface RetryResult {
   /** Where the file is now: back in the input (or left there, if quarantined in place). */
   restoredTo: string | null;
   error?: string;
-}
-
-/** A free name for the file back in its original directory (the original name if free). */
-function returnPath(row: FileRow): FsPath {
-  const dir = dirName(row.source);
-  for (let attempt = 0; ; attempt += 1) {
-    const candidate =
-      attempt === 0
-        ? row.source
-        : joinPath(dir, candidateName(baseName(row.source), `retry${row.id}`, attempt));
-    if (!fs.existsSync(candidate)) return candidate;
-  }
 }
 
 async function moveBack(from: FsPath, to: FsPath): Promise<void> {
@@ -47,6 +36,7 @@ export async function retryQuarantined(
   statePath: string,
   ids: readonly number[],
 ): Promise<RetryResult[]> {
+  requireStateFile(statePath);
   const store = openSqliteState(statePath);
   const results: RetryResult[] = [];
   try {
@@ -65,7 +55,7 @@ export async function retryQuarantined(
     for (const row of rows) {
       const source = displayPath(row.source);
       try {
-        if (toBytes(row.dest).length === 0) {
+        if (isNoDest(row.dest)) {
           store.release(row.id, Date.now());
           results.push({ id: row.id, source, restoredTo: source });
           continue;
@@ -73,7 +63,13 @@ export async function retryQuarantined(
         if ((await lstatIfExists(row.dest)) === undefined) {
           throw new Error(`${displayPath(row.dest)} is no longer in quarantine`);
         }
-        const target = returnPath(row);
+        // Back under its own name, or a tagged one if the name has been reused since.
+        const target = freeName(
+          dirName(row.source),
+          baseName(row.source),
+          `retry${row.id}`,
+          new Set(),
+        );
         await fs.promises.mkdir(dirName(target) as string, { recursive: true });
         await moveBack(row.dest, target);
         await fsyncDir(dirName(target));

@@ -37,6 +37,15 @@ export interface StatusReport {
   vanished: number;
 }
 
+/** Commands that read an existing state refuse a path where there is none, naming it. */
+export function requireStateFile(statePath: string): void {
+  if (!fs.existsSync(statePath)) {
+    throw new UsageError(
+      `--state-path ${JSON.stringify(statePath)} does not exist (give the daemon's --state-path, or its --manifests for the default)`,
+    );
+  }
+}
+
 function pidAlive(statePath: string): number | undefined {
   let text: string;
   try {
@@ -59,9 +68,7 @@ function pidAlive(statePath: string): number | undefined {
 
 /** Reads the state without disturbing a running daemon (read-only, or a snapshot). */
 export function status(statePath: string, now = Date.now()): StatusReport {
-  if (!fs.existsSync(statePath)) {
-    throw new UsageError(`--state-path ${JSON.stringify(statePath)} does not exist`);
-  }
+  requireStateFile(statePath);
   const store = openSqliteState(statePath, { readonly: true });
   try {
     const count = (where: string) =>
@@ -179,9 +186,7 @@ export function parseSince(raw: string, now = Date.now()): number {
 
 /** The history of files, newest first. */
 export function list(statePath: string, options: ListOptions): ListedFile[] {
-  if (!fs.existsSync(statePath)) {
-    throw new UsageError(`--state-path ${JSON.stringify(statePath)} does not exist`);
-  }
+  requireStateFile(statePath);
   const where: string[] = [];
   const params: Record<string, unknown> = { limit: options.limit };
   if (options.status !== undefined) {

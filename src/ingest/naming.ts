@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import type { FsPath } from '../interfaces.js';
-import { fromBytes, toBytes } from '../paths.js';
+import { fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
 
 /** Linux's limit on one name, in bytes. */
 export const NAME_MAX = 255;
@@ -43,6 +44,29 @@ export function candidateName(name: FsPath, sha256: string, attempt: number): Fs
   const safeExt = ext.length + tag.length < NAME_MAX / 2 ? ext : Buffer.alloc(0);
   const room = NAME_MAX - tag.length - safeExt.length;
   return fromBytes(Buffer.concat([truncateBytes(stem, room), tag, safeExt]));
+}
+
+/**
+ * The first of `name`'s candidate names (see candidateName, tagged with `tag`) that is neither
+ * on disk in `dir` nor in `reserved`; reserves it.
+ */
+export function freeName(dir: FsPath, name: FsPath, tag: string, reserved: Set<string>): FsPath {
+  for (let attempt = 0; ; attempt += 1) {
+    const dest = joinPath(dir, candidateName(name, tag, attempt));
+    const key = pathKey(dest);
+    if (!reserved.has(key) && !fs.existsSync(dest)) {
+      reserved.add(key);
+      return dest;
+    }
+  }
+}
+
+/** No file can have this name: a duplicate deleted, or a file quarantined in place. */
+export const NO_DEST = '';
+
+/** True for a row destination that is NO_DEST. */
+export function isNoDest(dest: FsPath): boolean {
+  return toBytes(dest).length === 0;
 }
 
 /** A fresh temporary file name (hidden, never a data name). */

@@ -23,7 +23,7 @@ import {
 } from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
-import { baseName, dirName, displayPath, joinPath, pathKey, withSuffix } from '../paths.js';
+import { baseName, dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { ClaimInput, Placement, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { backoffMs } from './failures.js';
@@ -31,7 +31,7 @@ import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import { readAndHash } from './hasher.js';
 import { placeNoReplace } from './move.js';
-import { TMP_DIR_NAME, candidateName, temporaryName } from './naming.js';
+import { NO_DEST, TMP_DIR_NAME, freeName, temporaryName } from './naming.js';
 import { recover } from './recovery.js';
 
 /** A complete file that has been read and hashed (and copied, across filesystems). */
@@ -82,9 +82,6 @@ interface Work {
   linked: boolean;
   error?: unknown;
 }
-
-/** No name in the warehouse can be this: a duplicate deleted, or a file quarantined in place. */
-export const NO_DEST = '';
 
 /** How many batches a file whose content is in flight waits before it is deferred. */
 const MAX_CARRIES = 3;
@@ -545,17 +542,5 @@ export class Pipeline {
     }
     store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
     return { kind: 'quarantined', row: store.getRow(row.id)! };
-  }
-}
-
-/** A name in `dir` that is not taken on disk nor reserved in this batch. */
-function freeName(dir: string, name: FsPath, tag: string, reserved: Set<string>): FsPath {
-  for (let attempt = 0; ; attempt += 1) {
-    const dest = joinPath(dir, candidateName(name, tag, attempt));
-    const key = pathKey(dest);
-    if (!reserved.has(key) && !fs.existsSync(dest)) {
-      reserved.add(key);
-      return dest;
-    }
   }
 }

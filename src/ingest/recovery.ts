@@ -8,10 +8,11 @@ import { formatLine, recordOf } from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
-import { dirName, displayPath, pathKey, toBytes, withSuffix } from '../paths.js';
+import { hasCode } from '../errors.js';
+import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
-import { TMP_DIR_NAME } from './naming.js';
+import { TMP_DIR_NAME, isNoDest } from './naming.js';
 
 export interface RecoverySummary {
   rolledForward: number;
@@ -50,7 +51,7 @@ export interface DiskFacts {
  */
 export function decide(row: FileRow, facts: DiskFacts): Decision {
   if (facts.destWhole) {
-    if (row.kind === 'quarantine' && toBytes(row.dest).length === 0) {
+    if (row.kind === 'quarantine' && isNoDest(row.dest)) {
       // Quarantined in place: the source is the quarantined file.
       return { action: 'roll-forward', removeSource: false, appendLine: false };
     }
@@ -123,7 +124,7 @@ export async function recover(deps: {
   const dirs = new Set<string>();
   for (const row of intents) {
     crash('during-recovery');
-    const noDest = toBytes(row.dest).length === 0;
+    const noDest = isNoDest(row.dest);
     const deleted = noDest && row.kind === 'duplicate';
     const dest = deleted ? undefined : await lstatIfExists(row.dest);
     const source = await lstatIfExists(row.source);
@@ -192,7 +193,7 @@ async function sweepTemporaries(options: ResolvedOptions): Promise<number> {
     try {
       names = await fs.promises.readdir(dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      if (hasCode(error, 'ENOENT')) continue;
       throw error;
     }
     for (const name of names) {

@@ -153,6 +153,9 @@ export class SqliteStore implements StateStore {
   readonly #getRow: Statement<[number], RawRow>;
   readonly #quarantined: Statement<[], RawRow>;
   readonly #release: Statement;
+  readonly #countQuarantined: Statement<[], { n: number }>;
+  readonly #quarantinedInPlace: Statement<[], { source: Buffer }>;
+  readonly #writeRuntime: Statement<[string, number]>;
 
   readonly #snapshot: string | undefined;
 
@@ -178,6 +181,17 @@ export class SqliteStore implements StateStore {
     this.#getRow = db.prepare(`SELECT * FROM files WHERE id = ?`);
     this.#quarantined = db.prepare(
       `SELECT * FROM files WHERE kind = 'quarantine' AND status = 'committed' ORDER BY id`,
+    );
+    this.#countQuarantined = db.prepare(
+      `SELECT count(*) AS n FROM files WHERE kind = 'quarantine' AND status = 'committed'`,
+    );
+    this.#quarantinedInPlace = db.prepare(
+      `SELECT source FROM files
+       WHERE kind = 'quarantine' AND status = 'committed' AND length(dest) = 0`,
+    );
+    this.#writeRuntime = db.prepare(
+      `INSERT INTO runtime (key, value, updated_at) VALUES ('daemon', ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
     );
     this.#release = db.prepare(
       `UPDATE files SET status = 'released', committed_at = @at
@@ -299,25 +313,18 @@ export class SqliteStore implements StateStore {
     // Best effort, and never a wait: a locked state must not stall the daemon for a snapshot.
     this.db.pragma('busy_timeout = 0');
     try {
-      this.db
-        .prepare(
-          `INSERT INTO runtime (key, value, updated_at) VALUES ('daemon', ?, ?)
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-        )
-        .run(JSON.stringify(value), at);
+      this.#writeRuntime.run(JSON.stringify(value), at);
     } finally {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 
   countQuarantined(): number {
-    return (
-      this.db
-        .prepare(
-          `SELECT count(*) AS n FROM files WHERE kind = 'quarantine' AND status = 'committed'`,
-        )
-        .get() as { n: number }
-    ).n;
+    return this.#countQuarantined.get()!.n;
+  }
+
+  quarantinedInPlace(): FsPath[] {
+    return this.#quarantinedInPlace.all().map((r) => fromBytes(r.source));
   }
 
   release(id: number, at: number): void {

@@ -64,6 +64,8 @@ export interface StateStore {
   quarantined(): FileRow[];
   /** Records what the daemon says about itself (status reads it). */
   writeRuntime(value: unknown, at: number): void;
+  /** Sources of files quarantined in place (not moved), not released: discovery skips them. */
+  quarantinedInPlace(): FsPath[];
   /** How many files are quarantined and not released. */
   countQuarantined(): number;
   /** Marks a quarantined file as put back (`ingestor retry`). */

@@ -1,6 +1,7 @@
-import fs from 'node:fs';
+import type fs from 'node:fs';
 import type { Clock } from '../clock.js';
-import { describeError, hasCode } from '../errors.js';
+import { describeError } from '../errors.js';
+import { lstatSyncIfExists } from '../fsutil.js';
 import type { IngestorEvents } from '../events.js';
 import type { Candidate, FsPath, Mode, SkipReason } from '../interfaces.js';
 import type { Logger } from '../logger.js';
@@ -10,7 +11,7 @@ import type { NameFilter } from './filters.js';
 import { SIDECAR_SUFFIX, isSkippedDirectory } from './filters.js';
 import { PendingSet } from './pending.js';
 import type { EntryType, ScanEntry } from './scanner.js';
-import { scanTree } from './scanner.js';
+import { scanTree, typeOf } from './scanner.js';
 import { DirectoryWatcher } from './watcher.js';
 
 export interface DiscoveryOptions {
@@ -41,22 +42,9 @@ export interface ScanStats {
 
 const SKIP_REPORT_CAPACITY = 100_000;
 
-function lstatOrUndefined(path: FsPath): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(path);
-  } catch (error) {
-    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
-    throw error;
-  }
-}
-
+/** An lstat result's type: anything that is none of the others is a device. */
 function entryTypeOf(stat: fs.Stats): EntryType {
-  if (stat.isFile()) return 'file';
-  if (stat.isDirectory()) return 'dir';
-  if (stat.isSymbolicLink()) return 'symlink';
-  if (stat.isFIFO()) return 'fifo';
-  if (stat.isSocket()) return 'socket';
-  return 'device';
+  return typeOf(stat) ?? 'device';
 }
 
 const TYPE_SKIPS: Partial<Record<EntryType, SkipReason>> = {
@@ -134,7 +122,7 @@ export class Discovery {
         continue;
       }
       const path = joinPath(dir, name);
-      const stat = lstatOrUndefined(path);
+      const stat = lstatSyncIfExists(path);
       if (stat === undefined) {
         this.pending.delete(path);
         continue;
@@ -150,7 +138,7 @@ export class Discovery {
       if (type === 'file' && this.#o.mode === 'sidecar' && !nameText.endsWith(SIDECAR_SUFFIX)) {
         // A data file that appeared after its marker.
         const marker = withSuffix(path, SIDECAR_SUFFIX);
-        const markerStat = lstatOrUndefined(marker);
+        const markerStat = lstatSyncIfExists(marker);
         if (markerStat?.isFile()) {
           await this.#examine(
             {
@@ -207,7 +195,7 @@ export class Discovery {
   /** Re-examines the pending files whose window has passed. */
   async checkDue(): Promise<void> {
     for (const file of this.pending.takeDue(this.#o.clock())) {
-      const stat = lstatOrUndefined(file.path);
+      const stat = lstatSyncIfExists(file.path);
       if (stat === undefined) continue;
       await this.#examine(
         {
@@ -267,13 +255,13 @@ export class Discovery {
     if (this.#o.mode === 'sidecar') {
       if (
         this.#o.onWaiting !== undefined &&
-        lstatOrUndefined(withSuffix(entry.path, SIDECAR_SUFFIX)) === undefined
+        lstatSyncIfExists(withSuffix(entry.path, SIDECAR_SUFFIX)) === undefined
       ) {
         this.#o.onWaiting(entry.path, entry.relPath, `no ${entry.nameText}${SIDECAR_SUFFIX} yet`);
       }
       return false;
     }
-    const stat = known ?? lstatOrUndefined(entry.path);
+    const stat = known ?? lstatSyncIfExists(entry.path);
     if (stat === undefined) return false;
     if (!stat.isFile()) return false;
     const now = this.#o.clock();
@@ -304,7 +292,7 @@ export class Discovery {
       return false;
     }
     if (this.#o.isBusy(dataPath)) return false;
-    const stat = lstatOrUndefined(dataPath);
+    const stat = lstatSyncIfExists(dataPath);
     if (stat === undefined) {
       this.#skip(marker.path, 'sidecar-marker', 'debug'); // a marker without data: left alone
       return false;

@@ -24,7 +24,8 @@ export interface ScanOptions {
   bufferSize?: number;
 }
 
-function typeOf(d: fs.Dirent | fs.Stats): EntryType | undefined {
+/** The type of a directory entry or lstat result; undefined when the dirent does not say. */
+export function typeOf(d: fs.Dirent | fs.Stats): EntryType | undefined {
   if (d.isFile()) return 'file';
   if (d.isDirectory()) return 'dir';
   if (d.isSymbolicLink()) return 'symlink';

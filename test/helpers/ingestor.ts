@@ -194,17 +194,10 @@ export function writeOld(file: string, content: string | Buffer, ageSeconds = 12
 
 /** Every regular file below `dir` (relative paths), sorted. */
 export function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const found: string[] = [];
-  const walk = (d: string, rel: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else found.push(r);
-    }
-  };
-  walk(dir, '');
-  return found.sort();
+  const prefix = Buffer.byteLength(dir) + 1;
+  return rawFilesUnder(dir)
+    .map((p) => p.subarray(prefix).toString('utf8'))
+    .sort();
 }
 
 /** Every regular file below `dir` as raw byte paths (names need not be UTF-8). */
