@@ -10,6 +10,7 @@ import type { Outcome } from './ingest/pipeline.js';
 import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
 import { isNoDest } from './ingest/naming.js';
+import { SMALL_FILE_BYTES } from './ingest/hasher.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
 import { recover } from './ingest/recovery.js';
@@ -74,7 +75,10 @@ export class Ingestor implements AsyncDisposable {
   readonly #manifest: ManifestWriter;
   readonly #pipeline: Pipeline;
   readonly #hasher: WorkerHasher | undefined;
+  /** Files read and hashed at once: `--concurrency` for large files... */
   readonly #limit: ReturnType<typeof pLimit>;
+  /** ...and, for small ones (read in one synchronous pass), enough to fill two batches. */
+  readonly #smallLimit: ReturnType<typeof pLimit>;
   readonly #inflight = new Set<string>();
   readonly #backoff = new Map<string, { attempts: number; until: number }>();
   readonly #roomWaiters: (() => void)[] = [];
@@ -119,6 +123,8 @@ export class Ingestor implements AsyncDisposable {
     this.recovery = parts.recovery;
     this.#started = deps.clock();
     this.#limit = pLimit(options.concurrency);
+    this.#smallLimit = pLimit(Math.max(options.concurrency, options.batchSize * 2));
+    this.#pipeline.moreComing = () => this.#limit.activeCount + this.#smallLimit.activeCount > 0;
     this.#unsubscribe = logEvents(this.events, this.#logger);
     this.events.on('file:skipped', () => (this.#summary.skipped += 1));
     this.#refreshQuarantinedInPlace();
@@ -214,14 +220,19 @@ export class Ingestor implements AsyncDisposable {
     this.#inflight.add(key);
     void this.#ingest(candidate).finally(() => {
       this.#inflight.delete(key);
-      if (this.#limit.pendingCount < this.#maxQueued) {
+      if (this.#queued < this.#maxQueued) {
         for (const wake of this.#roomWaiters.splice(0)) wake();
       }
       this.#wake?.();
     });
-    while (this.#limit.pendingCount >= this.#maxQueued) {
+    while (this.#queued >= this.#maxQueued) {
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     }
+  }
+
+  /** Files waiting for a slot to be read and hashed. */
+  get #queued(): number {
+    return this.#limit.pendingCount + this.#smallLimit.pendingCount;
   }
 
   get #maxQueued(): number {
@@ -233,7 +244,8 @@ export class Ingestor implements AsyncDisposable {
     try {
       // A worker slot covers reading and hashing only: once the file waits for its group
       // commit the slot moves on, so a batch can gather far more files than there are workers.
-      const prepared = await this.#limit(async () => {
+      const limit = candidate.identity.size <= SMALL_FILE_BYTES ? this.#smallLimit : this.#limit;
+      const prepared = await limit(async () => {
         await this.#pipeline.whenReady();
         const ready = await this.#pipeline.prepare(candidate);
         await this.#pipeline.room(); // bounded: hashed files never pile up unboundedly
@@ -354,7 +366,11 @@ export class Ingestor implements AsyncDisposable {
 
   /** Resolves when every queued file has been settled. */
   async #idle(): Promise<void> {
-    while (this.#inflight.size > 0 || this.#limit.activeCount > 0 || this.#limit.pendingCount > 0) {
+    while (
+      this.#inflight.size > 0 ||
+      this.#limit.activeCount + this.#smallLimit.activeCount > 0 ||
+      this.#queued > 0
+    ) {
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         setTimeout(resolve, 50);
@@ -439,7 +455,7 @@ export class Ingestor implements AsyncDisposable {
 
   /** What the gauges show: live, cheap to read (one COUNT on an index). */
   gauges(): Gauges {
-    const queueDepth = this.#limit.pendingCount;
+    const queueDepth = this.#queued;
     return {
       queueDepth,
       inflight: this.#inflight.size - queueDepth,

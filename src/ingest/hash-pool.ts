@@ -6,6 +6,7 @@ import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import { SourceReadError } from './failures.js';
 import type { ReadResult } from './hasher.js';
+import type { HashRequest } from './hash-worker.js';
 import { readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
@@ -65,9 +66,15 @@ function workerScript(): URL | undefined {
   return fs.existsSync(fileURLToPath(built)) ? built : undefined;
 }
 
+/** A hashing thread's answer to one request. */
+export type HashReply =
+  { id: number; ok: true; result: ReadResult } | { id: number; ok: false; error: SerializedError };
+
 interface Slot {
   worker: Worker;
   pending: Map<number, { resolve(r: ReadResult): void; reject(e: Error): void }>;
+  /** Requests not posted yet: they go as one message, once the current turn is over. */
+  outbox: HashRequest[];
 }
 
 /**
@@ -85,7 +92,7 @@ export class WorkerHasher implements Hasher {
   private constructor(script: URL, threads: number) {
     this.#script = script;
     for (let i = 0; i < threads; i += 1) {
-      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map() };
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), outbox: [] };
       this.#start(slot);
       this.#slots.push(slot);
     }
@@ -110,16 +117,16 @@ export class WorkerHasher implements Hasher {
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     slot.worker = worker;
-    worker.on(
-      'message',
-      (m: { id: number; ok: boolean; result?: ReadResult; error?: SerializedError }) => {
+    worker.on('message', (replies: HashReply[]) => {
+      for (const m of replies) {
         const job = slot.pending.get(m.id);
-        if (job === undefined) return;
+        if (job === undefined) continue;
         slot.pending.delete(m.id);
-        if (m.ok) job.resolve(m.result!);
-        else job.reject(deserializeError(m.error!));
-      },
-    );
+        if (m.ok) job.resolve(m.result);
+        else job.reject(deserializeError(m.error));
+      }
+      if (slot.pending.size === 0) worker.unref();
+    });
     const died = (error: unknown) => {
       if (slot.worker !== worker || this.#closing) return;
       const failure = new IngestError(
@@ -129,6 +136,7 @@ export class WorkerHasher implements Hasher {
       );
       for (const job of slot.pending.values()) job.reject(failure);
       slot.pending.clear();
+      slot.outbox = [];
       this.#start(slot);
     };
     worker.once('error', died);
@@ -142,15 +150,20 @@ export class WorkerHasher implements Hasher {
     return new Promise<ReadResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.ref();
-      slot.worker.postMessage({
+      if (slot.outbox.length === 0) setImmediate(() => this.#flush(slot));
+      slot.outbox.push({
         id,
         path: toBytes(path),
         expected,
         copyTo: copyTo === undefined ? null : toBytes(copyTo),
       });
-    }).finally(() => {
-      if (slot.pending.size === 0) slot.worker.unref();
     });
+  }
+
+  #flush(slot: Slot): void {
+    if (slot.outbox.length === 0) return;
+    slot.worker.postMessage(slot.outbox);
+    slot.outbox = [];
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,13 @@
 // A hashing thread: runs readAndHash for the main thread, so that reading and hashing use the
-// other cores while the main thread discovers files and commits batches.
+// other cores while the main thread discovers files and commits batches. Requests come in
+// batches; small files are read synchronously, one after another, and answered as one batch.
 import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
 import type { FileIdentity } from '../interfaces.js';
 import { fromBytes } from '../paths.js';
+import type { HashReply } from './hash-pool.js';
 import { serializeError } from './hash-pool.js';
-import { readAndHash } from './hasher.js';
+import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
 
 export interface HashRequest {
   id: number;
@@ -17,16 +19,38 @@ export interface HashRequest {
 const crash = crashInjectorFromEnv();
 const asPath = (bytes: Uint8Array) =>
   fromBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+const buffer = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+const failed = (id: number, error: unknown): HashReply => ({
+  id,
+  ok: false,
+  error: serializeError(error),
+});
 
-parentPort!.on('message', (request: HashRequest) => {
-  readAndHash(
-    asPath(request.path),
-    request.expected,
-    request.copyTo === null ? undefined : asPath(request.copyTo),
-    () => crash('during-copy'),
-  ).then(
-    (result) => parentPort!.postMessage({ id: request.id, ok: true, result }),
-    (error: unknown) =>
-      parentPort!.postMessage({ id: request.id, ok: false, error: serializeError(error) }),
-  );
+parentPort!.on('message', (requests: HashRequest[]) => {
+  const replies: HashReply[] = [];
+  for (const request of requests) {
+    const path = asPath(request.path);
+    if (request.copyTo === null && request.expected.size <= SMALL_FILE_BYTES) {
+      try {
+        replies.push({
+          id: request.id,
+          ok: true,
+          result: readAndHashSync(path, request.expected, buffer),
+        });
+      } catch (error) {
+        replies.push(failed(request.id, error));
+      }
+      continue;
+    }
+    readAndHash(
+      path,
+      request.expected,
+      request.copyTo === null ? undefined : asPath(request.copyTo),
+      () => crash('during-copy'),
+    ).then(
+      (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
+      (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),
+    );
+  }
+  if (replies.length > 0) parentPort!.postMessage(replies);
 });

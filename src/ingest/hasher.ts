@@ -25,6 +25,82 @@ export interface ReadResult {
  * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
  * was read; the copy is then removed.
  */
+/** Files up to this size are read in one synchronous pass by a hashing thread. */
+export const SMALL_FILE_BYTES = CHUNK;
+
+function openError(name: string, error: unknown): Error {
+  if (hasCode(error, 'ELOOP')) {
+    return new IngestError('INGEST_ERR_NOT_REGULAR', `${name} became a symlink`, { cause: error });
+  }
+  if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
+    return new IngestError('INGEST_ERR_VANISHED', `${name} disappeared`, { cause: error });
+  }
+  return new SourceReadError(`cannot open ${name}: ${(error as Error).message}`, error);
+}
+
+function checkBefore(name: string, before: fs.Stats, expected: FileIdentity): void {
+  if (!before.isFile()) {
+    throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} is not a regular file`);
+  }
+  if (!sameIdentity(identityOf(before), expected)) {
+    throw new IngestError('INGEST_ERR_CHANGED', `${name} changed since it was found complete`);
+  }
+}
+
+function checkAfter(name: string, before: fs.Stats, after: fs.Stats, bytes: number): void {
+  if (!sameIdentity(identityOf(after), identityOf(before)) || bytes !== before.size) {
+    throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was read`);
+  }
+}
+
+/**
+ * readAndHash without a copy, synchronously, into `buffer`: for small files on a hashing
+ * thread, where the five system calls of a 4 KiB file cost less than one asynchronous
+ * round trip. Same checks and errors as readAndHash.
+ */
+export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Buffer): ReadResult {
+  const started = performance.now();
+  let fd: number;
+  try {
+    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    throw openError(displayPath(path), error);
+  }
+  const fromSource = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      throw new SourceReadError(
+        `cannot read ${displayPath(path)}: ${(error as Error).message}`,
+        error,
+      );
+    }
+  };
+  try {
+    const before = fromSource(() => fs.fstatSync(fd));
+    checkBefore(displayPath(path), before, expected);
+    const hash = createHash('sha256');
+    let position = 0;
+    // Reading stops at the size fstat gave: a file that grew or shrank meanwhile has another
+    // size or mtime in the second fstat, which rejects it.
+    while (position < before.size) {
+      const bytesRead = fromSource(() => fs.readSync(fd, buffer, 0, buffer.length, position));
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+    const after = fromSource(() => fs.fstatSync(fd));
+    checkAfter(displayPath(path), before, after, position);
+    return {
+      sha256: hash.digest('hex'),
+      identity: identityOf(before),
+      ms: performance.now() - started,
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export async function readAndHash(
   path: FsPath,
   expected: FileIdentity,
@@ -37,13 +113,7 @@ export async function readAndHash(
   try {
     input = await fs.promises.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
-    if (hasCode(error, 'ELOOP')) {
-      throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} became a symlink`, { cause: error });
-    }
-    if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
-      throw new IngestError('INGEST_ERR_VANISHED', `${name} disappeared`, { cause: error });
-    }
-    throw new SourceReadError(`cannot open ${name}: ${(error as Error).message}`, error);
+    throw openError(name, error);
   }
   /** Errors reading the source are the file's; errors writing the copy are the warehouse's. */
   const fromSource = <T>(promise: Promise<T>): Promise<T> =>
@@ -54,12 +124,7 @@ export async function readAndHash(
   let output: fs.promises.FileHandle | undefined;
   try {
     const before = await fromSource(input.stat());
-    if (!before.isFile()) {
-      throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} is not a regular file`);
-    }
-    if (!sameIdentity(identityOf(before), expected)) {
-      throw new IngestError('INGEST_ERR_CHANGED', `${name} changed since it was found complete`);
-    }
+    checkBefore(name, before, expected);
     if (copyTo !== undefined) output = await fs.promises.open(copyTo, 'wx', 0o600);
     const hash = createHash('sha256');
     // Two buffers: the next read runs while the current chunk is hashed and written.
@@ -82,9 +147,7 @@ export async function readAndHash(
       }
     }
     const after = await fromSource(input.stat());
-    if (!sameIdentity(identityOf(after), identityOf(before)) || position !== before.size) {
-      throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was read`);
-    }
+    checkAfter(name, before, after, position);
     if (output !== undefined) {
       await output.chmod(before.mode & 0o7777);
       try {

@@ -67,6 +67,8 @@ export interface PipelineDeps {
 
 interface Entry {
   item: Prepared;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
   settled: boolean;
   /** Times it was carried to the next batch because its content was in flight. */
   carried: number;
@@ -82,6 +84,12 @@ interface Work {
   linked: boolean;
   error?: unknown;
 }
+
+/**
+ * How long a batch may wait to fill while more files are being hashed: a batch's fixed costs
+ * (two transactions, a manifest fsync, directory fsyncs) are then shared by many files.
+ */
+const LINGER_MS = 20;
 
 /** How many batches a file whose content is in flight waits before it is deferred. */
 const MAX_CARRIES = 3;
@@ -112,6 +120,9 @@ export class Pipeline {
   #running: Promise<void> | undefined;
   #pause: { until: number; attempts: number; since: number; reason: string } | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  /** Whether more files are being read and hashed (the batch may wait for them). */
+  moreComing: () => boolean = () => false;
   /** Intents of a failed batch could not be settled yet: settle them before anything else. */
   #needsRecovery = false;
   #stopping = false;
@@ -204,6 +215,7 @@ export class Pipeline {
     return new Promise((resolve) => {
       const entry: Entry = {
         item,
+        queuedAt: performance.now(),
         settled: false,
         carried: 0,
         resolve: (outcome) => {
@@ -239,6 +251,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#pauseTimer);
+    this.#kick();
     this.#wakeRoomWaiters();
     await this.drain();
     for (const entry of this.#queue.splice(0)) {
@@ -259,7 +272,20 @@ export class Pipeline {
       }
       return;
     }
-    const batch = this.#queue.splice(0, this.#d.options.batchSize);
+    const { batchSize } = this.#d.options;
+    if (this.#queue.length < batchSize && !this.#stopping && this.moreComing()) {
+      const linger = this.#queue[0]!.queuedAt + LINGER_MS - performance.now();
+      if (linger > 0) {
+        this.#lingerTimer ??= setTimeout(() => {
+          this.#lingerTimer = undefined;
+          this.#kick();
+        }, linger);
+        return;
+      }
+    }
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    const batch = this.#queue.splice(0, batchSize);
     this.#wakeRoomWaiters();
     this.#running = this.#runBatch(batch).finally(() => {
       this.#running = undefined;

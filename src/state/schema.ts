@@ -32,4 +32,17 @@ export const MIGRATIONS: readonly string[] = [
   -- What the running daemon last said about itself (pending files live in its memory).
   CREATE TABLE runtime (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
   `,
+  // v2: the exactly-once rule on a column that a commit does not change. The v1 index named
+  // `status` in its WHERE clause, so every commit (intent -> committed) rewrote its entry: one
+  // random index page per file, written to the WAL and checkpointed again (docs/BENCHMARKS.md).
+  // `live_sha256` holds the raw digest of an ingest while it is an intent or committed, NULL
+  // otherwise (aborted, vanished; duplicates and quarantines never have one).
+  `
+  ALTER TABLE files ADD COLUMN live_sha256 BLOB;
+  UPDATE files SET live_sha256 = unhex(sha256)
+    WHERE kind = 'ingest' AND status IN ('intent', 'committed');
+  DROP INDEX files_one_ingest_per_content;
+  CREATE UNIQUE INDEX files_one_live_ingest_per_content ON files (live_sha256)
+    WHERE live_sha256 IS NOT NULL;
+  `,
 ];

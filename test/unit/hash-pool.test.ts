@@ -21,6 +21,28 @@ describe('hashing threads', () => {
     await hasher!.close();
   });
 
+  it('answers many jobs asked at once (sent and answered in batches), each with its own result', async () => {
+    const hasher = WorkerHasher.create(2)!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
+    const files = Array.from({ length: 600 }, (_, i) => {
+      const file = path.join(dir, `f${i}`);
+      fs.writeFileSync(file, `content ${i}`);
+      return file;
+    });
+    const gone = hasher
+      .hash(path.join(dir, 'gone'), { device: 0, inode: 0, size: 0, mtimeMs: 0 })
+      .catch((error: unknown) => error);
+    const results = await Promise.all(
+      files.map((f) => hasher.hash(f, identityOf(fs.lstatSync(f)))),
+    );
+    expect(results.map((r) => r.sha256)).toEqual(
+      files.map((_, i) => createHash('sha256').update(`content ${i}`).digest('hex')),
+    );
+    expect(await gone).toMatchObject({ code: 'INGEST_ERR_VANISHED' });
+    await hasher.close();
+    fs.rmSync(dir, { recursive: true });
+  });
+
   it('a thread that dies fails its jobs as "try again" and is replaced', async () => {
     const hasher = WorkerHasher.create(1)!;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readAndHash } from '../../src/ingest/hasher.js';
+import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from '../../src/ingest/hasher.js';
 import { identityOf } from '../../src/watch/completion.js';
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
@@ -93,5 +93,48 @@ describe('readAndHash under a hostile writer', () => {
     if ('code' in result) expect(result.code).toBe('INGEST_ERR_VANISHED');
     else expect(result.sha256).toBe(createHash('sha256').update(data).digest('hex'));
     fs.rmSync(d, { recursive: true });
+  });
+});
+
+describe('readAndHashSync (small files on a hashing thread)', () => {
+  const buffer = Buffer.alloc(SMALL_FILE_BYTES);
+
+  it('hashes empty, small and buffer-sized files like readAndHash', async () => {
+    const d = dir();
+    for (const size of [0, 1, 4096, SMALL_FILE_BYTES, SMALL_FILE_BYTES + 7]) {
+      const file = path.join(d, `f${size}`);
+      const data = Buffer.alloc(size, size % 251);
+      fs.writeFileSync(file, data);
+      const identity = identityOf(fs.lstatSync(file));
+      const result = readAndHashSync(file, identity, buffer);
+      expect(result.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+      expect(result.sha256).toBe((await readAndHash(file, identity)).sha256);
+      expect(result.identity).toEqual(identity);
+    }
+  });
+
+  it('gives the same errors: changed, symlink, FIFO, vanished', async () => {
+    const d = dir();
+    const file = path.join(d, 'f');
+    fs.writeFileSync(file, 'abc');
+    const identity = identityOf(fs.lstatSync(file));
+    fs.appendFileSync(file, 'def');
+    expect(() => readAndHashSync(file, identity, buffer)).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_CHANGED' }),
+    );
+    const link = path.join(d, 'link');
+    fs.symlinkSync(file, link);
+    expect(() => readAndHashSync(link, identity, buffer)).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_NOT_REGULAR' }),
+    );
+    const fifo = path.join(d, 'fifo');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readAndHashSync(fifo, identity, buffer)).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_NOT_REGULAR' }),
+    );
+    expect(() => readAndHashSync(path.join(d, 'gone'), identity, buffer)).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_VANISHED' }),
+    );
   });
 });

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { StateLock } from '../../src/state/lock.js';
+import { MIGRATIONS } from '../../src/state/schema.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import type { ClaimInput } from '../../src/state/store.js';
 
@@ -81,6 +83,69 @@ describe('SQLite state', () => {
     store.close();
   });
 
+  it('a commit leaves the content index alone; aborted and vanished content is free again', () => {
+    const store = openSqliteState(statePath());
+    const results = store.claim(
+      ['d', 'e', 'f'].map((c) => input(c, c)),
+      1,
+      place,
+    );
+    const ids = results.map((r) => (r.outcome === 'ingest' ? r.row.id : -1));
+    store.finish(
+      [
+        { id: ids[0]!, status: 'committed' },
+        { id: ids[1]!, status: 'aborted', error: 'x' },
+        { id: ids[2]!, status: 'vanished' },
+      ],
+      2,
+    );
+    const live = store.db
+      .prepare('SELECT live_sha256 AS h FROM files ORDER BY id')
+      .all()
+      .map((r) => (r as { h: Buffer | null }).h?.toString('hex') ?? null);
+    expect(live).toEqual(['d'.repeat(64), null, null]);
+    const again = store.claim(
+      ['d', 'e', 'f'].map((c) => input(c, `${c}2`)),
+      3,
+      place,
+    );
+    expect(again.map((r) => r.outcome)).toEqual(['duplicate', 'ingest', 'ingest']);
+    // A second live ingest of the same content is refused by the database itself.
+    expect(() =>
+      store.db
+        .prepare(
+          `INSERT INTO files (kind, status, sha256, live_sha256, source, dest, device, inode, size,
+             mtime_ms, intent_at) VALUES ('ingest', 'intent', ?, unhex(?), x'00', x'00', 1, 1, 1, 1, 1)`,
+        )
+        .run('d'.repeat(64), 'd'.repeat(64)),
+    ).toThrow(/UNIQUE constraint failed/);
+    store.close();
+  });
+
+  it('migrates a version 1 state: live ingests keep their content, the rest are free', () => {
+    const p = statePath();
+    const v1 = new Database(p);
+    v1.exec(MIGRATIONS[0]!);
+    v1.pragma('user_version = 1');
+    const insert = v1.prepare(
+      `INSERT INTO files (kind, status, sha256, source, dest, device, inode, size, mtime_ms,
+         intent_at) VALUES (?, ?, ?, x'00', x'00', 1, 1, 1, 1, 1)`,
+    );
+    insert.run('ingest', 'committed', 'a'.repeat(64));
+    insert.run('ingest', 'intent', 'b'.repeat(64));
+    insert.run('ingest', 'aborted', 'c'.repeat(64));
+    insert.run('duplicate', 'committed', 'a'.repeat(64));
+    v1.close();
+    const store = openSqliteState(p);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(store.findContent('a'.repeat(64))?.status).toBe('committed');
+    expect(store.findContent('b'.repeat(64))?.status).toBe('intent');
+    expect(store.findContent('c'.repeat(64))).toBeUndefined();
+    const results = store.claim([input('a', 'n'), input('c', 'm')], 2, place);
+    expect(results.map((r) => r.outcome)).toEqual(['duplicate', 'ingest']);
+    store.close();
+  });
+
   it('keeps paths that are not UTF-8 byte for byte', () => {
     const store = openSqliteState(statePath());
     const raw = Buffer.from([0x2f, 0xff, 0x41]);
@@ -100,7 +165,7 @@ describe('SQLite state', () => {
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
     store.close();
     const again = openSqliteState(p);
-    expect(again.db.pragma('user_version', { simple: true })).toBe(1);
+    expect(again.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     again.close();
   });
 
