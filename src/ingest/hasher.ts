@@ -121,15 +121,18 @@ export async function readAndHash(
       throw new SourceReadError(`cannot read ${name}: ${(error as Error).message}`, error);
     });
   let reading: Promise<{ bytesRead: number }> | undefined;
+  let writing: Promise<void> | undefined;
   let output: fs.promises.FileHandle | undefined;
   try {
     const before = await fromSource(input.stat());
     checkBefore(name, before, expected);
     if (copyTo !== undefined) output = await fs.promises.open(copyTo, 'wx', 0o600);
     const hash = createHash('sha256');
-    // Two buffers: the next read runs while the current chunk is hashed and written.
+    // Three buffers, three things at once: chunk N is hashed on this thread while chunk N+1 is
+    // read and chunk N-1 is written by the thread pool. The copy then costs about as long as
+    // the slowest of the three instead of the sum of hashing and writing.
     const size = Math.max(1, Math.min(CHUNK, before.size + 1));
-    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    const buffers = [0, 1, 2].map(() => Buffer.allocUnsafe(size));
     let position = 0;
     let current = 0;
     reading = fromSource(input.read(buffers[0]!, 0, size, 0));
@@ -137,15 +140,19 @@ export async function readAndHash(
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
       const chunk = buffers[current]!.subarray(0, bytesRead);
+      const at = position;
       position += bytesRead;
-      current ^= 1;
+      current = (current + 1) % buffers.length;
+      // buffers[current] last held chunk N-2, whose write finished before N-1's began.
       reading = fromSource(input.read(buffers[current]!, 0, size, position));
       hash.update(chunk);
       if (output !== undefined) {
-        await output.write(chunk, 0, chunk.length, position - bytesRead);
-        onCopyProgress?.();
+        const out = output;
+        await writing;
+        writing = out.write(chunk, 0, chunk.length, at).then(() => onCopyProgress?.());
       }
     }
+    await writing;
     const after = await fromSource(input.stat());
     checkAfter(name, before, after, position);
     if (output !== undefined) {
@@ -165,12 +172,11 @@ export async function readAndHash(
       ms: performance.now() - started,
     };
   } catch (error) {
-    // A read may still be in flight when a write failed: it is settled here, and its own
-    // outcome no longer matters because this attempt has already failed with `error`.
-    await reading?.then(
-      () => undefined,
-      () => undefined,
-    );
+    // A read or a write may still be in flight when the other failed: both are settled here,
+    // and their own outcomes no longer matter because this attempt has already failed.
+    const settled = () => undefined;
+    await reading?.then(settled, settled);
+    await writing?.then(settled, settled);
     if (output !== undefined) {
       await output.close();
       output = undefined;
