@@ -46,6 +46,11 @@ const BACKOFF_CAPACITY = 100_000;
  * core for scans. At 20 the 1,000,000-file idle case measured 5.3% of a core (docs/BENCHMARKS.md).
  */
 const SCAN_COST_FACTOR = 40;
+/**
+ * ...but never more than this apart: a scan's duration is wall time, which a burst inflates
+ * (the pipeline runs between its steps), and the scans are what find files inotify dropped.
+ */
+const MAX_SCAN_SPACING_MS = 60_000;
 /** How often the daemon records its runtime snapshot for `ingestor status`. */
 const RUNTIME_INTERVAL_MS = 5_000;
 
@@ -417,6 +422,11 @@ export class Ingestor implements AsyncDisposable {
   }
 
   /** Runs until `signal` aborts: hints, due checks and periodic scans whose interval adapts. */
+  #scanSpacing(scanMs: number): number {
+    const byCost = Math.min(scanMs * SCAN_COST_FACTOR, MAX_SCAN_SPACING_MS);
+    return Math.max(this.options.scanIntervalMs, byCost);
+  }
+
   async run(signal: AbortSignal): Promise<RunSummary> {
     const tickMs = Math.min(1000, Math.max(20, this.options.stabilityMs / 4));
     let waiting: AbortController | undefined;
@@ -426,8 +436,7 @@ export class Ingestor implements AsyncDisposable {
     try {
       let scan = await this.discovery.scan();
       this.#logScan(scan);
-      let nextScan =
-        this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * SCAN_COST_FACTOR);
+      let nextScan = this.#clock() + this.#scanSpacing(scan.ms);
       while (!signal.aborted) {
         waiting = new AbortController();
         const wake = () => waiting?.abort();
@@ -443,8 +452,7 @@ export class Ingestor implements AsyncDisposable {
           this.#refreshQuarantinedInPlace();
           scan = await this.discovery.scan();
           this.#logScan(scan);
-          nextScan =
-            this.#clock() + Math.max(this.options.scanIntervalMs, scan.ms * SCAN_COST_FACTOR);
+          nextScan = this.#clock() + this.#scanSpacing(scan.ms);
         }
       }
     } finally {
