@@ -75,17 +75,22 @@ function makeBigFile(file, bytes) {
   sh(`head -c ${bytes} /dev/urandom > '${file}' && touch -d '10 minutes ago' '${file}'`);
 }
 
+/** The three directory flags every run of the daemon takes. */
+const dirArgs = (input, warehouse, manifests) => [
+  '--input',
+  input,
+  '--warehouse',
+  warehouse,
+  '--manifests',
+  manifests,
+];
+
 function ingestOnce(input, warehouse, manifests, extra = []) {
   const r = spawnSync(
     process.execPath,
     [
       BIN,
-      '--input',
-      input,
-      '--warehouse',
-      warehouse,
-      '--manifests',
-      manifests,
+      ...dirArgs(input, warehouse, manifests),
       '--once',
       '--log-level',
       'warn',
@@ -336,12 +341,7 @@ if (CASES.has(4) || CASES.has(5)) {
   const input = path.join(base, 'in');
   makeSmallFiles(input, SIZES.millionFiles);
   const args = [
-    '--input',
-    input,
-    '--warehouse',
-    path.join(base, 'wh'),
-    '--manifests',
-    path.join(base, 'mf'),
+    ...dirArgs(input, path.join(base, 'wh'), path.join(base, 'mf')),
     '--stability-seconds',
     '1',
     '--stats-interval',
@@ -402,12 +402,7 @@ if (CASES.has(6)) {
   makeSmallFiles(input, SIZES.millionFiles);
   const port = 19465;
   const run = daemon([
-    '--input',
-    input,
-    '--warehouse',
-    path.join(base, 'wh'),
-    '--manifests',
-    path.join(base, 'mf'),
+    ...dirArgs(input, path.join(base, 'wh'), path.join(base, 'mf')),
     '--mode',
     'sidecar',
     '--metrics-port',

@@ -38,6 +38,11 @@ function openError(name: string, error: unknown): Error {
   return new SourceReadError(`cannot open ${name}: ${(error as Error).message}`, error);
 }
 
+/** An error reading the source: the file's fault, unlike an error writing the copy. */
+function readError(name: string, error: unknown): SourceReadError {
+  return new SourceReadError(`cannot read ${name}: ${(error as Error).message}`, error);
+}
+
 function checkBefore(name: string, before: fs.Stats, expected: FileIdentity): void {
   if (!before.isFile()) {
     throw new IngestError('INGEST_ERR_NOT_REGULAR', `${name} is not a regular file`);
@@ -60,25 +65,23 @@ function checkAfter(name: string, before: fs.Stats, after: fs.Stats, bytes: numb
  */
 export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Buffer): ReadResult {
   const started = performance.now();
+  const name = displayPath(path);
   let fd: number;
   try {
     fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
-    throw openError(displayPath(path), error);
+    throw openError(name, error);
   }
   const fromSource = <T>(read: () => T): T => {
     try {
       return read();
     } catch (error) {
-      throw new SourceReadError(
-        `cannot read ${displayPath(path)}: ${(error as Error).message}`,
-        error,
-      );
+      throw readError(name, error);
     }
   };
   try {
     const before = fromSource(() => fs.fstatSync(fd));
-    checkBefore(displayPath(path), before, expected);
+    checkBefore(name, before, expected);
     const hash = createHash('sha256');
     let position = 0;
     // Reading stops at the size fstat gave: a file that grew or shrank meanwhile has another
@@ -90,7 +93,7 @@ export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Bu
       position += bytesRead;
     }
     const after = fromSource(() => fs.fstatSync(fd));
-    checkAfter(displayPath(path), before, after, position);
+    checkAfter(name, before, after, position);
     return {
       sha256: hash.digest('hex'),
       identity: identityOf(before),
@@ -115,10 +118,9 @@ export async function readAndHash(
   } catch (error) {
     throw openError(name, error);
   }
-  /** Errors reading the source are the file's; errors writing the copy are the warehouse's. */
   const fromSource = <T>(promise: Promise<T>): Promise<T> =>
     promise.catch((error: unknown) => {
-      throw new SourceReadError(`cannot read ${name}: ${(error as Error).message}`, error);
+      throw readError(name, error);
     });
   let reading: Promise<{ bytesRead: number }> | undefined;
   let writing: Promise<void> | undefined;

@@ -102,7 +102,8 @@ const PAUSE_CAP_MS = 30_000;
  * The per-file pipeline: hash (copy) -> claim -> move -> manifest -> commit. Claims, manifest
  * appends and commits are grouped: every file that is ready while a batch runs joins the next
  * batch, which costs one transaction for its intents, one fsync per manifest file and one
- * transaction for its commits, whatever its size.
+ * transaction for its commits, whatever its size. A batch that is not full waits up to
+ * LINGER_MS while `moreComing()` says files are still being hashed.
  *
  * When an output volume fails (full, read-only, locked), ingestion pauses with backoff: a batch
  * that failed after its intents were written is settled at once by the same rules as start-up

@@ -130,7 +130,7 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
       throw new Error(
-        `schema version ${version} is newer than this ingestor knows (${MIGRATIONS.length})`,
+        `schema version ${version} is newer than this ingestor knows (${MIGRATIONS.length}); run the newer ingestor that wrote it`,
       );
     }
     if (version < MIGRATIONS.length) {
@@ -169,7 +169,8 @@ export class SqliteStore implements StateStore {
     this.db = db;
     this.#snapshot = snapshot;
     this.#findContent = db.prepare(
-      `SELECT * FROM files WHERE live_sha256 = ? AND live_sha256 IS NOT NULL`,
+      // live_sha256 = ? implies the partial index's IS NOT NULL: SQLite searches the index.
+      `SELECT * FROM files WHERE live_sha256 = ?`,
     );
     this.#insert = db.prepare(`
       INSERT INTO files (kind, status, sha256, live_sha256, source, dest, tmp, manifest, sidecar,

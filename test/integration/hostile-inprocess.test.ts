@@ -6,6 +6,7 @@ import { IngestorEvents } from '../../src/events.js';
 import { Pipeline } from '../../src/ingest/pipeline.js';
 import { Ingestor } from '../../src/ingestor.js';
 import { ManifestWriter } from '../../src/manifest/manifest-writer.js';
+import type { IngestorOptions } from '../../src/options.js';
 import { resolveOptions } from '../../src/options.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import { identityOf } from '../../src/watch/completion.js';
@@ -20,19 +21,22 @@ import {
 
 const silent = pino({ level: 'silent' });
 
+/** Options for the test tree `d`, with `extra` on top. */
+const optionsFor = (d: ReturnType<typeof makeDirs>, extra: Partial<IngestorOptions> = {}) =>
+  resolveOptions({
+    input: d.input,
+    warehouse: d.warehouse,
+    manifests: d.manifests,
+    statePath: d.state,
+    ...extra,
+  });
+
 describe('hostile conditions, in process (real files and state, controlled clock)', () => {
   it('--once takes every file even when more are waiting than the pending set holds', async () => {
     const d = makeDirs();
     const contents = Array.from({ length: 300 }, (_, i) => `fresh ${i}`);
     contents.forEach((c, i) => fs.writeFileSync(path.join(d.input, `f${i}.csv`), c));
-    const options = resolveOptions({
-      input: d.input,
-      warehouse: d.warehouse,
-      manifests: d.manifests,
-      statePath: d.state,
-      stabilitySeconds: 0.5,
-      pendingCapacity: 100,
-    });
+    const options = optionsFor(d, { stabilitySeconds: 0.5, pendingCapacity: 100 });
     const ingestor = await Ingestor.open(options, { logger: silent });
     const summary = await ingestor.runOnce();
     await ingestor.close();
@@ -42,13 +46,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
 
   it('the clock moving backwards across an hour boundary: one line per content, no loss', async () => {
     const d = makeDirs();
-    const options = resolveOptions({
-      input: d.input,
-      warehouse: d.warehouse,
-      manifests: d.manifests,
-      statePath: d.state,
-      stabilitySeconds: 1,
-    });
+    const options = optionsFor(d, { stabilitySeconds: 1 });
     // A clock that runs at real speed from a chosen instant, which each run moves.
     let base = 0;
     let realStart = 0;
@@ -87,12 +85,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
 
   it('a file that vanishes between hashing and moving is not recorded and leaves nothing', async () => {
     const d = makeDirs();
-    const options = resolveOptions({
-      input: d.input,
-      warehouse: d.warehouse,
-      manifests: d.manifests,
-      statePath: d.state,
-    });
+    const options = optionsFor(d);
     fs.mkdirSync(d.warehouse);
     const store = openSqliteState(d.state);
     const manifest = new ManifestWriter();
