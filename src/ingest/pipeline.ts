@@ -107,7 +107,9 @@ const PAUSE_CAP_MS = 30_000;
  *
  * When an output volume fails (full, read-only, locked), ingestion pauses with backoff: a batch
  * that failed after its intents were written is settled at once by the same rules as start-up
- * recovery, and new work waits until the pause ends.
+ * recovery, and new work waits until the pause ends. If that settlement fails too (the manifest
+ * volume is the full one), the batch's files are held, neither failed nor committed, and each
+ * end of the pause tries the settlement again on its own, new files or not.
  */
 export class Pipeline {
   readonly #d: PipelineDeps;
@@ -126,6 +128,8 @@ export class Pipeline {
   moreComing: () => boolean = () => false;
   /** Intents of a failed batch could not be settled yet: settle them before anything else. */
   #needsRecovery = false;
+  /** Files of that batch, resolved when their intents are settled. */
+  #held: { entries: Entry[]; error: unknown } | undefined;
   #stopping = false;
 
   private constructor(deps: PipelineDeps, warehouseDevice: number, quarantineDevice: number) {
@@ -176,9 +180,14 @@ export class Pipeline {
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
     this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason };
+    const held = this.#held?.entries.length ?? 0;
+    const where =
+      held === 0
+        ? 'sources stay in the input'
+        : `${held} moved files wait for their manifest lines, other sources stay in the input`;
     this.#d.logger.warn(
-      { event: 'paused', err: reason, code: errnoCode(error), retryInMs: delay, attempts },
-      `ingestion paused: ${reason}; sources stay in the input; retrying in ${(delay / 1000).toFixed(1)}s`,
+      { event: 'paused', err: reason, code: errnoCode(error), retryInMs: delay, attempts, held },
+      `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
     this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
   }
@@ -243,7 +252,7 @@ export class Pipeline {
 
   /** Resolves when no batch is running and none is queued. */
   async drain(): Promise<void> {
-    while (this.#running !== undefined || (this.#queue.length > 0 && this.#pause === undefined)) {
+    while (this.#running !== undefined || (this.#hasWork() && this.#pause === undefined)) {
       await (this.#running ?? new Promise((r) => setTimeout(r, 10)));
     }
   }
@@ -259,10 +268,18 @@ export class Pipeline {
       if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
       entry.resolve({ kind: 'deferred', reason: 'stopping while ingestion is paused' });
     }
+    // Held files are settled by the recovery of the next start.
+    for (const entry of this.#held?.entries.splice(0) ?? []) {
+      entry.resolve({ kind: 'deferred', reason: 'stopping' });
+    }
+  }
+
+  #hasWork(): boolean {
+    return this.#queue.length > 0 || this.#needsRecovery;
   }
 
   #kick(): void {
-    if (this.#running !== undefined || this.#queue.length === 0) return;
+    if (this.#running !== undefined || !this.#hasWork()) return;
     const wait = this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
     if (wait > 0) {
       if (this.#pauseTimer === undefined && !this.#stopping) {
@@ -271,6 +288,13 @@ export class Pipeline {
           this.#kick();
         }, wait);
       }
+      return;
+    }
+    if (this.#queue.length === 0) {
+      this.#running = this.#settleHeld().finally(() => {
+        this.#running = undefined;
+        this.#kick();
+      });
       return;
     }
     const { batchSize } = this.#d.options;
@@ -310,6 +334,20 @@ export class Pipeline {
     };
   }
 
+  /** Settles the intents of a batch that failed and could not be settled then. */
+  async #settleHeld(): Promise<void> {
+    try {
+      await this.#settleIntents();
+      this.#resumed();
+    } catch (error) {
+      this.#d.logger.warn(
+        { err: describeError(error) },
+        'interrupted batch still cannot be settled; will retry when the pause ends',
+      );
+      this.pause(error);
+    }
+  }
+
   async #runBatch(batch: Entry[]): Promise<void> {
     try {
       if (this.#needsRecovery) await this.#settleIntents();
@@ -319,18 +357,24 @@ export class Pipeline {
       // Nothing of the batch is half done on disk for long: intents written before the
       // failure are settled by the recovery rules (forward if the file has its final name,
       // back otherwise), the rest of the batch returns to the input's waiting files.
+      let held: Entry[] = [];
       try {
         await this.#settleIntents(batch);
       } catch (recoveryError) {
         this.#needsRecovery = true;
+        held = batch.filter((entry) => !entry.settled);
         this.#d.logger.warn(
-          { err: describeError(recoveryError) },
-          'interrupted batch cannot be settled yet; will retry before the next batch',
+          { err: describeError(recoveryError), files: held.length },
+          'interrupted batch cannot be settled yet; its files are held until the pause ends',
         );
       }
       for (const entry of batch) {
         if (entry.item.tmp !== null && !entry.settled) await unlinkIfExists(entry.item.tmp);
-        entry.resolve({ kind: 'failed', error });
+        if (!held.includes(entry)) entry.resolve({ kind: 'failed', error });
+      }
+      if (held.length > 0) {
+        const before = this.#held?.entries ?? [];
+        this.#held = { entries: [...before, ...held], error };
       }
       this.pause(error);
     }
@@ -349,7 +393,9 @@ export class Pipeline {
       sweepTemporaries: false,
     });
     this.#needsRecovery = false;
-    for (const entry of batch) {
+    const held = this.#held;
+    this.#held = undefined;
+    for (const entry of [...batch, ...(held?.entries ?? [])]) {
       const key = pathKey(entry.item.candidate.path);
       const row = result.settled.get(key);
       if (row?.status === 'committed' && row.kind === 'ingest') {
@@ -359,6 +405,8 @@ export class Pipeline {
         if (original !== undefined) entry.resolve({ kind: 'duplicate', row, original });
       }
     }
+    // Rolled back: the source is still in the input and waits for the pause to end.
+    for (const entry of held?.entries ?? []) entry.resolve({ kind: 'failed', error: held!.error });
   }
 
   async #commitBatch(batch: Entry[]): Promise<void> {

@@ -120,6 +120,8 @@ export async function recover(deps: {
   }
 
   const finishes: Finish[] = [];
+  // Logged once the decisions are durable: a settlement that fails half way reports nothing.
+  const reports: (() => void)[] = [];
   const lines = new Map<string, string[]>();
   const dirs = new Set<string>();
   for (const row of intents) {
@@ -153,7 +155,9 @@ export async function recover(deps: {
       finishes.push({ id: row.id, status: 'committed' });
       summary.settled.set(pathKey(row.source), { ...row, status: 'committed' });
       summary.rolledForward += 1;
-      logger.info({ ...fields, kind: row.kind }, 'recovery: completed an interrupted ingest');
+      reports.push(() =>
+        logger.info({ ...fields, kind: row.kind }, 'recovery: completed an interrupted ingest'),
+      );
     } else if (decision.action === 'roll-back') {
       if (facts.linePresent && row.kind === 'ingest') {
         logger.error(
@@ -165,7 +169,9 @@ export async function recover(deps: {
       if (row.kind === 'quarantine') await unlinkIfExists(withSuffix(row.dest, '.reason.json'));
       summary.settled.set(pathKey(row.source), { ...row, status: 'aborted' });
       summary.rolledBack += 1;
-      logger.info(fields, 'recovery: rolled back an interrupted ingest; the source stays');
+      reports.push(() =>
+        logger.info(fields, 'recovery: rolled back an interrupted ingest; the source stays'),
+      );
     } else {
       finishes.push({
         id: row.id,
@@ -174,12 +180,15 @@ export async function recover(deps: {
       });
       summary.settled.set(pathKey(row.source), { ...row, status: 'vanished' });
       summary.vanished += 1;
-      logger.warn(fields, 'recovery: the source was removed by someone else before it was moved');
+      reports.push(() =>
+        logger.warn(fields, 'recovery: the source was removed by someone else before it was moved'),
+      );
     }
   }
   for (const [file, list] of lines) await manifest.append(file, list.join(''));
   for (const dir of dirs) await fsyncDir(dir);
   store.finish(finishes, deps.now());
+  for (const report of reports) report();
   if (deps.sweepTemporaries !== false) summary.temporariesRemoved = await sweepTemporaries(options);
   return summary;
 }

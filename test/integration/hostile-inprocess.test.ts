@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
@@ -15,6 +16,7 @@ import {
   filesUnder,
   makeDirs,
   manifestLines,
+  mountTmpfs,
   verifyTree,
   writeOld,
 } from '../helpers/ingestor.js';
@@ -115,6 +117,55 @@ describe('hostile conditions, in process (real files and state, controlled clock
     expect(store.openIntents()).toEqual([]);
     expect(manifestLines(d.manifests)).toEqual([]);
     expect(filesUnder(d.warehouse).filter((f) => f.startsWith('ingest_date='))).toEqual([]);
+    await pipeline.stop();
+    await manifest.close();
+    store.close();
+  });
+
+  it('a batch that cannot be settled on a full manifests volume is held, then committed', async () => {
+    const d = makeDirs();
+    const options = optionsFor(d);
+    fs.mkdirSync(d.warehouse);
+    fs.mkdirSync(d.manifests);
+    mountTmpfs(d.manifests, '64k');
+    const store = openSqliteState(d.state);
+    const manifest = new ManifestWriter();
+    const events = new IngestorEvents();
+    const pipeline = await Pipeline.create({
+      options,
+      store,
+      manifest,
+      clock: Date.now,
+      crash: () => {},
+      logger: silent,
+      events,
+    });
+    pipeline.moreComing = () => true; // the three files join one batch
+    // Room for the hour's directories (no blocks on a tmpfs), none for a line.
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
+    const contents = ['one', 'two', 'three'];
+    const prepared = await Promise.all(
+      contents.map((c, i) => {
+        const file = path.join(d.input, `f${i}.csv`);
+        writeOld(file, c);
+        return pipeline.prepare({
+          path: file,
+          relPath: `f${i}.csv`,
+          identity: identityOf(fs.lstatSync(file)),
+        });
+      }),
+    );
+    const paused = new Promise((resolve) => events.once('pipeline:paused', resolve));
+    const outcomes = Promise.all(prepared.map((p) => pipeline.commit(p)));
+    await paused;
+    // Moved but not yet settled: the files are in the warehouse and none is failed.
+    expect(filesUnder(d.input)).toEqual([]);
+    expect(store.openIntents()).toHaveLength(3);
+    fs.rmSync(path.join(d.manifests, 'filler'));
+    // Nothing else is committed: the end of the pause alone settles the batch.
+    expect((await outcomes).map((o) => o.kind)).toEqual(['committed', 'committed', 'committed']);
+    expect(store.openIntents()).toEqual([]);
+    expectExactlyOnce(d, contents);
     await pipeline.stop();
     await manifest.close();
     store.close();
