@@ -32,7 +32,7 @@ const SIZES = QUICK
       naiveFiles: 2000,
       bigBytes: 1 << 30,
       millionFiles: 1_000_000,
-      // Long enough for several full scans (spaced at 20 times their own duration).
+      // Long enough for several full scans (spaced at 40 times their own duration, at most 60 s apart).
       idleSeconds: 240,
     };
 const ROOT = path.resolve(import.meta.dirname, '..');
