@@ -349,8 +349,21 @@ export class Pipeline {
   }
 
   async #runBatch(batch: Entry[]): Promise<void> {
+    if (this.#needsRecovery) {
+      try {
+        await this.#settleIntents();
+      } catch (error) {
+        // Nothing of this batch was written: its files stay in the input and wait for the
+        // pause to end, like any file during a pause.
+        for (const entry of batch) {
+          if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
+          entry.resolve({ kind: 'failed', error });
+        }
+        this.pause(error);
+        return;
+      }
+    }
     try {
-      if (this.#needsRecovery) await this.#settleIntents();
       await this.#commitBatch(batch);
       this.#resumed();
     } catch (error) {

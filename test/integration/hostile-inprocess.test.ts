@@ -155,17 +155,32 @@ describe('hostile conditions, in process (real files and state, controlled clock
         });
       }),
     );
+    const late = path.join(d.input, 'late.csv');
+    writeOld(late, 'late');
+    const latePrepared = await pipeline.prepare({
+      path: late,
+      relPath: 'late.csv',
+      identity: identityOf(fs.lstatSync(late)),
+    });
     const paused = new Promise((resolve) => events.once('pipeline:paused', resolve));
     const outcomes = Promise.all(prepared.map((p) => pipeline.commit(p)));
     await paused;
     // Moved but not yet settled: the files are in the warehouse and none is failed.
-    expect(filesUnder(d.input)).toEqual([]);
+    expect(filesUnder(d.input)).toEqual(['late.csv']);
+    expect(store.openIntents()).toHaveLength(3);
+    // A file that comes while the volume is still full is not held: the settlement that runs
+    // before its batch fails, so it fails as paused and stays in the input.
+    const lateOutcome = await pipeline.commit(latePrepared);
+    expect(lateOutcome.kind).toBe('failed');
+    expect(filesUnder(d.input)).toEqual(['late.csv']);
     expect(store.openIntents()).toHaveLength(3);
     fs.rmSync(path.join(d.manifests, 'filler'));
     // Nothing else is committed: the end of the pause alone settles the batch.
     expect((await outcomes).map((o) => o.kind)).toEqual(['committed', 'committed', 'committed']);
     expect(store.openIntents()).toEqual([]);
-    expectExactlyOnce(d, contents);
+    // What discovery does for a file that failed as paused: try it again.
+    expect((await pipeline.commit(latePrepared)).kind).toBe('committed');
+    expectExactlyOnce(d, [...contents, 'late']);
     await pipeline.stop();
     await manifest.close();
     store.close();
