@@ -184,7 +184,7 @@ export class Pipeline {
     const where =
       held === 0
         ? 'sources stay in the input'
-        : `${held} moved files wait for their manifest lines, other sources stay in the input`;
+        : `${held} moved files wait to be recorded, other sources stay in the input`;
     this.#d.logger.warn(
       { event: 'paused', err: reason, code: errnoCode(error), retryInMs: delay, attempts, held },
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,

@@ -177,7 +177,7 @@ describe('full and blocked output volumes', () => {
     spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
     for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `held ${i}`);
     await waitFor(
-      () => /moved files wait for their manifest lines/.test(output(daemon).stdout),
+      () => /moved files wait to be recorded/.test(output(daemon).stdout),
       15_000,
       'held',
     );
