@@ -33,6 +33,41 @@ const optionsFor = (d: ReturnType<typeof makeDirs>, extra: Partial<IngestorOptio
     ...extra,
   });
 
+/** A pipeline on the real state and manifests of `d`, and a way to close it all. */
+async function openPipeline(d: ReturnType<typeof makeDirs>) {
+  fs.mkdirSync(d.warehouse, { recursive: true });
+  const store = openSqliteState(d.state);
+  const manifest = new ManifestWriter();
+  const events = new IngestorEvents();
+  const pipeline = await Pipeline.create({
+    options: optionsFor(d),
+    store,
+    manifest,
+    clock: Date.now,
+    crash: () => {},
+    logger: silent,
+    events,
+  });
+  const close = async () => {
+    await pipeline.stop();
+    await manifest.close();
+    store.close();
+  };
+  return { pipeline, store, events, close };
+}
+
+/** Writes `content` to `name` in the input (old enough to be complete) and hashes it. */
+function prepareFile(
+  pipeline: Pipeline,
+  d: ReturnType<typeof makeDirs>,
+  name: string,
+  content: string,
+) {
+  const file = path.join(d.input, name);
+  writeOld(file, content);
+  return pipeline.prepare({ path: file, relPath: name, identity: identityOf(fs.lstatSync(file)) });
+}
+
 describe('hostile conditions, in process (real files and state, controlled clock)', () => {
   it('--once takes every file even when more are waiting than the pending set holds', async () => {
     const d = makeDirs();
@@ -87,28 +122,9 @@ describe('hostile conditions, in process (real files and state, controlled clock
 
   it('a file that vanishes between hashing and moving is not recorded and leaves nothing', async () => {
     const d = makeDirs();
-    const options = optionsFor(d);
-    fs.mkdirSync(d.warehouse);
-    const store = openSqliteState(d.state);
-    const manifest = new ManifestWriter();
-    const pipeline = await Pipeline.create({
-      options,
-      store,
-      manifest,
-      clock: Date.now,
-      crash: () => {},
-      logger: silent,
-      events: new IngestorEvents(),
-    });
-    const file = path.join(d.input, 'ghost.csv');
-    writeOld(file, 'here, then gone');
-    const candidate = {
-      path: file,
-      relPath: 'ghost.csv',
-      identity: identityOf(fs.lstatSync(file)),
-    };
-    const prepared = await pipeline.prepare(candidate);
-    fs.unlinkSync(file);
+    const { pipeline, store, close } = await openPipeline(d);
+    const prepared = await prepareFile(pipeline, d, 'ghost.csv', 'here, then gone');
+    fs.unlinkSync(path.join(d.input, 'ghost.csv'));
     const outcome = await pipeline.commit(prepared);
     expect(outcome.kind).toBe('failed');
     if (outcome.kind === 'failed') {
@@ -117,51 +133,22 @@ describe('hostile conditions, in process (real files and state, controlled clock
     expect(store.openIntents()).toEqual([]);
     expect(manifestLines(d.manifests)).toEqual([]);
     expect(filesUnder(d.warehouse).filter((f) => f.startsWith('ingest_date='))).toEqual([]);
-    await pipeline.stop();
-    await manifest.close();
-    store.close();
+    await close();
   });
 
   it('a batch that cannot be settled on a full manifests volume is held, then committed', async () => {
     const d = makeDirs();
-    const options = optionsFor(d);
-    fs.mkdirSync(d.warehouse);
     fs.mkdirSync(d.manifests);
     mountTmpfs(d.manifests, '64k');
-    const store = openSqliteState(d.state);
-    const manifest = new ManifestWriter();
-    const events = new IngestorEvents();
-    const pipeline = await Pipeline.create({
-      options,
-      store,
-      manifest,
-      clock: Date.now,
-      crash: () => {},
-      logger: silent,
-      events,
-    });
+    const { pipeline, store, events, close } = await openPipeline(d);
     pipeline.moreComing = () => true; // the three files join one batch
     // Room for the hour's directories (no blocks on a tmpfs), none for a line.
     spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
     const contents = ['one', 'two', 'three'];
     const prepared = await Promise.all(
-      contents.map((c, i) => {
-        const file = path.join(d.input, `f${i}.csv`);
-        writeOld(file, c);
-        return pipeline.prepare({
-          path: file,
-          relPath: `f${i}.csv`,
-          identity: identityOf(fs.lstatSync(file)),
-        });
-      }),
+      contents.map((c, i) => prepareFile(pipeline, d, `f${i}.csv`, c)),
     );
-    const late = path.join(d.input, 'late.csv');
-    writeOld(late, 'late');
-    const latePrepared = await pipeline.prepare({
-      path: late,
-      relPath: 'late.csv',
-      identity: identityOf(fs.lstatSync(late)),
-    });
+    const latePrepared = await prepareFile(pipeline, d, 'late.csv', 'late');
     const paused = new Promise((resolve) => events.once('pipeline:paused', resolve));
     const outcomes = Promise.all(prepared.map((p) => pipeline.commit(p)));
     await paused;
@@ -181,8 +168,6 @@ describe('hostile conditions, in process (real files and state, controlled clock
     // What discovery does for a file that failed as paused: try it again.
     expect((await pipeline.commit(latePrepared)).kind).toBe('committed');
     expectExactlyOnce(d, [...contents, 'late']);
-    await pipeline.stop();
-    await manifest.close();
-    store.close();
+    await close();
   });
 });
