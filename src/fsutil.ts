@@ -48,6 +48,27 @@ export async function ensureDir(dir: string): Promise<void> {
   knownDirs.add(dir);
 }
 
+/**
+ * Writes all of `bytes` at `position` (null: at the end of a file opened to append). write(2)
+ * may write less than asked and report no error, when a volume fills up mid-write, and
+ * FileHandle.write does not go on: this does, so that the next call reports the error instead
+ * of leaving a short file that looks whole.
+ */
+export async function writeFully(
+  handle: fs.promises.FileHandle,
+  bytes: Uint8Array,
+  position: number | null,
+): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const at = position === null ? null : position + done;
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at);
+    if (bytesWritten === 0) {
+      throw Object.assign(new Error('EIO: write made no progress'), { code: 'EIO' });
+    }
+    done += bytesWritten;
+  }
+}
+
 /** lstat that answers undefined for a missing path. */
 export async function lstatIfExists(p: FsPath): Promise<fs.Stats | undefined> {
   try {

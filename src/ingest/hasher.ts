@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { IngestError, hasCode } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { displayPath } from '../paths.js';
-import { unlinkIfExists } from '../fsutil.js';
+import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { SourceReadError } from './failures.js';
 
@@ -151,7 +151,7 @@ export async function readAndHash(
       if (output !== undefined) {
         const out = output;
         await writing;
-        writing = out.write(chunk, 0, chunk.length, at).then(() => onCopyProgress?.());
+        writing = writeFully(out, chunk, at).then(() => onCopyProgress?.());
       }
     }
     await writing;

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ensureDir } from '../fsutil.js';
-import { hasCode } from '../errors.js';
+import { ensureDir, writeFully } from '../fsutil.js';
+import { describeError, errnoCode, hasCode } from '../errors.js';
 import { hashNeedle } from './manifest-line.js';
 
 /**
@@ -12,21 +12,37 @@ import { hashNeedle } from './manifest-line.js';
 export class ManifestWriter {
   #open: { file: string; handle: fs.promises.FileHandle } | undefined;
 
+  /**
+   * Appends `text` whole and makes it durable, or throws an error that names the manifest and
+   * keeps the system error's code (ENOSPC pauses ingestion). A write cut short by a full volume
+   * can leave part of a line: recovery cuts such a torn tail before anything else is appended.
+   */
   async append(file: string, text: string): Promise<void> {
-    if (this.#open?.file !== file) {
-      await this.close();
-      await ensureDir(path.dirname(file));
-      const existed = fs.existsSync(file);
-      const handle = await fs.promises.open(file, 'a');
-      if (!existed) {
-        await handle.sync();
-        const dir = await fs.promises.open(path.dirname(file), fs.constants.O_RDONLY);
-        await dir.sync().finally(() => dir.close());
-      }
-      this.#open = { file, handle };
+    try {
+      const handle = await this.#handleFor(file);
+      await writeFully(handle, Buffer.from(text), null);
+      await handle.sync();
+    } catch (error) {
+      throw Object.assign(
+        new Error(`cannot append to manifest ${file}: ${describeError(error)}`, { cause: error }),
+        { code: errnoCode(error) },
+      );
     }
-    await this.#open.handle.write(text);
-    await this.#open.handle.sync();
+  }
+
+  async #handleFor(file: string): Promise<fs.promises.FileHandle> {
+    if (this.#open?.file === file) return this.#open.handle;
+    await this.close();
+    await ensureDir(path.dirname(file));
+    const existed = fs.existsSync(file);
+    const handle = await fs.promises.open(file, 'a');
+    if (!existed) {
+      await handle.sync();
+      const dir = await fs.promises.open(path.dirname(file), fs.constants.O_RDONLY);
+      await dir.sync().finally(() => dir.close());
+    }
+    this.#open = { file, handle };
+    return handle;
   }
 
   async close(): Promise<void> {

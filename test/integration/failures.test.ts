@@ -142,6 +142,32 @@ describe('full and blocked output volumes', () => {
     expectExactlyOnce(d, [Buffer.alloc(2 * 1024 * 1024, 1), 'small']);
   });
 
+  it('a warehouse that fills up during a copy: no short copy is ever placed', async () => {
+    const d = makeDirs();
+    const mount = path.join(d.root, 'small');
+    fs.mkdirSync(mount);
+    mountTmpfs(mount, '1m');
+    d.warehouse = path.join(mount, 'wh');
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    // 144 KiB left for a 200 KiB file copied in one write: write(2) takes what fits and
+    // reports no error, and only the next call fails.
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${mount}/filler bs=4k count=220 2>/dev/null`]);
+    const data = Buffer.alloc(200 * 1024, 7);
+    data.write('not just sevens');
+    writeOld(path.join(d.input, 'data.bin'), data);
+    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
+    expect(fs.existsSync(path.join(d.input, 'data.bin'))).toBe(true);
+    expect(partitionFiles(d.warehouse)).toEqual([]);
+    fs.rmSync(path.join(mount, 'filler'));
+    await waitFor(() => manifestLines(d.manifests).length === 1, 40_000, 'resume');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(d, [data]);
+    const verify = await verifyTree(d, '--rehash');
+    expect(verify.code, verify.stdout).toBe(0);
+  });
+
   it('a full manifests volume: the moved files are settled once space returns', async () => {
     const d = makeDirs();
     fs.mkdirSync(d.manifests);

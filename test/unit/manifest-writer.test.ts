@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,5 +52,31 @@ describe('manifest writer', () => {
     fs.writeFileSync(file, `{"path":"x","sha256":"${a}"}\n`);
     expect(await hashesPresent(file, new Set([a, b]))).toEqual(new Set([a]));
     expect(await hashesPresent(`${file}.none`, new Set([a]))).toEqual(new Set());
+  });
+
+  it('a volume that fills up mid-write is an error naming the manifest, never a short line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-full-'));
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+    expect(mounted.status, 'mounting a tmpfs needs root').toBe(0);
+    try {
+      const file = path.join(dir, 'manifest.jsonl');
+      const writer = new ManifestWriter();
+      await writer.append(file, `${'x'.repeat(4000)}\n`); // most of one page
+      spawnSync('sh', ['-c', `dd if=/dev/zero of=${dir}/filler bs=4k 2>/dev/null; true`]);
+      // write(2) takes the 95 bytes left in the page and reports no error: the rest must not
+      // be dropped in silence.
+      const appended = writer.append(file, `${'y'.repeat(299)}\n`);
+      await expect(appended).rejects.toMatchObject({ code: 'ENOSPC' });
+      await expect(appended).rejects.toThrow(`cannot append to manifest ${file}: ENOSPC`);
+      await writer.close();
+      expect(fs.statSync(file).size).toBe(4096); // the torn part, which recovery cuts
+      expect(await repairTornTail(file)).toBe(95);
+      fs.rmSync(path.join(dir, 'filler'));
+      await writer.append(file, `${'y'.repeat(299)}\n`);
+      await writer.close();
+      expect(fs.readFileSync(file, 'utf8')).toBe(`${'x'.repeat(4000)}\n${'y'.repeat(299)}\n`);
+    } finally {
+      spawnSync('umount', ['-l', dir]);
+    }
   });
 });
