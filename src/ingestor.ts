@@ -3,17 +3,17 @@ import pLimit from 'p-limit';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { CrashInjector } from './crash.js';
-import { describeError, errnoCode } from './errors.js';
+import { describeError, errnoCode, hasCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import { ensureDir } from './fsutil.js';
 import type { Outcome } from './ingest/pipeline.js';
-import { classifyFailure, backoffMs } from './ingest/failures.js';
+import { FULL_VOLUME_CODES, classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
 import { isNoDest } from './ingest/naming.js';
 import { SMALL_FILE_BYTES } from './ingest/hasher.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
-import { recover } from './ingest/recovery.js';
+import { emptyRecovery, recover } from './ingest/recovery.js';
 import type { Candidate, FsPath, RunSummary } from './interfaces.js';
 import { logEvents } from './log-events.js';
 import type { Gauges } from './metrics.js';
@@ -170,23 +170,40 @@ export class Ingestor implements AsyncDisposable {
       await ensureDir(options.manifests);
       store = openSqliteState(options.statePath);
       const started = full.clock();
-      const recovery = await recover({
-        options,
-        store,
-        manifest,
-        crash: full.crash,
-        logger: full.logger,
-        now: full.clock,
-      });
-      const ms = full.clock() - started;
-      const { settled: _settled, ...counts } = recovery;
-      full.logger.info({ event: 'recovery', ...counts, ms }, 'recovery done');
-      full.events.emit('recovery:done', {
-        rolledForward: recovery.rolledForward,
-        rolledBack: recovery.rolledBack,
-        vanished: recovery.vanished,
-        ms,
-      });
+      let recovery: RecoverySummary;
+      let unsettled: { error: unknown; files: number } | undefined;
+      try {
+        recovery = await recover({
+          options,
+          store,
+          manifest,
+          crash: full.crash,
+          logger: full.logger,
+          now: full.clock,
+        });
+      } catch (error) {
+        // A full volume is an incident to wait out, as it would be for a running daemon: start
+        // paused (metrics, health and status up) and settle when space returns. Anything else
+        // (read-only, corrupt) stops the start with one line.
+        if (!hasCode(error, ...FULL_VOLUME_CODES)) throw error;
+        unsettled = { error, files: store.openIntents().length };
+        recovery = emptyRecovery();
+        full.logger.warn(
+          { event: 'recovery', err: describeError(error), code: errnoCode(error) },
+          `recovery cannot finish now (${unsettled.files} interrupted files): starting paused; it is tried again when the pause ends`,
+        );
+      }
+      if (unsettled === undefined) {
+        const ms = full.clock() - started;
+        const { settled: _settled, ...counts } = recovery;
+        full.logger.info({ event: 'recovery', ...counts, ms }, 'recovery done');
+        full.events.emit('recovery:done', {
+          rolledForward: recovery.rolledForward,
+          rolledBack: recovery.rolledBack,
+          vanished: recovery.vanished,
+          ms,
+        });
+      }
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
       );
@@ -200,6 +217,7 @@ export class Ingestor implements AsyncDisposable {
         events: full.events,
         ...(hasher === undefined ? {} : { hasher }),
       });
+      if (unsettled !== undefined) pipeline.startPaused(unsettled.error, unsettled.files);
       return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery, hasher });
     } catch (error) {
       await hasher?.close();
@@ -418,7 +436,20 @@ export class Ingestor implements AsyncDisposable {
     }
     await this.#pipeline.stop();
     await this.#idle();
+    this.#reportUnsettled();
     return this.summary();
+  }
+
+  /** Files moved but not recorded at a stop (a full volume) are not done: counted as failed. */
+  #reportUnsettled(): void {
+    if (!this.#pipeline.unsettled) return;
+    const files = this.#store.openIntents().length;
+    this.#summary.failed += files;
+    const reason = this.#pipeline.pausedReason ?? 'unknown';
+    this.#logger.error(
+      { event: 'unsettled', files, reason },
+      `${files} moved files could not be recorded (${reason}); the next start settles them`,
+    );
   }
 
   /** Runs until `signal` aborts: hints, due checks and periodic scans whose interval adapts. */
@@ -461,6 +492,7 @@ export class Ingestor implements AsyncDisposable {
     }
     await this.#pipeline.stop();
     await this.#idle();
+    this.#reportUnsettled();
     return this.summary();
   }
 

@@ -130,6 +130,8 @@ export class Pipeline {
   #needsRecovery = false;
   /** Files of that batch, resolved when their intents are settled. */
   #held: { entries: Entry[]; error: unknown } | undefined;
+  /** Intents that start-up recovery could not settle (their files are not in `#held`). */
+  #unsettledAtStart = 0;
   #stopping = false;
 
   private constructor(deps: PipelineDeps, warehouseDevice: number, quarantineDevice: number) {
@@ -150,6 +152,11 @@ export class Pipeline {
 
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Intents left by a failure wait to be settled (they are settled before any new batch). */
+  get unsettled(): boolean {
+    return this.#needsRecovery;
   }
 
   /** Why ingestion is paused, or undefined. */
@@ -180,7 +187,7 @@ export class Pipeline {
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
     this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason };
-    const held = this.#held?.entries.length ?? 0;
+    const held = (this.#held?.entries.length ?? 0) + this.#unsettledAtStart;
     const where =
       held === 0
         ? 'sources stay in the input'
@@ -190,6 +197,14 @@ export class Pipeline {
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
     this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
+  }
+
+  /** Starts paused with intents that start-up recovery could not settle (a full volume). */
+  startPaused(error: unknown, files: number): void {
+    this.#needsRecovery = true;
+    this.#unsettledAtStart = files;
+    this.pause(error);
+    this.#kick();
   }
 
   #resumed(): void {
@@ -406,6 +421,7 @@ export class Pipeline {
       sweepTemporaries: false,
     });
     this.#needsRecovery = false;
+    this.#unsettledAtStart = 0;
     const held = this.#held;
     this.#held = undefined;
     for (const entry of [...batch, ...(held?.entries ?? [])]) {

@@ -24,6 +24,18 @@ export interface RecoverySummary {
   settled: Map<string, FileRow>;
 }
 
+/** A recovery that settled nothing. */
+export function emptyRecovery(): RecoverySummary {
+  return {
+    rolledForward: 0,
+    rolledBack: 0,
+    vanished: 0,
+    tornBytes: 0,
+    temporariesRemoved: 0,
+    settled: new Map(),
+  };
+}
+
 /** What recovery does with one intent, decided from what is on disk. */
 export type Decision =
   | { action: 'roll-forward'; removeSource: boolean; appendLine: boolean }
@@ -91,14 +103,7 @@ export async function recover(deps: {
   sweepTemporaries?: boolean;
 }): Promise<RecoverySummary> {
   const { options, store, manifest, crash, logger } = deps;
-  const summary: RecoverySummary = {
-    rolledForward: 0,
-    rolledBack: 0,
-    vanished: 0,
-    tornBytes: 0,
-    temporariesRemoved: 0,
-    settled: new Map(),
-  };
+  const summary = emptyRecovery();
   const intents = store.openIntents();
   const byManifest = new Map<string, FileRow[]>();
   for (const row of intents) {

@@ -226,6 +226,54 @@ describe('full and blocked output volumes', () => {
     expect(verify.code, verify.stdout).toBe(0);
   });
 
+  it('killed while a batch is held: --once on the full volume exits 1; a daemon starts paused and settles', async () => {
+    const d = makeDirs();
+    fs.mkdirSync(d.manifests);
+    mountTmpfs(d.manifests, '64k');
+    const first = start(daemonArgs(d));
+    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
+    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `killed ${i}`);
+    await waitFor(() => /"held":[1-9]/.test(output(first).stdout), 15_000, 'held');
+    first.kill('SIGKILL');
+    await finished(first);
+    const open = () => new Database(d.state, { readonly: true });
+    const intents = () => {
+      const db = open();
+      try {
+        return (
+          db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'intent'`).get() as {
+            n: number;
+          }
+        ).n;
+      } finally {
+        db.close();
+      }
+    };
+    const held = intents();
+    expect(held).toBeGreaterThan(0);
+
+    // A cron job's run while the volume is still full: it cannot finish, and says so.
+    const once = await run([...baseArgs(d), '--once']);
+    expect(once.code).toBe(1);
+    expect(once.stdout).toContain(`recovery cannot finish now (${held} interrupted files)`);
+    expect(once.stdout).toContain(`${held} moved files could not be recorded`);
+    expect(intents()).toBe(held);
+
+    // A daemon starts anyway, paused, and settles the intents by itself when space returns.
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'restart');
+    expect(output(daemon).stdout).toContain(`"held":${held}`);
+    fs.rmSync(path.join(d.manifests, 'filler'));
+    await waitFor(() => manifestLines(d.manifests).length === 3, 40_000, 'settled');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expect(intents()).toBe(0);
+    expectExactlyOnce(d, ['killed 0', 'killed 1', 'killed 2']);
+    const verify = await verifyTree(d);
+    expect(verify.code, verify.stdout).toBe(0);
+  });
+
   it('a full state volume pauses, then resumes', async () => {
     const d = makeDirs();
     const stateDir = path.dirname(d.state);
