@@ -6,7 +6,13 @@
 // own ledger: each distinct content in the warehouse once with one manifest line, every other
 // copy in the duplicates area, nothing left in the input, nothing lost.
 //
-//   node scripts/torture.mjs [--kills N] [--cross-fs] [--seed N] [--rate FILES_PER_S] [--keep]
+// With --full-outputs the manifests (and with --cross-fs the warehouse) are small tmpfs volumes
+// that a filler fills to the last byte and frees again at random instants, so that kills land
+// on paused ingestion, batches held with their files moved but not recorded, copies cut short,
+// and starts that find the volume full.
+//
+//   node scripts/torture.mjs [--kills N] [--cross-fs] [--full-outputs] [--seed N]
+//                            [--rate FILES_PER_S] [--keep]
 //
 // Prints one summary line (JSON) and exits 0 when no problem was found, 1 otherwise.
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,6 +28,7 @@ const { values: opts } = parseArgs({
   options: {
     kills: { type: 'string', default: '20' },
     'cross-fs': { type: 'boolean', default: false },
+    'full-outputs': { type: 'boolean', default: false },
     seed: { type: 'string', default: String(Date.now() % 100000) },
     rate: { type: 'string', default: '40' },
     keep: { type: 'boolean', default: false },
@@ -46,18 +53,28 @@ const sha = (b) => createHash('sha256').update(b).digest('hex');
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingestor-torture-'));
 const input = path.join(root, 'in');
-const manifests = path.join(root, 'mf');
+let manifests = path.join(root, 'mf');
 let warehouse = path.join(root, 'wh');
 fs.mkdirSync(input);
-let mounted;
-if (opts['cross-fs']) {
-  mounted = path.join(root, 'tmpfs');
-  fs.mkdirSync(mounted);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4g', 'tmpfs', mounted]);
+const mounts = [];
+process.on('exit', () => {
+  for (const dir of mounts) spawnSync('umount', ['-l', dir]);
+});
+function mountTmpfs(name, size) {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
   if (r.status !== 0) throw new Error(`cannot mount tmpfs (needs root): ${r.stderr}`);
-  warehouse = path.join(mounted, 'wh');
-  process.on('exit', () => spawnSync('umount', ['-l', mounted]));
+  mounts.push(dir);
+  return dir;
 }
+const FULL = opts['full-outputs'];
+if (opts['cross-fs']) warehouse = path.join(mountTmpfs('tmpfs', FULL ? '1g' : '4g'), 'wh');
+if (FULL) manifests = path.join(mountTmpfs('mf-volume', '16m'), 'mf');
+// The volumes the filler fills: the manifests always, the warehouse when it is its own. The
+// state stays on the root filesystem then (its WAL alone may reach 16 MB before a checkpoint).
+const fillable = FULL ? mounts.slice() : [];
+const stateArgs = FULL ? ['--state-path', path.join(root, 'state', 'ingestor.db')] : [];
 const args = [
   '--input',
   input,
@@ -71,6 +88,7 @@ const args = [
   '1',
   '--log-level',
   'warn',
+  ...stateArgs,
 ];
 
 // ---- the writer -----------------------------------------------------------------------------
@@ -138,6 +156,26 @@ async function writeOne(n) {
   if (contents.length > 200) contents.splice(0, 100);
 }
 
+// ---- the filler -------------------------------------------------------------------------------
+let fills = 0;
+const fillerPath = (dir) => path.join(dir, '.filler');
+function freeVolumes() {
+  for (const dir of fillable) fs.rmSync(fillerPath(dir), { force: true });
+}
+/** Takes every free byte of one volume (fallocate: at once), holds it a while, frees it. */
+async function filler() {
+  while (writing) {
+    await sleep(300 + random() * 2500);
+    if (!writing) break;
+    const dir = pick(fillable);
+    const free = fs.statfsSync(dir).bavail * fs.statfsSync(dir).bsize;
+    spawnSync('fallocate', ['-l', String(free), fillerPath(dir)]);
+    fills += 1;
+    await sleep(200 + random() * 2000);
+    fs.rmSync(fillerPath(dir), { force: true });
+  }
+}
+
 async function writer() {
   let n = 0;
   const inFlight = new Set();
@@ -157,13 +195,28 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+// What the daemons said about full volumes (their warn and error lines), counted.
+const seen = { paused: 0, held: 0, startedPaused: 0, unrecorded: 0 };
+function count(line) {
+  if (line.includes('"event":"paused"')) seen.paused += 1;
+  if (/"held":[1-9]/.test(line)) seen.held += 1;
+  if (line.includes('recovery cannot finish now')) seen.startedPaused += 1;
+  if (line.includes('could not be recorded')) seen.unrecorded += 1;
+}
+
 function startDaemon(env = {}) {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
   child.once('close', () => live.delete(child));
+  let stdout = '';
+  child.stdout.on('data', (b) => {
+    const lines = (stdout + b).split('\n');
+    stdout = lines.pop();
+    lines.forEach(count);
+  });
   let stderr = '';
   child.stderr.on('data', (b) => (stderr += b));
   const exited = new Promise((resolve) =>
@@ -176,6 +229,7 @@ const started = Date.now();
 let kills = 0;
 let namedKills = 0;
 const writerDone = writer();
+const fillerDone = FULL ? filler() : Promise.resolve();
 const problems = [];
 while (kills < KILLS) {
   const named = random() < 0.25;
@@ -195,6 +249,8 @@ while (kills < KILLS) {
 }
 writing = false;
 await writerDone;
+await fillerDone;
+freeVolumes();
 
 // ---- let it finish, then check ----------------------------------------------------------------
 const walk = (d) =>
@@ -218,7 +274,17 @@ if (left.length > 0) problems.push(`${left.length} files left in the input, e.g.
 
 const verify = spawnSync(
   process.execPath,
-  [BIN, 'verify', '--warehouse', warehouse, '--manifests', manifests, '--rehash', '--json'],
+  [
+    BIN,
+    'verify',
+    '--warehouse',
+    warehouse,
+    '--manifests',
+    manifests,
+    ...stateArgs,
+    '--rehash',
+    '--json',
+  ],
   { encoding: 'utf8' },
 );
 let report;
@@ -266,6 +332,9 @@ const summary = {
   kills,
   namedKills,
   crossFs: opts['cross-fs'],
+  fullOutputs: FULL,
+  fills,
+  ...(FULL ? { seen } : {}),
   seed: Number(opts.seed),
   filesWritten: written,
   distinctContents: ledger.size,
@@ -277,7 +346,7 @@ const summary = {
 };
 console.log(JSON.stringify(summary));
 for (const p of problems.slice(0, 30)) console.error(`torture: ${p}`);
-if (mounted !== undefined) spawnSync('umount', [mounted]);
+for (const dir of mounts.splice(0)) spawnSync('umount', [dir]);
 if (!opts.keep) fs.rmSync(root, { recursive: true, force: true });
 else console.error(`torture: kept ${root}`);
 process.exit(problems.length === 0 ? 0 : 1);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FsPath } from './interfaces.js';
 import { hasCode } from './errors.js';
+import { dirName } from './paths.js';
 
 /** Makes a directory entry change (create, rename, unlink) in `dir` durable. */
 export async function fsyncDir(dir: FsPath): Promise<void> {
@@ -108,5 +109,19 @@ export async function unlinkIfExists(p: FsPath): Promise<boolean> {
   } catch (error) {
     if (hasCode(error, 'ENOENT')) return false;
     throw error;
+  }
+}
+
+/**
+ * ' (the volume holding it has no free space left)' when the volume holding `file` is full,
+ * else ''. SQLite reports a full volume as "disk I/O error" when it cannot size its shared
+ * memory file, and as "database or disk is full" without a path: this says which.
+ */
+export function noSpaceHint(file: FsPath): string {
+  try {
+    const stats = fs.statfsSync(dirName(file));
+    return stats.bavail === 0 ? ' (the volume holding it has no free space left)' : '';
+  } catch {
+    return '';
   }
 }

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType } from 'better-sqlite3';
-import { IngestError, errnoCode } from '../errors.js';
+import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
+import { noSpaceHint } from '../fsutil.js';
+import { FULL_VOLUME_CODES } from '../ingest/failures.js';
 
 /**
  * One daemon per state file. The lock is an exclusive SQLite lock on `<state>.lock`: it is a
@@ -31,7 +33,8 @@ export class StateLock {
       if (errnoCode(error) === 'SQLITE_BUSY') {
         let holder = '';
         try {
-          holder = ` (pid ${fs.readFileSync(pidPath, 'utf8').trim()})`;
+          const pid = fs.readFileSync(pidPath, 'utf8').trim();
+          if (pid !== '') holder = ` (pid ${pid})`;
         } catch (readError) {
           if (errnoCode(readError) !== 'ENOENT') throw readError;
         }
@@ -41,9 +44,21 @@ export class StateLock {
           { cause: error },
         );
       }
-      throw error;
+      throw new IngestError(
+        'INGEST_ERR_STATE',
+        `cannot take the state lock ${JSON.stringify(lockPath)}: ${describeError(error)}${noSpaceHint(lockPath)}`,
+        { cause: error },
+      );
     }
-    fs.writeFileSync(pidPath, `${process.pid}\n`);
+    try {
+      fs.writeFileSync(pidPath, `${process.pid}\n`);
+    } catch (error) {
+      // Only for the message above: a full volume must not stop a start that can wait it out.
+      if (!hasCode(error, ...FULL_VOLUME_CODES)) {
+        db.close();
+        throw error;
+      }
+    }
     return new StateLock(db, pidPath);
   }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import { IngestError, hasCode } from '../errors.js';
+import { noSpaceHint } from '../fsutil.js';
 import type { FileRow, FsPath, RowKind } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
@@ -66,7 +67,7 @@ function stateError(statePath: string, what: string, cause: unknown): IngestErro
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new IngestError(
     'INGEST_ERR_STATE',
-    `state database ${JSON.stringify(statePath)} ${what}: ${detail}`,
+    `state database ${JSON.stringify(statePath)} ${what}: ${detail}${noSpaceHint(statePath)}`,
     { cause },
   );
 }
@@ -373,7 +374,8 @@ export class SqliteStore implements StateStore {
         // Fold the WAL back so that a stopped daemon leaves one self-contained file.
         this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch (error) {
-        if (!hasCode(error, 'SQLITE_BUSY', 'SQLITE_LOCKED')) throw error;
+        // Busy, or no room to fold it back: the WAL stays, and the next open reads it.
+        if (!hasCode(error, 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL')) throw error;
       }
     }
     this.db.close();

@@ -274,6 +274,28 @@ describe('full and blocked output volumes', () => {
     expect(verify.code, verify.stdout).toBe(0);
   });
 
+  it('a start on a state volume with no byte free: one line that says so, exit 1', async () => {
+    const d = makeDirs();
+    const stateDir = path.dirname(d.state);
+    fs.mkdirSync(stateDir);
+    mountTmpfs(stateDir, '1m');
+    const fill = () =>
+      spawnSync('sh', ['-c', `dd if=/dev/zero of=${stateDir}/filler bs=4k 2>/dev/null; true`]);
+    fill();
+    const fresh = await run([...baseArgs(d), '--once']);
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fresh.stderr).toMatch(/cannot take the state lock .*no free space left/);
+    // A state that exists, stopped cleanly: SQLite cannot size its shared memory file.
+    fs.rmSync(path.join(stateDir, 'filler'));
+    expect((await run([...baseArgs(d), '--once'])).code).toBe(0);
+    fill();
+    const again = await run([...baseArgs(d), '--once']);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    expect(again.stderr).toMatch(/state .* no free space left/);
+  });
+
   it('a full state volume pauses, then resumes', async () => {
     const d = makeDirs();
     const stateDir = path.dirname(d.state);

@@ -9,6 +9,7 @@ describe('crash torture, short', () => {
   it.each([
     ['same filesystem', []],
     ['warehouse on a tmpfs', ['--cross-fs']],
+    ['warehouse and manifests filling up and freed at random', ['--cross-fs', '--full-outputs']],
   ])(
     '%s: 15 random kills, verify and the ledger agree',
     (_name, extra) => {
@@ -20,6 +21,7 @@ describe('crash torture, short', () => {
       const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
       expect(summary).toMatchObject({ ok: true, kills: 15, problems: 0 });
       expect(summary.filesWritten).toBeGreaterThan(100);
+      if (extra.includes('--full-outputs')) expect(summary.fills).toBeGreaterThan(0);
     },
     300_000,
   );
