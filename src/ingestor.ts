@@ -13,7 +13,7 @@ import { isNoDest } from './ingest/naming.js';
 import { SMALL_FILE_BYTES } from './ingest/hasher.js';
 import { Pipeline } from './ingest/pipeline.js';
 import type { RecoverySummary } from './ingest/recovery.js';
-import { emptyRecovery, recover } from './ingest/recovery.js';
+import { emptyRecovery, recover, sweepTemporaries } from './ingest/recovery.js';
 import type { Candidate, FsPath, RunSummary } from './interfaces.js';
 import { logEvents } from './log-events.js';
 import type { Gauges } from './metrics.js';
@@ -188,8 +188,15 @@ export class Ingestor implements AsyncDisposable {
         if (!hasCode(error, ...FULL_VOLUME_CODES)) throw error;
         unsettled = { error, files: store.openIntents().length };
         recovery = emptyRecovery();
+        // Copies left by a kill take space on the very volume that may be the full one.
+        recovery.temporariesRemoved = await sweepTemporaries(options);
         full.logger.warn(
-          { event: 'recovery', err: describeError(error), code: errnoCode(error) },
+          {
+            event: 'recovery',
+            err: describeError(error),
+            code: errnoCode(error),
+            temporariesRemoved: recovery.temporariesRemoved,
+          },
           `recovery cannot finish now (${unsettled.files} interrupted files): starting paused; it is tried again when the pause ends`,
         );
       }

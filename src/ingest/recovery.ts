@@ -198,8 +198,12 @@ export async function recover(deps: {
   return summary;
 }
 
-/** Removes copies in progress that no intent refers to (all intents are settled now). */
-async function sweepTemporaries(options: ResolvedOptions): Promise<number> {
+/**
+ * Removes copies in progress: at start no copy is in progress (the lock), and an intent's own
+ * copy is never needed by recovery (a placed file has its final name; an unplaced one is read
+ * again from its source), so this is safe whether or not the intents could be settled.
+ */
+export async function sweepTemporaries(options: ResolvedOptions): Promise<number> {
   let removed = 0;
   for (const root of new Set([options.warehouse, options.duplicatesDir])) {
     const dir = path.join(root, TMP_DIR_NAME);

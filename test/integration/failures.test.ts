@@ -260,10 +260,15 @@ describe('full and blocked output volumes', () => {
     expect(once.stdout).toContain(`${held} moved files could not be recorded`);
     expect(intents()).toBe(held);
 
-    // A daemon starts anyway, paused, and settles the intents by itself when space returns.
+    // A daemon starts anyway, paused, and settles the intents by itself when space returns;
+    // a copy a kill left behind is removed at once (it takes space).
+    const orphan = path.join(d.warehouse, '.ingestor-tmp', '.ingestor-0123456789abcdef.tmp');
+    fs.writeFileSync(orphan, 'a copy cut short by a kill');
     const daemon = start(daemonArgs(d));
     await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'restart');
     expect(output(daemon).stdout).toContain(`"held":${held}`);
+    expect(output(daemon).stdout).toContain('"temporariesRemoved":1');
+    expect(fs.existsSync(orphan)).toBe(false);
     fs.rmSync(path.join(d.manifests, 'filler'));
     await waitFor(() => manifestLines(d.manifests).length === 3, 40_000, 'settled');
     daemon.kill('SIGTERM');
