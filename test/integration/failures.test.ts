@@ -117,6 +117,28 @@ describe('quarantine', () => {
   });
 });
 
+/**
+ * A daemon on a 64 KiB manifests tmpfs that is then filled (room for directories, none for
+ * lines), given files `<prefix> 0..2`: resolves once a pause holds moved files. The filler is
+ * `<manifests>/filler`.
+ */
+async function daemonHoldingABatch(d: Dirs, prefix: string) {
+  fs.mkdirSync(d.manifests);
+  mountTmpfs(d.manifests, '64k');
+  const daemon = start(daemonArgs(d));
+  await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+  spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
+  for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `${prefix} ${i}`);
+  await waitFor(() => heldIn(output(daemon).stdout) > 0, 15_000, 'held');
+  return daemon;
+}
+
+/** The number of held files the first pause line with any says. */
+function heldIn(stdout: string): number {
+  const line = stdout.split('\n').find((l) => /"held":[1-9]/.test(l));
+  return line === undefined ? 0 : (JSON.parse(line) as { held: number }).held;
+}
+
 describe('full and blocked output volumes', () => {
   it('a full warehouse pauses ingestion, keeps the source, and resumes when space returns', async () => {
     const d = makeDirs();
@@ -170,17 +192,8 @@ describe('full and blocked output volumes', () => {
 
   it('a full manifests volume: the moved files are settled once space returns', async () => {
     const d = makeDirs();
-    fs.mkdirSync(d.manifests);
-    mountTmpfs(d.manifests, '64k');
-    d.state = path.join(d.root, 'state', 'ingestor.db');
-    // Leave room for directories but not for lines.
-    const daemon = start(daemonArgs(d));
-    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
-    fs.mkdirSync(path.join(d.manifests, 'filler'));
-    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler/x bs=4k 2>/dev/null; true`]);
-    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `file ${i}`);
-    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
-    fs.rmSync(path.join(d.manifests, 'filler'), { recursive: true });
+    const daemon = await daemonHoldingABatch(d, 'file');
+    fs.rmSync(path.join(d.manifests, 'filler'));
     // No new file arrives: the end of the pause alone settles the held batch.
     await waitFor(() => manifestLines(d.manifests).length === 3, 40_000, 'settled');
     daemon.kill('SIGTERM');
@@ -196,23 +209,13 @@ describe('full and blocked output volumes', () => {
 
   it('stopped while a batch is held: exits 0, and the next start settles the batch', async () => {
     const d = makeDirs();
-    fs.mkdirSync(d.manifests);
-    mountTmpfs(d.manifests, '64k');
-    const daemon = start(daemonArgs(d));
-    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
-    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
-    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `held ${i}`);
-    await waitFor(
-      () => /moved files wait to be recorded/.test(output(daemon).stdout),
-      15_000,
-      'held',
-    );
+    const daemon = await daemonHoldingABatch(d, 'held');
+    expect(output(daemon).stdout).toContain('moved files wait to be recorded');
     daemon.kill('SIGTERM');
     const result = await finished(daemon);
     expect(result.code).toBe(0);
-    const pausedLine = result.stdout.split('\n').find((l) => l.includes('"held":'))!;
-    const held = (JSON.parse(pausedLine) as { held: number }).held;
-    expect(held).toBeGreaterThan(0);
+    const held = heldIn(result.stdout);
+    expect(result.stdout).toContain(`${held} moved files could not be recorded`);
     // The held files are moved, not yet recorded (their intents stay open for the next start);
     // a file that came after them is still in the input.
     expect(filesUnder(d.input)).toHaveLength(3 - held);
@@ -228,13 +231,7 @@ describe('full and blocked output volumes', () => {
 
   it('killed while a batch is held: --once on the full volume exits 1; a daemon starts paused and settles', async () => {
     const d = makeDirs();
-    fs.mkdirSync(d.manifests);
-    mountTmpfs(d.manifests, '64k');
-    const first = start(daemonArgs(d));
-    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
-    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
-    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `killed ${i}`);
-    await waitFor(() => /"held":[1-9]/.test(output(first).stdout), 15_000, 'held');
+    const first = await daemonHoldingABatch(d, 'killed');
     first.kill('SIGKILL');
     await finished(first);
     const open = () => new Database(d.state, { readonly: true });
