@@ -74,21 +74,19 @@ if (FULL) manifests = path.join(mountTmpfs('mf-volume', '16m'), 'mf');
 // The volumes the filler fills: the manifests always, the warehouse when it is its own. The
 // state stays on the root filesystem then (its WAL alone may reach 16 MB before a checkpoint).
 const fillable = FULL ? mounts.slice() : [];
-const stateArgs = FULL ? ['--state-path', path.join(root, 'state', 'ingestor.db')] : [];
+const stateFlag = FULL ? ['--state-path', path.join(root, 'state', 'ingestor.db')] : [];
+/** Where the daemon writes, as `verify` must be told too. */
+const outputs = ['--warehouse', warehouse, '--manifests', manifests, ...stateFlag];
 const args = [
   '--input',
   input,
-  '--warehouse',
-  warehouse,
-  '--manifests',
-  manifests,
+  ...outputs,
   '--stability-seconds',
   '1',
   '--scan-interval',
   '1',
   '--log-level',
   'warn',
-  ...stateArgs,
 ];
 
 // ---- the writer -----------------------------------------------------------------------------
@@ -168,7 +166,8 @@ async function filler() {
     await sleep(300 + random() * 2500);
     if (!writing) break;
     const dir = pick(fillable);
-    const free = fs.statfsSync(dir).bavail * fs.statfsSync(dir).bsize;
+    const { bavail, bsize } = fs.statfsSync(dir);
+    const free = bavail * bsize;
     spawnSync('fallocate', ['-l', String(free), fillerPath(dir)]);
     fills += 1;
     await sleep(200 + random() * 2000);
@@ -272,21 +271,9 @@ if (final.code !== 0)
 const left = ingestible();
 if (left.length > 0) problems.push(`${left.length} files left in the input, e.g. ${left[0]}`);
 
-const verify = spawnSync(
-  process.execPath,
-  [
-    BIN,
-    'verify',
-    '--warehouse',
-    warehouse,
-    '--manifests',
-    manifests,
-    ...stateArgs,
-    '--rehash',
-    '--json',
-  ],
-  { encoding: 'utf8' },
-);
+const verify = spawnSync(process.execPath, [BIN, 'verify', ...outputs, '--rehash', '--json'], {
+  encoding: 'utf8',
+});
 let report;
 try {
   report = JSON.parse(verify.stdout);

@@ -36,6 +36,9 @@ export class UsageError extends IngestError {
   }
 }
 
+/** A volume (an output's or the state's) is full: an incident that passes when space returns. */
+export const FULL_VOLUME_CODES: readonly string[] = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'];
+
 /** The errno code of a Node.js system error, or undefined. */
 export function errnoCode(error: unknown): string | undefined {
   if (error !== null && typeof error === 'object' && 'code' in error) {

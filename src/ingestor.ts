@@ -3,11 +3,11 @@ import pLimit from 'p-limit';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { CrashInjector } from './crash.js';
-import { describeError, errnoCode, hasCode } from './errors.js';
+import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import { ensureDir } from './fsutil.js';
 import type { Outcome } from './ingest/pipeline.js';
-import { FULL_VOLUME_CODES, classifyFailure, backoffMs } from './ingest/failures.js';
+import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
 import { isNoDest } from './ingest/naming.js';
 import { SMALL_FILE_BYTES } from './ingest/hasher.js';
@@ -170,8 +170,8 @@ export class Ingestor implements AsyncDisposable {
       await ensureDir(options.manifests);
       store = openSqliteState(options.statePath);
       const started = full.clock();
-      let recovery: RecoverySummary;
-      let unsettled: { error: unknown; files: number } | undefined;
+      let recovery = emptyRecovery();
+      let unsettled: unknown;
       try {
         recovery = await recover({
           options,
@@ -181,26 +181,6 @@ export class Ingestor implements AsyncDisposable {
           logger: full.logger,
           now: full.clock,
         });
-      } catch (error) {
-        // A full volume is an incident to wait out, as it would be for a running daemon: start
-        // paused (metrics, health and status up) and settle when space returns. Anything else
-        // (read-only, corrupt) stops the start with one line.
-        if (!hasCode(error, ...FULL_VOLUME_CODES)) throw error;
-        unsettled = { error, files: store.openIntents().length };
-        recovery = emptyRecovery();
-        // Copies left by a kill take space on the very volume that may be the full one.
-        recovery.temporariesRemoved = await sweepTemporaries(options);
-        full.logger.warn(
-          {
-            event: 'recovery',
-            err: describeError(error),
-            code: errnoCode(error),
-            temporariesRemoved: recovery.temporariesRemoved,
-          },
-          `recovery cannot finish now (${unsettled.files} interrupted files): starting paused; it is tried again when the pause ends`,
-        );
-      }
-      if (unsettled === undefined) {
         const ms = full.clock() - started;
         const { settled: _settled, ...counts } = recovery;
         full.logger.info({ event: 'recovery', ...counts, ms }, 'recovery done');
@@ -210,6 +190,23 @@ export class Ingestor implements AsyncDisposable {
           vanished: recovery.vanished,
           ms,
         });
+      } catch (error) {
+        // A full volume is an incident to wait out, as it would be for a running daemon: start
+        // paused (metrics, health and status up) and settle when space returns. Anything else
+        // (read-only, corrupt) stops the start with one line.
+        if (!hasCode(error, ...FULL_VOLUME_CODES)) throw error;
+        unsettled = error;
+        // Copies left by a kill take space on the very volume that may be the full one.
+        recovery.temporariesRemoved = await sweepTemporaries(options);
+        full.logger.warn(
+          {
+            event: 'recovery',
+            err: describeError(error),
+            code: errnoCode(error),
+            temporariesRemoved: recovery.temporariesRemoved,
+          },
+          `recovery cannot finish now (${store.openIntents().length} interrupted files): starting paused; it is tried again when the pause ends`,
+        );
       }
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
@@ -224,7 +221,7 @@ export class Ingestor implements AsyncDisposable {
         events: full.events,
         ...(hasher === undefined ? {} : { hasher }),
       });
-      if (unsettled !== undefined) pipeline.startPaused(unsettled.error, unsettled.files);
+      if (unsettled !== undefined) pipeline.startPaused(unsettled);
       return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery, hasher });
     } catch (error) {
       await hasher?.close();

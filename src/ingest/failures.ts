@@ -28,9 +28,6 @@ export const TRANSIENT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'ENETDOWN',
 ]);
 
-/** An output volume (or the state's) is full: an incident that passes when space returns. */
-export const FULL_VOLUME_CODES: readonly string[] = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'];
-
 /** The file's own doing, not the daemon's: retried when they change, never in a loop. */
 const CHANGED_CODES: ReadonlySet<string> = new Set(['INGEST_ERR_CHANGED', 'INGEST_ERR_VANISHED']);
 

@@ -17,14 +17,6 @@ export interface ReadResult {
   ms: number;
 }
 
-/**
- * Reads a file once: SHA-256 of every byte and, when `copyTo` is given, a copy written while
- * reading (reads and writes overlapped, one pass) that is fsynced and carries the source's
- * mode, owner and times where permitted. Never follows a symlink; a FIFO cannot block it.
- *
- * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
- * was read; the copy is then removed.
- */
 /** Files up to this size are read in one synchronous pass by a hashing thread. */
 export const SMALL_FILE_BYTES = CHUNK;
 
@@ -104,6 +96,14 @@ export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Bu
   }
 }
 
+/**
+ * Reads a file once: SHA-256 of every byte and, when `copyTo` is given, a copy written while
+ * reading (reads and writes overlapped, one pass) that is fsynced and carries the source's
+ * mode, owner and times where permitted. Never follows a symlink; a FIFO cannot block it.
+ *
+ * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
+ * was read; the copy is then removed.
+ */
 export async function readAndHash(
   path: FsPath,
   expected: FileIdentity,

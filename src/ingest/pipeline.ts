@@ -130,8 +130,6 @@ export class Pipeline {
   #needsRecovery = false;
   /** Files of that batch, resolved when their intents are settled. */
   #held: { entries: Entry[]; error: unknown } | undefined;
-  /** Intents that start-up recovery could not settle (their files are not in `#held`). */
-  #unsettledAtStart = 0;
   #stopping = false;
 
   private constructor(deps: PipelineDeps, warehouseDevice: number, quarantineDevice: number) {
@@ -187,7 +185,7 @@ export class Pipeline {
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
     this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason };
-    const held = (this.#held?.entries.length ?? 0) + this.#unsettledAtStart;
+    const held = this.#needsRecovery ? this.#openIntentCount() : 0;
     const where =
       held === 0
         ? 'sources stay in the input'
@@ -199,10 +197,22 @@ export class Pipeline {
     this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
   }
 
+  /**
+   * Moved files waiting to be recorded once a settlement has failed: the open intents (a held
+   * batch's, or those start-up recovery could not settle). Read only when pausing, which backs
+   * off; 0 if the state cannot be read either.
+   */
+  #openIntentCount(): number {
+    try {
+      return this.#d.store.openIntents().length;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Starts paused with intents that start-up recovery could not settle (a full volume). */
-  startPaused(error: unknown, files: number): void {
+  startPaused(error: unknown): void {
     this.#needsRecovery = true;
-    this.#unsettledAtStart = files;
     this.pause(error);
     this.#kick();
   }
@@ -421,7 +431,6 @@ export class Pipeline {
       sweepTemporaries: false,
     });
     this.#needsRecovery = false;
-    this.#unsettledAtStart = 0;
     const held = this.#held;
     this.#held = undefined;
     for (const entry of [...batch, ...(held?.entries ?? [])]) {

@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType } from 'better-sqlite3';
-import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
+import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import { noSpaceHint } from '../fsutil.js';
-import { FULL_VOLUME_CODES } from '../ingest/failures.js';
 
 /**
  * One daemon per state file. The lock is an exclusive SQLite lock on `<state>.lock`: it is a
