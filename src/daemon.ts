@@ -155,8 +155,11 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // `ingestor status` asks for a fresh runtime snapshot (live pending count) with SIGUSR2.
+  const live = ingestor;
+  const onRefresh = () => live.writeRuntime();
+  process.on('SIGUSR2', onRefresh);
   if (progress !== undefined) {
-    const live = ingestor;
     progress.follow(events, {
       remaining: () => {
         const g = live.gauges();
@@ -191,6 +194,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
     clearTimeout(shutdownTimer);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGUSR2', onRefresh);
     unregister();
     await server?.close();
     logger.flush();

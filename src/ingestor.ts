@@ -539,17 +539,20 @@ export class Ingestor implements AsyncDisposable {
       this.events.emit('stats', stats);
     }, this.options.statsIntervalMs);
     timer.unref();
-    const snapshot = setInterval(() => this.#writeRuntime(), RUNTIME_INTERVAL_MS);
+    const snapshot = setInterval(() => this.writeRuntime(), RUNTIME_INTERVAL_MS);
     snapshot.unref();
-    this.#writeRuntime();
+    this.writeRuntime();
     return () => {
       clearInterval(timer);
       clearInterval(snapshot);
     };
   }
 
-  /** What `ingestor status` shows of this daemon: pending files live only in memory. */
-  #writeRuntime(): void {
+  /**
+   * What `ingestor status` shows of this daemon: pending files live only in memory. Written
+   * every few seconds, and at once on SIGUSR2 (`ingestor status` asks for a fresh one).
+   */
+  writeRuntime(): void {
     const oldest = this.discovery.pending.oldest();
     const { queueDepth, inflight, pending, paused } = this.gauges();
     try {
