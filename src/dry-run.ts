@@ -1,7 +1,10 @@
 import path from 'node:path';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { describeError, errnoCode } from './errors.js';
+import fs from 'node:fs';
+import { describeError } from './errors.js';
+import { classifyFailure } from './ingest/failures.js';
+import { LeaseKeeper } from './ingest/lease.js';
 import { IngestorEvents } from './events.js';
 import { readAndHash } from './ingest/hasher.js';
 import { freeName } from './ingest/naming.js';
@@ -47,6 +50,8 @@ export async function dryRun(
     deps.report(entry);
   };
   const store = openSqliteState(options.statePath, { readonly: true });
+  // Installs the SIGIO handler that a lease needs before the first one is taken.
+  const leases = options.mode === 'stability' ? new LeaseKeeper() : undefined;
   const events = new IngestorEvents();
   events.on('file:skipped', ({ source, reason }) => report({ action: 'skip', source, reason }));
   const now = clock();
@@ -59,7 +64,17 @@ export async function dryRun(
   const examine = async (candidate: Candidate) => {
     const source = displayPath(candidate.path);
     try {
-      const { sha256, identity } = await readAndHash(candidate.path, candidate.identity);
+      // Read under a lease as the daemon would (a file open for writing is reported as
+      // waiting), let go at once: the audit keeps no writer waiting.
+      const read = await readAndHash(
+        candidate.path,
+        candidate.identity,
+        undefined,
+        undefined,
+        leases !== undefined,
+      );
+      if (read.leaseFd !== null) fs.closeSync(read.leaseFd);
+      const { sha256, identity } = read;
       const bytes = identity.size;
       const committed = store.findContent(sha256);
       const original = committed !== undefined ? displayPath(committed.source) : seen.get(sha256);
@@ -85,7 +100,7 @@ export async function dryRun(
         dest: destFor(candidate, sha256, partition),
       });
     } catch (error) {
-      const changed = errnoCode(error) === 'INGEST_ERR_CHANGED';
+      const changed = classifyFailure(error) === 'changed';
       report({ action: changed ? 'wait' : 'error', source, reason: describeError(error) });
     }
   };
@@ -105,6 +120,7 @@ export async function dryRun(
   try {
     await discovery.scan();
   } finally {
+    leases?.close();
     store.close();
   }
   return summary;

@@ -12,6 +12,11 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_CHANGED: 'the file changed while it was read',
   INGEST_ERR_NOT_REGULAR: 'the path is not a regular file',
   INGEST_ERR_VANISHED: 'the file disappeared before it was moved',
+  INGEST_ERR_OPEN_FOR_WRITING: 'another process has the file open for writing',
+  INGEST_ERR_EMPTY_UNSEEN:
+    'an empty file on a volume where writers cannot be seen, younger than the empty-file wait',
+  INGEST_ERR_LINKED: 'the file gained another hard link before it was moved',
+  INGEST_ERR_INPUT_LOCKED: 'another ingestor, with another state, ingests this input',
   INGEST_ERR_SOURCE_READ: 'the source file cannot be read',
   INGEST_ERR_PAUSED: 'ingestion is paused: an output volume is full, read-only or failing',
 } as const);

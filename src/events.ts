@@ -27,7 +27,7 @@ export interface IngestorEventMap {
   'file:duplicate': [
     { source: string; sha256: string; original: string; dest: string | null; bytes: number },
   ];
-  'file:deferred': [{ source: string; reason: string }];
+  'file:deferred': [{ source: string; reason: string; code: string | undefined }];
   'file:failed': [{ source: string; error: string; code: string | undefined; kind: FailureClass }];
   'discovery:started': [{ input: string }];
   stats: [
@@ -46,6 +46,8 @@ export interface IngestorEventMap {
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];
+  /** The kernel cannot tell whether files on this volume are open for writing. */
+  'watch:no-leases': [{ dir: string; code: string; reason: string }];
 }
 
 export class IngestorEvents extends EventEmitter<IngestorEventMap> {}

@@ -6,7 +6,7 @@ import type { CrashInjector } from './crash.js';
 import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import { ensureDir } from './fsutil.js';
-import type { Outcome } from './ingest/pipeline.js';
+import type { Outcome, Prepared } from './ingest/pipeline.js';
 import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
 import { isNoDest } from './ingest/naming.js';
@@ -271,11 +271,12 @@ export class Ingestor implements AsyncDisposable {
 
   async #ingest(candidate: Candidate): Promise<void> {
     let outcome: Outcome;
+    let prepared: Prepared | undefined;
     try {
       // A worker slot covers reading and hashing only: once the file waits for its group
       // commit the slot moves on, so a batch can gather far more files than there are workers.
       const limit = candidate.identity.size <= SMALL_FILE_BYTES ? this.#smallLimit : this.#limit;
-      const prepared = await limit(async () => {
+      prepared = await limit(async () => {
         await this.#pipeline.whenReady();
         const ready = await this.#pipeline.prepare(candidate);
         await this.#pipeline.room(); // bounded: hashed files never pile up unboundedly
@@ -284,6 +285,9 @@ export class Ingestor implements AsyncDisposable {
       outcome = await this.#pipeline.commit(prepared);
     } catch (error) {
       outcome = { kind: 'failed', error };
+    } finally {
+      // The read lease covers the hash, the claim, the move and the commit; no longer.
+      prepared?.lease?.close();
     }
     if (outcome.kind === 'failed') outcome = await this.#onFailure(candidate, outcome.error);
     this.#report(candidate, outcome);
@@ -294,7 +298,7 @@ export class Ingestor implements AsyncDisposable {
     const code = errnoCode(error);
     if (code === 'INGEST_ERR_PAUSED') return { kind: 'deferred', reason: 'stopping' };
     const failure = classifyFailure(error);
-    if (failure === 'changed') return { kind: 'deferred', reason: describeError(error) };
+    if (failure === 'changed') return { kind: 'deferred', reason: describeError(error), code };
     if (failure === 'pause') {
       this.#pipeline.pause(error);
       return { kind: 'failed', error };
@@ -361,9 +365,9 @@ export class Ingestor implements AsyncDisposable {
       }
       case 'deferred': {
         if (outcome.reason === 'stopping') return;
-        if (outcome.reason.includes('disappeared')) return; // renamed or removed: not ours now
+        if (outcome.code === 'INGEST_ERR_VANISHED') return; // renamed or removed: not ours now
         this.discovery.defer(candidate);
-        this.events.emit('file:deferred', { source, reason: outcome.reason });
+        this.events.emit('file:deferred', { source, reason: outcome.reason, code: outcome.code });
         return;
       }
       case 'failed': {

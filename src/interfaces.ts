@@ -26,6 +26,8 @@ export interface Candidate {
   /** Path relative to the input directory, for display and --exclude matching. */
   relPath: string;
   identity: FileIdentity;
+  /** Hard links when found: a file with more than one is copied, never linked, into place. */
+  links: number;
   /** In sidecar mode: the `.ok` file that marked this file complete. */
   sidecar?: FsPath;
 }

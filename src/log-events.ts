@@ -9,8 +9,12 @@ export function logEvents(events: IngestorEvents, logger: Logger): () => void {
     logger.info({ event: 'ingested', ...e }, 'ingested');
   const duplicate = (e: Payload<'file:duplicate'>) =>
     logger.info({ event: 'duplicate', ...e }, 'duplicate: content already ingested');
+  // A writer that keeps a file open is normal traffic, seen again every window: debug.
   const deferred = (e: Payload<'file:deferred'>) =>
-    logger.info({ event: 'deferred', ...e }, `not ingested now: ${e.reason}`);
+    logger[e.code === 'INGEST_ERR_OPEN_FOR_WRITING' ? 'debug' : 'info'](
+      { event: 'deferred', ...e },
+      `not ingested now: ${e.reason}`,
+    );
   const failed = (e: Payload<'file:failed'>) =>
     logger.error({ event: 'failed', ...e }, `failed: ${e.error}`);
   events.on('file:committed', committed);

@@ -29,7 +29,13 @@ export const TRANSIENT_SOURCE_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** The file's own doing, not the daemon's: retried when they change, never in a loop. */
-const CHANGED_CODES: ReadonlySet<string> = new Set(['INGEST_ERR_CHANGED', 'INGEST_ERR_VANISHED']);
+const CHANGED_CODES: ReadonlySet<string> = new Set([
+  'INGEST_ERR_CHANGED',
+  'INGEST_ERR_VANISHED',
+  'INGEST_ERR_OPEN_FOR_WRITING',
+  'INGEST_ERR_EMPTY_UNSEEN',
+  'INGEST_ERR_LINKED',
+]);
 
 /** An error from reading the source file (as opposed to writing outputs or state). */
 export class SourceReadError extends IngestError {

@@ -16,6 +16,7 @@ export interface Hasher {
     expected: FileIdentity,
     copyTo?: FsPath,
     onCopyProgress?: () => void,
+    lease?: boolean,
   ): Promise<ReadResult>;
   close(): Promise<void>;
 }
@@ -120,7 +121,11 @@ export class WorkerHasher implements Hasher {
     worker.on('message', (replies: HashReply[]) => {
       for (const m of replies) {
         const job = slot.pending.get(m.id);
-        if (job === undefined) continue;
+        if (job === undefined) {
+          // Nobody waits for it any more: a descriptor kept for its lease is closed here.
+          if (m.ok && m.result.leaseFd !== null) fs.closeSync(m.result.leaseFd);
+          continue;
+        }
         slot.pending.delete(m.id);
         if (m.ok) job.resolve(m.result);
         else job.reject(deserializeError(m.error));
@@ -144,7 +149,13 @@ export class WorkerHasher implements Hasher {
     worker.unref();
   }
 
-  hash(path: FsPath, expected: FileIdentity, copyTo?: FsPath): Promise<ReadResult> {
+  hash(
+    path: FsPath,
+    expected: FileIdentity,
+    copyTo?: FsPath,
+    _onCopyProgress?: () => void,
+    lease = false,
+  ): Promise<ReadResult> {
     const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = (this.#next += 1);
     return new Promise<ReadResult>((resolve, reject) => {
@@ -156,6 +167,7 @@ export class WorkerHasher implements Hasher {
         path: toBytes(path),
         expected,
         copyTo: copyTo === undefined ? null : toBytes(copyTo),
+        lease,
       });
     });
   }

@@ -14,6 +14,8 @@ export interface HashRequest {
   path: Uint8Array;
   expected: FileIdentity;
   copyTo: Uint8Array | null;
+  /** Take a read lease and keep the descriptor open for the main thread (see lease.ts). */
+  lease: boolean;
 }
 
 const crash = crashInjectorFromEnv();
@@ -35,7 +37,7 @@ parentPort!.on('message', (requests: HashRequest[]) => {
         replies.push({
           id: request.id,
           ok: true,
-          result: readAndHashSync(path, request.expected, buffer),
+          result: readAndHashSync(path, request.expected, buffer, request.lease),
         });
       } catch (error) {
         replies.push(failed(request.id, error));
@@ -47,6 +49,7 @@ parentPort!.on('message', (requests: HashRequest[]) => {
       request.expected,
       request.copyTo === null ? undefined : asPath(request.copyTo),
       () => crash('during-copy'),
+      request.lease,
     ).then(
       (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
       (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { IngestError, hasCode } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { SourceReadError } from './failures.js';
+import { leaseIntact, tryReadLease } from './lease.js';
 
 const CHUNK = 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -14,8 +16,25 @@ export interface ReadResult {
   sha256: string;
   /** The identity of the file that was read, from fstat on the open descriptor. */
   identity: FileIdentity;
+  /** Its number of hard links then. */
+  links: number;
   ms: number;
+  /**
+   * With `lease`: the descriptor, still open and holding a read lease, which the caller closes
+   * once the file is placed (a writer that opens the file meanwhile breaks the lease). Null
+   * when no lease was asked for or the kernel cannot give one here (`leaseUnavailable`).
+   */
+  leaseFd: number | null;
+  /** With `lease`: the errno code that says why the kernel cannot tell here, else null. */
+  leaseUnavailable: string | null;
 }
+
+const promisified = {
+  open: promisify(fs.open),
+  fstat: promisify(fs.fstat),
+  read: promisify(fs.read),
+  close: promisify(fs.close),
+};
 
 /** Files up to this size are read in one synchronous pass by a hashing thread. */
 export const SMALL_FILE_BYTES = CHUNK;
@@ -51,11 +70,43 @@ function checkAfter(name: string, before: fs.Stats, after: fs.Stats, bytes: numb
 }
 
 /**
+ * Asks the kernel whether a process has the file open for writing, by taking a read lease on
+ * `fd`: refused (EAGAIN) means a writer holds it open, however quiet it has been. Returns the
+ * descriptor that holds the lease, or why the kernel cannot tell here.
+ */
+function takeLease(name: string, fd: number): { fd: number | null; unavailable: string | null } {
+  const attempt = tryReadLease(fd);
+  if (attempt.kind === 'busy') {
+    throw new IngestError(
+      'INGEST_ERR_OPEN_FOR_WRITING',
+      `${name} is open for writing by another process`,
+    );
+  }
+  return attempt.kind === 'held'
+    ? { fd, unavailable: null }
+    : { fd: null, unavailable: attempt.code };
+}
+
+function checkLease(name: string, leaseFd: number | null): void {
+  if (leaseFd !== null && !leaseIntact(leaseFd)) {
+    throw new IngestError(
+      'INGEST_ERR_OPEN_FOR_WRITING',
+      `${name} was opened for writing while it was read`,
+    );
+  }
+}
+
+/**
  * readAndHash without a copy, synchronously, into `buffer`: for small files on a hashing
  * thread, where the five system calls of a 4 KiB file cost less than one asynchronous
  * round trip. Same checks and errors as readAndHash.
  */
-export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Buffer): ReadResult {
+export function readAndHashSync(
+  path: FsPath,
+  expected: FileIdentity,
+  buffer: Buffer,
+  lease = false,
+): ReadResult {
   const started = performance.now();
   const name = displayPath(path);
   let fd: number;
@@ -71,9 +122,11 @@ export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Bu
       throw readError(name, error);
     }
   };
+  let leased: { fd: number | null; unavailable: string | null } = { fd: null, unavailable: null };
   try {
     const before = fromSource(() => fs.fstatSync(fd));
     checkBefore(name, before, expected);
+    if (lease) leased = takeLease(name, fd);
     const hash = createHash('sha256');
     let position = 0;
     // Reading stops at the size fstat gave: a file that grew or shrank meanwhile has another
@@ -86,13 +139,21 @@ export function readAndHashSync(path: FsPath, expected: FileIdentity, buffer: Bu
     }
     const after = fromSource(() => fs.fstatSync(fd));
     checkAfter(name, before, after, position);
+    checkLease(name, leased.fd);
     return {
       sha256: hash.digest('hex'),
       identity: identityOf(before),
+      links: before.nlink,
       ms: performance.now() - started,
+      leaseFd: leased.fd,
+      leaseUnavailable: leased.unavailable,
     };
+  } catch (error) {
+    leased.fd = null;
+    throw error;
   } finally {
-    fs.closeSync(fd);
+    // A held lease travels with the result; the descriptor is closed here otherwise.
+    if (leased.fd === null) fs.closeSync(fd);
   }
 }
 
@@ -109,12 +170,15 @@ export async function readAndHash(
   expected: FileIdentity,
   copyTo?: FsPath,
   onCopyProgress?: () => void,
+  lease = false,
 ): Promise<ReadResult> {
   const started = performance.now();
   const name = displayPath(path);
-  let input: fs.promises.FileHandle;
+  let fd: number;
   try {
-    input = await fs.promises.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    // A raw descriptor rather than a FileHandle: one that holds a lease outlives this call,
+    // and a FileHandle left open would be closed by the garbage collector.
+    fd = await promisified.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
     throw openError(name, error);
   }
@@ -125,9 +189,11 @@ export async function readAndHash(
   let reading: Promise<{ bytesRead: number }> | undefined;
   let writing: Promise<void> | undefined;
   let output: fs.promises.FileHandle | undefined;
+  let leased: { fd: number | null; unavailable: string | null } = { fd: null, unavailable: null };
   try {
-    const before = await fromSource(input.stat());
+    const before = await fromSource(promisified.fstat(fd));
     checkBefore(name, before, expected);
+    if (lease) leased = takeLease(name, fd);
     if (copyTo !== undefined) output = await fs.promises.open(copyTo, 'wx', 0o600);
     const hash = createHash('sha256');
     // Three buffers, three things at once: chunk N is hashed on this thread while chunk N+1 is
@@ -137,16 +203,18 @@ export async function readAndHash(
     const buffers = [0, 1, 2].map(() => Buffer.allocUnsafe(size));
     let position = 0;
     let current = 0;
-    reading = fromSource(input.read(buffers[0]!, 0, size, 0));
+    reading = fromSource(promisified.read(fd, buffers[0]!, 0, size, 0));
     for (;;) {
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
+      // A writer that opens the file now waits for this lease: give up the file at once.
+      checkLease(name, leased.fd);
       const chunk = buffers[current]!.subarray(0, bytesRead);
       const at = position;
       position += bytesRead;
       current = (current + 1) % buffers.length;
       // buffers[current] last held chunk N-2, whose write finished before N-1's began.
-      reading = fromSource(input.read(buffers[current]!, 0, size, position));
+      reading = fromSource(promisified.read(fd, buffers[current]!, 0, size, position));
       hash.update(chunk);
       if (output !== undefined) {
         const out = output;
@@ -155,8 +223,9 @@ export async function readAndHash(
       }
     }
     await writing;
-    const after = await fromSource(input.stat());
+    const after = await fromSource(promisified.fstat(fd));
     checkAfter(name, before, after, position);
+    checkLease(name, leased.fd);
     if (output !== undefined) {
       await output.chmod(before.mode & 0o7777);
       try {
@@ -171,9 +240,13 @@ export async function readAndHash(
     return {
       sha256: hash.digest('hex'),
       identity: identityOf(before),
+      links: before.nlink,
       ms: performance.now() - started,
+      leaseFd: leased.fd,
+      leaseUnavailable: leased.unavailable,
     };
   } catch (error) {
+    leased.fd = null;
     // A read or a write may still be in flight when the other failed: both are settled here,
     // and their own outcomes no longer matter because this attempt has already failed.
     const settled = () => undefined;
@@ -187,6 +260,16 @@ export async function readAndHash(
     throw error;
   } finally {
     await output?.close();
-    await input.close();
+    // A held lease travels with the result; the descriptor is closed here otherwise.
+    if (leased.fd === null) await promisified.close(fd);
   }
+}
+
+/** SHA-256 of a whole file, read afresh (to check a copy against what was hashed). */
+export async function hashFile(path: FsPath): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(path, { highWaterMark: CHUNK })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
 }

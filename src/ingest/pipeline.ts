@@ -29,7 +29,9 @@ import { identityOf, sameIdentity } from '../watch/completion.js';
 import { backoffMs } from './failures.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
-import { readAndHash } from './hasher.js';
+import { hashFile, readAndHash } from './hasher.js';
+import type { Lease } from './lease.js';
+import { LeaseKeeper, unavailableReason } from './lease.js';
 import { placeNoReplace } from './move.js';
 import { NO_DEST, TMP_DIR_NAME, freeName, temporaryName } from './naming.js';
 import { recover } from './recovery.js';
@@ -44,13 +46,19 @@ export interface Prepared {
   tmp: FsPath | null;
   hashMs: number;
   completedAt: number;
+  /**
+   * The read lease taken when it was hashed, held until it is committed: a writer that opens
+   * the file meanwhile breaks it, and the file is given back instead of placed. Null where the
+   * kernel cannot tell (see `LeaseKeeper`) or in sidecar mode. The caller closes it.
+   */
+  lease: Lease | null;
 }
 
 export type Outcome =
   | { kind: 'committed'; row: FileRow }
   | { kind: 'duplicate'; row: FileRow; original: FileRow }
   | { kind: 'quarantined'; row: FileRow }
-  | { kind: 'deferred'; reason: string }
+  | { kind: 'deferred'; reason: string; code?: string | undefined }
   | { kind: 'failed'; error: unknown; row?: FileRow };
 
 export interface PipelineDeps {
@@ -99,6 +107,14 @@ const PAUSE_BASE_MS = 1_000;
 const PAUSE_CAP_MS = 30_000;
 
 /**
+ * Where the kernel cannot say whether a file is open for writing, an empty file waits this
+ * long after its last change: writers such as `rsync --inplace` and `dd` create the file and
+ * leave it empty for seconds before the first byte, and the stability window alone would take
+ * it then.
+ */
+export const EMPTY_WITHOUT_LEASE_MS = 60_000;
+
+/**
  * The per-file pipeline: hash (copy) -> claim -> move -> manifest -> commit. Claims, manifest
  * appends and commits are grouped: every file that is ready while a batch runs joins the next
  * batch, which costs one transaction for its intents, one fsync per manifest file and one
@@ -118,6 +134,9 @@ export class Pipeline {
   readonly #quarantineDevice: number;
   /** Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts). */
   readonly #copyDevices = new Set<number>();
+  readonly #leases = new LeaseKeeper();
+  /** Volumes (by device) where the kernel cannot tell whether a file is open for writing. */
+  readonly #noLeases = new Map<number, { dir: string; code: string; reason: string }>();
   #queue: Entry[] = [];
   readonly #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
@@ -225,16 +244,68 @@ export class Pipeline {
     this.#d.events.emit('pipeline:resumed', { pausedMs });
   }
 
-  /** Reads and hashes a complete file; copies it beside the warehouse across filesystems. */
+  /** Volumes where writers cannot be seen: for `ingestor status`. */
+  get volumesWithoutLeases(): { device: number; dir: string; code: string; reason: string }[] {
+    return [...this.#noLeases].map(([device, v]) => ({ device, ...v }));
+  }
+
+  /**
+   * Reads and hashes a complete file, under a read lease in stability mode (a file some process
+   * has open for writing is refused: INGEST_ERR_OPEN_FOR_WRITING). Copies it beside the
+   * warehouse across filesystems, and when it has other hard links: a warehouse file never
+   * shares its inode with a name outside the warehouse.
+   */
   async prepare(candidate: Candidate): Promise<Prepared> {
     const completedAt = this.#d.clock();
-    const tmp = this.#needsCopy(candidate.identity.device)
-      ? path.join(this.#tmpDir, temporaryName())
-      : null;
+    const linked = candidate.links > 1;
+    const tmp =
+      this.#needsCopy(candidate.identity.device) || linked
+        ? path.join(this.#tmpDir, temporaryName())
+        : null;
     const hasher = this.#d.hasher ?? inThreadHasher;
-    const read = await hasher.hash(candidate.path, candidate.identity, tmp ?? undefined, () =>
-      this.#d.crash('during-copy'),
+    const read = await hasher.hash(
+      candidate.path,
+      candidate.identity,
+      tmp ?? undefined,
+      () => this.#d.crash('during-copy'),
+      this.#d.options.mode === 'stability',
     );
+    const lease = read.leaseFd === null ? null : this.#leases.adopt(read.leaseFd);
+    try {
+      const name = displayPath(candidate.path);
+      if (read.leaseUnavailable !== null) {
+        this.#noteNoLeases(candidate.path, read.identity.device, read.leaseUnavailable);
+        if (
+          read.identity.size === 0 &&
+          completedAt - read.identity.mtimeMs < EMPTY_WITHOUT_LEASE_MS
+        ) {
+          throw new IngestError(
+            'INGEST_ERR_EMPTY_UNSEEN',
+            `${name} is empty and its writer cannot be seen on this volume; empty files wait ${EMPTY_WITHOUT_LEASE_MS / 1000} s after their last change there`,
+          );
+        }
+      }
+      if (tmp === null && read.links > 1) {
+        throw new IngestError(
+          'INGEST_ERR_LINKED',
+          `${name} has ${read.links} hard links now; it will be copied, not linked`,
+        );
+      }
+      if (lease !== null && !lease.intact()) {
+        throw new IngestError(
+          'INGEST_ERR_OPEN_FOR_WRITING',
+          `${name} was opened for writing after it was read`,
+        );
+      }
+      if (tmp !== null && linked && (await hashFile(tmp)) !== read.sha256) {
+        // The copy is the only inode the warehouse will hold: it is read back and checked.
+        throw new IngestError('INGEST_ERR_CHANGED', `the copy of ${name} does not match its hash`);
+      }
+    } catch (error) {
+      lease?.close();
+      if (tmp !== null) await unlinkIfExists(tmp);
+      throw error;
+    }
     return {
       candidate,
       sha256: read.sha256,
@@ -242,7 +313,21 @@ export class Pipeline {
       tmp,
       hashMs: read.ms,
       completedAt,
+      lease,
     };
+  }
+
+  /** Says once per volume that writers cannot be seen there, and what to do about it. */
+  #noteNoLeases(file: FsPath, device: number, code: string): void {
+    if (this.#noLeases.has(device)) return;
+    const dir = displayPath(dirName(file));
+    const reason = unavailableReason(code);
+    this.#noLeases.set(device, { dir, code, reason });
+    this.#d.logger.warn(
+      { event: 'no-write-detection', dir, device, code },
+      `cannot ask the kernel whether files in ${dir} (and the rest of its volume) are open for writing: ${reason}; relying on the stability window alone there. Writers on other hosts cannot be seen at all: use --mode sidecar for them`,
+    );
+    this.#d.events.emit('watch:no-leases', { dir, code, reason });
   }
 
   /** Claims, moves, records and commits a prepared file, in the next group commit. */
@@ -447,8 +532,18 @@ export class Pipeline {
     for (const entry of held?.entries ?? []) entry.resolve({ kind: 'failed', error: held!.error });
   }
 
-  async #commitBatch(batch: Entry[]): Promise<void> {
+  async #commitBatch(all: Entry[]): Promise<void> {
     const { store, crash, clock } = this.#d;
+    const batch: Entry[] = [];
+    for (const entry of all) {
+      if (entry.item.lease?.intact() !== false) {
+        batch.push(entry);
+        continue;
+      }
+      if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
+      entry.resolve({ kind: 'failed', error: reopened(entry.item) });
+    }
+    if (batch.length === 0) return;
     const now = clock();
     const place = this.#placer(now);
     const inputs: ClaimInput[] = batch.map(({ item }) => ({
@@ -493,8 +588,10 @@ export class Pipeline {
 
     await this.#placeAll(works);
     crash('after-rename');
+    await this.#giveBackReopened(works, false);
     await this.#removeSources(works);
     crash('after-source-removed');
+    await this.#giveBackReopened(works, true);
 
     const ingested = works.filter((w) => w.error === undefined && w.row.kind === 'ingest');
     if (ingested.length > 0) {
@@ -512,6 +609,20 @@ export class Pipeline {
       clock(),
     );
     crash('after-commit');
+    for (const w of works) {
+      if (w.error === undefined && w.entry.item.lease?.intact() === false) {
+        // Seen only if a writer's open() took milliseconds between finding the name and
+        // reaching the lease: it now writes to the committed file.
+        this.#d.logger.error(
+          {
+            event: 'reopened-after-commit',
+            source: displayPath(w.row.source),
+            dest: displayPath(w.row.dest),
+          },
+          `a process opened ${displayPath(w.row.source)} for writing as it was committed; ${displayPath(w.row.dest)} may change: check it with ingestor verify --rehash`,
+        );
+      }
+    }
     this.#queue.unshift(...carried);
     for (const w of works) {
       if (w.error !== undefined) {
@@ -579,7 +690,60 @@ export class Pipeline {
           `${displayPath(row.source)} was replaced before it was moved`,
         );
       }
+      // The source's name and ours, nothing else: another name would share the inode.
+      if (w.linked && placed.nlink > 2) {
+        fs.unlinkSync(row.dest);
+        throw new IngestError(
+          'INGEST_ERR_LINKED',
+          `${displayPath(row.source)} gained another hard link before it was moved; it will be copied`,
+        );
+      }
     }
+  }
+
+  /**
+   * Gives back the files that a writer opened since they were hashed (their leases broke):
+   * before the sources are removed, the placed names are removed again; after, a linked or
+   * renamed file's name is given back in the input (under a free name if the old one was
+   * reused), so that the writer's bytes stay there and the file waits again. A copied file
+   * whose source is already removed cannot be given back: the copy stays, with an error line.
+   */
+  async #giveBackReopened(works: Work[], sourcesRemoved: boolean): Promise<void> {
+    const dirs = new Set<string>();
+    for (const w of works) {
+      const item = w.entry.item;
+      if (w.error !== undefined || item.lease === null || item.lease.intact()) continue;
+      const source = item.candidate.path;
+      const { dest } = w.row;
+      const renamed = item.tmp === null && !w.linked;
+      if (sourcesRemoved && item.tmp !== null) {
+        this.#d.logger.error(
+          { event: 'reopened-while-removed', source: displayPath(source) },
+          `a process opened ${displayPath(source)} for writing as it was removed; what it writes now goes to the removed file, and ${displayPath(dest)} holds the bytes from before`,
+        );
+        continue;
+      }
+      w.error = reopened(item);
+      if (dest === NO_DEST) continue;
+      if (item.tmp !== null || (w.linked && !sourcesRemoved)) {
+        await unlinkIfExists(dest);
+        if (item.tmp !== null) await unlinkIfExists(item.tmp);
+      } else {
+        const back =
+          lstatSyncIfExists(source) === undefined
+            ? source
+            : freeName(dirName(source), baseName(source), item.sha256, new Set());
+        if (renamed) {
+          fs.renameSync(dest, back);
+        } else {
+          fs.linkSync(dest, back);
+          fs.unlinkSync(dest);
+        }
+        dirs.add(dirName(source) as string);
+      }
+      dirs.add(dirName(dest) as string);
+    }
+    for (const dir of dirs) await fsyncDir(dir);
   }
 
   /** Removes sources, temporary names and sidecars of placed files, durably. */
@@ -656,4 +820,11 @@ export class Pipeline {
     store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
     return { kind: 'quarantined', row: store.getRow(row.id)! };
   }
+}
+
+function reopened(item: Prepared): IngestError {
+  return new IngestError(
+    'INGEST_ERR_OPEN_FOR_WRITING',
+    `${displayPath(item.candidate.path)} was opened for writing before it was moved; it waits again`,
+  );
 }

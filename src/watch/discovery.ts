@@ -131,7 +131,12 @@ export class Discovery {
       const nameText = displayPath(name);
       const type = entryTypeOf(stat);
       if (type === 'dir') {
-        if (!isSkippedDirectory(nameText)) await this.scan(path, relPath);
+        // A directory that appeared: watch it first, then scan it once, so that files created
+        // before the watch was in place are found now rather than at the next full scan.
+        if (!isSkippedDirectory(nameText)) {
+          this.#watcher?.add(path);
+          await this.scan(path, relPath);
+        }
         continue;
       }
       await this.#examine({ path, name, nameText, relPath, type }, stat);
@@ -268,7 +273,12 @@ export class Discovery {
     const next = observe(tracked, identityOf(stat), now);
     if (isStable(next, now, this.#o.stabilityMs)) {
       this.pending.delete(entry.path);
-      await this.#o.submit({ path: entry.path, relPath: entry.relPath, identity: next.identity });
+      await this.#o.submit({
+        path: entry.path,
+        relPath: entry.relPath,
+        identity: next.identity,
+        links: stat.nlink,
+      });
       return true;
     }
     const dueAt = stableAt(next, this.#o.stabilityMs);
@@ -306,6 +316,7 @@ export class Discovery {
       path: dataPath,
       relPath: dataRel,
       identity: identityOf(stat),
+      links: stat.nlink,
       sidecar: marker.path,
     });
     return true;

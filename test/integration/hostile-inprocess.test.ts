@@ -65,7 +65,8 @@ function prepareFile(
 ) {
   const file = path.join(d.input, name);
   writeOld(file, content);
-  return pipeline.prepare({ path: file, relPath: name, identity: identityOf(fs.lstatSync(file)) });
+  const stat = fs.lstatSync(file);
+  return pipeline.prepare({ path: file, relPath: name, identity: identityOf(stat), links: 1 });
 }
 
 describe('hostile conditions, in process (real files and state, controlled clock)', () => {

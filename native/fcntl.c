@@ -1,0 +1,75 @@
+// The few Linux system calls that Node has no binding for: file leases (which tell whether any
+// process has a file open for writing, and warn us when one opens it) and flock (an advisory
+// lock on the input directory that no upstream writer ever waits on). Each function returns 0
+// or a positive errno, never throws: the caller decides what each errno means.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <node_api.h>
+
+static int int_arg(napi_env env, napi_callback_info info, size_t n, int32_t *out) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) return -1;
+  }
+  return 0;
+}
+
+static napi_value result(napi_env env, int32_t value) {
+  napi_value out;
+  napi_create_int32(env, value, &out);
+  return out;
+}
+
+static napi_value bad_args(napi_env env) {
+  napi_throw_type_error(env, NULL, "expected integer arguments");
+  return NULL;
+}
+
+// setLease(fd, type): fcntl(F_SETLEASE); type is F_RDLCK, F_WRLCK or F_UNLCK. 0 or errno.
+static napi_value set_lease(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  if (int_arg(env, info, 2, a) != 0) return bad_args(env);
+  return result(env, fcntl(a[0], F_SETLEASE, a[1]) == 0 ? 0 : errno);
+}
+
+// getLease(fd): fcntl(F_GETLEASE): the lease held, or the type it is being broken to
+// (F_UNLCK while a writer waits for us to let go). -errno on failure.
+static napi_value get_lease(napi_env env, napi_callback_info info) {
+  int32_t a[1];
+  if (int_arg(env, info, 1, a) != 0) return bad_args(env);
+  int type = fcntl(a[0], F_GETLEASE);
+  return result(env, type >= 0 ? type : -errno);
+}
+
+// flock(fd, operation): LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB. 0 or errno.
+static napi_value do_flock(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  if (int_arg(env, info, 2, a) != 0) return bad_args(env);
+  return result(env, flock(a[0], a[1]) == 0 ? 0 : errno);
+}
+
+static napi_value constant(napi_env env, napi_value exports, const char *name, int32_t value) {
+  napi_set_named_property(env, exports, name, result(env, value));
+  return exports;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+      {"setLease", NULL, set_lease, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getLease", NULL, get_lease, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flock", NULL, do_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+  constant(env, exports, "F_RDLCK", F_RDLCK);
+  constant(env, exports, "F_WRLCK", F_WRLCK);
+  constant(env, exports, "F_UNLCK", F_UNLCK);
+  constant(env, exports, "LOCK_SH", LOCK_SH);
+  constant(env, exports, "LOCK_EX", LOCK_EX);
+  constant(env, exports, "LOCK_UN", LOCK_UN);
+  constant(env, exports, "LOCK_NB", LOCK_NB);
+  return exports;
+}
