@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the tools that tests and benchmarks call, when missing:
-#   scripts/ensure-tools.sh promtool systemd-analyze rclone
+#   scripts/ensure-tools.sh promtool systemd-analyze rclone curl rsync pv
 # Needs root (CI and these machines run as root). Prints nothing when all are present.
 set -euo pipefail
 declare -A PACKAGE=(
@@ -9,6 +9,10 @@ declare -A PACKAGE=(
   [rclone]=rclone
   [hyperfine]=hyperfine
   [script]=bsdutils
+  [curl]=curl
+  [rsync]=rsync
+  [pv]=pv
+  [vmstat]=procps
 )
 missing=()
 for tool in "$@"; do
