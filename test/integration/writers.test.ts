@@ -214,7 +214,9 @@ describe('real writers in stability mode (window 1 s)', () => {
     await waitFor(() => manifestLines(d.manifests).length === 1, 20_000, 'big.bin ingested');
     const r = await stop(child);
     expectIngestedWhole(d, 'big.bin', Buffer.concat([head, Buffer.from('tail')]));
-    expect(r.stdout).toMatch(/big\.bin was opened for writing (while it was read|before it was moved)/);
+    expect(r.stdout).toMatch(
+      /big\.bin was opened for writing (while it was read|before it was moved)/,
+    );
   });
 
   it('a hard link from outside the input: the warehouse gets its own inode, and later writes to the outside name leave it alone', async () => {
