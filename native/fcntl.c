@@ -1,11 +1,10 @@
 // The few Linux system calls that Node has no binding for: file leases (which tell whether any
-// process has a file open for writing, and warn us when one opens it) and flock (an advisory
-// lock on the input directory that no upstream writer ever waits on). Each function returns 0
+// process has a file open for writing, and warn us when one opens it) and advisory locks on the
+// input directory (which no upstream writer ever waits on). Each function returns 0
 // or a positive errno, never throws: the caller decides what each errno means.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <node_api.h>
 
 static int int_arg(napi_env env, napi_callback_info info, size_t n, int32_t *out) {
@@ -45,11 +44,47 @@ static napi_value get_lease(napi_env env, napi_callback_info info) {
   return result(env, type >= 0 ? type : -errno);
 }
 
-// flock(fd, operation): LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB. 0 or errno.
-static napi_value do_flock(napi_env env, napi_callback_info info) {
-  int32_t a[2];
-  if (int_arg(env, info, 2, a) != 0) return bad_args(env);
-  return result(env, flock(a[0], a[1]) == 0 ? 0 : errno);
+static int num_args(napi_env env, napi_callback_info info, size_t n, double *out) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (napi_get_value_double(env, argv[i], &out[i]) != napi_ok) return -1;
+  }
+  return 0;
+}
+
+// ofdLock(fd, type, start, length): an open-file-description lock (F_OFD_SETLK, never waits),
+// which unlike a POSIX record lock survives the process closing other descriptors of the same
+// file (a scan's opendir of the locked directory). 0 or errno.
+static napi_value ofd_lock(napi_env env, napi_callback_info info) {
+  double a[4];
+  if (num_args(env, info, 4, a) != 0) return bad_args(env);
+  struct flock fl = {0};
+  fl.l_type = (short)a[1];
+  fl.l_whence = SEEK_SET;
+  fl.l_start = (off_t)a[2];
+  fl.l_len = (off_t)a[3];
+  return result(env, fcntl((int)a[0], F_OFD_SETLK, &fl) == 0 ? 0 : errno);
+}
+
+// ofdConflict(fd, type, start, length): F_OFD_GETLK. -errno on failure, -1 when the lock could
+// be placed, otherwise the start of a conflicting lock held by another open file description.
+static napi_value ofd_conflict(napi_env env, napi_callback_info info) {
+  double a[4];
+  if (num_args(env, info, 4, a) != 0) return bad_args(env);
+  struct flock fl = {0};
+  fl.l_type = (short)a[1];
+  fl.l_whence = SEEK_SET;
+  fl.l_start = (off_t)a[2];
+  fl.l_len = (off_t)a[3];
+  napi_value out;
+  if (fcntl((int)a[0], F_OFD_GETLK, &fl) != 0) {
+    napi_create_double(env, -(double)errno - 1, &out);
+  } else {
+    napi_create_double(env, fl.l_type == F_UNLCK ? -1 : (double)fl.l_start, &out);
+  }
+  return out;
 }
 
 static napi_value constant(napi_env env, napi_value exports, const char *name, int32_t value) {
@@ -61,15 +96,12 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor fns[] = {
       {"setLease", NULL, set_lease, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getLease", NULL, get_lease, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"flock", NULL, do_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ofdLock", NULL, ofd_lock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ofdConflict", NULL, ofd_conflict, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   constant(env, exports, "F_RDLCK", F_RDLCK);
   constant(env, exports, "F_WRLCK", F_WRLCK);
   constant(env, exports, "F_UNLCK", F_UNLCK);
-  constant(env, exports, "LOCK_SH", LOCK_SH);
-  constant(env, exports, "LOCK_EX", LOCK_EX);
-  constant(env, exports, "LOCK_UN", LOCK_UN);
-  constant(env, exports, "LOCK_NB", LOCK_NB);
   return exports;
 }

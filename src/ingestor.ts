@@ -21,6 +21,7 @@ import type { Logger } from './logger.js';
 import { ManifestWriter } from './manifest/manifest-writer.js';
 import type { ResolvedOptions } from './options.js';
 import { displayPath, pathKey } from './paths.js';
+import { InputLock, stateIdentity } from './state/input-lock.js';
 import { StateLock } from './state/lock.js';
 import { openSqliteState } from './state/sqlite-store.js';
 import type { StateStore } from './state/store.js';
@@ -79,6 +80,7 @@ export class Ingestor implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #lock: StateLock;
+  readonly #inputLock: InputLock | undefined;
   readonly #store: StateStore;
   readonly #manifest: ManifestWriter;
   readonly #pipeline: Pipeline;
@@ -112,6 +114,7 @@ export class Ingestor implements AsyncDisposable {
     deps: Required<IngestorDeps>,
     parts: {
       lock: StateLock;
+      inputLock: InputLock | undefined;
       store: StateStore;
       manifest: ManifestWriter;
       pipeline: Pipeline;
@@ -125,6 +128,7 @@ export class Ingestor implements AsyncDisposable {
     this.#logger = deps.logger;
     this.#clock = deps.clock;
     this.#lock = parts.lock;
+    this.#inputLock = parts.inputLock;
     this.#store = parts.store;
     this.#manifest = parts.manifest;
     this.#pipeline = parts.pipeline;
@@ -162,10 +166,12 @@ export class Ingestor implements AsyncDisposable {
       crash: deps.crash ?? (() => {}),
     };
     const lock = StateLock.acquire(options.statePath);
+    let inputLock: InputLock | undefined;
     let store: StateStore | undefined;
     let hasher: WorkerHasher | undefined;
     const manifest = new ManifestWriter();
     try {
+      inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
       await ensureDir(options.warehouse);
       await ensureDir(options.manifests);
       store = openSqliteState(options.statePath);
@@ -222,11 +228,20 @@ export class Ingestor implements AsyncDisposable {
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled);
-      return new Ingestor(options, full, { lock, store, manifest, pipeline, recovery, hasher });
+      return new Ingestor(options, full, {
+        lock,
+        inputLock,
+        store,
+        manifest,
+        pipeline,
+        recovery,
+        hasher,
+      });
     } catch (error) {
       await hasher?.close();
       await manifest.close();
       store?.close();
+      inputLock?.release();
       lock.release();
       throw error;
     }
@@ -605,6 +620,7 @@ export class Ingestor implements AsyncDisposable {
     await this.#manifest.close();
     await this.#hasher?.close();
     this.#store.close();
+    this.#inputLock?.release();
     this.#lock.release();
     this.#unsubscribe();
   }

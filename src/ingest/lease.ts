@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { errnoName, nativeHelper, nativeMissingReason } from '../native.js';
 
 /**
  * Kernel file leases: whether any process on this host has a file open for writing, asked of
@@ -10,60 +9,8 @@ import { fileURLToPath } from 'node:url';
  * that opens the file for writing (or truncates it) is made to wait, and the holder gets SIGIO.
  * docs/DESIGN.md ("Writers that are still writing") says why and what was measured.
  *
- * Node has no binding for fcntl(2): a few lines of C (native/fcntl.c) built at install.
+ * Node has no binding for fcntl(2): a few lines of C (native/fcntl.c, src/native.ts).
  */
-interface Native {
-  setLease(fd: number, type: number): number;
-  getLease(fd: number): number;
-  flock(fd: number, operation: number): number;
-  F_RDLCK: number;
-  F_UNLCK: number;
-  LOCK_SH: number;
-  LOCK_EX: number;
-  LOCK_UN: number;
-  LOCK_NB: number;
-}
-
-let loaded: { native: Native } | { error: string } | undefined;
-
-/** The built addon (from sources under a test runner, or from dist/), loaded on first use. */
-function load(): { native: Native } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  const require = createRequire(import.meta.url);
-  for (const relative of [
-    '../../build/Release/ingestor_fcntl.node',
-    '../../../build/Release/ingestor_fcntl.node',
-  ]) {
-    const file = fileURLToPath(new URL(relative, import.meta.url));
-    if (!fs.existsSync(file)) continue;
-    loaded = { native: require(file) as Native };
-    return loaded;
-  }
-  loaded = { error: 'the native helper is not built (run npm run build:native)' };
-  return loaded;
-}
-
-/** The addon, or undefined with `reason` saying why it is missing. */
-export function nativeHelper(): Native | undefined {
-  const l = load();
-  return 'native' in l ? l.native : undefined;
-}
-
-export function nativeMissingReason(): string | undefined {
-  const l = load();
-  return 'error' in l ? l.error : undefined;
-}
-
-// EAGAIN and EWOULDBLOCK share a number on Linux: the first name given wins.
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(os.constants.errno)) {
-  if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
-}
-
-export function errnoName(n: number): string {
-  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
-}
-
 /** What the kernel said when asked for a read lease. */
 export type LeaseAttempt =
   /** Granted: no process has the file open for writing, and none can open it unnoticed. */

@@ -69,6 +69,58 @@ describe('daemon', () => {
     expect(third.code).toBe(0);
   });
 
+  it('a second daemon with another state on the same input refuses to start with one line; the first goes on', async () => {
+    const d = makeDirs();
+    const first = start(daemonArgs(d));
+    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
+    const other = makeDirs();
+    const otherArgs = [
+      '--input',
+      d.input,
+      '--warehouse',
+      other.warehouse,
+      '--manifests',
+      other.manifests,
+      '--state-path',
+      other.state,
+      '--stability-seconds',
+      '0.5',
+    ];
+    const second = await run(otherArgs);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(
+      /^ingestor: another ingestor with another state is ingesting --input ".*"; each input takes one state/,
+    );
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    fs.writeFileSync(path.join(d.input, 'a.csv'), 'still working');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest by the first');
+    expect(manifestLines(other.manifests)).toEqual([]);
+    first.kill('SIGTERM');
+    expect((await finished(first)).code).toBe(0);
+    // The lock goes with the daemon: the other state may take the input now.
+    const third = await run([...otherArgs, '--once']);
+    expect(third.code, third.stderr).toBe(0);
+  });
+
+  it('watches a subdirectory created after start as soon as it appears', async () => {
+    const d = makeDirs();
+    // Full scans 30 s apart: only the new directory's own watch can find its files sooner.
+    const daemon = start([...baseArgs(d), '--stability-seconds', '0.5', '--scan-interval', '30']);
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    await new Promise((r) => setTimeout(r, 300));
+    const sub = path.join(d.input, 'late', 'deeper');
+    fs.mkdirSync(sub, { recursive: true });
+    fs.writeFileSync(path.join(sub, 'at-once.csv'), 'written as the directory appeared');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 5_000, 'the first file');
+    await new Promise((r) => setTimeout(r, 1_000));
+    // Into the directory whose creation was the hint (its subdirectory was met by its scan).
+    fs.writeFileSync(path.join(d.input, 'late', 'later.csv'), 'written a second later');
+    await waitFor(() => manifestLines(d.manifests).length === 2, 5_000, 'the later file');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expectExactlyOnce(d, ['written as the directory appeared', 'written a second later']);
+  });
+
   it('a daemon killed with SIGKILL leaves no lock behind', async () => {
     const d = makeDirs();
     const first = start(daemonArgs(d));
