@@ -75,6 +75,11 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   }
 
   const logger = createLogger(d.logLevel, { pretty: tty, beforeWrite });
+  // SIGUSR2 (from `ingestor status`) would end the process by default. Its handler is in place
+  // before the pid file is written and stays until the process exits: a status that read the
+  // pid just before a stop must not kill the stopping daemon.
+  let onRefresh = () => {};
+  process.on('SIGUSR2', () => onRefresh());
   const events = new IngestorEvents();
   const registry = new Registry();
   let ingestor: Ingestor | undefined;
@@ -157,8 +162,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   process.on('SIGINT', onSignal);
   // `ingestor status` asks for a fresh runtime snapshot (live pending count) with SIGUSR2.
   const live = ingestor;
-  const onRefresh = () => live.writeRuntime();
-  process.on('SIGUSR2', onRefresh);
+  onRefresh = () => live.writeRuntime();
   if (progress !== undefined) {
     progress.follow(events, {
       remaining: () => {
@@ -194,7 +198,6 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
     clearTimeout(shutdownTimer);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    process.off('SIGUSR2', onRefresh);
     unregister();
     await server?.close();
     logger.flush();

@@ -15,8 +15,10 @@ export function logEvents(events: IngestorEvents, logger: Logger): () => void {
       { event: 'deferred', ...e },
       `not ingested now: ${e.reason}`,
     );
+  // A file that failed because an output volume did (kind pause) is not the file's fault: the
+  // one pause line says it all, and each waiting file's attempt is a debug line.
   const failed = (e: Payload<'file:failed'>) =>
-    logger.error({ event: 'failed', ...e }, `failed: ${e.error}`);
+    logger[e.kind === 'pause' ? 'debug' : 'error']({ event: 'failed', ...e }, `failed: ${e.error}`);
   events.on('file:committed', committed);
   events.on('file:duplicate', duplicate);
   events.on('file:deferred', deferred);

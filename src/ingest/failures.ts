@@ -59,7 +59,10 @@ export function classifyFailure(error: unknown): FailureClass {
   return 'pause';
 }
 
-/** Exponential backoff with full jitter around the nominal delay, capped. */
+/**
+ * Exponential backoff with jitter around the nominal delay (0.5x to 1.5x), never above the cap:
+ * the cap is what README promises, jitter included.
+ */
 export function backoffMs(
   attempt: number,
   baseMs: number,
@@ -67,5 +70,5 @@ export function backoffMs(
   random = Math.random,
 ): number {
   const nominal = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(nominal * (0.5 + random()));
+  return Math.min(capMs, Math.round(nominal * (0.5 + random())));
 }

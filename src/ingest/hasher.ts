@@ -220,6 +220,9 @@ export async function readAndHash(
         const out = output;
         await writing;
         writing = writeFully(out, chunk, at).then(() => onCopyProgress?.());
+        // Awaited at the next turn, after the next read: a write that fails meanwhile (a full
+        // volume) must not count as unhandled, which ends a hashing thread and strands its copy.
+        writing.catch(() => undefined);
       }
     }
     await writing;

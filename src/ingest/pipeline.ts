@@ -29,6 +29,7 @@ import { identityOf, sameIdentity } from '../watch/completion.js';
 import { backoffMs } from './failures.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
+import type { ReadResult } from './hasher.js';
 import { hashFile, readAndHash } from './hasher.js';
 import type { Lease } from './lease.js';
 import { LeaseKeeper, unavailableReason } from './lease.js';
@@ -140,7 +141,10 @@ export class Pipeline {
   #queue: Entry[] = [];
   readonly #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
-  #pause: { until: number; attempts: number; since: number; reason: string } | undefined;
+  #pause:
+    | { until: number; attempts: number; since: number; reason: string; code: string | undefined }
+    | undefined;
+  #lastPause: { code: string | undefined; resumedAt: number; attempts: number } | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Whether more files are being read and hashed (the batch may wait for them). */
@@ -200,17 +204,27 @@ export class Pipeline {
     const now = this.#d.clock();
     // Several workers see the same full disk at once: one pause, one backoff step.
     if (this.#pause !== undefined && now < this.#pause.until) return;
-    const attempts = (this.#pause?.attempts ?? 0) + 1;
+    const code = errnoCode(error);
+    // A volume that filled up again soon after a resume (some files fitted, the rest did not)
+    // is the same incident: its backoff goes on growing, and it is not announced again.
+    const last = this.#lastPause;
+    const again =
+      this.#pause === undefined &&
+      last !== undefined &&
+      last.code === code &&
+      now - last.resumedAt < PAUSE_CAP_MS * 2;
+    const attempts = (this.#pause?.attempts ?? (again ? last.attempts : 0)) + 1;
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
-    this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason };
+    this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason, code };
     const held = this.#needsRecovery ? this.#openIntentCount() : 0;
     const where =
       held === 0
         ? 'sources stay in the input'
         : `${held} moved files wait to be recorded, other sources stay in the input`;
-    this.#d.logger.warn(
-      { event: 'paused', err: reason, code: errnoCode(error), retryInMs: delay, attempts, held },
+    // One line per incident at warn; each retry of it is a debug line.
+    this.#d.logger[attempts === 1 ? 'warn' : 'debug'](
+      { event: 'paused', err: reason, code, retryInMs: delay, attempts, held },
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
     this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
@@ -238,7 +252,9 @@ export class Pipeline {
 
   #resumed(): void {
     if (this.#pause === undefined) return;
-    const pausedMs = this.#d.clock() - this.#pause.since;
+    const now = this.#d.clock();
+    const pausedMs = now - this.#pause.since;
+    this.#lastPause = { code: this.#pause.code, resumedAt: now, attempts: this.#pause.attempts };
     this.#pause = undefined;
     this.#d.logger.info({ event: 'resumed', pausedMs }, 'ingestion resumed');
     this.#d.events.emit('pipeline:resumed', { pausedMs });
@@ -263,13 +279,21 @@ export class Pipeline {
         ? path.join(this.#tmpDir, temporaryName())
         : null;
     const hasher = this.#d.hasher ?? inThreadHasher;
-    const read = await hasher.hash(
-      candidate.path,
-      candidate.identity,
-      tmp ?? undefined,
-      () => this.#d.crash('during-copy'),
-      this.#d.options.mode === 'stability',
-    );
+    let read: ReadResult;
+    try {
+      read = await hasher.hash(
+        candidate.path,
+        candidate.identity,
+        tmp ?? undefined,
+        () => this.#d.crash('during-copy'),
+        this.#d.options.mode === 'stability',
+      );
+    } catch (error) {
+      // The hasher removes its copy when the read fails, but not when its thread died: a partial
+      // copy must never be left to fill the volume.
+      if (tmp !== null) await unlinkIfExists(tmp);
+      throw error;
+    }
     const lease = read.leaseFd === null ? null : this.#leases.adopt(read.leaseFd);
     try {
       const name = displayPath(candidate.path);

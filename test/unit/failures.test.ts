@@ -44,5 +44,8 @@ describe('backoff', () => {
     expect(backoffMs(20, 1000, 30_000, () => 0.5)).toBe(30_000);
     expect(backoffMs(3, 1000, 30_000, () => 0)).toBe(2000);
     expect(backoffMs(3, 1000, 30_000, () => 0.999)).toBeLessThan(6000);
+    // Jitter never takes a delay past the cap (a pause once waited 36.2 s against 30 s).
+    expect(backoffMs(20, 1000, 30_000, () => 0.999)).toBe(30_000);
+    expect(backoffMs(5, 1000, 30_000, () => 0.999)).toBe(23_984);
   });
 });
