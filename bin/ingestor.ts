@@ -19,12 +19,15 @@ import {
 import { retryQuarantined } from '../src/retry.js';
 import {
   LIST_STATUSES,
+  SHA256_PREFIX_MIN,
+  describeNoMatch,
   formatListed,
   formatStatus,
   list,
   parseSince,
   status,
 } from '../src/status.js';
+import type { ListOptions } from '../src/status.js';
 import { formatVerifyReport, verify } from '../src/verify.js';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
@@ -120,6 +123,14 @@ function listOptions(y: Argv): Argv {
     .option('since', {
       type: 'string',
       describe: 'only files from then on (ISO time, or 15m, 2h, 7d)',
+    })
+    .option('path', {
+      type: 'string',
+      describe: 'only sources matching this glob (against the whole path or the bare name)',
+    })
+    .option('sha256', {
+      type: 'string',
+      describe: `only this content: a SHA-256, or a prefix of at least ${SHA256_PREFIX_MIN} hex digits`,
     })
     .option('limit', { type: 'string', describe: 'at most this many files [50]' })
     .option('json', { type: 'boolean', describe: 'JSON lines' });
@@ -276,21 +287,28 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
   },
 
   async status(args) {
-    const report = status(statePathOf(args));
+    const report = await status(statePathOf(args));
     process.stdout.write(args.json === true ? `${JSON.stringify(report)}\n` : formatStatus(report));
     return EXIT.ok;
   },
 
   async list(args) {
     const since = single('since', args.since);
-    const files = list(statePathOf(args), {
+    const glob = single('path', args.path);
+    const sha256 = single('sha256', args.sha256);
+    const options: ListOptions = {
       ...(args.status === undefined ? {} : { status: single('status', args.status)! }),
       ...(since === undefined ? {} : { since: parseSince(since) }),
+      ...(glob === undefined ? {} : { path: glob }),
+      ...(sha256 === undefined ? {} : { sha256 }),
       limit: parseNumberFlag('limit', args.limit, true) ?? 50,
-    });
+    };
+    const files = list(statePathOf(args), options);
     for (const f of files) {
       process.stdout.write(`${args.json === true ? JSON.stringify(f) : formatListed(f)}\n`);
     }
+    // On stderr: stdout stays exactly the rows (none), for scripts.
+    if (files.length === 0) process.stderr.write(`ingestor: ${describeNoMatch(options)}\n`);
     return EXIT.ok;
   },
 };
