@@ -109,7 +109,14 @@ function runOptions(y: Argv): Argv {
 function verifyOptions(y: Argv): Argv {
   return stateOption(y)
     .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('rehash', { type: 'boolean', describe: "also check every file's SHA-256" })
+    .option('duplicates-dir', {
+      type: 'string',
+      describe: "the daemon's duplicates directory [<warehouse>/_duplicates]",
+    })
+    .option('rehash', {
+      type: 'boolean',
+      describe: "also check every warehouse file's and duplicate's SHA-256",
+    })
     .option('json', { type: 'boolean', describe: 'the report as JSON' });
 }
 
@@ -263,7 +270,16 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
     const statePath = path.resolve(
       single('state-path', args['state-path']) ?? path.join(manifests, 'ingestor.db'),
     );
-    const report = await verify({ warehouse, manifests, statePath, rehash: args.rehash === true });
+    // Not required to exist: a daemon that never met a duplicate has not created it.
+    const duplicatesDir = single('duplicates-dir', args['duplicates-dir']);
+    if (duplicatesDir === '') throw new UsageError('--duplicates-dir must not be empty');
+    const report = await verify({
+      warehouse,
+      manifests,
+      statePath,
+      ...(duplicatesDir === undefined ? {} : { duplicatesDir: path.resolve(duplicatesDir) }),
+      rehash: args.rehash === true,
+    });
     process.stdout.write(
       args.json === true ? `${JSON.stringify(report)}\n` : formatVerifyReport(report),
     );
