@@ -115,7 +115,7 @@ function snapshotOf(record: RuntimeRecord | undefined): StatusReport['daemon'] {
 
 /**
  * Asks the daemon for a fresh snapshot (SIGUSR2 makes it write one at once) and waits up to
- * `timeoutMs` for a snapshot stamped no earlier than the signal. The snapshot lives in the
+ * `refreshTimeoutMs` for a snapshot stamped no earlier than the signal. The snapshot lives in the
  * state, which no event announces to another process, so this polls: one single-row read
  * every 20 ms, for a second at most.
  */
@@ -154,8 +154,9 @@ export async function status(
   try {
     let daemon = snapshotOf(store.readRuntime());
     const pid = pidAlive(statePath);
-    // Signal only a daemon that has written a recent snapshot under that pid: its SIGUSR2
-    // handler is installed by then, and a pid reused by another process is never signalled.
+    // Signal only a daemon that has written a recent snapshot under that pid: it installs its
+    // SIGUSR2 handler before its first snapshot (the default action would kill it), and the
+    // pid of a crashed daemon, reused since by another process, goes stale with its snapshot.
     let running =
       pid !== undefined && daemon?.pid === pid && o.clock() - daemon.updatedAt < RUNNING_WINDOW_MS;
     let refresh: SnapshotRefresh = 'not-running';
