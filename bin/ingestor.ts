@@ -19,12 +19,15 @@ import {
 import { retryQuarantined } from '../src/retry.js';
 import {
   LIST_STATUSES,
+  SHA256_PREFIX_MIN,
+  describeNoMatch,
   formatListed,
   formatStatus,
   list,
   parseSince,
   status,
 } from '../src/status.js';
+import type { ListOptions } from '../src/status.js';
 import { formatVerifyReport, verify } from '../src/verify.js';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
@@ -106,7 +109,14 @@ function runOptions(y: Argv): Argv {
 function verifyOptions(y: Argv): Argv {
   return stateOption(y)
     .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('rehash', { type: 'boolean', describe: "also check every file's SHA-256" })
+    .option('duplicates-dir', {
+      type: 'string',
+      describe: "the daemon's duplicates directory [<warehouse>/_duplicates]",
+    })
+    .option('rehash', {
+      type: 'boolean',
+      describe: "also check every warehouse file's and duplicate's SHA-256",
+    })
     .option('json', { type: 'boolean', describe: 'the report as JSON' });
 }
 
@@ -120,6 +130,14 @@ function listOptions(y: Argv): Argv {
     .option('since', {
       type: 'string',
       describe: 'only files from then on (ISO time, or 15m, 2h, 7d)',
+    })
+    .option('path', {
+      type: 'string',
+      describe: 'only sources matching this glob (against the whole path or the bare name)',
+    })
+    .option('sha256', {
+      type: 'string',
+      describe: `only this content: a SHA-256, or a prefix of at least ${SHA256_PREFIX_MIN} hex digits`,
     })
     .option('limit', { type: 'string', describe: 'at most this many files [50]' })
     .option('json', { type: 'boolean', describe: 'JSON lines' });
@@ -252,7 +270,16 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
     const statePath = path.resolve(
       single('state-path', args['state-path']) ?? path.join(manifests, 'ingestor.db'),
     );
-    const report = await verify({ warehouse, manifests, statePath, rehash: args.rehash === true });
+    // Not required to exist: a daemon that never met a duplicate has not created it.
+    const duplicatesDir = single('duplicates-dir', args['duplicates-dir']);
+    if (duplicatesDir === '') throw new UsageError('--duplicates-dir must not be empty');
+    const report = await verify({
+      warehouse,
+      manifests,
+      statePath,
+      ...(duplicatesDir === undefined ? {} : { duplicatesDir: path.resolve(duplicatesDir) }),
+      rehash: args.rehash === true,
+    });
     process.stdout.write(
       args.json === true ? `${JSON.stringify(report)}\n` : formatVerifyReport(report),
     );
@@ -276,21 +303,28 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
   },
 
   async status(args) {
-    const report = status(statePathOf(args));
+    const report = await status(statePathOf(args));
     process.stdout.write(args.json === true ? `${JSON.stringify(report)}\n` : formatStatus(report));
     return EXIT.ok;
   },
 
   async list(args) {
     const since = single('since', args.since);
-    const files = list(statePathOf(args), {
+    const glob = single('path', args.path);
+    const sha256 = single('sha256', args.sha256);
+    const options: ListOptions = {
       ...(args.status === undefined ? {} : { status: single('status', args.status)! }),
       ...(since === undefined ? {} : { since: parseSince(since) }),
+      ...(glob === undefined ? {} : { path: glob }),
+      ...(sha256 === undefined ? {} : { sha256 }),
       limit: parseNumberFlag('limit', args.limit, true) ?? 50,
-    });
+    };
+    const files = list(statePathOf(args), options);
     for (const f of files) {
       process.stdout.write(`${args.json === true ? JSON.stringify(f) : formatListed(f)}\n`);
     }
+    // On stderr: stdout stays exactly the rows (none), for scripts.
+    if (files.length === 0) process.stderr.write(`ingestor: ${describeNoMatch(options)}\n`);
     return EXIT.ok;
   },
 };

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { hasCode } from './errors.js';
-import { TMP_DIR_NAME } from './ingest/naming.js';
 import type { FsPath } from './interfaces.js';
-import { displayPath, fromBytes, joinPath, pathKey, toBytes } from './paths.js';
+import { isNoDest, TMP_DIR_NAME } from './ingest/naming.js';
+import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from './paths.js';
 import { openSqliteState } from './state/sqlite-store.js';
 
 export type ProblemKind =
@@ -20,7 +20,46 @@ export type ProblemKind =
   | 'open-intent'
   | 'state-without-line'
   | 'line-without-state'
-  | 'state-disagrees';
+  | 'state-disagrees'
+  | 'unrecorded-duplicate'
+  | 'duplicate-missing'
+  | 'duplicate-mismatch';
+
+/**
+ * What to do about each kind of problem, one line each: printed under the report for the
+ * kinds found, and given as `advice` in `--json`.
+ */
+export const PROBLEM_ADVICE: Readonly<Record<ProblemKind, string>> = Object.freeze({
+  'torn-line':
+    'run the daemon once (recovery cuts a torn last line); if it runs now, a line may be half written: verify again with it stopped',
+  'bad-line':
+    'the ingestor writes only whole JSON lines: the manifest was edited or damaged; restore it from a backup (the state row of each file has its fields: ingestor list --sha256 HASH)',
+  'duplicate-content':
+    'one content has two lines: keep the line whose warehouse_path the state records (ingestor list --sha256 HASH) and remove the other; make sure no two daemons with different --state-path share these manifests',
+  'missing-file':
+    'a file of the manifest is gone from its partition: restore it from a backup (the line gives its sha256 and size); the warehouse must not be cleaned by other tools',
+  'size-mismatch':
+    'a partition file was changed after it was ingested (appended, truncated or replaced): restore it from a backup; warehouse files must never be written in place',
+  'hash-mismatch':
+    'a partition file has other bytes than were ingested: restore it from a backup; warehouse files must never be written in place',
+  'unrecorded-file':
+    'a file in a partition has no manifest line: if a state-without-line names it, the manifest lost that line (restore the manifest); otherwise something other than the ingestor put it there: move it into the input to have it ingested, or remove it',
+  'temporary-file':
+    "in .ingestor-tmp: a copy a stop or kill left behind; start the daemon (recovery removes it) or stop it before verifying; in a partition: not the ingestor's (it never places hidden or .tmp files): find its writer, then remove it",
+  'open-intent': 'start the daemon (recovery settles it) or stop it before verifying',
+  'state-without-line':
+    "a committed file has no manifest line: check that --manifests is the daemon's; otherwise the manifest lost the line (restored from an older copy?): restore it from a backup",
+  'line-without-state':
+    "with an open-intent: start the daemon (recovery commits it); otherwise check that --state-path is the daemon's, or the state was restored from an older copy",
+  'state-disagrees':
+    'state and manifest name another path or size for one content: one of them was edited; the warehouse file (its size, and hash with --rehash) tells which is right',
+  'unrecorded-duplicate':
+    "a file in the duplicates directory has no committed duplicate row: with an open-intent, start the daemon (recovery settles it); otherwise check that --duplicates-dir is the daemon's, or it was put there by hand: move it into the input to have it ingested (or recorded as a duplicate)",
+  'duplicate-missing':
+    'a recorded duplicate is gone from the duplicates directory: removed by hand or by a cleanup (nothing is lost: its content is in the warehouse under its original, ingestor list --sha256 HASH); check --duplicates-dir if it was not removed',
+  'duplicate-mismatch':
+    'the file in the duplicates directory is not the content recorded (taken while its writer was still writing?): its bytes may exist nowhere else; move it into the input so that it is ingested as what it is',
+} satisfies Record<ProblemKind, string>);
 
 export interface Problem {
   kind: ProblemKind;
@@ -34,8 +73,13 @@ export interface VerifyReport {
   lines: number;
   warehouseFiles: number;
   stateRows: number;
+  /** Files found in the duplicates directory (outside its .ingestor-tmp). */
+  duplicateFiles: number;
+  /** Files whose SHA-256 was recomputed (warehouse and duplicates) with `rehash`. */
   rehashed: number;
   problems: Problem[];
+  /** For each kind of problem found, what to do (PROBLEM_ADVICE). */
+  advice: Partial<Record<ProblemKind, string>>;
 }
 
 export interface VerifyOptions {
@@ -43,8 +87,18 @@ export interface VerifyOptions {
   manifests: string;
   /** State to compare with; skipped when the file does not exist. */
   statePath: string;
-  /** Also recompute every warehouse file's SHA-256. */
+  /**
+   * The daemon's duplicates directory, checked against the state's duplicate rows (skipped
+   * without a state). Default: `<warehouse>/_duplicates`.
+   */
+  duplicatesDir?: string;
+  /** Also recompute the SHA-256 of every warehouse file and every duplicate. */
   rehash: boolean;
+}
+
+/** The duplicates directory when the daemon was given no `--duplicates-dir`. */
+export function defaultDuplicatesDir(warehouse: string): string {
+  return path.join(warehouse, '_duplicates');
 }
 
 const MANIFEST_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/manifest\.jsonl$/;
@@ -95,6 +149,26 @@ function localDest(recorded: FsPath, warehouse: string): FsPath {
   return fromBytes(Buffer.concat([Buffer.from(warehouse), bytes.subarray(at)]));
 }
 
+const DAY_DIR = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * Where a recorded duplicate (`<duplicates>/YYYY-MM-DD/<name>`) lives under `duplicatesDir`
+ * (the directory may have moved, with its warehouse or on its own).
+ */
+function localDuplicate(recorded: FsPath, duplicatesDir: string): FsPath {
+  const day = displayPath(baseName(dirName(recorded)));
+  if (!DAY_DIR.test(day)) return recorded;
+  return joinPath(path.join(duplicatesDir, day), baseName(recorded));
+}
+
+interface DuplicateRow {
+  id: number;
+  file: FsPath;
+  sha256: string;
+  size: number;
+  found: boolean;
+}
+
 /**
  * Audits warehouse, manifests and state against each other. Reads only: it never changes a
  * file, and reads a quiescent state through a private snapshot.
@@ -105,8 +179,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     lines: 0,
     warehouseFiles: 0,
     stateRows: 0,
+    duplicateFiles: 0,
     rehashed: 0,
     problems: [],
+    advice: {},
   };
   const problem = (kind: ProblemKind, where: string, detail: string) =>
     report.problems.push({ kind, where, detail });
@@ -208,33 +284,40 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   }
 
   if (fs.existsSync(options.statePath)) {
+    const duplicates = new Map<string, DuplicateRow>();
+    const duplicatesDir = options.duplicatesDir ?? defaultDuplicatesDir(options.warehouse);
     const store = openSqliteState(options.statePath, { readonly: true });
     try {
-      const rows = store.db
-        .prepare(`SELECT id, kind, status, sha256, dest, size FROM files`)
-        .iterate() as IterableIterator<{
-        id: number;
-        kind: string;
-        status: string;
-        sha256: string;
-        dest: Buffer;
-        size: number;
-      }>;
       const committed = new Set<string>();
-      for (const row of rows) {
+      for (const row of store.rows()) {
         report.stateRows += 1;
         const where = `state row ${row.id}`;
         if (row.status === 'intent') {
           problem('open-intent', where, 'an ingest was left in flight (is the daemon running?)');
         }
-        if (row.kind !== 'ingest' || row.status !== 'committed') continue;
+        if (row.status !== 'committed') continue;
+        if (row.kind === 'duplicate') {
+          // --on-duplicate delete leaves no file to check.
+          if (!isNoDest(row.dest)) {
+            const file = localDuplicate(row.dest, duplicatesDir);
+            duplicates.set(pathKey(file), {
+              id: row.id,
+              file,
+              sha256: row.sha256,
+              size: row.size,
+              found: false,
+            });
+          }
+          continue;
+        }
+        if (row.kind !== 'ingest') continue;
         committed.add(row.sha256);
         const line = bySha.get(row.sha256);
         if (line === undefined) {
           problem('state-without-line', where, `committed ${row.sha256} has no manifest line`);
         } else if (
           line.size !== row.size ||
-          pathKey(localDest(fromBytes(row.dest), options.warehouse)) !== pathKey(line.dest)
+          pathKey(localDest(row.dest, options.warehouse)) !== pathKey(line.dest)
         ) {
           problem('state-disagrees', where, `state and ${line.where} disagree on size or path`);
         }
@@ -247,14 +330,69 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     } finally {
       store.close();
     }
+
+    for await (const { path: file, rel } of walk(duplicatesDir)) {
+      const text = displayPath(file);
+      if (rel.startsWith(`${TMP_DIR_NAME}/`)) {
+        problem('temporary-file', text, 'a copy in progress was left behind');
+        continue;
+      }
+      report.duplicateFiles += 1;
+      const row = duplicates.get(pathKey(file));
+      if (row === undefined) {
+        problem('unrecorded-duplicate', text, 'no committed duplicate row names this file');
+        continue;
+      }
+      let stat: fs.Stats;
+      try {
+        stat = await fs.promises.lstat(file);
+      } catch (error) {
+        // Removed since the directory was read: reported below as missing.
+        if (!hasCode(error, 'ENOENT')) throw error;
+        continue;
+      }
+      row.found = true;
+      if (!stat.isFile() || stat.size !== row.size) {
+        problem(
+          'duplicate-mismatch',
+          text,
+          `has ${stat.size} bytes, state row ${row.id} says ${row.size}`,
+        );
+        continue;
+      }
+      if (options.rehash) {
+        report.rehashed += 1;
+        const actual = await sha256Of(file);
+        if (actual !== row.sha256) {
+          problem(
+            'duplicate-mismatch',
+            text,
+            `hashes to ${actual}, state row ${row.id} says ${row.sha256}`,
+          );
+        }
+      }
+    }
+    for (const row of duplicates.values()) {
+      if (row.found) continue;
+      problem(
+        'duplicate-missing',
+        `state row ${row.id}`,
+        `duplicate ${displayPath(row.file)} does not exist`,
+      );
+    }
+  }
+  const found = new Set(report.problems.map((p) => p.kind));
+  for (const [kind, what] of Object.entries(PROBLEM_ADVICE) as [ProblemKind, string][]) {
+    if (found.has(kind)) report.advice[kind] = what;
   }
   return report;
 }
 
 /** The human-readable report. */
 export function formatVerifyReport(r: VerifyReport): string {
-  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}`;
+  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}; ${r.duplicateFiles} duplicate files`;
   if (r.problems.length === 0) return `${head}\nverify: OK, no problems\n`;
   const lines = r.problems.map((p) => `${p.kind.padEnd(20)} ${p.where}: ${p.detail}`);
-  return `${head}\n${lines.join('\n')}\nverify: ${r.problems.length} problem(s)\n`;
+  const advice = Object.entries(r.advice).map(([kind, what]) => `  ${kind}: ${what}`);
+  return `${head}\n${lines.join('\n')}\nverify: ${r.problems.length} problem(s); what to do:\n${advice.join('\n')}\n`;
 }

@@ -12,9 +12,12 @@ import type {
   ClaimInput,
   ClaimResult,
   Finish,
+  HistoryFilter,
   Placement,
   QuarantineInput,
+  RuntimeRecord,
   StateStore,
+  StateTotals,
 } from './store.js';
 
 interface RawRow {
@@ -60,6 +63,23 @@ function toRow(raw: RawRow): FileRow {
     completedAt: raw.completed_at,
     hashMs: raw.hash_ms,
     error: raw.error,
+  };
+}
+
+/** Maps a lazy iterator; `return` (a loop left early) reaches the source and ends its query. */
+function map<T, U>(source: IterableIterator<T>, f: (t: T) => U): IterableIterator<U> {
+  return {
+    next: () => {
+      const r = source.next();
+      return r.done === true ? r : { done: false, value: f(r.value) };
+    },
+    return: (value?: unknown) => {
+      source.return?.(value);
+      return { done: true, value: undefined };
+    },
+    [Symbol.iterator]() {
+      return this;
+    },
   };
 }
 
@@ -163,6 +183,9 @@ export class SqliteStore implements StateStore {
   readonly #countQuarantined: Statement<[], { n: number }>;
   readonly #quarantinedInPlace: Statement<[], { source: Buffer }>;
   readonly #writeRuntime: Statement<[string, number]>;
+  readonly #readRuntime: Statement<[], { value: string; updated_at: number }>;
+  readonly #rows: Statement<[], RawRow>;
+  readonly #totals: Statement<[], Record<keyof StateTotals, number | null>>;
 
   readonly #snapshot: string | undefined;
 
@@ -206,6 +229,21 @@ export class SqliteStore implements StateStore {
       `UPDATE files SET status = 'released', committed_at = @at
        WHERE id = @id AND kind = 'quarantine' AND status = 'committed'`,
     );
+    this.#readRuntime = db.prepare(`SELECT value, updated_at FROM runtime WHERE key = 'daemon'`);
+    this.#rows = db.prepare(`SELECT * FROM files ORDER BY id`);
+    // One pass over the table instead of one count per figure.
+    this.#totals = db.prepare(`
+      SELECT
+        count(*) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedFiles,
+        sum(size) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedBytes,
+        max(committed_at) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS lastIngestAt,
+        count(*) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicates,
+        sum(size) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicateBytes,
+        count(*) FILTER (WHERE kind = 'quarantine' AND status = 'committed') AS quarantined,
+        count(*) FILTER (WHERE status = 'intent') AS inFlight,
+        count(*) FILTER (WHERE status = 'aborted') AS aborted,
+        count(*) FILTER (WHERE status = 'vanished') AS vanished
+      FROM files`);
   }
 
   claim(
@@ -365,6 +403,63 @@ export class SqliteStore implements StateStore {
   getRow(id: number): FileRow | undefined {
     const raw = this.#getRow.get(id);
     return raw === undefined ? undefined : toRow(raw);
+  }
+
+  history(filter: HistoryFilter): IterableIterator<FileRow> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = {};
+    if (filter.kind !== undefined) {
+      where.push('kind = @kind');
+      params.kind = filter.kind;
+    }
+    if (filter.status !== undefined) {
+      where.push('status = @status');
+      params.status = filter.status;
+    }
+    if (filter.since !== undefined) {
+      where.push('intent_at >= @since'); // files_by_time
+      params.since = filter.since;
+    }
+    if (filter.sha256Prefix !== undefined) {
+      if (!/^[0-9a-f]{1,64}$/.test(filter.sha256Prefix)) {
+        throw new TypeError(`sha256Prefix must be lowercase hex, got ${filter.sha256Prefix}`);
+      }
+      // substr, not LIKE: hex has no wildcards, and substr cannot be fooled into matching case.
+      where.push('substr(sha256, 1, @shaLength) = @sha');
+      params.sha = filter.sha256Prefix;
+      params.shaLength = filter.sha256Prefix.length;
+    }
+    const rows = this.db
+      .prepare<Record<string, unknown>, RawRow>(
+        `SELECT * FROM files ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY id DESC`,
+      )
+      .iterate(params);
+    return map(rows, toRow);
+  }
+
+  rows(): IterableIterator<FileRow> {
+    return map(this.#rows.iterate(), toRow);
+  }
+
+  totals(): StateTotals {
+    const t = this.#totals.get()!;
+    return {
+      ingestedFiles: t.ingestedFiles ?? 0,
+      ingestedBytes: t.ingestedBytes ?? 0,
+      lastIngestAt: t.lastIngestAt,
+      duplicates: t.duplicates ?? 0,
+      duplicateBytes: t.duplicateBytes ?? 0,
+      quarantined: t.quarantined ?? 0,
+      inFlight: t.inFlight ?? 0,
+      aborted: t.aborted ?? 0,
+      vanished: t.vanished ?? 0,
+    };
+  }
+
+  readRuntime(): RuntimeRecord | undefined {
+    const raw = this.#readRuntime.get();
+    return raw === undefined ? undefined : { value: raw.value, updatedAt: raw.updated_at };
   }
 
   close(): void {

@@ -32,6 +32,37 @@ export type ClaimResult =
   /** The same content is being ingested right now under another name: try again later. */
   | { outcome: 'busy' };
 
+/** Which rows `history` returns; every field narrows, none given means all rows. */
+export interface HistoryFilter {
+  kind?: RowKind;
+  status?: RowStatus;
+  /** Only rows whose intent was written at or after this instant (ms). */
+  since?: number;
+  /** Only rows whose SHA-256 starts with these lowercase hex digits (all 64: that hash). */
+  sha256Prefix?: string;
+}
+
+/** Counts over the whole state, for `ingestor status`. */
+export interface StateTotals {
+  ingestedFiles: number;
+  ingestedBytes: number;
+  /** When the last ingest was committed (ms), or null. */
+  lastIngestAt: number | null;
+  duplicates: number;
+  duplicateBytes: number;
+  quarantined: number;
+  inFlight: number;
+  aborted: number;
+  vanished: number;
+}
+
+/** What the daemon last recorded about itself (`writeRuntime`), as written. */
+export interface RuntimeRecord {
+  value: string;
+  /** When it was written (ms, the daemon's clock). */
+  updatedAt: number;
+}
+
 export interface Finish {
   id: number;
   status: Exclude<RowStatus, 'intent'>;
@@ -75,5 +106,13 @@ export interface StateStore {
   /** The committed (or in-flight) ingest of this content, if any. */
   findContent(sha256: string): FileRow | undefined;
   getRow(id: number): FileRow | undefined;
+  /** Rows matching `filter`, newest first, read lazily: a loop that stops early reads less. */
+  history(filter: HistoryFilter): IterableIterator<FileRow>;
+  /** Every row in id order, read lazily (verify). */
+  rows(): IterableIterator<FileRow>;
+  /** What `ingestor status` counts. */
+  totals(): StateTotals;
+  /** The daemon's last runtime record, if it ever wrote one. */
+  readRuntime(): RuntimeRecord | undefined;
   close(): void;
 }

@@ -57,8 +57,13 @@ describe('ingestor verify', () => {
 
     const r = await verifyTree(d, '--rehash', '--json');
     expect(r.code).toBe(1);
-    const report = JSON.parse(r.stdout) as { problems: { kind: string; where: string }[] };
+    const report = JSON.parse(r.stdout) as {
+      problems: { kind: string; where: string }[];
+      advice: Record<string, string>;
+    };
     const kinds = report.problems.map((p) => p.kind).sort();
+    // One line of advice for each kind found, and none for the others.
+    expect(Object.keys(report.advice).sort()).toEqual([...new Set(kinds)].sort());
     expect(kinds).toEqual(
       [
         'bad-line', // {"path":"x"}
@@ -96,6 +101,116 @@ describe('ingestor verify', () => {
     expect(r2.code).toBe(1);
     expect(r2.stdout).toMatch(/open-intent/);
     expect(r2.stdout).toMatch(/line-without-state/);
+  });
+
+  it('checks the duplicates directory against the state: every file recorded, whole, with its hash', async () => {
+    const d = makeDirs();
+    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `content ${i}\n`);
+    for (let i = 0; i < 5; i += 1) {
+      writeOld(path.join(d.input, 'again', `g${i}.csv`), `content ${i % 3}\n`);
+    }
+    const r0 = await run([...baseArgs(d), '--once', '--stability-seconds', '1']);
+    expect(r0.code, r0.stderr).toBe(0);
+    const clean = await verifyTree(d, '--rehash');
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(clean.stdout).toMatch(/, 8 rehashed; 5 duplicate files\n/);
+
+    const dupDir = path.join(d.warehouse, '_duplicates');
+    const dups = filesUnder(dupDir).map((f) => path.join(dupDir, f));
+    expect(dups).toHaveLength(5);
+    const [grown, replaced, removed] = dups;
+    // The case that motivated this check: a file taken as a duplicate while its writer was
+    // still writing holds more than the content its row records.
+    fs.appendFileSync(grown!, 'x'.repeat(1 << 20));
+    fs.writeFileSync(replaced!, 'X'.repeat(fs.statSync(replaced!).size)); // same size
+    fs.rmSync(removed!);
+    const stray = path.join(path.dirname(grown!), 'stray.csv');
+    fs.writeFileSync(stray, 'never recorded');
+    fs.mkdirSync(path.join(dupDir, '.ingestor-tmp'));
+    fs.writeFileSync(path.join(dupDir, '.ingestor-tmp', '.ingestor-0123.tmp'), 'half');
+    const before = [d.warehouse, d.manifests, path.dirname(d.state)].map(treeDigest);
+
+    const sizesOnly = await verifyTree(d, '--json');
+    expect(sizesOnly.code).toBe(1);
+    const report = JSON.parse(sizesOnly.stdout) as {
+      duplicateFiles: number;
+      problems: { kind: string; where: string; detail: string }[];
+      advice: Record<string, string>;
+    };
+    expect(report.duplicateFiles).toBe(5);
+    expect(report.problems.map((p) => [p.kind, p.where]).sort()).toEqual(
+      [
+        ['duplicate-mismatch', grown],
+        ['duplicate-missing', expect.stringMatching(/^state row \d+$/)],
+        ['temporary-file', path.join(dupDir, '.ingestor-tmp', '.ingestor-0123.tmp')],
+        ['unrecorded-duplicate', stray],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const missing = report.problems.find((p) => p.kind === 'duplicate-missing')!;
+    expect(missing.detail).toBe(`duplicate ${removed!} does not exist`);
+    const mismatch = report.problems.find((p) => p.kind === 'duplicate-mismatch')!;
+    expect(mismatch.detail).toMatch(/^has 1048586 bytes, state row \d+ says 10$/);
+    expect(Object.keys(report.advice).sort()).toEqual([
+      'duplicate-mismatch',
+      'duplicate-missing',
+      'temporary-file',
+      'unrecorded-duplicate',
+    ]);
+    expect(report.advice['duplicate-mismatch']).toMatch(/move it into the input/);
+
+    // The same content with other bytes of the same size: only a rehash sees it.
+    const rehashed = await verifyTree(d, '--rehash');
+    expect(rehashed.code).toBe(1);
+    expect(rehashed.stdout).toMatch(
+      new RegExp(
+        `^duplicate-mismatch +${replaced!}: hashes to [0-9a-f]{64}, state row \\d+ says [0-9a-f]{64}$`,
+        'm',
+      ),
+    );
+    // The text report ends with one line of advice per kind found.
+    const advice = rehashed.stdout.split('what to do:\n')[1]!.trimEnd().split('\n');
+    expect(advice.map((l) => l.split(':')[0]!.trim())).toEqual([
+      'temporary-file',
+      'unrecorded-duplicate',
+      'duplicate-missing',
+      'duplicate-mismatch',
+    ]);
+    expect([d.warehouse, d.manifests, path.dirname(d.state)].map(treeDigest)).toEqual(before);
+  });
+
+  it("takes the daemon's --duplicates-dir, and has nothing to check for deleted duplicates", async () => {
+    const d = makeDirs();
+    const elsewhere = path.join(d.root, 'dups');
+    writeOld(path.join(d.input, 'a.csv'), 'same');
+    writeOld(path.join(d.input, 'sub', 'a.csv'), 'same');
+    const r0 = await run([
+      ...baseArgs(d),
+      '--once',
+      '--stability-seconds',
+      '1',
+      '--duplicates-dir',
+      elsewhere,
+    ]);
+    expect(r0.code, r0.stderr).toBe(0);
+    expect(filesUnder(elsewhere)).toHaveLength(1);
+    const wrongDir = await verifyTree(d);
+    expect(wrongDir.code).toBe(1);
+    expect(wrongDir.stdout).toMatch(
+      /^duplicate-missing +state row \d+: duplicate .*_duplicates.* does not exist$/m,
+    );
+    expect(wrongDir.stdout).toMatch(/^ {2}duplicate-missing: .*check --duplicates-dir/m);
+    const right = await verifyTree(d, '--duplicates-dir', elsewhere, '--rehash');
+    expect(right.code, right.stdout).toBe(0);
+    expect(right.stdout).toMatch(/; 1 duplicate files\nverify: OK/);
+
+    const d2 = makeDirs();
+    writeOld(path.join(d2.input, 'a.csv'), 'same');
+    writeOld(path.join(d2.input, 'sub', 'a.csv'), 'same');
+    const r1 = await run([...baseArgs(d2), '--once', '--on-duplicate', 'delete']);
+    expect(r1.code, r1.stderr).toBe(0);
+    const deleted = await verifyTree(d2);
+    expect(deleted.code, deleted.stdout).toBe(0);
+    expect(deleted.stdout).toMatch(/2 state rows; 0 duplicate files/);
   });
 
   it('usage errors exit 2', async () => {
