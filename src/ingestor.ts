@@ -102,6 +102,7 @@ export class Ingestor implements AsyncDisposable {
   };
   /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
   #inPlace = new Set<string>();
+  #lastIngestAt: number | undefined;
   readonly #started: number;
   #wake: (() => void) | undefined;
   #unsubscribe: () => void;
@@ -129,6 +130,7 @@ export class Ingestor implements AsyncDisposable {
     this.#manifest = parts.manifest;
     this.#pipeline = parts.pipeline;
     this.recovery = parts.recovery;
+    this.#lastIngestAt = parts.store.lastIngestAt();
     this.#started = deps.clock();
     this.#limit = pLimit(options.concurrency);
     this.#smallLimit = pLimit(Math.max(options.concurrency, options.batchSize * 2));
@@ -320,6 +322,7 @@ export class Ingestor implements AsyncDisposable {
         this.#backoff.delete(key);
         this.#summary.ingested += 1;
         this.#summary.bytes += row.size;
+        this.#lastIngestAt = this.#clock();
         this.events.emit('file:committed', {
           source,
           dest: displayPath(row.dest),
@@ -509,6 +512,7 @@ export class Ingestor implements AsyncDisposable {
       pending: this.discovery.pending.size,
       quarantined: this.#store.countQuarantined(),
       paused: this.#pipeline.pausedReason !== undefined,
+      lastIngestAt: this.#lastIngestAt,
     };
   }
 

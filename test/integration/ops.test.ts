@@ -19,7 +19,7 @@ import {
   waitFor,
   writeOld,
 } from '../helpers/ingestor.js';
-import type { Dirs } from '../helpers/ingestor.js';
+import { metricValue, promtoolCheck, startWithMetrics } from '../helpers/metrics.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -34,34 +34,11 @@ beforeAll(() => {
   if (r.status !== 0) throw new Error(`cannot install test tools: ${r.stderr}`);
 }, 300_000);
 
-function metricValue(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  if (line === undefined) throw new Error(`no ${name}${labels} in metrics`);
-  return Number(line.split(' ')[1]);
-}
-
-async function startWithMetrics(d: Dirs, ...extra: string[]) {
-  const daemon = start([
-    ...baseArgs(d),
-    '--stability-seconds',
-    '0.3',
-    '--scan-interval',
-    '1',
-    '--metrics-port',
-    '0',
-    ...extra,
-  ]);
-  await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
-  const listening = output(daemon)
-    .stdout.split('\n')
-    .find((l) => l.includes('"event":"listening"'))!;
-  return { daemon, url: `http://127.0.0.1:${JSON.parse(listening).port as number}` };
-}
-
 describe('metrics and health', () => {
   it('serves counters with the right values, passing promtool check metrics', async () => {
     const d = makeDirs();
     const { daemon, url } = await startWithMetrics(d);
+    const before = Date.now() / 1000;
     writeOld(path.join(d.input, 'a.csv'), 'a'.repeat(100_000));
     writeOld(path.join(d.input, 'b.csv'), 'bb');
     writeOld(path.join(d.input, 'a-again.csv'), 'a'.repeat(100_000));
@@ -80,16 +57,20 @@ describe('metrics and health', () => {
     expect(metricValue(text, 'ingestor_skipped_total', '{reason="temporary"}')).toBe(1);
     expect(metricValue(text, 'ingestor_file_latency_seconds_count')).toBe(2);
     expect(metricValue(text, 'ingestor_hash_throughput_bytes_per_second_count')).toBe(1);
-    expect(metricValue(text, 'ingestor_queue_depth')).toBe(0);
+    expect(metricValue(text, 'ingestor_queued_files')).toBe(0);
+    expect(metricValue(text, 'ingestor_inflight_files')).toBe(0);
     expect(metricValue(text, 'ingestor_pending_files')).toBeGreaterThanOrEqual(0);
     expect(metricValue(text, 'ingestor_quarantined_files')).toBe(0);
     expect(metricValue(text, 'ingestor_paused')).toBe(0);
+    const last = metricValue(text, 'ingestor_last_ingest_timestamp_seconds');
+    expect(last).toBeGreaterThanOrEqual(before);
+    expect(last).toBeLessThanOrEqual(Date.now() / 1000);
     expect(metricValue(text, 'ingestor_scan_duration_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^process_resident_memory_bytes /m);
     expect(text).toMatch(/^# TYPE ingestor_errors_total counter/m);
     expect(text).toMatch(/^# TYPE ingestor_retries_total counter/m);
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0);
+    const promtool = promtoolCheck(text);
+    expect(promtool.status, promtool.said).toBe(0);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     daemon.kill('SIGTERM');
     expect((await finished(daemon)).code).toBe(0);
