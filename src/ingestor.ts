@@ -175,6 +175,7 @@ export class Ingestor implements AsyncDisposable {
       let recovery = emptyRecovery();
       let unsettled: unknown;
       try {
+        full.events.emit('recovery:started');
         recovery = await recover({
           options,
           store,
@@ -420,6 +421,7 @@ export class Ingestor implements AsyncDisposable {
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
     let rescanned = false;
+    this.events.emit('discovery:started', { input: this.options.input });
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();

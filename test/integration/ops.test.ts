@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer } from '../../src/http-server.js';
+import type { Health } from '../../src/http-server.js';
 import {
   BIN,
   baseArgs,
@@ -46,7 +47,7 @@ describe('metrics and health', () => {
     await waitFor(() => filesUnder(d.input).length === 1, 10_000, 'ingest');
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect(await health.json()).toEqual({ status: 'ok' });
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
@@ -76,25 +77,40 @@ describe('metrics and health', () => {
     expect((await finished(daemon)).code).toBe(0);
   });
 
-  it('/healthz answers 503 with the reason until the daemon runs', async () => {
-    let ok = false;
+  it('/healthz answers 503 with the reason until the daemon runs, as README shows', async () => {
+    let health: Health = { ok: false, reason: 'starting' };
     const server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,
       registry: new Registry(),
-      health: () => (ok ? { ok: true } : { ok: false, reason: 'recovering' }),
+      health: () => health,
       logger: pino({ level: 'silent' }),
     });
+    const get = async () => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
+    };
     try {
-      const before = await fetch(`http://127.0.0.1:${server.port}/healthz`);
-      expect(before.status).toBe(503);
-      expect(await before.json()).toEqual({
-        status: 'unavailable',
-        ok: false,
-        reason: 'recovering',
+      // Exactly README's bodies: `status`, and `reason` when there is one.
+      for (const reason of ['starting', 'recovering', 'stopping']) {
+        health = { ok: false, reason };
+        expect(await get()).toEqual({
+          status: 503,
+          type: 'application/json',
+          body: { status: 'unavailable', reason },
+        });
+      }
+      health = { ok: true };
+      expect(await get()).toEqual({
+        status: 200,
+        type: 'application/json',
+        body: { status: 'ok' },
       });
-      ok = true;
-      expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+      health = { ok: true, reason: 'paused: ENOSPC: no space left on device, write' };
+      expect((await get()).body).toEqual({
+        status: 'ok',
+        reason: 'paused: ENOSPC: no space left on device, write',
+      });
     } finally {
       await server.close();
     }
