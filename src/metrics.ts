@@ -62,7 +62,7 @@ let packageVersion: string | undefined;
  * The version in the nearest package.json above this module (`src/` in the checkout,
  * `dist/src/` when built or installed), read once.
  */
-export function ingestorVersion(): string {
+function ingestorVersion(): string {
   if (packageVersion !== undefined) return packageVersion;
   for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
     try {
@@ -122,7 +122,7 @@ export function registerMetrics(
   for (const reason of Object.keys(SKIP_REASONS)) skipped.inc({ reason }, 0);
   const errors = new Counter({
     name: 'ingestor_errors_total',
-    help: 'Failed attempts by what follows: retry (transient read error), quarantine, pause (output volume), changed (waits again).',
+    help: 'Failed attempts, by what follows: retry, quarantine, pause (output volume), changed.',
     labelNames: ['kind'],
     registers,
   });
