@@ -83,8 +83,9 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   const events = new IngestorEvents();
   const registry = new Registry();
   let ingestor: Ingestor | undefined;
-  let phase: 'recovering' | 'starting' | 'running' | 'stopping' = 'recovering';
+  let phase: 'starting' | 'recovering' | 'running' | 'stopping' = 'starting';
   const unregister = registerMetrics(registry, events, () => ingestor?.gauges());
+  events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));
   const health = (): Health => {
     if (phase !== 'running') return { ok: false, reason: phase };
@@ -121,7 +122,6 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
     await server?.close();
     return exitAfterFlush(logger, EXIT.failure);
   }
-  phase = 'starting';
   logger.info(
     {
       event: 'start',

@@ -8,6 +8,7 @@ import type { SkipReason } from './interfaces.js';
  * Payload paths are display strings (invalid UTF-8 shown as U+FFFD).
  */
 export interface IngestorEventMap {
+  'recovery:started': [];
   'recovery:done': [{ rolledForward: number; rolledBack: number; vanished: number; ms: number }];
   'scan:done': [{ files: number; ms: number; complete: number; pending: number }];
   'file:skipped': [{ source: string; reason: SkipReason }];

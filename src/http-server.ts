@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 
+/** The body of `/healthz` is `{"status": "ok" | "unavailable", "reason"?: ...}`. */
 export interface Health {
   ok: boolean;
-  /** Why not ok (starting, recovering, stopping), or a note while ok (paused). */
+  /** Why not ok (starting, recovering, stopping), or a note while ok (paused: ...). */
   reason?: string;
 }
 
@@ -38,9 +39,12 @@ export async function startHttpServer(
       return;
     }
     if (url === '/healthz') {
-      const health = options.health();
-      const body = JSON.stringify({ status: health.ok ? 'ok' : 'unavailable', ...health });
-      res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${body}\n`);
+      const { ok, reason } = options.health();
+      const body = JSON.stringify({
+        status: ok ? 'ok' : 'unavailable',
+        ...(reason === undefined ? {} : { reason }),
+      });
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${body}\n`);
       return;
     }
     res

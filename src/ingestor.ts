@@ -104,6 +104,7 @@ export class Ingestor implements AsyncDisposable {
   };
   /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
   #inPlace = new Set<string>();
+  #lastIngestAt: number | undefined;
   readonly #started: number;
   #wake: (() => void) | undefined;
   #unsubscribe: () => void;
@@ -133,6 +134,7 @@ export class Ingestor implements AsyncDisposable {
     this.#manifest = parts.manifest;
     this.#pipeline = parts.pipeline;
     this.recovery = parts.recovery;
+    this.#lastIngestAt = parts.store.lastIngestAt();
     this.#started = deps.clock();
     this.#limit = pLimit(options.concurrency);
     this.#smallLimit = pLimit(Math.max(options.concurrency, options.batchSize * 2));
@@ -179,6 +181,7 @@ export class Ingestor implements AsyncDisposable {
       let recovery = emptyRecovery();
       let unsettled: unknown;
       try {
+        full.events.emit('recovery:started');
         recovery = await recover({
           options,
           store,
@@ -339,6 +342,7 @@ export class Ingestor implements AsyncDisposable {
         this.#backoff.delete(key);
         this.#summary.ingested += 1;
         this.#summary.bytes += row.size;
+        this.#lastIngestAt = this.#clock();
         this.events.emit('file:committed', {
           source,
           dest: displayPath(row.dest),
@@ -436,6 +440,7 @@ export class Ingestor implements AsyncDisposable {
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
     let rescanned = false;
+    this.events.emit('discovery:started', { input: this.options.input });
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();
@@ -528,6 +533,7 @@ export class Ingestor implements AsyncDisposable {
       pending: this.discovery.pending.size,
       quarantined: this.#store.countQuarantined(),
       paused: this.#pipeline.pausedReason !== undefined,
+      lastIngestAt: this.#lastIngestAt,
     };
   }
 

@@ -1,6 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { hasCode } from './errors.js';
 import type { IngestorEvents } from './events.js';
+import type { FailureClass } from './ingest/failures.js';
+import type { SkipReason } from './interfaces.js';
 
 /** Live figures the gauges read at scrape time. */
 export interface Gauges {
@@ -13,19 +18,73 @@ export interface Gauges {
   /** Quarantined files not released. */
   quarantined: number;
   paused: boolean;
+  /** When the newest file was committed to the warehouse (ms since the epoch), if ever. */
+  lastIngestAt: number | undefined;
 }
+
+/** What `ingestor_build_info` says. */
+export interface BuildInfo {
+  /** Default: the version in the package's package.json. */
+  version: string;
+  /** Default: the running Node.js version, without the `v`. */
+  node: string;
+}
+
+/**
+ * Every value of each counter's label, so that every series exists from the first scrape, at 0:
+ * `rate()` and `increase()` only see an increase between two samples of a series that exists.
+ * Records rather than lists, so that the compiler names a value added to the type and not here.
+ */
+const SKIP_REASONS: Record<SkipReason, true> = {
+  hidden: true,
+  temporary: true,
+  excluded: true,
+  'sidecar-marker': true,
+  symlink: true,
+  fifo: true,
+  socket: true,
+  device: true,
+  'not-regular': true,
+};
+const FAILURE_KINDS: Record<FailureClass, true> = {
+  changed: true,
+  retry: true,
+  quarantine: true,
+  pause: true,
+};
 
 /** Files smaller than this say more about syscalls than about hashing speed. */
 const MIN_BYTES_FOR_RATE = 64 * 1024;
 
+let packageVersion: string | undefined;
+
+/**
+ * The version in the nearest package.json above this module (`src/` in the checkout,
+ * `dist/src/` when built or installed), read once.
+ */
+function ingestorVersion(): string {
+  if (packageVersion !== undefined) return packageVersion;
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    try {
+      const text = fs.readFileSync(path.join(dir, 'package.json'), 'utf8');
+      packageVersion = (JSON.parse(text) as { version?: string }).version ?? 'unknown';
+      return packageVersion;
+    } catch (error) {
+      if (!hasCode(error, 'ENOENT')) throw error;
+    }
+    if (path.dirname(dir) === dir) return (packageVersion = 'unknown');
+  }
+}
+
 /**
  * Prometheus metrics, fed by the pipeline's events like the logs are. `gauges` returns
- * undefined before the daemon is up. Returns the unsubscriber.
+ * undefined before the daemon is up (every gauge reads 0 then). Returns the unsubscriber.
  */
 export function registerMetrics(
   registry: Registry,
   events: IngestorEvents,
   gauges: () => Gauges | undefined,
+  build: BuildInfo = { version: ingestorVersion(), node: process.versions.node },
 ): () => void {
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges with a counter's `_total` suffix, which `promtool check
@@ -60,12 +119,14 @@ export function registerMetrics(
     labelNames: ['reason'],
     registers,
   });
+  for (const reason of Object.keys(SKIP_REASONS)) skipped.inc({ reason }, 0);
   const errors = new Counter({
     name: 'ingestor_errors_total',
-    help: 'Failures by kind: retry (transient read error), quarantine, pause (output volume).',
+    help: 'Failed attempts, by what follows: retry, quarantine, pause (output volume), changed.',
     labelNames: ['kind'],
     registers,
   });
+  for (const kind of Object.keys(FAILURE_KINDS)) errors.inc({ kind }, 0);
   const retries = new Counter({
     name: 'ingestor_retries_total',
     help: 'Files scheduled to be tried again after a transient read error.',
@@ -109,13 +170,29 @@ export function registerMetrics(
         this.set(g === undefined ? 0 : read(g));
       },
     });
-  gauge('ingestor_queue_depth', 'Complete files waiting for a worker.', (g) => g.queueDepth);
-  gauge('ingestor_inflight', 'Files being read, hashed, moved or committed.', (g) => g.inflight);
+  // Counts of files in one state are `ingestor_<state>_files` (README lists the old names).
+  gauge('ingestor_queued_files', 'Complete files waiting for a worker.', (g) => g.queueDepth);
+  gauge(
+    'ingestor_inflight_files',
+    'Files being read, hashed, moved or committed.',
+    (g) => g.inflight,
+  );
   gauge('ingestor_pending_files', 'Files seen but not complete yet.', (g) => g.pending);
   gauge('ingestor_quarantined_files', 'Quarantined files not yet released.', (g) => g.quarantined);
   gauge('ingestor_paused', '1 while ingestion is paused by a failing output volume.', (g) =>
     g.paused ? 1 : 0,
   );
+  gauge(
+    'ingestor_last_ingest_timestamp_seconds',
+    'Unix time of the newest commit of a file to the warehouse (0: none, or not known yet).',
+    (g) => (g.lastIngestAt === undefined ? 0 : g.lastIngestAt / 1000),
+  );
+  new Gauge({
+    name: 'ingestor_build_info',
+    help: 'Always 1; the labels say which ingestor and Node.js run.',
+    labelNames: ['version', 'node'],
+    registers,
+  }).set(build, 1);
 
   const listeners = {
     'file:committed': (e: { bytes: number; ms: number; hashMs: number }) => {
@@ -131,7 +208,12 @@ export function registerMetrics(
       errors.inc({ kind: e.kind });
       if (e.kind === 'retry') retries.inc();
     },
-    'file:quarantined': () => quarantinedTotal.inc(),
+    // A quarantine ends a failure as surely as a retry does: counted with its kind. (A
+    // `file:failed` of kind quarantine is an attempt whose quarantine move itself failed.)
+    'file:quarantined': () => {
+      quarantinedTotal.inc();
+      errors.inc({ kind: 'quarantine' });
+    },
     'pipeline:paused': () => pauses.inc(),
     'scan:done': (e: { ms: number }) => scan.observe(e.ms / 1000),
   } as const;

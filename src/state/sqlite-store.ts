@@ -181,6 +181,7 @@ export class SqliteStore implements StateStore {
   readonly #quarantined: Statement<[], RawRow>;
   readonly #release: Statement;
   readonly #countQuarantined: Statement<[], { n: number }>;
+  readonly #lastIngestAt: Statement<[], { at: number | null }>;
   readonly #quarantinedInPlace: Statement<[], { source: Buffer }>;
   readonly #writeRuntime: Statement<[string, number]>;
   readonly #readRuntime: Statement<[], { value: string; updated_at: number }>;
@@ -216,6 +217,14 @@ export class SqliteStore implements StateStore {
     );
     this.#countQuarantined = db.prepare(
       `SELECT count(*) AS n FROM files WHERE kind = 'quarantine' AND status = 'committed'`,
+    );
+    // Newest id first, stopping at the first committed ingest: max(committed_at) would read every
+    // row (0.12 s at 1,000,000 rows, at each start). Rows commit in claim order; should an older
+    // intent ever be settled after a newer one committed (by the next start's recovery), this
+    // gives the newer one's time, too early by that gap, until the next ingest.
+    this.#lastIngestAt = db.prepare(
+      `SELECT committed_at AS at FROM files WHERE kind = 'ingest' AND status = 'committed'
+       ORDER BY id DESC LIMIT 1`,
     );
     this.#quarantinedInPlace = db.prepare(
       `SELECT source FROM files
@@ -381,6 +390,10 @@ export class SqliteStore implements StateStore {
 
   countQuarantined(): number {
     return this.#countQuarantined.get()!.n;
+  }
+
+  lastIngestAt(): number | undefined {
+    return this.#lastIngestAt.get()?.at ?? undefined;
   }
 
   quarantinedInPlace(): FsPath[] {

@@ -99,6 +99,11 @@ export interface StateStore {
   quarantinedInPlace(): FsPath[];
   /** How many files are quarantined and not released. */
   countQuarantined(): number;
+  /**
+   * When the newest committed ingest (by claim order) was committed (ms), if any: what the
+   * daemon last ingested, read once at start.
+   */
+  lastIngestAt(): number | undefined;
   /** Marks a quarantined file as put back (`ingestor retry`). */
   release(id: number, at: number): void;
   /** Rows still in the intent state: what recovery must settle. */

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer } from '../../src/http-server.js';
+import type { Health } from '../../src/http-server.js';
 import {
   BIN,
   baseArgs,
@@ -19,7 +20,7 @@ import {
   waitFor,
   writeOld,
 } from '../helpers/ingestor.js';
-import type { Dirs } from '../helpers/ingestor.js';
+import { metricValue, promtoolCheck, startWithMetrics } from '../helpers/metrics.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -34,34 +35,11 @@ beforeAll(() => {
   if (r.status !== 0) throw new Error(`cannot install test tools: ${r.stderr}`);
 }, 300_000);
 
-function metricValue(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
-  if (line === undefined) throw new Error(`no ${name}${labels} in metrics`);
-  return Number(line.split(' ')[1]);
-}
-
-async function startWithMetrics(d: Dirs, ...extra: string[]) {
-  const daemon = start([
-    ...baseArgs(d),
-    '--stability-seconds',
-    '0.3',
-    '--scan-interval',
-    '1',
-    '--metrics-port',
-    '0',
-    ...extra,
-  ]);
-  await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
-  const listening = output(daemon)
-    .stdout.split('\n')
-    .find((l) => l.includes('"event":"listening"'))!;
-  return { daemon, url: `http://127.0.0.1:${JSON.parse(listening).port as number}` };
-}
-
 describe('metrics and health', () => {
   it('serves counters with the right values, passing promtool check metrics', async () => {
     const d = makeDirs();
     const { daemon, url } = await startWithMetrics(d);
+    const before = Date.now() / 1000;
     writeOld(path.join(d.input, 'a.csv'), 'a'.repeat(100_000));
     writeOld(path.join(d.input, 'b.csv'), 'bb');
     writeOld(path.join(d.input, 'a-again.csv'), 'a'.repeat(100_000));
@@ -69,7 +47,7 @@ describe('metrics and health', () => {
     await waitFor(() => filesUnder(d.input).length === 1, 10_000, 'ingest');
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect(await health.json()).toEqual({ status: 'ok' });
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
@@ -80,40 +58,59 @@ describe('metrics and health', () => {
     expect(metricValue(text, 'ingestor_skipped_total', '{reason="temporary"}')).toBe(1);
     expect(metricValue(text, 'ingestor_file_latency_seconds_count')).toBe(2);
     expect(metricValue(text, 'ingestor_hash_throughput_bytes_per_second_count')).toBe(1);
-    expect(metricValue(text, 'ingestor_queue_depth')).toBe(0);
+    expect(metricValue(text, 'ingestor_queued_files')).toBe(0);
+    expect(metricValue(text, 'ingestor_inflight_files')).toBe(0);
     expect(metricValue(text, 'ingestor_pending_files')).toBeGreaterThanOrEqual(0);
     expect(metricValue(text, 'ingestor_quarantined_files')).toBe(0);
     expect(metricValue(text, 'ingestor_paused')).toBe(0);
+    const last = metricValue(text, 'ingestor_last_ingest_timestamp_seconds');
+    expect(last).toBeGreaterThanOrEqual(before);
+    expect(last).toBeLessThanOrEqual(Date.now() / 1000);
     expect(metricValue(text, 'ingestor_scan_duration_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^process_resident_memory_bytes /m);
     expect(text).toMatch(/^# TYPE ingestor_errors_total counter/m);
     expect(text).toMatch(/^# TYPE ingestor_retries_total counter/m);
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0);
+    const promtool = promtoolCheck(text);
+    expect(promtool.status, promtool.said).toBe(0);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     daemon.kill('SIGTERM');
     expect((await finished(daemon)).code).toBe(0);
   });
 
-  it('/healthz answers 503 with the reason until the daemon runs', async () => {
-    let ok = false;
+  it('/healthz answers 503 with the reason until the daemon runs, as README shows', async () => {
+    let health: Health = { ok: false, reason: 'starting' };
     const server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,
       registry: new Registry(),
-      health: () => (ok ? { ok: true } : { ok: false, reason: 'recovering' }),
+      health: () => health,
       logger: pino({ level: 'silent' }),
     });
+    const get = async () => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
+    };
     try {
-      const before = await fetch(`http://127.0.0.1:${server.port}/healthz`);
-      expect(before.status).toBe(503);
-      expect(await before.json()).toEqual({
-        status: 'unavailable',
-        ok: false,
-        reason: 'recovering',
+      // Exactly README's bodies: `status`, and `reason` when there is one.
+      for (const reason of ['starting', 'recovering', 'stopping']) {
+        health = { ok: false, reason };
+        expect(await get()).toEqual({
+          status: 503,
+          type: 'application/json',
+          body: { status: 'unavailable', reason },
+        });
+      }
+      health = { ok: true };
+      expect(await get()).toEqual({
+        status: 200,
+        type: 'application/json',
+        body: { status: 'ok' },
       });
-      ok = true;
-      expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+      health = { ok: true, reason: 'paused: ENOSPC: no space left on device, write' };
+      expect((await get()).body).toEqual({
+        status: 'ok',
+        reason: 'paused: ENOSPC: no space left on device, write',
+      });
     } finally {
       await server.close();
     }
