@@ -593,6 +593,11 @@ export class Ingestor implements AsyncDisposable {
             oldest === undefined
               ? null
               : { path: displayPath(oldest.path), since: oldest.tracked.stableSince },
+          writersUnseen: this.#pipeline.volumesWithoutLeases.map(({ dir, code, reason }) => ({
+            dir,
+            code,
+            reason,
+          })),
         },
         this.#clock(),
       );

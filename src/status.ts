@@ -30,6 +30,12 @@ export interface DaemonSnapshot {
   pending: number;
   paused: string | null;
   oldestPending: { path: string; since: number } | null;
+  /**
+   * Volumes where the kernel cannot tell whether a file is open for writing (no file leases
+   * there, or no permission), so the stability window alone decides. Absent in snapshots of
+   * older daemons.
+   */
+  writersUnseen?: { dir: string; code: string; reason: string }[];
 }
 
 /**
@@ -253,6 +259,11 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     lines.push(
       `pending      ${d.pending}${note}; queue ${d.queueDepth}, in progress ${d.inflight}`,
     );
+    for (const v of d.writersUnseen ?? []) {
+      lines.push(
+        `writers      not seen in ${v.dir} and its volume (${v.code}: ${v.reason}): the stability window alone decides there; use --mode sidecar for writers on other hosts`,
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -280,5 +280,19 @@ describe('where the kernel cannot tell (a user without CAP_LEASE on files it doe
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/neither owns these files nor has CAP_LEASE.*--mode sidecar/);
     expect(filesUnder(d.input)).toEqual(['new-empty.csv']);
+
+    // A running daemon says so in `ingestor status` too.
+    const child = start([...baseArgs(d), '--stability-seconds', WINDOW], {
+      uid: NOBODY,
+      bin: nobodyBin,
+    });
+    writeOld(path.join(d.input, 'c.csv'), 'c\n');
+    await waitFor(() => manifestLines(d.manifests).length === 4, 10_000, 'c.csv ingested');
+    const status = await run(['status', '--state-path', d.state]);
+    expect(status.stdout).toMatch(
+      /writers +not seen in .*\/in and its volume \(EACCES: .*CAP_LEASE\).*use --mode sidecar/,
+    );
+    child.kill('SIGTERM');
+    expect((await finished(child)).code).toBe(0);
   });
 });
