@@ -87,6 +87,17 @@ static napi_value ofd_conflict(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// dupFd(fd): a second descriptor of the same open file (F_DUPFD_CLOEXEC), or -errno. A lease
+// belongs to the open file, not to one descriptor: a hashing thread hands the main thread a
+// duplicate and closes its own, since Node closes on a thread's exit the descriptors the thread
+// opened and warns when one it still counts as open is opened again.
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  int32_t a[1];
+  if (int_arg(env, info, 1, a) != 0) return bad_args(env);
+  int fd = fcntl(a[0], F_DUPFD_CLOEXEC, 0);
+  return result(env, fd >= 0 ? fd : -errno);
+}
+
 static napi_value constant(napi_env env, napi_value exports, const char *name, int32_t value) {
   napi_set_named_property(env, exports, name, result(env, value));
   return exports;
@@ -97,6 +108,7 @@ NAPI_MODULE_INIT() {
       {"setLease", NULL, set_lease, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getLease", NULL, get_lease, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ofdLock", NULL, ofd_lock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ofdConflict", NULL, ofd_conflict, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);

@@ -9,6 +9,7 @@ export interface Native {
   getLease(fd: number): number;
   ofdLock(fd: number, type: number, start: number, length: number): number;
   ofdConflict(fd: number, type: number, start: number, length: number): number;
+  dupFd(fd: number): number;
   F_RDLCK: number;
   F_WRLCK: number;
   F_UNLCK: number;

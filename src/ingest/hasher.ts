@@ -7,7 +7,7 @@ import { displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { SourceReadError } from './failures.js';
-import { leaseIntact, tryReadLease } from './lease.js';
+import { handOver, leaseIntact, tryReadLease } from './lease.js';
 
 const CHUNK = 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -145,15 +145,12 @@ export function readAndHashSync(
       identity: identityOf(before),
       links: before.nlink,
       ms: performance.now() - started,
-      leaseFd: leased.fd,
+      // The lease travels with the result on a descriptor of its own (see handOver).
+      leaseFd: leased.fd === null ? null : handOver(leased.fd),
       leaseUnavailable: leased.unavailable,
     };
-  } catch (error) {
-    leased.fd = null;
-    throw error;
   } finally {
-    // A held lease travels with the result; the descriptor is closed here otherwise.
-    if (leased.fd === null) fs.closeSync(fd);
+    fs.closeSync(fd);
   }
 }
 
@@ -245,11 +242,11 @@ export async function readAndHash(
       identity: identityOf(before),
       links: before.nlink,
       ms: performance.now() - started,
-      leaseFd: leased.fd,
+      // The lease travels with the result on a descriptor of its own (see handOver).
+      leaseFd: leased.fd === null ? null : handOver(leased.fd),
       leaseUnavailable: leased.unavailable,
     };
   } catch (error) {
-    leased.fd = null;
     // A read or a write may still be in flight when the other failed: both are settled here,
     // and their own outcomes no longer matter because this attempt has already failed.
     const settled = () => undefined;
@@ -263,8 +260,7 @@ export async function readAndHash(
     throw error;
   } finally {
     await output?.close();
-    // A held lease travels with the result; the descriptor is closed here otherwise.
-    if (leased.fd === null) await promisified.close(fd);
+    await promisified.close(fd);
   }
 }
 

@@ -39,6 +39,21 @@ export function leaseIntact(fd: number): boolean {
   return native.getLease(fd) === native.F_RDLCK;
 }
 
+/**
+ * A descriptor of the same open file (which shares its lease) for another thread to own: Node
+ * tracks the descriptors a worker thread opens and closes them when it exits, so the thread
+ * closes its own and hands over this one.
+ */
+export function handOver(fd: number): number {
+  const dup = nativeHelper()!.dupFd(fd);
+  if (dup < 0) {
+    throw Object.assign(new Error(`cannot hand over a leased descriptor: ${errnoName(-dup)}`), {
+      code: errnoName(-dup),
+    });
+  }
+  return dup;
+}
+
 /** Lets go of the lease on `fd` (a waiting writer proceeds at once); the fd stays open. */
 export function releaseLease(fd: number): void {
   const native = nativeHelper()!;
