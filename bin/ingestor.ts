@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import yargs from 'yargs';
-import type { Argv } from 'yargs';
+import type { Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, runDaemon } from '../src/daemon.js';
 import { UsageError, describeError } from '../src/errors.js';
@@ -12,8 +12,12 @@ import type { IngestorOptions } from '../src/options.js';
 import {
   MODES,
   ON_DUPLICATE,
+  commandDefaults,
+  defaults,
   parseNumberFlag,
+  readConfigFile,
   requireDirectory,
+  requireReadableState,
   resolveOptions,
 } from '../src/options.js';
 import { retryQuarantined } from '../src/retry.js';
@@ -32,6 +36,8 @@ import { formatVerifyReport, verify } from '../src/verify.js';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
 type Command = 'run' | 'verify' | 'retry' | 'status' | 'list';
+const COMMANDS: readonly Command[] = ['run', 'verify', 'retry', 'status', 'list'];
+const ENV_PREFIX = 'INGESTOR_';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`ingestor: ${message}\n`);
@@ -45,102 +51,224 @@ function single(flag: string, value: unknown): string | undefined {
   return String(value);
 }
 
-function stateOption(y: Argv): Argv {
-  return y
-    .option('state-path', {
-      type: 'string',
-      describe: 'SQLite state file [default: <manifests>/ingestor.db]',
-    })
-    .option('manifests', {
-      type: 'string',
-      describe: 'manifest root (for the default state path)',
-    });
+/**
+ * A numeric flag. Parsed as a string, so that src/options.ts validates it once and quotes a bad
+ * value as it was given (`got "abc"`, where yargs' own number type would give NaN), but shown
+ * as `[number]` in --help: yargs shows the last type it knows an option by, number after string.
+ */
+function numberOption(describe: string, defaultValue?: number | string): Options {
+  return {
+    string: true,
+    type: 'number',
+    describe,
+    ...(defaultValue === undefined ? {} : { defaultDescription: String(defaultValue) }),
+  };
 }
 
-function runOptions(y: Argv): Argv {
-  return stateOption(y)
-    .option('input', { type: 'string', describe: 'staging directory to ingest from (required)' })
-    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('mode', { type: 'string', choices: MODES, describe: 'completion rule [stability]' })
-    .option('stability-seconds', {
+/** The numeric flags of `run`: the option each sets, its help, and whether it is an integer. */
+const RUN_NUMBERS = [
+  {
+    flag: 'stability-seconds',
+    key: 'stabilitySeconds',
+    integer: false,
+    describe: 'seconds a file must stay unchanged (stability mode)',
+  },
+  {
+    flag: 'concurrency',
+    key: 'concurrency',
+    integer: true,
+    describe: 'files over 1 MiB read and hashed at once',
+  },
+  {
+    flag: 'max-retries',
+    key: 'maxRetries',
+    integer: true,
+    describe: 'attempts for transient read errors before quarantine',
+  },
+  {
+    flag: 'scan-interval',
+    key: 'scanIntervalSeconds',
+    integer: false,
+    describe: 'seconds between full scans, at least',
+  },
+  { flag: 'batch-size', key: 'batchSize', integer: true, describe: 'most files per group commit' },
+  {
+    flag: 'stats-interval',
+    key: 'statsIntervalSeconds',
+    integer: false,
+    describe: 'seconds between stats log lines',
+  },
+] as const satisfies readonly {
+  flag: string;
+  key: keyof typeof defaults & keyof IngestorOptions;
+  integer: boolean;
+  describe: string;
+}[];
+
+/** `run` and `verify` need the manifests. */
+const MANIFESTS_AND_STATE: Record<string, Options> = {
+  manifests: { type: 'string', describe: 'manifest root (required)' },
+  'state-path': {
+    type: 'string',
+    describe: 'SQLite state file',
+    defaultDescription: '<manifests>/ingestor.db',
+  },
+};
+
+/** The commands that read or retry need the state, found by either flag. */
+const STATE: Record<string, Options> = {
+  'state-path': { type: 'string', describe: 'SQLite state file (required, or --manifests)' },
+  manifests: {
+    type: 'string',
+    describe: 'manifest root, for the state <manifests>/ingestor.db (or --state-path)',
+  },
+};
+
+/**
+ * Every command's flags, in the order --help shows them. Also what an INGESTOR_* variable or a
+ * --config key may name (checkSources).
+ */
+const FLAGS: Record<Command, Record<string, Options>> = {
+  run: {
+    input: { type: 'string', describe: 'staging directory to ingest from (required)' },
+    warehouse: { type: 'string', describe: 'warehouse root (required)' },
+    ...MANIFESTS_AND_STATE,
+    mode: {
       type: 'string',
-      describe: 'seconds a file must stay unchanged [5]',
-    })
-    .option('concurrency', { type: 'string', describe: 'files read and hashed at once [16]' })
-    .option('once', { type: 'boolean', describe: 'one pass, print a summary, exit' })
-    .option('dry-run', { type: 'boolean', describe: 'report what would happen; change nothing' })
-    .option('json', { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' })
-    .option('exclude', { type: 'string', array: true, describe: 'glob of files never ingested' })
-    .option('on-duplicate', {
+      choices: MODES,
+      describe: 'completion rule',
+      defaultDescription: defaults.mode,
+    },
+    once: { type: 'boolean', describe: 'one pass, print a summary, exit' },
+    'dry-run': { type: 'boolean', describe: 'report what would happen; change nothing' },
+    json: { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' },
+    exclude: { type: 'string', array: true, describe: 'glob of files never ingested' },
+    'on-duplicate': {
       type: 'string',
       choices: ON_DUPLICATE,
-      describe: 'what to do with already-ingested content [move]',
-    })
-    .option('duplicates-dir', {
+      describe: 'what to do with already-ingested content',
+      defaultDescription: defaults.onDuplicate,
+    },
+    'duplicates-dir': {
       type: 'string',
-      describe: 'where duplicates go [<warehouse>/_duplicates]',
-    })
-    .option('quarantine-dir', {
+      describe: 'where duplicates go',
+      defaultDescription: '<warehouse>/_duplicates',
+    },
+    'quarantine-dir': {
       type: 'string',
-      describe: 'where unreadable files go [<warehouse>/_quarantine]',
-    })
-    .option('max-retries', {
+      describe: 'where unreadable files go',
+      defaultDescription: '<warehouse>/_quarantine',
+    },
+    ...Object.fromEntries(
+      RUN_NUMBERS.map((n) => [n.flag, numberOption(n.describe, defaults[n.key])]),
+    ),
+    'metrics-port': numberOption('serve /metrics and /healthz on this port (0: any free port)'),
+    'metrics-host': {
       type: 'string',
-      describe: 'attempts for transient read errors before quarantine [8]',
-    })
-    .option('scan-interval', {
+      describe: 'address to listen on',
+      defaultDescription: commandDefaults.metricsHost,
+    },
+    'shutdown-timeout': numberOption(
+      'seconds in-flight files may take after SIGTERM',
+      commandDefaults.shutdownTimeoutSeconds,
+    ),
+    'log-level': {
       type: 'string',
-      describe: 'seconds between full scans, at least [30]',
-    })
-    .option('batch-size', { type: 'string', describe: 'most files per group commit [256]' })
-    .option('metrics-port', {
-      type: 'string',
-      describe: 'serve /metrics and /healthz on this port (0: any free port)',
-    })
-    .option('metrics-host', { type: 'string', describe: 'address to listen on [127.0.0.1]' })
-    .option('stats-interval', { type: 'string', describe: 'seconds between stats lines [60]' })
-    .option('shutdown-timeout', {
-      type: 'string',
-      describe: 'seconds in-flight files may take after SIGTERM [30]',
-    })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS, describe: 'log level [info]' });
-}
-
-function verifyOptions(y: Argv): Argv {
-  return stateOption(y)
-    .option('warehouse', { type: 'string', describe: 'warehouse root (required)' })
-    .option('duplicates-dir', {
+      choices: LOG_LEVELS,
+      describe: 'log level',
+      defaultDescription: commandDefaults.logLevel,
+    },
+  },
+  verify: {
+    warehouse: { type: 'string', describe: 'warehouse root (required)' },
+    ...MANIFESTS_AND_STATE,
+    'duplicates-dir': {
       type: 'string',
       describe: "the daemon's duplicates directory [<warehouse>/_duplicates]",
-    })
-    .option('rehash', {
+    },
+    rehash: {
       type: 'boolean',
       describe: "also check every warehouse file's and duplicate's SHA-256",
-    })
-    .option('json', { type: 'boolean', describe: 'the report as JSON' });
-}
-
-function listOptions(y: Argv): Argv {
-  return stateOption(y)
-    .option('status', {
+    },
+    json: { type: 'boolean', describe: 'the report as JSON' },
+  },
+  retry: {
+    ...STATE,
+    id: { ...numberOption('only this row id (repeatable)'), array: true },
+  },
+  status: {
+    ...STATE,
+    json: { type: 'boolean', describe: 'as JSON' },
+  },
+  list: {
+    ...STATE,
+    status: {
       type: 'string',
       choices: Object.keys(LIST_STATUSES),
       describe: 'only files in this state',
-    })
-    .option('since', {
-      type: 'string',
-      describe: 'only files from then on (ISO time, or 15m, 2h, 7d)',
-    })
-    .option('path', {
+    },
+    since: { type: 'string', describe: 'only files from then on (ISO time, or 15m, 2h, 7d)' },
+    path: {
       type: 'string',
       describe: 'only sources matching this glob (against the whole path or the bare name)',
-    })
-    .option('sha256', {
+    },
+    sha256: {
       type: 'string',
       describe: `only this content: a SHA-256, or a prefix of at least ${SHA256_PREFIX_MIN} hex digits`,
-    })
-    .option('limit', { type: 'string', describe: 'at most this many files [50]' })
-    .option('json', { type: 'boolean', describe: 'JSON lines' });
+    },
+    limit: numberOption('at most this many files', commandDefaults.listLimit),
+    json: { type: 'boolean', describe: 'JSON lines' },
+  },
+};
+
+/** Flags every command has. */
+const COMMON_FLAGS = ['config', 'help', 'version'];
+
+/** `stabilitySeconds` -> `stability-seconds`: config keys may be written either way. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The --config file last read, or why it could not be. */
+type ConfigRead = { file: string; keys: string[] } | { file: string; problem: unknown };
+
+/**
+ * Checks what yargs reports badly, before its own validation: a --config file that cannot be
+ * read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
+ * of the flags with choices (one line naming the flag and the value).
+ */
+function checkSources(argv: Args, config: ConfigRead | undefined): void {
+  if (config !== undefined && 'problem' in config) throw config.problem;
+  const word = String(argv._[0] ?? 'run');
+  const command = COMMANDS.includes(word as Command) ? (word as Command) : 'run';
+  const flags = FLAGS[command];
+  const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
+  const noFlag = (flag: string) =>
+    command === 'run' ? `(no flag --${flag})` : `(${command} has no flag --${flag})`;
+  for (const name of Object.keys(process.env)) {
+    if (!name.startsWith(ENV_PREFIX)) continue;
+    const flag = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-');
+    if (!known.has(flag)) {
+      throw new UsageError(`unknown environment variable ${name} ${noFlag(flag)}`);
+    }
+  }
+  for (const key of config?.keys ?? []) {
+    if (!known.has(kebab(key))) {
+      throw new UsageError(
+        `unknown key ${JSON.stringify(key)} in --config ${JSON.stringify(config!.file)} ${noFlag(kebab(key))}`,
+      );
+    }
+  }
+  for (const [flag, { choices }] of Object.entries(flags)) {
+    const value = argv[flag];
+    if (choices === undefined || value === undefined) continue;
+    if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
+    if (!(choices as readonly unknown[]).includes(value)) {
+      throw new UsageError(
+        `--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -148,59 +276,68 @@ async function main(argv: string[]): Promise<void> {
   const on = (name: Command) => (a: unknown) => {
     command = { name, args: a as Args };
   };
+  let config: ConfigRead | undefined;
+  const readConfig = (file: string): Record<string, unknown> => {
+    // yargs would replace an error thrown here with "Invalid JSON config file": keep it, and
+    // report it first (checkSources), before anything that its missing options would cause.
+    try {
+      const options = readConfigFile(file);
+      config = { file, keys: Object.keys(options) };
+      return options;
+    } catch (problem) {
+      config = { file, problem };
+      return {};
+    }
+  };
   await yargs(argv)
     .scriptName('ingestor')
     .usage('$0 [run] --input DIR --warehouse DIR --manifests DIR [options]')
     .command(
       ['run', '$0'],
       'ingest complete files from --input, exactly once',
-      runOptions,
+      (y) => y.options(FLAGS.run),
       on('run'),
     )
     .command(
       'verify',
       'audit warehouse, manifests and state; exit 1 on any problem',
-      verifyOptions,
+      (y) => y.options(FLAGS.verify),
       on('verify'),
     )
     .command(
       'retry',
       'put quarantined files back to be tried again',
-      (y) =>
-        stateOption(y).option('id', {
-          type: 'string',
-          array: true,
-          describe: 'only these row ids',
-        }),
+      (y) => y.options(FLAGS.retry),
       on('retry'),
     )
     .command(
       'status',
       'counts, last ingest and what the daemon is doing',
-      (y) => stateOption(y).option('json', { type: 'boolean', describe: 'as JSON' }),
+      (y) => y.options(FLAGS.status),
       on('status'),
     )
-    .command('list', 'the history of files, newest first', listOptions, on('list'))
+    .command('list', 'the history of files, newest first', (y) => y.options(FLAGS.list), on('list'))
     // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
     .env('INGESTOR')
-    .config('config', 'JSON file of options (keys as the flags: "input", "stability-seconds", ...)')
+    .config(
+      'config',
+      'JSON file of options (keys as the flags: "input", "stability-seconds", ...)',
+      readConfig,
+    )
+    .middleware((a) => checkSources(a as Args, config), true)
     .strict(true)
     .version()
     .help()
     .showHelpOnFail(false)
     .fail((message, error) => {
-      // yargs' own messages (unknown flag, bad choice, unreadable config): one line, exit 2.
+      // yargs' own messages (unknown flag or command): one line, exit 2.
       fail((message ?? describeError(error)).replace(/\n+/g, '; '), EXIT.usage);
     })
     .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
     .parseAsync();
   if (command === undefined) return; // --help, --version
   const { name, args } = command;
-  try {
-    process.exitCode = await commands[name](args);
-  } catch (error) {
-    fail(describeError(error), error instanceof UsageError ? EXIT.usage : EXIT.failure);
-  }
+  process.exitCode = await commands[name](args);
 }
 
 function statePathOf(args: Args): string {
@@ -209,7 +346,9 @@ function statePathOf(args: Args): string {
   if (explicit === undefined && manifests === undefined) {
     throw new UsageError('--state-path (or --manifests) is required');
   }
-  return path.resolve(explicit ?? path.join(manifests!, 'ingestor.db'));
+  const statePath = path.resolve(explicit ?? path.join(manifests!, 'ingestor.db'));
+  requireReadableState(statePath);
+  return statePath;
 }
 
 function existingDir(flag: string, value: unknown): string {
@@ -235,14 +374,9 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
       onDuplicate: single('on-duplicate', args['on-duplicate']) as IngestorOptions['onDuplicate'],
       duplicatesDir: single('duplicates-dir', args['duplicates-dir']),
       quarantineDir: single('quarantine-dir', args['quarantine-dir']),
-      stabilitySeconds: parseNumberFlag('stability-seconds', args['stability-seconds'], false),
-      concurrency: parseNumberFlag('concurrency', args.concurrency, true),
-      scanIntervalSeconds: parseNumberFlag('scan-interval', args['scan-interval'], false),
-      batchSize: parseNumberFlag('batch-size', args['batch-size'], true),
-      maxRetries: parseNumberFlag('max-retries', args['max-retries'], true),
-      statsIntervalSeconds: parseNumberFlag('stats-interval', args['stats-interval'], false),
       ...(args.exclude === undefined ? {} : { exclude: [args.exclude].flat().map(String) }),
     };
+    for (const n of RUN_NUMBERS) optional[n.key] = parseNumberFlag(n.flag, args[n.flag], n.integer);
     for (const [key, value] of Object.entries(optional)) {
       if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
     }
@@ -255,11 +389,13 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
     }
     const resolved = resolveOptions(options);
     return runDaemon(resolved, {
-      logLevel: (single('log-level', args['log-level']) ?? 'info') as LevelWithSilent,
+      logLevel: (single('log-level', args['log-level']) ??
+        commandDefaults.logLevel) as LevelWithSilent,
       ...(port === undefined ? {} : { metricsPort: port }),
-      metricsHost: single('metrics-host', args['metrics-host']) ?? '127.0.0.1',
+      metricsHost: single('metrics-host', args['metrics-host']) ?? commandDefaults.metricsHost,
       shutdownTimeoutMs:
-        (parseNumberFlag('shutdown-timeout', args['shutdown-timeout'], false) ?? 30) * 1000,
+        (parseNumberFlag('shutdown-timeout', args['shutdown-timeout'], false) ??
+          commandDefaults.shutdownTimeoutSeconds) * 1000,
       json: args.json === true,
     });
   },
@@ -317,7 +453,7 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
       ...(since === undefined ? {} : { since: parseSince(since) }),
       ...(glob === undefined ? {} : { path: glob }),
       ...(sha256 === undefined ? {} : { sha256 }),
-      limit: parseNumberFlag('limit', args.limit, true) ?? 50,
+      limit: parseNumberFlag('limit', args.limit, true) ?? commandDefaults.listLimit,
     };
     const files = list(statePathOf(args), options);
     for (const f of files) {
@@ -329,4 +465,8 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
   },
 };
 
-await main(hideBin(process.argv));
+try {
+  await main(hideBin(process.argv));
+} catch (error) {
+  fail(describeError(error), error instanceof UsageError ? EXIT.usage : EXIT.failure);
+}

@@ -11,7 +11,7 @@ import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { registerMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
-import { Progress } from './progress.js';
+import { Progress, formatBytes, formatRates } from './progress.js';
 
 export interface DaemonOptions {
   logLevel: LevelWithSilent;
@@ -180,7 +180,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
     logger.info({ event: 'summary', ...summary }, 'stopped');
     if (options.once) {
       process.stderr.write(
-        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${summary.bytes} bytes in ${summary.seconds.toFixed(2)} s\n`,
+        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(2)} s (${formatRates(summary.ingested, summary.bytes, summary.seconds)})\n`,
       );
     }
     return options.once && summary.failed > 0 ? EXIT.failure : EXIT.ok;

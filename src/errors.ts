@@ -8,6 +8,7 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_USAGE: 'a command-line flag or option has a bad value',
   INGEST_ERR_LOCKED: 'another ingestor holds the state file',
   INGEST_ERR_STATE: 'the state database cannot be used',
+  INGEST_ERR_OUTPUT: 'an output directory cannot be created or written',
   INGEST_ERR_RECOVERY: 'recovery found state and disk that disagree',
   INGEST_ERR_CHANGED: 'the file changed while it was read',
   INGEST_ERR_NOT_REGULAR: 'the path is not a regular file',
@@ -59,11 +60,35 @@ export function hasCode(error: unknown, ...codes: string[]): boolean {
   return code !== undefined && codes.includes(code);
 }
 
-/** One line for a log or a terminal: the message, and the cause's message if there is one. */
+/**
+ * A system error's own words, without the syscall and path Node.js appends: "EROFS: read-only
+ * file system" for "EROFS: read-only file system, mkdir '/ro/wh'", for messages that name the
+ * path themselves. Other errors: their message.
+ */
+export function errnoMessage(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { syscall } = error as { syscall?: unknown };
+  const at = typeof syscall === 'string' ? error.message.indexOf(`, ${syscall}`) : -1;
+  return at > 0 ? error.message.slice(0, at) : error.message;
+}
+
+/**
+ * How a path given by a flag that cannot be used is reported:
+ * `--warehouse "/ro/wh" cannot be created: EROFS: read-only file system`.
+ */
+export function flagPathMessage(flag: string, p: string, problem: string, cause?: unknown): string {
+  const why = cause === undefined ? '' : `: ${errnoMessage(cause)}`;
+  return `--${flag} ${JSON.stringify(p)} ${problem}${why}`;
+}
+
+/**
+ * One line for a log or a terminal: the message, and the cause's message if there is one (and
+ * the message does not already say it).
+ */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause =
-    error.cause instanceof Error && !error.message.includes(error.cause.message)
+    error.cause instanceof Error && !error.message.includes(errnoMessage(error.cause))
       ? `: ${error.cause.message}`
       : '';
   return `${error.message}${cause}`;

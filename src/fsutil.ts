@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FsPath } from './interfaces.js';
-import { hasCode } from './errors.js';
+import { IngestError, errnoCode, flagPathMessage, hasCode } from './errors.js';
 import { dirName } from './paths.js';
 
 /** Makes a directory entry change (create, rename, unlink) in `dir` durable. */
@@ -47,6 +47,44 @@ export async function ensureDir(dir: string): Promise<void> {
   }
   if (knownDirs.size > 10_000) knownDirs.clear();
   knownDirs.add(dir);
+}
+
+/**
+ * `ensureDir` for a directory a flag names, at start: also checks that entries can be made in
+ * it (an existing directory on a read-only volume is found here, before anything is moved), and
+ * a failure names the flag, the path and the cause:
+ * `--warehouse "/ro/wh" cannot be created: EROFS: read-only file system`.
+ */
+export async function ensureOutputDir(flag: string, dir: string): Promise<void> {
+  try {
+    await ensureDir(dir);
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    const message = flagPathMessage(flag, dir, 'cannot be created', error);
+    throw new IngestError('INGEST_ERR_OUTPUT', message, { cause: error });
+  }
+  try {
+    await fs.promises.access(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    const message = flagPathMessage(flag, dir, 'cannot be written', error);
+    throw new IngestError('INGEST_ERR_OUTPUT', message, { cause: error });
+  }
+}
+
+/**
+ * Throws the system error (EROFS, EACCES, ENOTDIR, ...) that would stop `file` from being
+ * created or opened for writing where it is, without opening it: a close would drop the POSIX
+ * locks SQLite holds on it in this process. Its directory must take new entries (SQLite puts
+ * its -wal, -shm and journal files beside it).
+ */
+export function checkWritableFile(file: string): void {
+  fs.accessSync(path.dirname(file), fs.constants.W_OK | fs.constants.X_OK);
+  try {
+    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT')) throw error;
+  }
 }
 
 /**

@@ -5,7 +5,7 @@ import { systemClock } from './clock.js';
 import type { CrashInjector } from './crash.js';
 import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from './errors.js';
 import { IngestorEvents } from './events.js';
-import { ensureDir } from './fsutil.js';
+import { ensureOutputDir } from './fsutil.js';
 import type { Outcome, Prepared } from './ingest/pipeline.js';
 import { classifyFailure, backoffMs } from './ingest/failures.js';
 import { WorkerHasher } from './ingest/hash-pool.js';
@@ -174,8 +174,8 @@ export class Ingestor implements AsyncDisposable {
     const manifest = new ManifestWriter();
     try {
       inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
-      await ensureDir(options.warehouse);
-      await ensureDir(options.manifests);
+      await ensureOutputDir('warehouse', options.warehouse);
+      await ensureOutputDir('manifests', options.manifests);
       store = openSqliteState(options.statePath);
       const started = full.clock();
       let recovery = emptyRecovery();

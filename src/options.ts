@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError, hasCode } from './errors.js';
+import type { LevelWithSilent } from 'pino';
+import { UsageError, flagPathMessage, hasCode } from './errors.js';
 import type { Mode, OnDuplicate } from './interfaces.js';
 import { isInside } from './paths.js';
 
@@ -86,6 +87,23 @@ export const defaults = {
   'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir' | 'quarantineDir'
 >;
 
+/** Defaults of the flags that are not ingest options: the daemon's, and `list`'s. */
+export const commandDefaults = {
+  /** --log-level. */
+  logLevel: 'info',
+  /** --metrics-host: the metrics server listens on loopback only unless told otherwise. */
+  metricsHost: '127.0.0.1',
+  /** --shutdown-timeout, in seconds. */
+  shutdownTimeoutSeconds: 30,
+  /** `list --limit`. */
+  listLimit: 50,
+} as const satisfies {
+  logLevel: LevelWithSilent;
+  metricsHost: string;
+  shutdownTimeoutSeconds: number;
+  listLimit: number;
+};
+
 export const MODES: readonly Mode[] = ['stability', 'sidecar'];
 export const ON_DUPLICATE: readonly OnDuplicate[] = ['move', 'delete'];
 
@@ -134,6 +152,9 @@ function realish(p: string): string {
   }
 }
 
+/** Errors of access(2) and stat(2) that say a path cannot be used as it is. */
+const UNUSABLE_PATH_CODES = ['EACCES', 'EPERM', 'EROFS', 'ELOOP', 'ENAMETOOLONG'];
+
 /** Throws a UsageError naming `--flag` unless `dir` is an existing directory. */
 export function requireDirectory(flag: string, dir: string): void {
   let stat: fs.Stats;
@@ -143,21 +164,78 @@ export function requireDirectory(flag: string, dir: string): void {
     if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
       throw new UsageError(`--${flag} ${JSON.stringify(dir)} does not exist`);
     }
-    throw new UsageError(`--${flag} ${JSON.stringify(dir)} cannot be read`, { cause: error });
+    throw new UsageError(flagPathMessage(flag, dir, 'cannot be read', error), { cause: error });
   }
   if (!stat.isDirectory()) {
     throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
   }
 }
 
-function checkOutputFlag(flag: string, dir: string): void {
+/** Throws a UsageError naming `--flag` when access(2) refuses `mode` on `p`. */
+function requireAccess(flag: string, p: string, mode: number, problem: string): void {
   try {
-    const stat = fs.statSync(dir);
-    if (!stat.isDirectory()) {
-      throw new UsageError(`--${flag} ${JSON.stringify(dir)} is not a directory`);
-    }
+    fs.accessSync(p, mode);
   } catch (error) {
-    if (!hasCode(error, 'ENOENT')) throw error;
+    if (!hasCode(error, ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage(flag, p, problem, error), { cause: error });
+  }
+}
+
+/**
+ * The input must be listed and entered (else the daemon would run and find nothing) and, unless
+ * nothing is to change (dry run), written: every ingested file is removed from it.
+ */
+function checkInput(input: string, write: boolean): void {
+  requireDirectory('input', input);
+  requireAccess('input', input, fs.constants.R_OK | fs.constants.X_OK, 'cannot be read');
+  if (write) {
+    requireAccess(
+      'input',
+      input,
+      fs.constants.W_OK,
+      'cannot be written (ingested files are removed from it)',
+    );
+  }
+}
+
+/**
+ * An output directory (or the state file) may be missing, since it is created at start, but
+ * not be something else, nor lie where nothing can be created.
+ */
+function checkOutputFlag(flag: string, p: string, kind: 'directory' | 'file'): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(p);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT')) return;
+    if (hasCode(error, 'ENOTDIR')) {
+      throw new UsageError(flagPathMessage(flag, p, 'cannot be created', error), { cause: error });
+    }
+    if (!hasCode(error, ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage(flag, p, 'cannot be reached', error), { cause: error });
+  }
+  if (kind === 'directory' && !stat.isDirectory()) {
+    throw new UsageError(`--${flag} ${JSON.stringify(p)} is not a directory`);
+  }
+  if (kind === 'file' && stat.isDirectory()) {
+    throw new UsageError(`--${flag} ${JSON.stringify(p)} is a directory`);
+  }
+}
+
+/**
+ * For the commands that read an existing state (status, list, retry): a UsageError naming
+ * --state-path when it cannot be reached or read. A missing state is left to the command, which
+ * says where to look.
+ */
+export function requireReadableState(statePath: string): void {
+  try {
+    fs.accessSync(statePath, fs.constants.R_OK);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) return;
+    if (!hasCode(error, ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage('state-path', statePath, 'cannot be read', error), {
+      cause: error,
+    });
   }
 }
 
@@ -222,11 +300,13 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     }
   }
 
-  requireDirectory('input', input);
-  checkOutputFlag('warehouse', warehouse);
-  checkOutputFlag('manifests', manifests);
-  if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir);
-  checkOutputFlag('quarantine-dir', quarantineDir);
+  const dryRun = options.dryRun ?? defaults.dryRun;
+  checkInput(input, !dryRun);
+  checkOutputFlag('warehouse', warehouse, 'directory');
+  checkOutputFlag('manifests', manifests, 'directory');
+  if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir, 'directory');
+  checkOutputFlag('quarantine-dir', quarantineDir, 'directory');
+  checkOutputFlag('state-path', statePath, 'file');
 
   const realInput = realish(input);
   const outputs: [string, string][] = [
@@ -253,13 +333,6 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
       `--state-path ${JSON.stringify(statePath)} is inside --input ${JSON.stringify(input)}`,
     );
   }
-  try {
-    if (fs.statSync(statePath).isDirectory()) {
-      throw new UsageError(`--state-path ${JSON.stringify(statePath)} is a directory`);
-    }
-  } catch (error) {
-    if (!hasCode(error, 'ENOENT')) throw error;
-  }
 
   return Object.freeze({
     input,
@@ -269,7 +342,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     mode,
     stabilityMs: Math.round(stabilitySeconds * 1000),
     concurrency,
-    dryRun: options.dryRun ?? defaults.dryRun,
+    dryRun,
     once: options.once ?? defaults.once,
     exclude: Object.freeze(exclude),
     onDuplicate,
@@ -288,4 +361,36 @@ export function parseNumberFlag(flag: string, raw: unknown, integer: boolean): n
   if (raw === undefined) return undefined;
   if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
   return positiveNumber(flag, raw, integer);
+}
+
+/**
+ * The options in a `--config` file: a JSON object whose keys are the flags. A file that cannot
+ * be read or is not such an object is a UsageError naming the file and the cause.
+ */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT', 'ENOTDIR', 'EISDIR', ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage('config', file, 'cannot be read', error), {
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new UsageError(flagPathMessage('config', file, 'is not valid JSON', error), {
+      cause: error,
+    });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    const got = Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed);
+    throw new UsageError(
+      `--config ${JSON.stringify(file)} must hold a JSON object of options (keys as the flags), got ${got}`,
+    );
+  }
+  return parsed as Record<string, unknown>;
 }

@@ -5,15 +5,25 @@ export interface ProgressSource {
   remaining(): number;
 }
 
-function human(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+/** A byte count for people: `987 B`, `12.3 MiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/**
+ * Rates for people, as the progress line and the `--once` summary show them:
+ * `340 files/s, 10.2 MiB/s`.
+ */
+export function formatRates(files: number, bytes: number, seconds: number): string {
+  const s = Math.max(0.001, seconds);
+  return `${(files / s).toFixed(0)} files/s, ${formatBytes(bytes / s)}/s`;
 }
 
 /**
@@ -60,7 +70,7 @@ export class Progress {
     const remaining = this.#source?.remaining();
     const eta =
       remaining === undefined || rate === 0 ? '' : `, ETA ${Math.ceil(remaining / rate)}s`;
-    return `${this.#label}: ${this.#files} files, ${human(this.#bytes)}, ${rate.toFixed(0)} files/s, ${human(this.#bytes / seconds)}/s${eta}`;
+    return `${this.#label}: ${this.#files} files, ${formatBytes(this.#bytes)}, ${formatRates(this.#files, this.#bytes, seconds)}${eta}`;
   }
 
   draw(): void {

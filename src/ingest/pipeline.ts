@@ -7,6 +7,7 @@ import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import {
   ensureDir,
+  ensureOutputDir,
   fsyncDir,
   lstatSyncIfExists,
   unlinkIfExists,
@@ -164,8 +165,8 @@ export class Pipeline {
 
   static async create(deps: PipelineDeps): Promise<Pipeline> {
     const tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
-    await ensureDir(tmpDir);
-    await ensureDir(deps.options.quarantineDir);
+    await ensureOutputDir('warehouse', tmpDir);
+    await ensureOutputDir('quarantine-dir', deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);
     const quarantine = await fs.promises.stat(deps.options.quarantineDir);
     return new Pipeline(deps, dev, quarantine.dev);

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType } from 'better-sqlite3';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import { noSpaceHint } from '../fsutil.js';
+import { prepareStateLocation } from './sqlite-store.js';
 
 /**
  * One daemon per state file. The lock is an exclusive SQLite lock on `<state>.lock`: it is a
@@ -22,7 +22,9 @@ export class StateLock {
   static acquire(statePath: string): StateLock {
     const lockPath = `${statePath}.lock`;
     const pidPath = `${statePath}.pid`;
-    fs.mkdirSync(path.dirname(statePath), { recursive: true });
+    // The lock is the first file made beside the state: a location that cannot hold the state
+    // is reported here, naming --state-path and the cause.
+    prepareStateLocation(statePath, lockPath, statePath);
     const db = new Database(lockPath, { timeout: 0 });
     try {
       db.pragma('locking_mode = EXCLUSIVE');

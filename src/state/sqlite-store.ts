@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
-import { IngestError, hasCode } from '../errors.js';
-import { noSpaceHint } from '../fsutil.js';
+import { IngestError, errnoCode, flagPathMessage, hasCode } from '../errors.js';
+import { checkWritableFile, lstatSyncIfExists, noSpaceHint } from '../fsutil.js';
 import type { FileRow, FsPath, RowKind } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
@@ -93,6 +93,34 @@ function stateError(statePath: string, what: string, cause: unknown): IngestErro
 }
 
 /**
+ * Makes the state's directory and checks that each of `files` (the state, its lock) can be
+ * created or written there, so that a read-only or impossible --state-path is reported with its
+ * cause (`--state-path "/x/y.db" cannot be created: EROFS: read-only file system`) instead of
+ * SQLite's "unable to open database file".
+ */
+export function prepareStateLocation(statePath: string, ...files: string[]): void {
+  let exists: boolean | undefined;
+  try {
+    exists = lstatSyncIfExists(statePath) !== undefined;
+    fs.mkdirSync(path.dirname(statePath), { recursive: true });
+    for (const file of files) checkWritableFile(file);
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    const problem =
+      exists === undefined
+        ? 'cannot be opened'
+        : exists
+          ? 'cannot be written'
+          : 'cannot be created';
+    throw new IngestError(
+      'INGEST_ERR_STATE',
+      `${flagPathMessage('state-path', statePath, problem, error)}${noSpaceHint(statePath)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
  * How long a write waits for another process's lock. Short: SQLite waits synchronously, which
  * holds the event loop, and the pipeline pauses and retries with backoff anyway.
  */
@@ -130,8 +158,8 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
       throw stateError(statePath, 'cannot be opened', error);
     }
   } else {
+    prepareStateLocation(statePath, statePath);
     try {
-      fs.mkdirSync(path.dirname(statePath), { recursive: true });
       db = new Database(statePath);
     } catch (error) {
       throw stateError(statePath, 'cannot be opened', error);

@@ -324,7 +324,7 @@ describe('running it', () => {
     fs.writeFileSync(config, JSON.stringify({ input: d.input, stabilty: 3 }));
     const typo = await run(['--config', config]);
     expect(typo.code).toBe(2);
-    expect(typo.stderr).toMatch(/Unknown argument.*stabilty/);
+    expect(typo.stderr).toMatch(/unknown key "stabilty" in --config ".*ingestor\.json"/);
     const missing = await run(['--config', path.join(d.root, 'none.json')]);
     expect(missing.code).toBe(2);
   });

@@ -1,0 +1,372 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { commandDefaults, defaults } from '../../src/options.js';
+import {
+  baseArgs,
+  binForOtherUsers,
+  filesUnder,
+  makeDirs,
+  mountTmpfs,
+  partitionFiles,
+  run,
+  writeOld,
+} from '../helpers/ingestor.js';
+import type { Dirs, RunResult, StartOptions } from '../helpers/ingestor.js';
+
+const NOBODY = 65534;
+let nobodyBin: string;
+beforeAll(() => {
+  nobodyBin = binForOtherUsers();
+});
+const asNobody = (): StartOptions => ({ uid: NOBODY, bin: nobodyBin });
+
+/** The one line on stderr, after checking that there is exactly one. */
+function oneLine(r: RunResult): string {
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  return lines[0]!;
+}
+
+/** Exit 2, one line (exactly `message` after `ingestor: `), nothing on stdout, nothing made. */
+async function expectUsageError(args: string[], message: string, d: Dirs, options?: StartOptions) {
+  const before = filesUnder(d.root);
+  const entries = fs.readdirSync(d.root).sort();
+  const r = await run(args, options);
+  expect(r.code, r.stderr).toBe(2);
+  expect(oneLine(r)).toBe(`ingestor: ${message}`);
+  expect(r.stdout).toBe('');
+  expect(filesUnder(d.root)).toEqual(before);
+  expect(fs.readdirSync(d.root).sort()).toEqual(entries);
+}
+
+/** A tree `nobody` can reach (mkdtemp makes its root 0700), its input owned by root. */
+function reachableByNobody(): Dirs {
+  const d = makeDirs();
+  fs.chmodSync(d.root, 0o755);
+  return d;
+}
+
+describe('an --input the daemon cannot use: exit 2 at start, one line', () => {
+  it('cannot be listed (mode 000, run as nobody): not a run that ingests nothing', async () => {
+    const d = reachableByNobody();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    fs.chmodSync(d.input, 0o000);
+    const args = [...baseArgs(d), '--once'];
+    await expectUsageError(
+      args,
+      `--input ${JSON.stringify(d.input)} cannot be read: EACCES: permission denied`,
+      d,
+      asNobody(),
+    );
+    // Listable but not enterable is no better.
+    fs.chmodSync(d.input, 0o755 & ~0o111);
+    await expectUsageError(
+      [...args, '--dry-run'],
+      `--input ${JSON.stringify(d.input)} cannot be read: EACCES: permission denied`,
+      d,
+      asNobody(),
+    );
+  });
+
+  it('cannot be written (ingested files are removed from it): an error for run, not for --dry-run', async () => {
+    const d = reachableByNobody();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    for (const dir of [d.warehouse, d.manifests, path.dirname(d.state)]) {
+      fs.mkdirSync(dir);
+      fs.chownSync(dir, NOBODY, NOBODY);
+    }
+    await expectUsageError(
+      [...baseArgs(d), '--once'],
+      `--input ${JSON.stringify(d.input)} cannot be written (ingested files are removed from it): EACCES: permission denied`,
+      d,
+      asNobody(),
+    );
+    const dry = await run([...baseArgs(d), '--dry-run'], asNobody());
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^ingest +.*a\.csv/m);
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+  });
+});
+
+describe('a --state-path that cannot hold the state names the flag, the path and the cause', () => {
+  it('under a file: a usage error, exit 2', async () => {
+    const d = makeDirs();
+    const state = path.join(d.root, 'plain');
+    fs.writeFileSync(state, 'x');
+    const args = baseArgs(d);
+    args[7] = path.join(state, 'ingestor.db');
+    await expectUsageError(
+      args,
+      `--state-path ${JSON.stringify(args[7])} cannot be created: ENOTDIR: not a directory`,
+      d,
+    );
+  });
+
+  it('on a read-only volume: exit 1 at start, nothing moved', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const stateDir = path.dirname(d.state);
+    fs.mkdirSync(stateDir);
+    mountTmpfs(stateDir, '1m');
+    spawnSync('mount', ['-o', 'remount,ro', stateDir]);
+    const r = await run([...baseArgs(d), '--once']);
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe(
+      `ingestor: --state-path ${JSON.stringify(d.state)} cannot be created: EROFS: read-only file system`,
+    );
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+    expect(fs.existsSync(d.warehouse)).toBe(false);
+  });
+
+  it('in a directory the daemon may not write (run as nobody): EACCES', async () => {
+    const d = reachableByNobody();
+    fs.chownSync(d.input, NOBODY, NOBODY);
+    fs.mkdirSync(path.dirname(d.state));
+    const r = await run([...baseArgs(d), '--once'], asNobody());
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe(
+      `ingestor: --state-path ${JSON.stringify(d.state)} cannot be created: EACCES: permission denied`,
+    );
+  });
+});
+
+describe('a --warehouse or --manifests on a read-only volume: exit 1 at start, named', () => {
+  it('cannot be created there', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const ro = path.join(d.root, 'ro');
+    fs.mkdirSync(ro);
+    mountTmpfs(ro, '1m');
+    spawnSync('mount', ['-o', 'remount,ro', ro]);
+    const args = baseArgs(d);
+    args[3] = path.join(ro, 'wh');
+    const r = await run([...args, '--once']);
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe(
+      `ingestor: --warehouse ${JSON.stringify(args[3])} cannot be created: EROFS: read-only file system`,
+    );
+    const manifests = baseArgs(d);
+    manifests[5] = path.join(ro, 'mf');
+    const m = await run([...manifests, '--once']);
+    expect(m.code).toBe(1);
+    expect(oneLine(m)).toBe(
+      `ingestor: --manifests ${JSON.stringify(manifests[5])} cannot be created: EROFS: read-only file system`,
+    );
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+  });
+
+  it('an existing warehouse made read-only is found before anything is moved', async () => {
+    const d = makeDirs({ tmpfsWarehouse: true });
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    expect((await run([...baseArgs(d), '--once'])).code).toBe(0);
+    writeOld(path.join(d.input, 'b.csv'), 'b');
+    spawnSync('mount', ['-o', 'remount,ro', path.dirname(d.warehouse)]);
+    const r = await run([...baseArgs(d), '--once']);
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toBe(
+      `ingestor: --warehouse ${JSON.stringify(d.warehouse)} cannot be written: EROFS: read-only file system`,
+    );
+    expect(r.stdout).not.toContain('ingestor started');
+    expect(filesUnder(d.input)).toEqual(['b.csv']);
+    expect(partitionFiles(d.warehouse)).toHaveLength(1);
+  });
+});
+
+describe('--config', () => {
+  it('missing, not JSON, or not an object: one line naming the file and the cause', async () => {
+    const d = makeDirs();
+    const config = path.join(d.root, 'ingestor.json');
+    await expectUsageError(
+      ['--config', config],
+      `--config ${JSON.stringify(config)} cannot be read: ENOENT: no such file or directory`,
+      d,
+    );
+    fs.writeFileSync(config, '{"input": "/srv/staging",');
+    const bad = await run(['--config', config]);
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad)).toMatch(
+      new RegExp(`^ingestor: --config "${config}" is not valid JSON: \\S.*JSON.*$`),
+    );
+    fs.writeFileSync(config, '["--input", "/srv/staging"]');
+    const array = await run(['--config', config]);
+    expect(array.code).toBe(2);
+    expect(oneLine(array)).toBe(
+      `ingestor: --config ${JSON.stringify(config)} must hold a JSON object of options (keys as the flags), got an array`,
+    );
+  });
+
+  it('an unknown key names the file and the key', async () => {
+    const d = makeDirs();
+    const config = path.join(d.root, 'ingestor.json');
+    fs.writeFileSync(config, JSON.stringify({ input: d.input, 'stabilty-seconds': 3 }));
+    const r = await run(['--config', config]);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe(
+      `ingestor: unknown key "stabilty-seconds" in --config ${JSON.stringify(config)} (no flag --stabilty-seconds)`,
+    );
+    // camelCase keys are the flags too.
+    fs.writeFileSync(config, JSON.stringify({ stabilitySeconds: 'soon' }));
+    const camel = await run(['--config', config, ...baseArgs(d)]);
+    expect(camel.code).toBe(2);
+    expect(oneLine(camel)).toBe(
+      'ingestor: --stability-seconds must be a positive number, got "soon"',
+    );
+  });
+});
+
+describe('a bad choice is one line naming the flag, the choices and the value', () => {
+  it.each([
+    ['--mode', 'stabilty', 'stability, sidecar'],
+    ['--on-duplicate', 'keep', 'move, delete'],
+    ['--log-level', 'loud', 'fatal, error, warn, info, debug, trace, silent'],
+  ])('%s %s', async (flag, value, choices) => {
+    const d = makeDirs();
+    await expectUsageError(
+      [...baseArgs(d), flag, value],
+      `${flag} must be one of ${choices}, got "${value}"`,
+      d,
+    );
+  });
+
+  it('list --status', async () => {
+    const d = makeDirs();
+    await expectUsageError(
+      ['list', '--state-path', d.state, '--status', 'lost'],
+      '--status must be one of ingested, duplicate, quarantined, in-flight, aborted, vanished, released, got "lost"',
+      d,
+    );
+  });
+
+  it('from an INGESTOR_* variable too, and given twice', async () => {
+    const d = makeDirs();
+    const r = await run(baseArgs(d), { env: { INGESTOR_MODE: 'eventual' } });
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe('ingestor: --mode must be one of stability, sidecar, got "eventual"');
+    await expectUsageError(
+      [...baseArgs(d), '--mode', 'sidecar', '--mode', 'stability'],
+      '--mode was given more than once',
+      d,
+    );
+  });
+});
+
+describe('unknown INGESTOR_* variables name the variable', () => {
+  it('for the daemon', async () => {
+    const d = makeDirs();
+    const r = await run(baseArgs(d), { env: { INGESTOR_STABILITY_SECONDZ: '3' } });
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe(
+      'ingestor: unknown environment variable INGESTOR_STABILITY_SECONDZ (no flag --stability-secondz)',
+    );
+  });
+
+  it('for a command without that flag', async () => {
+    const d = makeDirs();
+    const r = await run(['status', '--state-path', d.state], { env: { INGESTOR_INPUT: d.input } });
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe(
+      'ingestor: unknown environment variable INGESTOR_INPUT (status has no flag --input)',
+    );
+  });
+});
+
+describe('status, list and retry on a state they cannot read', () => {
+  it.each(['status', 'list', 'retry'])('%s says it cannot be read, and why', async (command) => {
+    const d = reachableByNobody();
+    const stateDir = path.dirname(d.state);
+    fs.mkdirSync(stateDir, { mode: 0o700 });
+    fs.writeFileSync(d.state, '');
+    const r = await run([command, '--state-path', d.state], asNobody());
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe(
+      `ingestor: --state-path ${JSON.stringify(d.state)} cannot be read: EACCES: permission denied`,
+    );
+    // By --manifests, the same.
+    const m = await run([command, '--manifests', stateDir], asNobody());
+    expect(oneLine(m)).toBe(
+      `ingestor: --state-path ${JSON.stringify(path.join(stateDir, 'ingestor.db'))} cannot be read: EACCES: permission denied`,
+    );
+  });
+});
+
+describe('help', () => {
+  /** The help entry of one flag, on one line (yargs wraps its text, type and default). */
+  const entry = (help: string, flag: string) => {
+    const lines = help.split('\n');
+    const at = lines.findIndex((l) => l.trimStart().startsWith(`${flag} `));
+    expect(at, `${flag} in help`).toBeGreaterThanOrEqual(0);
+    const end = lines.findIndex((l, i) => i > at && !/^ {3,}\S/.test(l));
+    return lines.slice(at, end).join(' ').replace(/\s+/g, ' ');
+  };
+
+  it('--manifests is required for run and verify; the others need it or --state-path', async () => {
+    for (const command of ['run', 'verify']) {
+      const help = (await run([command, '--help'])).stdout;
+      expect(entry(help, '--manifests')).toMatch(/\(required\)/);
+    }
+    for (const command of ['status', 'list', 'retry']) {
+      const help = (await run([command, '--help'])).stdout;
+      expect(entry(help, '--manifests')).toMatch(/or --state-path/);
+      expect(entry(help, '--state-path')).toMatch(/required, or --manifests/);
+    }
+  });
+
+  it('numeric flags are numbers, with their defaults from src/options.ts', async () => {
+    const help = (await run(['--help'])).stdout;
+    const numbers: [string, number][] = [
+      ['--stability-seconds', defaults.stabilitySeconds],
+      ['--concurrency', defaults.concurrency],
+      ['--max-retries', defaults.maxRetries],
+      ['--scan-interval', defaults.scanIntervalSeconds],
+      ['--batch-size', defaults.batchSize],
+      ['--stats-interval', defaults.statsIntervalSeconds],
+      ['--shutdown-timeout', commandDefaults.shutdownTimeoutSeconds],
+    ];
+    for (const [flag, value] of numbers) {
+      expect(entry(help, flag)).toContain(`[number] [default: ${value}]`);
+    }
+    expect(entry(help, '--metrics-port')).toContain('[number]');
+    expect(entry(help, '--mode')).toContain(`[default: ${defaults.mode}]`);
+    expect(entry(help, '--log-level')).toContain(`[default: ${commandDefaults.logLevel}]`);
+    const list = (await run(['list', '--help'])).stdout;
+    expect(entry(list, '--limit')).toContain(`[number] [default: ${commandDefaults.listLimit}]`);
+  });
+
+  it('numeric flags still quote a bad value as given, and refuse a second one', async () => {
+    const d = makeDirs();
+    await expectUsageError(
+      [...baseArgs(d), '--stability-seconds', 'abc'],
+      '--stability-seconds must be a positive number, got "abc"',
+      d,
+    );
+    await expectUsageError(
+      [...baseArgs(d), '--batch-size', '1e400'],
+      '--batch-size must be a positive integer, got "1e400"',
+      d,
+    );
+    await expectUsageError(
+      [...baseArgs(d), '--scan-interval', '1', '--scan-interval', '2'],
+      '--scan-interval was given more than once',
+      d,
+    );
+    await expectUsageError(
+      ['list', '--state-path', d.state, '--limit', 'lots'],
+      '--limit must be a positive integer, got "lots"',
+      d,
+    );
+  });
+});
+
+describe('the --once summary', () => {
+  it('gives bytes and rates in the units of the progress line', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 300 * 1024, 7));
+    const r = await run([...baseArgs(d), '--once']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^ingestor: 1 ingested, .* skipped; 3\.3 MiB in \d+\.\d\d s \(\d+ files\/s, [\d.]+ (KiB|MiB|GiB)\/s\)$/m,
+    );
+  });
+});
