@@ -164,6 +164,32 @@ describe('full and blocked output volumes', () => {
     expectExactlyOnce(d, [Buffer.alloc(2 * 1024 * 1024, 1), 'small']);
   });
 
+  it('a full warehouse across filesystems: no partial copy is left, one pause line, no error line, and it resumes by itself', async () => {
+    const d = makeDirs();
+    const mount = path.join(d.root, 'small');
+    fs.mkdirSync(mount);
+    mountTmpfs(mount, '20m');
+    d.warehouse = path.join(mount, 'wh');
+    // Six 5 MiB files, copied at once: room for three, and copies cut short by ENOSPC.
+    const contents = Array.from({ length: 6 }, (_, i) => Buffer.alloc(5 * 1024 * 1024, i + 1));
+    contents.forEach((c, i) => writeOld(path.join(d.input, `f${i}.bin`), c));
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
+    // Let it retry a few times while the volume is still full.
+    await new Promise((r) => setTimeout(r, 4_000));
+    spawnSync('mount', ['-o', 'remount,size=64m', mount]);
+    await waitFor(() => manifestLines(d.manifests).length === 6, 60_000, 'resume');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n').filter((l) => l !== '');
+    expect(lines.filter((l) => l.includes('"event":"paused"'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('"level":"error"'))).toEqual([]);
+    expect(result.stdout).not.toContain('hashing thread stopped');
+    // expectExactlyOnce also finds any copy left in <warehouse>/.ingestor-tmp.
+    expectExactlyOnce(d, contents);
+  });
+
   it('a warehouse that fills up during a copy: no short copy is ever placed', async () => {
     const d = makeDirs();
     const mount = path.join(d.root, 'small');
