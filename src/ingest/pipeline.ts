@@ -407,6 +407,7 @@ export class Pipeline {
     for (const entry of this.#held?.entries.splice(0) ?? []) {
       entry.resolve({ kind: 'deferred', reason: 'stopping' });
     }
+    this.#leases.close();
   }
 
   #hasWork(): boolean {

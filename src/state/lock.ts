@@ -41,7 +41,7 @@ export class StateLock {
         }
         throw new IngestError(
           'INGEST_ERR_LOCKED',
-          `another ingestor${holder} is running on state ${JSON.stringify(statePath)}; stop it first, or give this one its own --state-path`,
+          `another ingestor${holder} is running on state ${JSON.stringify(statePath)}; stop it first, or give this one its own --state-path and its own --input`,
           { cause: error },
         );
       }
