@@ -102,6 +102,11 @@ export class Ingestor implements AsyncDisposable {
     quarantined: 0,
     seconds: 0,
   };
+  /**
+   * Files that failed only because an output volume did (a pause): not counted as failed while
+   * they wait for the pause to end; those still waiting when a `--once` pass ends are.
+   */
+  readonly #waitingForPause = new Set<string>();
   /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
   #inPlace = new Set<string>();
   #lastIngestAt: number | undefined;
@@ -340,6 +345,7 @@ export class Ingestor implements AsyncDisposable {
       case 'committed': {
         const { row } = outcome;
         this.#backoff.delete(key);
+        this.#waitingForPause.delete(key);
         this.#summary.ingested += 1;
         this.#summary.bytes += row.size;
         this.#lastIngestAt = this.#clock();
@@ -357,6 +363,7 @@ export class Ingestor implements AsyncDisposable {
       case 'duplicate': {
         const { row, original } = outcome;
         this.#backoff.delete(key);
+        this.#waitingForPause.delete(key);
         this.#summary.duplicates += 1;
         const dest = displayPath(row.dest);
         this.events.emit('file:duplicate', {
@@ -371,6 +378,7 @@ export class Ingestor implements AsyncDisposable {
       case 'quarantined': {
         const { row } = outcome;
         this.#backoff.delete(key);
+        this.#waitingForPause.delete(key);
         this.#summary.quarantined += 1;
         const dest = isNoDest(row.dest) ? null : displayPath(row.dest);
         if (dest === null) this.#inPlace.add(key);
@@ -385,7 +393,11 @@ export class Ingestor implements AsyncDisposable {
       case 'deferred': {
         if (outcome.reason === 'stopping') return;
         if (outcome.code === 'INGEST_ERR_VANISHED') return; // renamed or removed: not ours now
-        this.discovery.defer(candidate);
+        // A file some process holds open has not changed: it has waited since its last change.
+        this.discovery.defer(candidate, {
+          why: outcome.reason,
+          keepSince: outcome.code === 'INGEST_ERR_OPEN_FOR_WRITING',
+        });
         this.events.emit('file:deferred', { source, reason: outcome.reason, code: outcome.code });
         return;
       }
@@ -395,12 +407,15 @@ export class Ingestor implements AsyncDisposable {
           this.#logger.debug({ source }, 'file disappeared before it was moved');
           return;
         }
-        this.#summary.failed += 1;
         const kind = classifyFailure(outcome.error);
         if (kind === 'pause') {
           // Not this file's fault: it waits for the pause to end, with no attempt counted.
-          this.discovery.defer(candidate);
+          if (this.#waitingForPause.size < BACKOFF_CAPACITY) this.#waitingForPause.add(key);
+          this.discovery.defer(candidate, {
+            why: `ingestion paused: ${this.#pipeline.pausedReason ?? describeError(outcome.error)}`,
+          });
         } else {
+          this.#summary.failed += 1;
           const attempts = (this.#backoff.get(key)?.attempts ?? 0) + 1;
           const delay = backoffMs(attempts, RETRY_BASE_MS, RETRY_CAP_MS);
           if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
@@ -441,11 +456,28 @@ export class Ingestor implements AsyncDisposable {
     const deadline = this.#clock() + this.options.stabilityMs;
     let rescanned = false;
     this.events.emit('discovery:started', { input: this.options.input });
+    const stopStats = this.#startStats(); // `ingestor status` sees a --once pass too
+    try {
+      await this.#passOnce(deadline, rescanned);
+    } finally {
+      stopStats();
+    }
+    await this.#pipeline.stop();
+    await this.#idle();
+    this.#reportUnsettled();
+    // Files a pause kept from being ingested: this pass failed them.
+    this.#summary.failed += this.#waitingForPause.size;
+    return this.summary();
+  }
+
+  async #passOnce(deadline: number, rescanned: boolean): Promise<void> {
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();
       const next = this.discovery.pending.nextDue();
-      const busy = this.#inflight.size > 0;
+      // Files held by a batch that cannot be recorded (a full or read-only volume) wait for the
+      // pause to end, which a single pass does not: the stop reports them.
+      const busy = this.#inflight.size > this.#pipeline.heldCount;
       if (!busy && (next === undefined || next > deadline)) {
         if (!this.discovery.pending.overflowed || rescanned) break;
         // More files were waiting than the pending set holds: look once more when the window
@@ -462,10 +494,6 @@ export class Ingestor implements AsyncDisposable {
         setTimeout(resolve, wait);
       });
     }
-    await this.#pipeline.stop();
-    await this.#idle();
-    this.#reportUnsettled();
-    return this.summary();
   }
 
   /** Files moved but not recorded at a stop (a full volume) are not done: counted as failed. */
@@ -552,7 +580,8 @@ export class Ingestor implements AsyncDisposable {
       const stats = {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
-        filesPerSecond: Math.round(((this.#summary.ingested - last.files) / seconds) * 10) / 10,
+        // Three decimals: one file in a minute is 0.017/s, not 0.
+        filesPerSecond: Math.round(((this.#summary.ingested - last.files) / seconds) * 1000) / 1000,
         bytesPerSecond: Math.round((this.#summary.bytes - last.bytes) / seconds),
         queueDepth,
         inflight,
@@ -592,7 +621,11 @@ export class Ingestor implements AsyncDisposable {
           oldestPending:
             oldest === undefined
               ? null
-              : { path: displayPath(oldest.path), since: oldest.tracked.stableSince },
+              : {
+                  path: displayPath(oldest.path),
+                  since: oldest.tracked.stableSince,
+                  ...(oldest.why === undefined ? {} : { reason: oldest.why }),
+                },
           writersUnseen: this.#pipeline.volumesWithoutLeases.map(({ dir, code, reason }) => ({
             dir,
             code,

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import type { Clock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
-import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
+import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import {
   ensureDir,
@@ -137,6 +138,9 @@ export class Pipeline {
   /** Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts). */
   readonly #copyDevices = new Set<number>();
   readonly #leases = new LeaseKeeper();
+  /** Set by a pause for a full volume: copies are made one at a time (`#oneCopy`). */
+  #probing = false;
+  readonly #oneCopy = pLimit(1);
   /** Volumes (by device) where the kernel cannot tell whether a file is open for writing. */
   readonly #noLeases = new Map<number, { dir: string; code: string; reason: string }>();
   #queue: Entry[] = [];
@@ -176,6 +180,11 @@ export class Pipeline {
     return this.#queue.length;
   }
 
+  /** Files of a batch that could not be recorded, held until a pause ends. */
+  get heldCount(): number {
+    return this.#held?.entries.length ?? 0;
+  }
+
   /** Intents left by a failure wait to be settled (they are settled before any new batch). */
   get unsettled(): boolean {
     return this.#needsRecovery;
@@ -207,7 +216,7 @@ export class Pipeline {
     if (this.#pause !== undefined && now < this.#pause.until) return;
     const code = errnoCode(error);
     // A volume that filled up again soon after a resume (some files fitted, the rest did not)
-    // is the same incident: its backoff goes on growing, and it is not announced again.
+    // is the same incident: its backoff goes on growing instead of starting again at 1 s.
     const last = this.#lastPause;
     const again =
       this.#pause === undefined &&
@@ -215,6 +224,10 @@ export class Pipeline {
       last.code === code &&
       now - last.resumedAt < PAUSE_CAP_MS * 2;
     const attempts = (this.#pause?.attempts ?? (again ? last.attempts : 0)) + 1;
+    const wasPaused = this.#pause !== undefined;
+    // After a full volume, copies go one at a time until a batch commits: all of them at once
+    // can each fail where one would fit, and then no file ever gets through.
+    if (code !== undefined && FULL_VOLUME_CODES.includes(code)) this.#probing = true;
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
     this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason, code };
@@ -223,8 +236,8 @@ export class Pipeline {
       held === 0
         ? 'sources stay in the input'
         : `${held} moved files wait to be recorded, other sources stay in the input`;
-    // One line per incident at warn; each retry of it is a debug line.
-    this.#d.logger[attempts === 1 ? 'warn' : 'debug'](
+    // One warn line when ingestion stops (again); each retry while it stays paused is debug.
+    this.#d.logger[wasPaused ? 'debug' : 'warn'](
       { event: 'paused', err: reason, code, retryInMs: delay, attempts, held },
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
@@ -256,6 +269,7 @@ export class Pipeline {
     const now = this.#d.clock();
     const pausedMs = now - this.#pause.since;
     this.#lastPause = { code: this.#pause.code, resumedAt: now, attempts: this.#pause.attempts };
+    this.#probing = false;
     this.#pause = undefined;
     this.#d.logger.info({ event: 'resumed', pausedMs }, 'ingestion resumed');
     this.#d.events.emit('pipeline:resumed', { pausedMs });
@@ -275,20 +289,25 @@ export class Pipeline {
   async prepare(candidate: Candidate): Promise<Prepared> {
     const completedAt = this.#d.clock();
     const linked = candidate.links > 1;
-    const tmp =
-      this.#needsCopy(candidate.identity.device) || linked
+    // Where writers cannot be seen, a writer may still hold the file: a copy keeps what it
+    // writes later out of the warehouse (it goes to the removed source instead).
+    const unseen = this.#noLeases.has(candidate.identity.device);
+    let tmp =
+      this.#needsCopy(candidate.identity.device) || linked || unseen
         ? path.join(this.#tmpDir, temporaryName())
         : null;
     const hasher = this.#d.hasher ?? inThreadHasher;
-    let read: ReadResult;
-    try {
-      read = await hasher.hash(
+    const hash = () =>
+      hasher.hash(
         candidate.path,
         candidate.identity,
         tmp ?? undefined,
         () => this.#d.crash('during-copy'),
         this.#d.options.mode === 'stability',
       );
+    let read: ReadResult;
+    try {
+      read = await (tmp !== null && this.#probing ? this.#oneCopy(hash) : hash());
     } catch (error) {
       // The hasher removes its copy when the read fails, but not when its thread died: a partial
       // copy must never be left to fill the volume.
@@ -300,6 +319,14 @@ export class Pipeline {
       const name = displayPath(candidate.path);
       if (read.leaseUnavailable !== null) {
         this.#noteNoLeases(candidate.path, read.identity.device, read.leaseUnavailable);
+        if (tmp === null) {
+          // The first file of a volume where writers cannot be seen: copied now, like the rest.
+          tmp = path.join(this.#tmpDir, temporaryName());
+          const copy = await hasher.hash(candidate.path, candidate.identity, tmp);
+          if (copy.sha256 !== read.sha256) {
+            throw new IngestError('INGEST_ERR_CHANGED', `${name} changed while it was copied`);
+          }
+        }
         if (
           read.identity.size === 0 &&
           completedAt - read.identity.mtimeMs < EMPTY_WITHOUT_LEASE_MS
@@ -476,7 +503,8 @@ export class Pipeline {
       await this.#settleIntents();
       this.#resumed();
     } catch (error) {
-      this.#d.logger.warn(
+      // The pause line said it; each failed retry of the settlement is a debug line.
+      this.#d.logger.debug(
         { err: describeError(error) },
         'interrupted batch still cannot be settled; will retry when the pause ends',
       );

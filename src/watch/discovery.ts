@@ -216,15 +216,20 @@ export class Discovery {
     }
   }
 
-  /** Puts a file back to wait, after it changed while it was read. */
-  defer(candidate: Candidate): void {
+  /**
+   * Puts a file back to wait another window: it changed while it was read, a process has it
+   * open for writing, or ingestion is paused. `keepSince`: it has not changed, so it has been
+   * quiet since its mtime (what status shows as its wait), not since now.
+   */
+  defer(candidate: Candidate, how: { why?: string; keepSince?: boolean } = {}): void {
     const now = this.#o.clock();
-    const prev = { identity: candidate.identity, stableSince: now, observedAt: now };
+    const since = how.keepSince === true ? Math.min(candidate.identity.mtimeMs, now) : now;
     this.pending.set({
       path: candidate.path,
       relPath: candidate.relPath,
-      tracked: prev,
+      tracked: { identity: candidate.identity, stableSince: since, observedAt: now },
       dueAt: now + this.#o.stabilityMs,
+      ...(how.why === undefined ? {} : { why: how.why }),
     });
   }
 

@@ -8,6 +8,8 @@ export interface PendingFile {
   tracked: Tracked;
   /** When to look again (ms). */
   dueAt: number;
+  /** Why it was put back to wait, when it was (shown by `ingestor status`). */
+  why?: string;
 }
 
 /**

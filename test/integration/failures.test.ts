@@ -164,28 +164,34 @@ describe('full and blocked output volumes', () => {
     expectExactlyOnce(d, [Buffer.alloc(2 * 1024 * 1024, 1), 'small']);
   });
 
-  it('a full warehouse across filesystems: no partial copy is left, one pause line, no error line, and it resumes by itself', async () => {
+  it('a full warehouse across filesystems: every file that fits gets in, no partial copy is left, one warn line per pause, and it resumes by itself', async () => {
     const d = makeDirs();
     const mount = path.join(d.root, 'small');
     fs.mkdirSync(mount);
     mountTmpfs(mount, '20m');
     d.warehouse = path.join(mount, 'wh');
-    // Six 5 MiB files, copied at once: room for three, and copies cut short by ENOSPC.
+    // Six 5 MiB files, copied at once: room for four, and copies cut short by ENOSPC.
     const contents = Array.from({ length: 6 }, (_, i) => Buffer.alloc(5 * 1024 * 1024, i + 1));
     contents.forEach((c, i) => writeOld(path.join(d.input, `f${i}.bin`), c));
     const daemon = start(daemonArgs(d));
     await waitFor(() => output(daemon).stdout.includes('ingestion paused'), 15_000, 'pause');
-    // Let it retry a few times while the volume is still full.
-    await new Promise((r) => setTimeout(r, 4_000));
+    // After a pause, copies go one at a time: the fourth file, which fits exactly, gets in
+    // (all at once, each copy failed where one would fit, and nothing moved for minutes).
+    await waitFor(() => manifestLines(d.manifests).length === 4, 30_000, 'the files that fit');
     spawnSync('mount', ['-o', 'remount,size=64m', mount]);
     await waitFor(() => manifestLines(d.manifests).length === 6, 60_000, 'resume');
     daemon.kill('SIGTERM');
     const result = await finished(daemon);
     expect(result.code).toBe(0);
     const lines = result.stdout.split('\n').filter((l) => l !== '');
-    expect(lines.filter((l) => l.includes('"event":"paused"'))).toHaveLength(1);
     expect(lines.filter((l) => l.includes('"level":"error"'))).toEqual([]);
     expect(result.stdout).not.toContain('hashing thread stopped');
+    // Each warn line announces a stop: never twice without a resume between.
+    const transitions = lines
+      .filter((l) => l.includes('"event":"resumed"') || /"level":"warn".*"event":"paused"/.test(l))
+      .map((l) => (l.includes('"event":"resumed"') ? 'resumed' : 'paused'));
+    expect(transitions.length).toBeGreaterThan(0);
+    transitions.forEach((t, i) => expect(t).toBe(i % 2 === 0 ? 'paused' : 'resumed'));
     // expectExactlyOnce also finds any copy left in <warehouse>/.ingestor-tmp.
     expectExactlyOnce(d, contents);
   });
@@ -253,6 +259,38 @@ describe('full and blocked output volumes', () => {
     expectExactlyOnce(d, ['held 0', 'held 1', 'held 2']);
     const verify = await verifyTree(d);
     expect(verify.code, verify.stdout).toBe(0);
+  });
+
+  it('--once whose batch is held by a full manifests volume ends: it says so and exits 1', async () => {
+    const d = makeDirs();
+    fs.mkdirSync(d.manifests);
+    mountTmpfs(d.manifests, '64k');
+    // Room for this hour's (and the next hour's) directories, none for lines.
+    for (const at of [Date.now(), Date.now() + 3_600_000]) {
+      const iso = new Date(at).toISOString();
+      const hour = path.join(
+        d.manifests,
+        iso.slice(0, 4),
+        iso.slice(5, 7),
+        iso.slice(8, 10),
+        iso.slice(11, 13),
+      );
+      fs.mkdirSync(hour, { recursive: true });
+    }
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
+    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `once ${i}`);
+    const once = await run([...baseArgs(d), '--once', '--stability-seconds', '0.3'], {
+      timeoutMs: 20_000,
+    });
+    expect(once.code, once.stderr).toBe(1);
+    expect(once.stdout).toMatch(
+      /\d+ moved files could not be recorded \(.*ENOSPC.*\); the next start settles them/,
+    );
+    expect(once.stderr).toMatch(/0 ingested, 0 duplicates, [1-9]\d* failed/);
+    fs.rmSync(path.join(d.manifests, 'filler'));
+    const again = await run([...baseArgs(d), '--once', '--stability-seconds', '0.3']);
+    expect(again.code, again.stderr).toBe(0);
+    expectExactlyOnce(d, ['once 0', 'once 1', 'once 2']);
   });
 
   it('killed while a batch is held: --once on the full volume exits 1; a daemon starts paused and settles', async () => {
