@@ -454,7 +454,7 @@ export class Ingestor implements AsyncDisposable {
    */
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
-    let rescanned = false;
+    const rescanned = false;
     this.events.emit('discovery:started', { input: this.options.input });
     const stopStats = this.#startStats(); // `ingestor status` sees a --once pass too
     try {
