@@ -454,11 +454,10 @@ export class Ingestor implements AsyncDisposable {
    */
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
-    const rescanned = false;
     this.events.emit('discovery:started', { input: this.options.input });
     const stopStats = this.#startStats(); // `ingestor status` sees a --once pass too
     try {
-      await this.#passOnce(deadline, rescanned);
+      await this.#passOnce(deadline);
     } finally {
       stopStats();
     }
@@ -470,7 +469,8 @@ export class Ingestor implements AsyncDisposable {
     return this.summary();
   }
 
-  async #passOnce(deadline: number, rescanned: boolean): Promise<void> {
+  async #passOnce(deadline: number): Promise<void> {
+    let rescanned = false;
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();
