@@ -13,28 +13,55 @@ export function stateIdentity(statePath: string): string {
   return `sqlite:${path.join(fs.realpathSync(path.dirname(statePath)), path.basename(statePath))}`;
 }
 
-/** Lock bytes are spread over [1, 2^41): one byte per state identity. */
+/**
+ * Lock bytes: a daemon's own input is locked at `INPUT + b`, each directory above it at
+ * `ABOVE + b`, where b (in [0, SPACE)) comes from its state's identity.
+ */
 const SPACE = 2 ** 40;
+const INPUT = 1;
+const ABOVE = INPUT + SPACE;
+
+type Native = NonNullable<ReturnType<typeof nativeHelper>>;
+
+/** The start of a lock someone else holds in [base, base + SPACE) other than at base + b. */
+function otherHolder(native: Native, fd: number, base: number, b: number): number | undefined {
+  const ranges = [
+    [base, b],
+    [base + b + 1, SPACE - b - 1],
+  ] as const;
+  for (const [start, length] of ranges) {
+    if (length <= 0) continue;
+    const conflict = native.ofdConflict(fd, native.F_WRLCK, start, length);
+    if (conflict < -1)
+      throw Object.assign(new Error(errnoName(-conflict - 1)), { lockErrno: true });
+    if (conflict >= 0) return conflict;
+  }
+  return undefined;
+}
 
 /**
- * One input, one state: daemons with different states on one input would each ingest the same
- * files into their own warehouse. Each daemon holds a shared lock on one byte of the input
- * directory chosen by its state's identity (an open-file-description lock: the kernel drops it
- * when the daemon dies, it never blocks a writer, and nothing is written into the input), and
- * refuses to start when another state holds any other byte. Daemons that share one state (a
- * PostgreSQL state shared by several hosts) share a byte, so they may run together.
+ * One input, one state: daemons with different states on one input, or on one input and a
+ * directory inside it, would each ingest the same files into their own warehouse. Each daemon
+ * holds shared locks chosen by its state's identity: one byte on its input directory, and one
+ * byte (in another range) on every directory above it. It refuses to start when another state
+ * holds a byte on its input (the same input, or an input inside it) or an input byte on a
+ * directory above it (an input that contains it). The locks are open-file-description locks:
+ * the kernel drops them when the daemon dies, they never block a writer, nothing is written
+ * into the input, and daemons that share one state (several hosts on one PostgreSQL state)
+ * share the bytes, so they may run together. docs/DESIGN.md says why.
  */
 export class InputLock {
-  readonly #fd: number;
+  readonly #fds: number[];
 
-  private constructor(fd: number) {
-    this.#fd = fd;
+  private constructor(fds: number[]) {
+    this.#fds = fds;
   }
 
   /**
    * Takes the input for `stateIdentity`; throws INGEST_ERR_INPUT_LOCKED when a daemon with
-   * another state holds it. Where the kernel cannot lock the directory (a network filesystem,
-   * no native helper), says so and goes on: the state lock still guards the state.
+   * another state holds it, one inside it or one above it. Where the kernel cannot lock the
+   * directory (a network filesystem, no native helper), says so and goes on: the state lock
+   * still guards the state.
    */
   static acquire(input: string, stateIdentity: string, logger: Logger): InputLock | undefined {
     const native = nativeHelper();
@@ -46,42 +73,55 @@ export class InputLock {
       return undefined;
     };
     if (native === undefined) return unguarded(nativeMissingReason() ?? 'no native helper');
-    const fd = fs.openSync(input, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    const byte = 1 + (createHash('sha256').update(stateIdentity).digest().readUIntBE(0, 5) % SPACE);
-    const errno = native.ofdLock(fd, native.F_RDLCK, byte, 1);
-    if (errno !== 0) {
-      fs.closeSync(fd);
-      return unguarded(errnoName(errno));
-    }
-    // Anyone holding another byte has another state. Our own byte is left out of the test, so
-    // that daemons sharing our state do not count (F_OFD_GETLK would report them too).
-    const others = [
-      [1, byte - 1],
-      [byte + 1, SPACE + 1 - byte],
-    ] as const;
-    for (const [start, length] of others) {
-      if (length <= 0) continue;
-      const conflict = native.ofdConflict(fd, native.F_WRLCK, start, length);
-      if (conflict < -1) {
-        fs.closeSync(fd);
-        return unguarded(errnoName(-conflict - 1));
+    const b = createHash('sha256').update(stateIdentity).digest().readUIntBE(0, 5) % SPACE;
+    const real = fs.realpathSync(input);
+    const fds: number[] = [];
+    const refuse = (where: string) => {
+      for (const fd of fds) fs.closeSync(fd);
+      return new IngestError(
+        'INGEST_ERR_INPUT_LOCKED',
+        `another ingestor with another state is ingesting ${where}; each input takes one state: stop that ingestor, or give this one the same --state-path (fuser -v on the directory lists the processes that hold it open)`,
+      );
+    };
+    try {
+      const dirs = [real];
+      for (let dir = real; path.dirname(dir) !== dir;) dirs.push((dir = path.dirname(dir)));
+      for (const [i, dir] of dirs.entries()) {
+        let fd: number;
+        try {
+          fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+        } catch (error) {
+          // A directory above the input that this user may not open cannot hold an input of
+          // another daemon that this one could see either.
+          if (i > 0 && hasCode(error, 'EACCES', 'EPERM')) continue;
+          throw error;
+        }
+        fds.push(fd);
+        const errno = native.ofdLock(fd, native.F_RDLCK, (i === 0 ? INPUT : ABOVE) + b, 1);
+        if (errno !== 0) throw Object.assign(new Error(errnoName(errno)), { lockErrno: true });
+        const q = JSON.stringify(input);
+        if (i === 0 && otherHolder(native, fd, INPUT, b) !== undefined) {
+          throw refuse(`--input ${q}`);
+        }
+        if (i === 0 && otherHolder(native, fd, ABOVE, b) !== undefined) {
+          throw refuse(`a directory inside --input ${q}`);
+        }
+        if (i > 0 && otherHolder(native, fd, INPUT, b) !== undefined) {
+          throw refuse(`${JSON.stringify(dir)}, which contains --input ${q}`);
+        }
       }
-      if (conflict >= 0) {
-        fs.closeSync(fd);
-        throw new IngestError(
-          'INGEST_ERR_INPUT_LOCKED',
-          `another ingestor with another state is ingesting --input ${JSON.stringify(input)}; each input takes one state: stop that ingestor, or give this one the same --state-path (fuser -v on the input directory lists the processes that hold it open)`,
-        );
+    } catch (error) {
+      if (error instanceof IngestError) throw error;
+      for (const fd of fds) fs.closeSync(fd);
+      if ((error as { lockErrno?: boolean }).lockErrno === true) {
+        return unguarded((error as Error).message);
       }
+      throw error;
     }
-    return new InputLock(fd);
+    return new InputLock(fds);
   }
 
   release(): void {
-    try {
-      fs.closeSync(this.#fd);
-    } catch (error) {
-      if (!hasCode(error, 'EBADF')) throw error;
-    }
+    for (const fd of this.#fds.splice(0)) fs.closeSync(fd);
   }
 }

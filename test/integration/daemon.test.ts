@@ -102,6 +102,35 @@ describe('daemon', () => {
     expect(third.code, third.stderr).toBe(0);
   });
 
+  it('a second daemon with another state on a directory inside the input, or above it, refuses to start', async () => {
+    const d = makeDirs();
+    fs.mkdirSync(path.join(d.input, 'sub'));
+    const first = start(daemonArgs(d));
+    await waitFor(() => output(first).stdout.includes('ingestor started'), 10_000, 'start');
+    const other = makeDirs();
+    const outputs = ['--warehouse', other.warehouse, '--manifests', other.manifests];
+    const inside = await run(['--input', path.join(d.input, 'sub'), ...outputs, '--once']);
+    expect(inside.code).toBe(1);
+    expect(inside.stderr.trim()).toBe(
+      `ingestor: another ingestor with another state is ingesting ${JSON.stringify(d.input)}, which contains --input ${JSON.stringify(path.join(d.input, 'sub'))}; each input takes one state: stop that ingestor, or give this one the same --state-path (fuser -v on the directory lists the processes that hold it open)`,
+    );
+    const above = await run([
+      '--input',
+      d.root,
+      ...outputs.map((o) => o.replace(other.root, path.join(other.root, 'x'))),
+      '--once',
+    ]);
+    expect(above.code).toBe(1);
+    expect(above.stderr).toMatch(/is ingesting a directory inside --input/);
+    // An unrelated input beside it shares only the directories above both: allowed.
+    const beside = makeDirs();
+    const ok = await run([...baseArgs(beside), '--once']);
+    expect(ok.code, ok.stderr).toBe(0);
+    first.kill('SIGTERM');
+    expect((await finished(first)).code).toBe(0);
+    expect(manifestLines(other.manifests)).toEqual([]);
+  });
+
   it('watches a subdirectory created after start as soon as it appears', async () => {
     const d = makeDirs();
     // Full scans 30 s apart: only the new directory's own watch can find its files sooner.
