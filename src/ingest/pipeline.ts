@@ -664,7 +664,14 @@ export class Pipeline {
     );
     crash('after-commit');
     for (const w of works) {
-      if (w.error === undefined && w.entry.item.lease?.intact() === false) {
+      // Only a linked file shares its inode with what the writer opened.
+      const { tmp, lease } = w.entry.item;
+      if (
+        w.error === undefined &&
+        tmp === null &&
+        w.row.dest !== NO_DEST &&
+        lease?.intact() === false
+      ) {
         // Seen only if a writer's open() took milliseconds between finding the name and
         // reaching the lease: it now writes to the committed file.
         this.#d.logger.error(
@@ -759,8 +766,9 @@ export class Pipeline {
    * Gives back the files that a writer opened since they were hashed (their leases broke):
    * before the sources are removed, the placed names are removed again; after, a linked or
    * renamed file's name is given back in the input (under a free name if the old one was
-   * reused), so that the writer's bytes stay there and the file waits again. A copied file
-   * whose source is already removed cannot be given back: the copy stays, with an error line.
+   * reused), so that the writer's bytes stay there and the file waits again. A copied file or
+   * a deleted duplicate whose source is already removed cannot be given back: the copy stays,
+   * with an error line.
    */
   async #giveBackReopened(works: Work[], sourcesRemoved: boolean): Promise<void> {
     const dirs = new Set<string>();
@@ -770,10 +778,11 @@ export class Pipeline {
       const source = item.candidate.path;
       const { dest } = w.row;
       const renamed = item.tmp === null && !w.linked;
-      if (sourcesRemoved && item.tmp !== null) {
+      // A copy's source, or a deleted duplicate, is gone with its bytes: nothing to give back.
+      if (sourcesRemoved && (item.tmp !== null || dest === NO_DEST)) {
         this.#d.logger.error(
           { event: 'reopened-while-removed', source: displayPath(source) },
-          `a process opened ${displayPath(source)} for writing as it was removed; what it writes now goes to the removed file, and ${displayPath(dest)} holds the bytes from before`,
+          `a process opened ${displayPath(source)} for writing as it was removed; what it writes now goes to the removed file${dest === NO_DEST ? '' : `, and ${displayPath(dest)} holds the bytes from before`}`,
         );
         continue;
       }
