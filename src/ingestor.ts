@@ -394,8 +394,12 @@ export class Ingestor implements AsyncDisposable {
         if (outcome.reason === 'stopping') return;
         if (outcome.code === 'INGEST_ERR_VANISHED') return; // renamed or removed: not ours now
         // A file some process holds open has not changed: it has waited since its last change.
+        // Status shows the reason beside the path: "is open for writing by another process".
+        const why = outcome.reason.startsWith(`${source} `)
+          ? outcome.reason.slice(source.length + 1)
+          : outcome.reason;
         this.discovery.defer(candidate, {
-          why: outcome.reason,
+          why,
           keepSince: outcome.code === 'INGEST_ERR_OPEN_FOR_WRITING',
         });
         this.events.emit('file:deferred', { source, reason: outcome.reason, code: outcome.code });
