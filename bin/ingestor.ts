@@ -210,7 +210,8 @@ const FLAGS: Record<Command, Record<string, Options>> = {
     since: { type: 'string', describe: 'only files from then on (ISO time, or 15m, 2h, 7d)' },
     path: {
       type: 'string',
-      describe: 'only sources matching this glob (against the whole path or the bare name)',
+      describe:
+        'only sources matching this glob: from /, the whole path; with another /, any trailing part of whole names (orders/*.csv); always, the bare name (*.csv)',
     },
     sha256: {
       type: 'string',
