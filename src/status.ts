@@ -29,7 +29,11 @@ export interface DaemonSnapshot {
   inflight: number;
   pending: number;
   paused: string | null;
-  oldestPending: { path: string; since: number } | null;
+  /**
+   * The file waiting longest for completion; `reason`, when the daemon knows it, says why (`open
+   * for writing by another process`). Absent in snapshots of older daemons.
+   */
+  oldestPending: { path: string; since: number; reason?: string } | null;
   /**
    * Volumes where the kernel cannot tell whether a file is open for writing (no file leases
    * there, or no permission), so the stability window alone decides. Absent in snapshots of
@@ -253,7 +257,9 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
       notes.push(`as of ${age(now - d.updatedAt)} ago${NOT_REFRESHED[r.refresh]}`);
     }
     if (d.oldestPending !== null) {
-      notes.push(`oldest: ${d.oldestPending.path}, waiting ${ago(now - d.oldestPending.since)}`);
+      const { path, since, reason } = d.oldestPending;
+      const why = typeof reason === 'string' && reason !== '' ? ` (${reason})` : '';
+      notes.push(`oldest: ${path}, waiting ${ago(now - since)}${why}`);
     }
     const note = notes.length === 0 ? '' : ` (${notes.join('; ')})`;
     lines.push(
