@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import type { Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, runDaemon } from '../src/daemon.js';
-import { UsageError, describeError } from '../src/errors.js';
+import { UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
 import { LOG_LEVELS } from '../src/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import {
@@ -210,7 +210,8 @@ const FLAGS: Record<Command, Record<string, Options>> = {
     since: { type: 'string', describe: 'only files from then on (ISO time, or 15m, 2h, 7d)' },
     path: {
       type: 'string',
-      describe: 'only sources matching this glob (against the whole path or the bare name)',
+      describe:
+        'only sources matching this glob: from /, the whole path; with another /, any trailing part of whole names (orders/*.csv); always, the bare name (*.csv)',
     },
     sha256: {
       type: 'string',
@@ -426,15 +427,16 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
     const statePath = statePathOf(args);
     const ids = [args.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
     const results = await retryQuarantined(statePath, ids);
-    for (const r of results) {
-      process.stdout.write(
-        r.error === undefined
-          ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`
-          : `not retried #${r.id} ${r.source}: ${r.error}\n`,
-      );
-    }
+    const lines = results.map((r) =>
+      r.error === undefined
+        ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`
+        : `not retried #${r.id} ${r.source}: ${r.error}\n`,
+    );
     const failed = results.filter((r) => r.error !== undefined).length;
-    process.stdout.write(`retry: ${results.length - failed} put back, ${failed} failed\n`);
+    // One write: a reader that leaves early fails it once (see the end of this file).
+    process.stdout.write(
+      `${lines.join('')}retry: ${results.length - failed} put back, ${failed} failed\n`,
+    );
     return failed === 0 ? EXIT.ok : EXIT.failure;
   },
 
@@ -456,14 +458,25 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
       limit: parseNumberFlag('limit', args.limit, true) ?? commandDefaults.listLimit,
     };
     const files = list(statePathOf(args), options);
-    for (const f of files) {
-      process.stdout.write(`${args.json === true ? JSON.stringify(f) : formatListed(f)}\n`);
-    }
+    // One write: a reader that leaves early fails it once (see the end of this file).
+    process.stdout.write(
+      files.map((f) => `${args.json === true ? JSON.stringify(f) : formatListed(f)}\n`).join(''),
+    );
     // On stderr: stdout stays exactly the rows (none), for scripts.
     if (files.length === 0) process.stderr.write(`ingestor: ${describeNoMatch(options)}\n`);
     return EXIT.ok;
   },
 };
+
+// A reader that stops early (`ingestor list | head -1`) closes the pipe: the next write fails
+// with EPIPE, which Node emits as an 'error' event on stdout, and without a listener that ends
+// the process with a stack trace. It is how a pipe ends (`ls | head`): nothing more reaches the
+// reader, and the command ends with its own exit code. Each report is one write; a dry-run
+// stops at its next line (src/daemon.ts). Any other failure to write is one line, exit 1.
+process.stdout.on('error', (error) => {
+  if (hasCode(error, 'EPIPE')) return;
+  fail(`cannot write to stdout: ${errnoMessage(error)}`, EXIT.failure);
+});
 
 try {
   await main(hideBin(process.argv));

@@ -2,7 +2,7 @@ import type { LevelWithSilent } from 'pino';
 import { Registry } from 'prom-client';
 import { crashInjectorFromEnv } from './crash.js';
 import { dryRun, formatDryRunEntry } from './dry-run.js';
-import { describeError, errnoCode } from './errors.js';
+import { describeError, errnoCode, hasCode } from './errors.js';
 import { IngestorEvents } from './events.js';
 import type { Health } from './http-server.js';
 import { startHttpServer } from './http-server.js';
@@ -52,23 +52,38 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
       pretty: process.stderr.isTTY === true,
       beforeWrite,
     });
+    // A reader that stops early (`ingestor --dry-run | head -2`) closes stdout: a write fails
+    // with EPIPE (bin/ingestor.ts keeps that from ending the process). The audit then stops at
+    // its next report, through dryRun's own cleanup (its snapshot of the state removed, leases
+    // let go), rather than reading the rest of the input for nobody, and ends as a finished one.
+    let readerGone = false;
+    const stopped = new Error('stdout was closed by its reader');
+    const write = (text: string) =>
+      process.stdout.write(text, (error) => {
+        if (hasCode(error, 'EPIPE')) readerGone = true;
+      });
     progress?.start();
     try {
       const summary = await dryRun(options, {
         logger,
         report: (entry) => {
+          if (readerGone) throw stopped;
           progress?.clear();
           progress?.add(entry.bytes ?? 0);
-          process.stdout.write(`${d.json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`);
+          write(`${d.json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`);
         },
       });
       progress?.stop();
       const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
-      process.stdout.write(d.json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
+      write(d.json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
       logger.flush();
       return EXIT.ok;
     } catch (error) {
       progress?.stop();
+      if (error === stopped) {
+        logger.flush();
+        return EXIT.ok;
+      }
       process.stderr.write(`ingestor: ${describeError(error)}\n`);
       return exitAfterFlush(logger, EXIT.failure);
     }

@@ -29,7 +29,11 @@ export interface DaemonSnapshot {
   inflight: number;
   pending: number;
   paused: string | null;
-  oldestPending: { path: string; since: number } | null;
+  /**
+   * The file waiting longest for completion; `reason`, when the daemon knows it, says why (`open
+   * for writing by another process`). Absent in snapshots of older daemons.
+   */
+  oldestPending: { path: string; since: number; reason?: string } | null;
   /**
    * Volumes where the kernel cannot tell whether a file is open for writing (no file leases
    * there, or no permission), so the stability window alone decides. Absent in snapshots of
@@ -253,7 +257,9 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
       notes.push(`as of ${age(now - d.updatedAt)} ago${NOT_REFRESHED[r.refresh]}`);
     }
     if (d.oldestPending !== null) {
-      notes.push(`oldest: ${d.oldestPending.path}, waiting ${ago(now - d.oldestPending.since)}`);
+      const { path, since, reason } = d.oldestPending;
+      const why = typeof reason === 'string' && reason !== '' ? ` (${reason})` : '';
+      notes.push(`oldest: ${path}, waiting ${ago(now - since)}${why}`);
     }
     const note = notes.length === 0 ? '' : ` (${notes.join('; ')})`;
     lines.push(
@@ -272,7 +278,10 @@ export interface ListOptions {
   status?: string;
   /** Only rows from this instant (ms) on. */
   since?: number;
-  /** Only sources matching this glob (`--path`), against the whole path or the bare name. */
+  /**
+   * Only sources matching this glob (`--path`): from `/`, the whole path; with another `/`, any
+   * trailing part of whole names; and always the bare name.
+   */
   path?: string;
   /** Only this content (`--sha256`): 64 hex digits, or a prefix of at least 6. */
   sha256?: string;
@@ -350,11 +359,18 @@ function historyFilter(options: ListOptions): HistoryFilter {
   return filter;
 }
 
-/** `--path`: matched like `--exclude`, against the whole source path and its bare name. */
+/**
+ * `--path`, matched as `--exclude` matches as far as a row allows: the state keeps absolute
+ * sources and `list` does not know the input. A glob from `/` is matched against the whole
+ * source path; any other glob with a `/` against every trailing part of it made of whole names
+ * (`orders/*.csv` finds `/in/orders/a.csv` and `/in/2026/orders/a.csv`; a leading `./` is
+ * dropped); every glob also against the bare name (`*.csv`).
+ */
 function pathMatcher(glob: string | undefined): ((row: FileRow) => boolean) | undefined {
   if (glob === undefined) return undefined;
   if (glob === '') throw new UsageError('--path must be a glob, got ""');
-  const matches = picomatch(glob, { dot: true });
+  const relative = glob.includes('/') && !glob.startsWith('/');
+  const matches = picomatch(relative ? `**/${glob.replace(/^(\.\/)+/, '')}` : glob, { dot: true });
   return (row) => {
     const source = displayPath(row.source);
     return matches(source) || matches(displayPath(baseName(row.source)));

@@ -26,6 +26,16 @@ export type ProblemKind =
   | 'duplicate-mismatch';
 
 /**
+ * A partition file with other bytes than its line: on a volume where the kernel cannot tell the
+ * daemon about writers (a network filesystem, no lease permission), a writer that paused longer
+ * than the stability window and went on writing did so in the warehouse file (a move within one
+ * filesystem keeps the inode). A backup, if there is one, holds the bytes the line describes;
+ * the later bytes may exist nowhere else.
+ */
+const CHANGED_AFTER_INGEST =
+  'usually a writer still had it open after it was ingested (the daemon could not see writers on that volume): the manifest line describes the bytes at ingestion, the file holds later ones. If those are the content wanted, re-ingest the current file from the input side; else restore it from a backup';
+
+/**
  * What to do about each kind of problem, one line each: printed under the report for the
  * kinds found, and given as `advice` in `--json`.
  */
@@ -38,12 +48,10 @@ export const PROBLEM_ADVICE: Readonly<Record<ProblemKind, string>> = Object.free
     'one content has two lines: keep the line whose warehouse_path the state records (ingestor list --sha256 HASH) and remove the other; make sure no two daemons with different --state-path share these manifests',
   'missing-file':
     'a file of the manifest is gone from its partition: restore it from a backup (the line gives its sha256 and size); the warehouse must not be cleaned by other tools',
-  'size-mismatch':
-    'a partition file was changed after it was ingested (appended, truncated or replaced): restore it from a backup; warehouse files must never be written in place',
-  'hash-mismatch':
-    'a partition file has other bytes than were ingested: restore it from a backup; warehouse files must never be written in place',
+  'size-mismatch': CHANGED_AFTER_INGEST,
+  'hash-mismatch': CHANGED_AFTER_INGEST,
   'unrecorded-file':
-    'a file in a partition has no manifest line: if a state-without-line names it, the manifest lost that line (restore the manifest); otherwise something other than the ingestor put it there: move it into the input to have it ingested, or remove it',
+    'with an open-intent: likely the only copy of a file moved before a crash or a full volume; start the daemon (recovery records it), never remove it. Else, with a state-without-line for it: restore the manifest; else move it into the input to ingest it',
   'temporary-file':
     "in .ingestor-tmp: a copy a stop or kill left behind; start the daemon (recovery removes it) or stop it before verifying; in a partition: not the ingestor's (it never places hidden or .tmp files): find its writer, then remove it",
   'open-intent': 'start the daemon (recovery settles it) or stop it before verifying',

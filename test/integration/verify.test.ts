@@ -79,6 +79,44 @@ describe('ingestor verify', () => {
       ].sort(),
     );
     expect([d.warehouse, d.manifests, path.dirname(d.state)].map(treeDigest)).toEqual(before);
+    // The usual cause of a changed partition file is a writer that still had it open (on a
+    // volume where the daemon cannot see writers): the advice says so before any backup.
+    for (const kind of ['size-mismatch', 'hash-mismatch']) {
+      expect(report.advice[kind]).toMatch(
+        /^usually a writer still had it open after it was ingested/,
+      );
+      expect(report.advice[kind]).toMatch(/manifest line describes the bytes at ingestion/);
+      expect(report.advice[kind]).toMatch(/re-ingest .* from the input side/);
+    }
+  });
+
+  it('a moved file whose line was not written yet: the advice is to start the daemon, never to remove it', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'only.csv'), 'the only copy');
+    // Killed after the move and the removal of the source, before the manifest line.
+    const crashed = await run([...baseArgs(d), '--once'], {
+      env: { INGEST_TEST_CRASH_AT: 'after-source-removed' },
+    });
+    expect(crashed.signal).toBe('SIGKILL');
+    expect(filesUnder(d.input)).toEqual([]);
+
+    const r = await verifyTree(d);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^unrecorded-file +.*only\.csv: no manifest line names this file$/m);
+    expect(r.stdout).toMatch(/^open-intent +state row \d+/m);
+    const advice = r.stdout.split('what to do:\n')[1]!;
+    const unrecorded = /^ {2}unrecorded-file: (.*)$/m.exec(advice)![1]!;
+    expect(unrecorded).toMatch(
+      /^with an open-intent: .*only copy.*; start the daemon \(recovery records it\), never remove it\./,
+    );
+    expect(unrecorded).not.toMatch(/or remove it/);
+
+    // Which is what settles it.
+    const recovered = await run([...baseArgs(d), '--once']);
+    expect(recovered.code, recovered.stderr).toBe(0);
+    const after = await verifyTree(d);
+    expect(after.code, after.stdout).toBe(0);
+    expect(manifestLines(d.manifests).map((l) => path.basename(l.path))).toEqual(['only.csv']);
   });
 
   it('finds state and manifests that disagree, and intents left in flight', async () => {

@@ -77,6 +77,22 @@ describe('list', () => {
     expect(() => list(state, { path: '', limit: 50 })).toThrow(/^--path must be a glob/);
   });
 
+  it('matches a relative glob with a / against any trailing part of the path, of whole names', () => {
+    const state = history();
+    const sources = (glob: string) => list(state, { path: glob, limit: 50 }).map((f) => f.source);
+    // The state keeps absolute paths and list does not know the input: `orders/*.csv` is what
+    // `--exclude` would match in <input>/orders/, whatever the input was.
+    expect(sources('orders/*.csv')).toEqual(['/in/orders/one.csv']);
+    expect(sources('./orders/*.csv')).toEqual(['/in/orders/one.csv']);
+    expect(sources('in/orders/*')).toEqual(['/in/orders/two.json', '/in/orders/one.csv']);
+    expect(sources('again/one*.csv')).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
+    expect(sources('rders/*.csv')).toEqual([]); // whole names only
+    expect(sources('orders/')).toEqual([]);
+    // A glob from / is the whole path, as before.
+    expect(sources('/orders/*.csv')).toEqual([]);
+    expect(sources('/in/other/*.csv')).toEqual(['/in/other/three.csv']);
+  });
+
   it('names the original of a duplicate, in JSON and in text', () => {
     const state = history();
     const [dup] = list(state, { status: 'duplicate', limit: 1 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { prettyLine } from '../../src/logger.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import { formatBytes, formatStatus, parseSha256, parseSince, status } from '../../src/status.js';
+import type { DaemonSnapshot } from '../../src/status.js';
 
 describe('parseSince', () => {
   const now = Date.UTC(2026, 0, 2);
@@ -51,7 +52,11 @@ describe('formatBytes', () => {
 });
 
 /** A state with one runtime snapshot from "the daemon" (this process's pid). */
-function stateWithDaemon(snapshotAt: number, pending = 3) {
+function stateWithDaemon(
+  snapshotAt: number,
+  pending = 3,
+  oldestPending: DaemonSnapshot['oldestPending'] = null,
+) {
   const statePath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'status-')), 'state.db');
   // The daemon's connection stays open, as a running daemon's does (its WAL exists).
   const daemon = openSqliteState(statePath);
@@ -64,7 +69,7 @@ function stateWithDaemon(snapshotAt: number, pending = 3) {
         inflight: 0,
         pending: p,
         paused: null,
-        oldestPending: null,
+        oldestPending,
       },
       at,
     );
@@ -122,6 +127,29 @@ describe('status asks the running daemon for a live snapshot', () => {
     expect(formatStatus(report, now)).toMatch(
       /^pending +3 \(as of 2\.0 s ago, not refreshed: the daemon did not answer in time\)/m,
     );
+  });
+
+  it('says why the oldest pending file waits when the daemon says so, in text and JSON', async () => {
+    const now = Date.now();
+    const reason = 'open for writing by another process';
+    const oldest = { path: '/in/x.csv', since: now - 12_000, reason };
+    const { statePath, daemon } = stateWithDaemon(now - 1000, 1, oldest);
+    const denied = () => {
+      throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+    };
+    const report = await status(statePath, { kill: denied });
+    daemon.close();
+    expect(formatStatus(report, now)).toMatch(
+      /^pending +1 \(as of 1\.0 s ago, [^;]*; oldest: \/in\/x\.csv, waiting 12s \(open for writing by another process\)\); queue 0/m,
+    );
+    // --json: the snapshot's field as the daemon wrote it.
+    expect(JSON.parse(JSON.stringify(report))).toMatchObject({ daemon: { oldestPending: oldest } });
+
+    // A daemon that gives no reason (an older one): no parentheses.
+    const older = stateWithDaemon(now - 1000, 1, { path: '/in/y.csv', since: now - 12_000 });
+    const plain = await status(older.statePath, { kill: denied });
+    older.daemon.close();
+    expect(formatStatus(plain, now)).toMatch(/; oldest: \/in\/y\.csv, waiting 12s\); queue 0/m);
   });
 
   it('never signals a pid whose snapshot is old or not its own', async () => {
