@@ -231,17 +231,61 @@ function kebab(key: string): string {
 }
 
 /** The --config file last read, or why it could not be. */
-type ConfigRead = { file: string; keys: string[] } | { file: string; problem: unknown };
+type ConfigRead =
+  { file: string; options: Record<string, unknown> } | { file: string; problem: unknown };
+
+/**
+ * A switch's value, from wherever it came: yargs reads anything but `true` as false, so that
+ * `--dry-run=yes` or `INGESTOR_DRY_RUN=1` would quietly run for real. Only true and false (or
+ * no value) are accepted.
+ */
+function checkSwitchValues(
+  flags: Record<string, { type?: string | undefined }>,
+  rawArgs: readonly string[],
+  config: Record<string, unknown>,
+  configFile: string | undefined,
+): void {
+  const ok = (v: unknown) => v === true || v === false || v === 'true' || v === 'false';
+  for (const [flag, { type }] of Object.entries(flags)) {
+    if (type !== 'boolean') continue;
+    for (const arg of rawArgs) {
+      if (arg === '--') break;
+      for (const form of [`--${flag}=`, `--no-${flag}=`]) {
+        if (arg.startsWith(form) && !ok(arg.slice(form.length))) {
+          throw new UsageError(
+            `--${flag} takes no value (or true or false), got ${JSON.stringify(arg.slice(form.length))}`,
+          );
+        }
+      }
+    }
+    const env = `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+    const fromEnv = process.env[env];
+    if (fromEnv !== undefined && !ok(fromEnv)) {
+      throw new UsageError(`${env} must be true or false, got ${JSON.stringify(fromEnv)}`);
+    }
+    for (const [key, value] of Object.entries(config)) {
+      if (kebab(key) === flag && !ok(value)) {
+        throw new UsageError(
+          `key ${JSON.stringify(key)} in --config ${JSON.stringify(configFile)} must be true or false, got ${JSON.stringify(value)}`,
+        );
+      }
+    }
+  }
+}
+
+function commandOf(argv: Args): Command {
+  const word = String(argv._[0] ?? 'run');
+  return COMMANDS.includes(word as Command) ? (word as Command) : 'run';
+}
 
 /**
  * Checks what yargs reports badly, before its own validation: a --config file that cannot be
  * read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
  * of the flags with choices (one line naming the flag and the value).
  */
-function checkSources(argv: Args, config: ConfigRead | undefined): void {
+function checkSources(argv: Args, config: ConfigRead | undefined, rawArgs: string[]): void {
   if (config !== undefined && 'problem' in config) throw config.problem;
-  const word = String(argv._[0] ?? 'run');
-  const command = COMMANDS.includes(word as Command) ? (word as Command) : 'run';
+  const command = commandOf(argv);
   const flags = FLAGS[command];
   const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
   const noFlag = (flag: string) =>
@@ -253,7 +297,8 @@ function checkSources(argv: Args, config: ConfigRead | undefined): void {
       throw new UsageError(`unknown environment variable ${name} ${noFlag(flag)}`);
     }
   }
-  for (const key of config?.keys ?? []) {
+  checkSwitchValues(FLAGS[commandOf(argv)], rawArgs, config?.options ?? {}, config?.file);
+  for (const key of Object.keys(config?.options ?? {})) {
     if (!known.has(kebab(key))) {
       throw new UsageError(
         `unknown key ${JSON.stringify(key)} in --config ${JSON.stringify(config!.file)} ${noFlag(kebab(key))}`,
@@ -283,7 +328,7 @@ async function main(argv: string[]): Promise<void> {
     // report it first (checkSources), before anything that its missing options would cause.
     try {
       const options = readConfigFile(file);
-      config = { file, keys: Object.keys(options) };
+      config = { file, options };
       return options;
     } catch (problem) {
       config = { file, problem };
@@ -325,7 +370,7 @@ async function main(argv: string[]): Promise<void> {
       'JSON file of options (keys as the flags: "input", "stability-seconds", ...)',
       readConfig,
     )
-    .middleware((a) => checkSources(a as Args, config), true)
+    .middleware((a) => checkSources(a as Args, config, argv), true)
     .strict(true)
     .version()
     .help()
@@ -362,6 +407,11 @@ function existingDir(flag: string, value: unknown): string {
 
 const commands: Record<Command, (args: Args) => Promise<number>> = {
   async run(args) {
+    if (args.json === true && args['dry-run'] !== true) {
+      throw new UsageError(
+        '--json applies only with --dry-run (the daemon logs JSON lines anyway)',
+      );
+    }
     const options: IngestorOptions = {
       input: single('input', args.input) ?? '',
       warehouse: single('warehouse', args.warehouse) ?? '',

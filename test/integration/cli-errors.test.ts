@@ -370,3 +370,36 @@ describe('the --once summary', () => {
     );
   });
 });
+
+describe('a switch given a value other than true or false is a usage error, never a quiet false', () => {
+  it('--dry-run=yes, INGESTOR_DRY_RUN=1 and "dry-run": "yes" in --config do not run for real', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const args = [...baseArgs(d), '--once'];
+    await expectUsageError(
+      [...args, '--dry-run=yes'],
+      '--dry-run takes no value (or true or false), got "yes"',
+      d,
+    );
+    await expectUsageError(args, 'INGESTOR_DRY_RUN must be true or false, got "1"', d, {
+      env: { INGESTOR_DRY_RUN: '1' },
+    });
+    const config = path.join(d.root, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ 'dry-run': 'yes' }));
+    await expectUsageError(
+      [...args, '--config', config],
+      `key "dry-run" in --config ${JSON.stringify(config)} must be true or false, got "yes"`,
+      d,
+    );
+    await expectUsageError(
+      [...args, '--json'],
+      '--json applies only with --dry-run (the daemon logs JSON lines anyway)',
+      d,
+    );
+    expect(partitionFiles(d.warehouse)).toEqual([]);
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+    const dry = await run([...args, '--dry-run=true']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/nothing was changed/);
+  });
+});
