@@ -52,6 +52,8 @@ const SCAN_COST_FACTOR = 40;
  * (the pipeline runs between its steps), and the scans are what find files inotify dropped.
  */
 const MAX_SCAN_SPACING_MS = 60_000;
+/** Pauses in a row that let no file in, after which a `--once` pass stops waiting for them. */
+const ONCE_FRUITLESS_PAUSES = 2;
 /** How often the daemon records its runtime snapshot for `ingestor status`. */
 const RUNTIME_INTERVAL_MS = 5_000;
 
@@ -400,7 +402,9 @@ export class Ingestor implements AsyncDisposable {
           : outcome.reason;
         this.discovery.defer(candidate, {
           why,
-          keepSince: outcome.code === 'INGEST_ERR_OPEN_FOR_WRITING',
+          keepSince:
+            outcome.code === 'INGEST_ERR_OPEN_FOR_WRITING' ||
+            outcome.code === 'INGEST_ERR_EMPTY_UNSEEN',
         });
         this.events.emit('file:deferred', { source, reason: outcome.reason, code: outcome.code });
         return;
@@ -475,13 +479,26 @@ export class Ingestor implements AsyncDisposable {
 
   async #passOnce(deadline: number): Promise<void> {
     let rescanned = false;
+    let settled = -1;
+    let pausesAtProgress = this.#pipeline.pauseCount;
     await this.discovery.scan();
     for (;;) {
       await this.discovery.checkDue();
       const next = this.discovery.pending.nextDue();
+      const { ingested, duplicates, quarantined } = this.#summary;
+      if (ingested + duplicates + quarantined !== settled) {
+        settled = ingested + duplicates + quarantined;
+        pausesAtProgress = this.#pipeline.pauseCount;
+      }
+      // Files that wait for a pause (a full volume) are tried again when it ends, for as long
+      // as files still get in: after a pause for a full volume they are copied one at a time,
+      // so what fits is ingested. A pass gives up when several retries let nothing in.
+      const pauseWorthWaiting =
+        this.#waitingForPause.size > 0 &&
+        this.#pipeline.pauseCount - pausesAtProgress < ONCE_FRUITLESS_PAUSES;
       // Files held by a batch that cannot be recorded (a full or read-only volume) wait for the
       // pause to end, which a single pass does not: the stop reports them.
-      const busy = this.#inflight.size > this.#pipeline.heldCount;
+      const busy = this.#inflight.size > this.#pipeline.heldCount || pauseWorthWaiting;
       if (!busy && (next === undefined || next > deadline)) {
         if (!this.discovery.pending.overflowed || rescanned) break;
         // More files were waiting than the pending set holds: look once more when the window
@@ -654,7 +671,8 @@ export class Ingestor implements AsyncDisposable {
   summary(): RunSummary {
     return {
       ...this.#summary,
-      waiting: this.discovery.pending.size,
+      // Files waiting for a pause are complete: counted as failed by a pass, not as waiting.
+      waiting: Math.max(0, this.discovery.pending.size - this.#waitingForPause.size),
       seconds: (this.#clock() - this.#started) / 1000,
     };
   }

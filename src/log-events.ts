@@ -9,12 +9,14 @@ export function logEvents(events: IngestorEvents, logger: Logger): () => void {
     logger.info({ event: 'ingested', ...e }, 'ingested');
   const duplicate = (e: Payload<'file:duplicate'>) =>
     logger.info({ event: 'duplicate', ...e }, 'duplicate: content already ingested');
-  // A writer that keeps a file open is normal traffic, seen again every window: debug.
+  // A writer that keeps a file open, or an empty file waiting out its longer wait, is normal
+  // traffic, seen again every window: debug.
   const deferred = (e: Payload<'file:deferred'>) =>
-    logger[e.code === 'INGEST_ERR_OPEN_FOR_WRITING' ? 'debug' : 'info'](
-      { event: 'deferred', ...e },
-      `not ingested now: ${e.reason}`,
-    );
+    logger[
+      e.code === 'INGEST_ERR_OPEN_FOR_WRITING' || e.code === 'INGEST_ERR_EMPTY_UNSEEN'
+        ? 'debug'
+        : 'info'
+    ]({ event: 'deferred', ...e }, `not ingested now: ${e.reason}`);
   // A file that failed because an output volume did (kind pause) is not the file's fault: the
   // one pause line says it all, and each waiting file's attempt is a debug line.
   const failed = (e: Payload<'file:failed'>) =>

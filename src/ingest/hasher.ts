@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
-import { IngestError, hasCode } from '../errors.js';
+import { IngestError, errnoCode, hasCode } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
-import { displayPath } from '../paths.js';
+import { dirName, displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../watch/completion.js';
 import { SourceReadError } from './failures.js';
@@ -47,6 +47,22 @@ function openError(name: string, error: unknown): Error {
     return new IngestError('INGEST_ERR_VANISHED', `${name} disappeared`, { cause: error });
   }
   return new SourceReadError(`cannot open ${name}: ${(error as Error).message}`, error);
+}
+
+/**
+ * An error writing the copy names where it was being written (the pause line then says which
+ * volume is full), and keeps its errno code, by which failures are classified.
+ */
+function copyError(copyTo: FsPath, error: unknown): Error {
+  return Object.assign(
+    new Error(
+      `cannot write a copy in ${displayPath(dirName(copyTo))}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    ),
+    { code: errnoCode(error) },
+  );
 }
 
 /** An error reading the source: the file's fault, unlike an error writing the copy. */
@@ -216,7 +232,12 @@ export async function readAndHash(
       if (output !== undefined) {
         const out = output;
         await writing;
-        writing = writeFully(out, chunk, at).then(() => onCopyProgress?.());
+        writing = writeFully(out, chunk, at).then(
+          () => onCopyProgress?.(),
+          (error: unknown) => {
+            throw copyError(copyTo!, error);
+          },
+        );
         // Awaited at the next turn, after the next read: a write that fails meanwhile (a full
         // volume) must not count as unhandled, which ends a hashing thread and strands its copy.
         writing.catch(() => undefined);

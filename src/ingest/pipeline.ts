@@ -140,6 +140,7 @@ export class Pipeline {
   readonly #leases = new LeaseKeeper();
   /** Set by a pause for a full volume: copies are made one at a time (`#oneCopy`). */
   #probing = false;
+  #pauseCount = 0;
   readonly #oneCopy = pLimit(1);
   /** Volumes (by device) where the kernel cannot tell whether a file is open for writing. */
   readonly #noLeases = new Map<number, { dir: string; code: string; reason: string }>();
@@ -178,6 +179,11 @@ export class Pipeline {
 
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Backoff steps taken by pauses so far (a pass counts those that let nothing in). */
+  get pauseCount(): number {
+    return this.#pauseCount;
   }
 
   /** Files of a batch that could not be recorded, held until a pause ends. */
@@ -224,6 +230,7 @@ export class Pipeline {
       last.code === code &&
       now - last.resumedAt < PAUSE_CAP_MS * 2;
     const attempts = (this.#pause?.attempts ?? (again ? last.attempts : 0)) + 1;
+    this.#pauseCount += 1;
     const wasPaused = this.#pause !== undefined;
     // After a full volume, copies go one at a time until a batch commits: all of them at once
     // can each fail where one would fit, and then no file ever gets through.

@@ -196,6 +196,28 @@ describe('full and blocked output volumes', () => {
     expectExactlyOnce(d, contents);
   });
 
+  it('--once on a full warehouse across filesystems: what fits gets in, the rest fail, exit 1', async () => {
+    const d = makeDirs();
+    const mount = path.join(d.root, 'small');
+    fs.mkdirSync(mount);
+    mountTmpfs(mount, '20m');
+    d.warehouse = path.join(mount, 'wh');
+    const contents = Array.from({ length: 6 }, (_, i) => Buffer.alloc(5 * 1024 * 1024, i + 11));
+    contents.forEach((c, i) => writeOld(path.join(d.input, `f${i}.bin`), c));
+    // A pass used to stop at the first pause, with files that would have fitted left behind.
+    const once = await run([...baseArgs(d), '--once', '--stability-seconds', '0.3'], {
+      timeoutMs: 120_000,
+    });
+    expect(once.code, once.stderr).toBe(1);
+    expect(once.stderr).toMatch(
+      /4 ingested, 0 duplicates, 2 failed, 0 quarantined, 0 not complete/,
+    );
+    expect(filesUnder(path.join(d.warehouse, '.ingestor-tmp'))).toEqual([]);
+    expect(filesUnder(d.input)).toHaveLength(2);
+    const verify = await verifyTree(d, '--rehash');
+    expect(verify.code, verify.stdout).toBe(0);
+  }, 150_000);
+
   it('a warehouse that fills up during a copy: no short copy is ever placed', async () => {
     const d = makeDirs();
     const mount = path.join(d.root, 'small');
