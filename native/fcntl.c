@@ -7,12 +7,13 @@
 #include <fcntl.h>
 #include <node_api.h>
 
-static int int_arg(napi_env env, napi_callback_info info, size_t n, int32_t *out) {
-  size_t argc = 2;
-  napi_value argv[2];
+// Reads n numeric arguments (descriptors, lock types, offsets up to 2^53).
+static int num_args(napi_env env, napi_callback_info info, size_t n, double *out) {
+  size_t argc = 4;
+  napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) return -1;
   for (size_t i = 0; i < n; i++) {
-    if (napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) return -1;
+    if (napi_get_value_double(env, argv[i], &out[i]) != napi_ok) return -1;
   }
   return 0;
 }
@@ -30,28 +31,18 @@ static napi_value bad_args(napi_env env) {
 
 // setLease(fd, type): fcntl(F_SETLEASE); type is F_RDLCK, F_WRLCK or F_UNLCK. 0 or errno.
 static napi_value set_lease(napi_env env, napi_callback_info info) {
-  int32_t a[2];
-  if (int_arg(env, info, 2, a) != 0) return bad_args(env);
-  return result(env, fcntl(a[0], F_SETLEASE, a[1]) == 0 ? 0 : errno);
+  double a[2];
+  if (num_args(env, info, 2, a) != 0) return bad_args(env);
+  return result(env, fcntl((int)a[0], F_SETLEASE, (int)a[1]) == 0 ? 0 : errno);
 }
 
 // getLease(fd): fcntl(F_GETLEASE): the lease held, or the type it is being broken to
 // (F_UNLCK while a writer waits for us to let go). -errno on failure.
 static napi_value get_lease(napi_env env, napi_callback_info info) {
-  int32_t a[1];
-  if (int_arg(env, info, 1, a) != 0) return bad_args(env);
-  int type = fcntl(a[0], F_GETLEASE);
+  double a[1];
+  if (num_args(env, info, 1, a) != 0) return bad_args(env);
+  int type = fcntl((int)a[0], F_GETLEASE);
   return result(env, type >= 0 ? type : -errno);
-}
-
-static int num_args(napi_env env, napi_callback_info info, size_t n, double *out) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) return -1;
-  for (size_t i = 0; i < n; i++) {
-    if (napi_get_value_double(env, argv[i], &out[i]) != napi_ok) return -1;
-  }
-  return 0;
 }
 
 // ofdLock(fd, type, start, length): an open-file-description lock (F_OFD_SETLK, never waits),
@@ -92,9 +83,9 @@ static napi_value ofd_conflict(napi_env env, napi_callback_info info) {
 // duplicate and closes its own, since Node closes on a thread's exit the descriptors the thread
 // opened and warns when one it still counts as open is opened again.
 static napi_value dup_fd(napi_env env, napi_callback_info info) {
-  int32_t a[1];
-  if (int_arg(env, info, 1, a) != 0) return bad_args(env);
-  int fd = fcntl(a[0], F_DUPFD_CLOEXEC, 0);
+  double a[1];
+  if (num_args(env, info, 1, a) != 0) return bad_args(env);
+  int fd = fcntl((int)a[0], F_DUPFD_CLOEXEC, 0);
   return result(env, fd >= 0 ? fd : -errno);
 }
 

@@ -1,6 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import type { IngestorEvents } from '../events.js';
+import type { FsPath } from '../interfaces.js';
+import type { Logger } from '../logger.js';
 import { errnoName, nativeHelper, nativeMissingReason } from '../native.js';
+import { dirName, displayPath } from '../paths.js';
 
 /**
  * Kernel file leases: whether any process on this host has a file open for writing, asked of
@@ -146,5 +150,47 @@ export class LeaseKeeper {
 
   close(): void {
     keepers.delete(this);
+  }
+}
+
+/** A volume where the kernel cannot tell whether a file is open for writing. */
+export interface UnseenVolume {
+  device: number;
+  /** The directory of the first file seen there. */
+  dir: string;
+  code: string;
+  reason: string;
+}
+
+/** The volumes where writers cannot be seen, each announced once with what to do about it. */
+export class UnseenVolumes {
+  readonly #volumes = new Map<number, UnseenVolume>();
+  readonly #logger: Logger;
+  readonly #events: IngestorEvents;
+
+  constructor(logger: Logger, events: IngestorEvents) {
+    this.#logger = logger;
+    this.#events = events;
+  }
+
+  has(device: number): boolean {
+    return this.#volumes.has(device);
+  }
+
+  list(): UnseenVolume[] {
+    return [...this.#volumes.values()];
+  }
+
+  /** A lease on `file` was refused with `code`: says so, once for its volume. */
+  note(file: FsPath, device: number, code: string): void {
+    if (this.#volumes.has(device)) return;
+    const dir = displayPath(dirName(file));
+    const reason = unavailableReason(code);
+    this.#volumes.set(device, { device, dir, code, reason });
+    this.#logger.warn(
+      { event: 'no-write-detection', dir, device, code },
+      `cannot ask the kernel whether files in ${dir} (and the rest of its volume) are open for writing: ${reason}; relying on the stability window alone there, and copying files rather than linking them. Writers on other hosts cannot be seen at all: use --mode sidecar for them`,
+    );
+    this.#events.emit('watch:no-leases', { dir, code, reason });
   }
 }

@@ -34,7 +34,9 @@ import { inThreadHasher } from './hash-pool.js';
 import type { ReadResult } from './hasher.js';
 import { hashFile, readAndHash } from './hasher.js';
 import type { Lease } from './lease.js';
-import { LeaseKeeper, unavailableReason } from './lease.js';
+import type { UnseenVolume } from './lease.js';
+import { LeaseKeeper, UnseenVolumes } from './lease.js';
+import { giveBackReopened, reopened, reportReopenedAfterCommit } from './give-back.js';
 import { placeNoReplace } from './move.js';
 import { NO_DEST, TMP_DIR_NAME, freeName, temporaryName } from './naming.js';
 import { recover } from './recovery.js';
@@ -86,7 +88,7 @@ interface Entry {
   resolve(outcome: Outcome): void;
 }
 
-interface Work {
+export interface Work {
   entry: Entry;
   row: FileRow;
   original?: FileRow;
@@ -142,8 +144,7 @@ export class Pipeline {
   #probing = false;
   #pauseCount = 0;
   readonly #oneCopy = pLimit(1);
-  /** Volumes (by device) where the kernel cannot tell whether a file is open for writing. */
-  readonly #noLeases = new Map<number, { dir: string; code: string; reason: string }>();
+  readonly #unseen: UnseenVolumes;
   #queue: Entry[] = [];
   readonly #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
@@ -166,6 +167,7 @@ export class Pipeline {
     this.#tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
     this.#warehouseDevice = warehouseDevice;
     this.#quarantineDevice = quarantineDevice;
+    this.#unseen = new UnseenVolumes(deps.logger, deps.events);
   }
 
   static async create(deps: PipelineDeps): Promise<Pipeline> {
@@ -283,8 +285,8 @@ export class Pipeline {
   }
 
   /** Volumes where writers cannot be seen: for `ingestor status`. */
-  get volumesWithoutLeases(): { device: number; dir: string; code: string; reason: string }[] {
-    return [...this.#noLeases].map(([device, v]) => ({ device, ...v }));
+  get volumesWithoutLeases(): UnseenVolume[] {
+    return this.#unseen.list();
   }
 
   /**
@@ -298,7 +300,7 @@ export class Pipeline {
     const linked = candidate.links > 1;
     // Where writers cannot be seen, a writer may still hold the file: a copy keeps what it
     // writes later out of the warehouse (it goes to the removed source instead).
-    const unseen = this.#noLeases.has(candidate.identity.device);
+    const unseen = this.#unseen.has(candidate.identity.device);
     let tmp =
       this.#needsCopy(candidate.identity.device) || linked || unseen
         ? path.join(this.#tmpDir, temporaryName())
@@ -325,7 +327,7 @@ export class Pipeline {
     try {
       const name = displayPath(candidate.path);
       if (read.leaseUnavailable !== null) {
-        this.#noteNoLeases(candidate.path, read.identity.device, read.leaseUnavailable);
+        this.#unseen.note(candidate.path, read.identity.device, read.leaseUnavailable);
         if (tmp === null) {
           // The first file of a volume where writers cannot be seen: copied now, like the rest.
           tmp = path.join(this.#tmpDir, temporaryName());
@@ -374,19 +376,6 @@ export class Pipeline {
       completedAt,
       lease,
     };
-  }
-
-  /** Says once per volume that writers cannot be seen there, and what to do about it. */
-  #noteNoLeases(file: FsPath, device: number, code: string): void {
-    if (this.#noLeases.has(device)) return;
-    const dir = displayPath(dirName(file));
-    const reason = unavailableReason(code);
-    this.#noLeases.set(device, { dir, code, reason });
-    this.#d.logger.warn(
-      { event: 'no-write-detection', dir, device, code },
-      `cannot ask the kernel whether files in ${dir} (and the rest of its volume) are open for writing: ${reason}; relying on the stability window alone there. Writers on other hosts cannot be seen at all: use --mode sidecar for them`,
-    );
-    this.#d.events.emit('watch:no-leases', { dir, code, reason });
   }
 
   /** Claims, moves, records and commits a prepared file, in the next group commit. */
@@ -649,10 +638,10 @@ export class Pipeline {
 
     await this.#placeAll(works);
     crash('after-rename');
-    await this.#giveBackReopened(works, false);
+    await giveBackReopened(works, false, this.#d.logger);
     await this.#removeSources(works);
     crash('after-source-removed');
-    await this.#giveBackReopened(works, true);
+    await giveBackReopened(works, true, this.#d.logger);
 
     const ingested = works.filter((w) => w.error === undefined && w.row.kind === 'ingest');
     if (ingested.length > 0) {
@@ -670,27 +659,7 @@ export class Pipeline {
       clock(),
     );
     crash('after-commit');
-    for (const w of works) {
-      // Only a linked file shares its inode with what the writer opened.
-      const { tmp, lease } = w.entry.item;
-      if (
-        w.error === undefined &&
-        tmp === null &&
-        w.row.dest !== NO_DEST &&
-        lease?.intact() === false
-      ) {
-        // Seen only if a writer's open() took milliseconds between finding the name and
-        // reaching the lease: it now writes to the committed file.
-        this.#d.logger.error(
-          {
-            event: 'reopened-after-commit',
-            source: displayPath(w.row.source),
-            dest: displayPath(w.row.dest),
-          },
-          `a process opened ${displayPath(w.row.source)} for writing as it was committed; ${displayPath(w.row.dest)} may change: check it with ingestor verify --rehash`,
-        );
-      }
-    }
+    reportReopenedAfterCommit(works, this.#d.logger);
     this.#queue.unshift(...carried);
     for (const w of works) {
       if (w.error !== undefined) {
@@ -769,53 +738,6 @@ export class Pipeline {
     }
   }
 
-  /**
-   * Gives back the files that a writer opened since they were hashed (their leases broke):
-   * before the sources are removed, the placed names are removed again; after, a linked or
-   * renamed file's name is given back in the input (under a free name if the old one was
-   * reused), so that the writer's bytes stay there and the file waits again. A copied file or
-   * a deleted duplicate whose source is already removed cannot be given back: the copy stays,
-   * with an error line.
-   */
-  async #giveBackReopened(works: Work[], sourcesRemoved: boolean): Promise<void> {
-    const dirs = new Set<string>();
-    for (const w of works) {
-      const item = w.entry.item;
-      if (w.error !== undefined || item.lease === null || item.lease.intact()) continue;
-      const source = item.candidate.path;
-      const { dest } = w.row;
-      const renamed = item.tmp === null && !w.linked;
-      // A copy's source, or a deleted duplicate, is gone with its bytes: nothing to give back.
-      if (sourcesRemoved && (item.tmp !== null || dest === NO_DEST)) {
-        this.#d.logger.error(
-          { event: 'reopened-while-removed', source: displayPath(source) },
-          `a process opened ${displayPath(source)} for writing as it was removed; what it writes now goes to the removed file${dest === NO_DEST ? '' : `, and ${displayPath(dest)} holds the bytes from before`}`,
-        );
-        continue;
-      }
-      w.error = reopened(item);
-      if (dest === NO_DEST) continue;
-      if (item.tmp !== null || (w.linked && !sourcesRemoved)) {
-        await unlinkIfExists(dest);
-        if (item.tmp !== null) await unlinkIfExists(item.tmp);
-      } else {
-        const back =
-          lstatSyncIfExists(source) === undefined
-            ? source
-            : freeName(dirName(source), baseName(source), item.sha256, new Set());
-        if (renamed) {
-          fs.renameSync(dest, back);
-        } else {
-          fs.linkSync(dest, back);
-          fs.unlinkSync(dest);
-        }
-        dirs.add(dirName(source) as string);
-      }
-      dirs.add(dirName(dest) as string);
-    }
-    for (const dir of dirs) await fsyncDir(dir);
-  }
-
   /** Removes sources, temporary names and sidecars of placed files, durably. */
   async #removeSources(works: Work[]): Promise<void> {
     const dirs = new Set<string>();
@@ -890,11 +812,4 @@ export class Pipeline {
     store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
     return { kind: 'quarantined', row: store.getRow(row.id)! };
   }
-}
-
-function reopened(item: Prepared): IngestError {
-  return new IngestError(
-    'INGEST_ERR_OPEN_FOR_WRITING',
-    `${displayPath(item.candidate.path)} was opened for writing before it was moved; it waits again`,
-  );
 }
