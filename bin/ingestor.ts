@@ -5,9 +5,9 @@ import type { LevelWithSilent } from 'pino';
 import yargs from 'yargs';
 import type { Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT, runDaemon } from '../src/daemon.js';
+import { EXIT, runDaemon } from '../src/commands/run.js';
 import { UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
-import { LOG_LEVELS } from '../src/logger.js';
+import { LOG_LEVELS } from '../src/ops/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import {
   MODES,
@@ -20,7 +20,7 @@ import {
   requireReadableState,
   resolveOptions,
 } from '../src/options.js';
-import { retryQuarantined } from '../src/retry.js';
+import { retryQuarantined } from '../src/commands/retry.js';
 import {
   LIST_STATUSES,
   SHA256_PREFIX_MIN,
@@ -30,9 +30,9 @@ import {
   list,
   parseSince,
   status,
-} from '../src/status.js';
-import type { ListOptions } from '../src/status.js';
-import { formatVerifyReport, verify } from '../src/verify.js';
+} from '../src/commands/status.js';
+import type { ListOptions } from '../src/commands/status.js';
+import { formatVerifyReport, verify } from '../src/commands/verify.js';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
 type Command = 'run' | 'verify' | 'retry' | 'status' | 'list';

@@ -20,6 +20,9 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_INPUT_LOCKED: 'another ingestor, with another state, ingests this input',
   INGEST_ERR_SOURCE_READ: 'the source file cannot be read',
   INGEST_ERR_PAUSED: 'ingestion is paused: an output volume is full, read-only or failing',
+  INGEST_ERR_STOPPING: 'the daemon is stopping: the file waits in the input for the next start',
+  INGEST_ERR_HASHER_STOPPED:
+    "the thread reading the file stopped (not the file's fault); it is read again",
 } as const);
 
 export type ErrorCode = Exclude<keyof typeof ERROR_CODES, '__proto__'>;

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { FailureClass } from './ingest/failures.js';
-import type { SkipReason } from './interfaces.js';
+import type { FailureClass, SkipReason } from './interfaces.js';
 
 /**
  * Everything the pipeline tells the outside world goes through one typed emitter: logs subscribe

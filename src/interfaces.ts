@@ -85,3 +85,15 @@ export interface RunSummary {
   quarantined: number;
   seconds: number;
 }
+
+/**
+ * What a failure means for the file and for the daemon:
+ * - `changed`: the file is not ready after all (changed, replaced, vanished): wait again;
+ * - `retry`: reading this file failed in a way that may pass (EIO, EBUSY...): try the file again
+ *   later with backoff, counting attempts; when they run out it is quarantined;
+ * - `quarantine`: this file can never be read as it is (permissions, not a regular file...):
+ *   move it aside at once so that it does not block the queue;
+ * - `pause`: an output volume (warehouse, manifests, state) is full, read-only, locked or
+ *   failing: no file is to blame, so all ingestion pauses and backs off, attempts uncounted.
+ */
+export type FailureClass = 'changed' | 'retry' | 'quarantine' | 'pause';

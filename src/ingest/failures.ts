@@ -1,16 +1,5 @@
 import { IngestError, errnoCode } from '../errors.js';
-
-/**
- * What a failure means for the file and for the daemon:
- * - `changed`: the file is not ready after all (changed, replaced, vanished): wait again;
- * - `retry`: reading this file failed in a way that may pass (EIO, EBUSY...): try the file again
- *   later with backoff, counting attempts; when they run out it is quarantined;
- * - `quarantine`: this file can never be read as it is (permissions, not a regular file...):
- *   move it aside at once so that it does not block the queue;
- * - `pause`: an output volume (warehouse, manifests, state) is full, read-only, locked or
- *   failing: no file is to blame, so all ingestion pauses and backs off, attempts uncounted.
- */
-export type FailureClass = 'changed' | 'retry' | 'quarantine' | 'pause';
+import type { FailureClass } from '../interfaces.js';
 
 /** Reading a source failed with these: the condition may pass. */
 export const TRANSIENT_SOURCE_CODES: ReadonlySet<string> = new Set([
@@ -28,13 +17,15 @@ export const TRANSIENT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'ENETDOWN',
 ]);
 
-/** The file's own doing, not the daemon's: retried when they change, never in a loop. */
+/** Not ready after all (the file's own doing, not the daemon's): it waits again, no attempt counted. */
 const CHANGED_CODES: ReadonlySet<string> = new Set([
   'INGEST_ERR_CHANGED',
   'INGEST_ERR_VANISHED',
   'INGEST_ERR_OPEN_FOR_WRITING',
   'INGEST_ERR_EMPTY_UNSEEN',
   'INGEST_ERR_LINKED',
+  // A hashing thread that died: not the file's doing either, and nothing to count against it.
+  'INGEST_ERR_HASHER_STOPPED',
 ]);
 
 /** An error from reading the source file (as opposed to writing outputs or state). */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { IngestError } from '../errors.js';
 import { fsyncDir, lstatSyncIfExists, unlinkIfExists } from '../fsutil.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../ops/logger.js';
 import { baseName, dirName, displayPath } from '../paths.js';
 import { NO_DEST, freeName } from './naming.js';
 import type { Prepared, Work } from './pipeline.js';

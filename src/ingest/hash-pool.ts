@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { IngestError, errnoCode } from '../errors.js';
+import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
-import { SourceReadError } from './failures.js';
 import type { ReadResult } from './hasher.js';
-import type { HashRequest } from './hash-worker.js';
+import type { HashReply, HashRequest } from './hash-messages.js';
+import { deserializeError } from './hash-messages.js';
 import { readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
@@ -27,38 +27,6 @@ export const inThreadHasher: Hasher = {
   close: async () => {},
 };
 
-interface SerializedError {
-  name: string;
-  code: string | undefined;
-  message: string;
-  causeCode: string | undefined;
-  causeMessage: string | undefined;
-}
-
-/** Errors cross the thread boundary as plain data; this keeps what the classification needs. */
-export function serializeError(error: unknown): SerializedError {
-  const e = error instanceof Error ? error : new Error(String(error));
-  return {
-    name: e.name,
-    code: errnoCode(e),
-    message: e.message,
-    causeCode: errnoCode(e.cause),
-    causeMessage: e.cause instanceof Error ? e.cause.message : undefined,
-  };
-}
-
-function deserializeError(s: SerializedError): Error {
-  const cause =
-    s.causeMessage === undefined
-      ? undefined
-      : Object.assign(new Error(s.causeMessage), { code: s.causeCode });
-  if (s.name === 'SourceReadError') return new SourceReadError(s.message, cause);
-  if (s.code?.startsWith('INGEST_ERR_') === true) {
-    return new IngestError(s.code as never, s.message, { cause });
-  }
-  return Object.assign(new Error(s.message, { cause }), { code: s.code });
-}
-
 /** The compiled worker script (from sources under a test runner, the built one beside them). */
 function workerScript(): URL | undefined {
   const here = new URL('./hash-worker.js', import.meta.url);
@@ -66,10 +34,6 @@ function workerScript(): URL | undefined {
   const built = new URL('../../dist/src/ingest/hash-worker.js', import.meta.url);
   return fs.existsSync(fileURLToPath(built)) ? built : undefined;
 }
-
-/** A hashing thread's answer to one request. */
-export type HashReply =
-  { id: number; ok: true; result: ReadResult } | { id: number; ok: false; error: SerializedError };
 
 interface Slot {
   worker: Worker;
@@ -135,7 +99,7 @@ export class WorkerHasher implements Hasher {
     const died = (error: unknown) => {
       if (slot.worker !== worker || this.#closing) return;
       const failure = new IngestError(
-        'INGEST_ERR_CHANGED',
+        'INGEST_ERR_HASHER_STOPPED',
         `hashing thread stopped (${error instanceof Error ? error.message : String(error)}); will try again`,
         { cause: error },
       );

@@ -3,20 +3,10 @@
 // batches; small files are read synchronously, one after another, and answered as one batch.
 import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
-import type { FileIdentity } from '../interfaces.js';
 import { fromBytes } from '../paths.js';
-import type { HashReply } from './hash-pool.js';
-import { serializeError } from './hash-pool.js';
+import type { HashReply, HashRequest } from './hash-messages.js';
+import { serializeError } from './hash-messages.js';
 import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
-
-export interface HashRequest {
-  id: number;
-  path: Uint8Array;
-  expected: FileIdentity;
-  copyTo: Uint8Array | null;
-  /** Take a read lease and keep the descriptor open for the main thread (see lease.ts). */
-  lease: boolean;
-}
 
 const crash = crashInjectorFromEnv();
 const asPath = (bytes: Uint8Array) =>

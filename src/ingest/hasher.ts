@@ -5,7 +5,7 @@ import { IngestError, errnoCode, hasCode } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { dirName, displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
-import { identityOf, sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../identity.js';
 import { SourceReadError } from './failures.js';
 import { handOver, leaseIntact, tryReadLease } from './lease.js';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { IngestorEvents } from '../events.js';
 import type { FsPath } from '../interfaces.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../ops/logger.js';
 import { errnoName, nativeHelper, nativeMissingReason } from '../native.js';
 import { dirName, displayPath } from '../paths.js';
 

@@ -15,7 +15,7 @@ import {
   unlinkSyncIfExists,
 } from '../fsutil.js';
 import type { Candidate, FileIdentity, FileRow, FsPath, RowKind } from '../interfaces.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../ops/logger.js';
 import {
   formatLine,
   manifestPathFor,
@@ -27,7 +27,7 @@ import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
 import { baseName, dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { ClaimInput, Placement, StateStore } from '../state/store.js';
-import { identityOf, sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../identity.js';
 import { backoffMs } from './failures.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
@@ -207,10 +207,10 @@ export class Pipeline {
     return device !== this.#warehouseDevice || this.#copyDevices.has(device);
   }
 
-  /** Resolves when ingestion is not paused; throws INGEST_ERR_PAUSED when stopping. */
+  /** Resolves when ingestion is not paused; throws INGEST_ERR_STOPPING when stopping. */
   async whenReady(): Promise<void> {
     for (;;) {
-      if (this.#stopping) throw new IngestError('INGEST_ERR_PAUSED', 'stopping');
+      if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
       const wait = this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
       if (wait <= 0) return;
       await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 250)));
@@ -428,7 +428,7 @@ export class Pipeline {
     }
     // Held files are settled by the recovery of the next start.
     for (const entry of this.#held?.entries.splice(0) ?? []) {
-      entry.resolve({ kind: 'deferred', reason: 'stopping' });
+      entry.resolve({ kind: 'deferred', reason: 'stopping', code: 'INGEST_ERR_STOPPING' });
     }
     this.#leases.close();
   }

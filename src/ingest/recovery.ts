@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CrashInjector } from '../crash.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import type { FileRow } from '../interfaces.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../ops/logger.js';
 import { formatLine, recordOf } from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
@@ -11,7 +11,7 @@ import type { ResolvedOptions } from '../options.js';
 import { hasCode } from '../errors.js';
 import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
-import { identityOf, sameIdentity } from '../watch/completion.js';
+import { identityOf, sameIdentity } from '../identity.js';
 import { TMP_DIR_NAME, isNoDest } from './naming.js';
 
 export interface RecoverySummary {

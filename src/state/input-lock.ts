@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { IngestError, hasCode } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../ops/logger.js';
 import { errnoName, nativeHelper, nativeMissingReason } from '../native.js';
 
 /**

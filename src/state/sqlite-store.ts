@@ -16,6 +16,7 @@ import type {
   Placement,
   QuarantineInput,
   RuntimeRecord,
+  RuntimeSnapshot,
   StateStore,
   StateTotals,
 } from './store.js';
@@ -406,11 +407,11 @@ export class SqliteStore implements StateStore {
     return this.#quarantined.all().map(toRow);
   }
 
-  writeRuntime(value: unknown, at: number): void {
+  writeRuntime(snapshot: RuntimeSnapshot, at: number): void {
     // Best effort, and never a wait: a locked state must not stall the daemon for a snapshot.
     this.db.pragma('busy_timeout = 0');
     try {
-      this.#writeRuntime.run(JSON.stringify(value), at);
+      this.#writeRuntime.run(JSON.stringify(snapshot), at);
     } finally {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
@@ -500,7 +501,8 @@ export class SqliteStore implements StateStore {
 
   readRuntime(): RuntimeRecord | undefined {
     const raw = this.#readRuntime.get();
-    return raw === undefined ? undefined : { value: raw.value, updatedAt: raw.updated_at };
+    if (raw === undefined) return undefined;
+    return { snapshot: JSON.parse(raw.value) as RuntimeSnapshot, updatedAt: raw.updated_at };
   }
 
   close(): void {

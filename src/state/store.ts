@@ -56,9 +56,33 @@ export interface StateTotals {
   vanished: number;
 }
 
-/** What the daemon last recorded about itself (`writeRuntime`), as written. */
+/**
+ * What a running daemon records about itself for `ingestor status`: what only it knows (pending
+ * files live in its memory). Written every few seconds and on SIGUSR2.
+ */
+export interface RuntimeSnapshot {
+  pid: number;
+  startedAt: number;
+  queueDepth: number;
+  inflight: number;
+  pending: number;
+  paused: string | null;
+  /**
+   * The file waiting longest for completion; `reason`, when the daemon knows it, says why (`open
+   * for writing by another process`). Absent in snapshots of older daemons.
+   */
+  oldestPending: { path: string; since: number; reason?: string } | null;
+  /**
+   * Volumes where the kernel cannot tell whether a file is open for writing (no file leases
+   * there, or no permission), so the stability window alone decides. Absent in snapshots of
+   * older daemons.
+   */
+  writersUnseen?: { dir: string; code: string; reason: string }[];
+}
+
+/** What the daemon last recorded about itself (`writeRuntime`). */
 export interface RuntimeRecord {
-  value: string;
+  snapshot: RuntimeSnapshot;
   /** When it was written (ms, the daemon's clock). */
   updatedAt: number;
 }
@@ -94,7 +118,7 @@ export interface StateStore {
   /** Quarantined files not yet released, oldest first. */
   quarantined(): FileRow[];
   /** Records what the daemon says about itself (status reads it). */
-  writeRuntime(value: unknown, at: number): void;
+  writeRuntime(snapshot: RuntimeSnapshot, at: number): void;
   /** Sources of files quarantined in place (not moved), not released: discovery skips them. */
   quarantinedInPlace(): FsPath[];
   /** How many files are quarantined and not released. */

@@ -1,10 +1,5 @@
-import type fs from 'node:fs';
 import type { FileIdentity } from '../interfaces.js';
-
-/** The spec's identity of whatever `stat` describes. */
-export function identityOf(stat: fs.Stats): FileIdentity {
-  return { device: stat.dev, inode: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
-}
+import { sameIdentity } from '../identity.js';
 
 /** What discovery remembers about a file that is not complete yet. */
 export interface Tracked {
@@ -13,12 +8,6 @@ export interface Tracked {
   stableSince: number;
   /** When this identity was last observed (ms). */
   observedAt: number;
-}
-
-export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return (
-    a.device === b.device && a.inode === b.inode && a.size === b.size && a.mtimeMs === b.mtimeMs
-  );
 }
 
 /**

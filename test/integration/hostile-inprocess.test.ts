@@ -5,12 +5,12 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { IngestorEvents } from '../../src/events.js';
 import { Pipeline } from '../../src/ingest/pipeline.js';
-import { Ingestor } from '../../src/ingestor.js';
+import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { ManifestWriter } from '../../src/manifest/manifest-writer.js';
 import type { IngestorOptions } from '../../src/options.js';
 import { resolveOptions } from '../../src/options.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
-import { identityOf } from '../../src/watch/completion.js';
+import { identityOf } from '../../src/identity.js';
 import {
   expectExactlyOnce,
   filesUnder,
@@ -75,7 +75,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
     const contents = Array.from({ length: 300 }, (_, i) => `fresh ${i}`);
     contents.forEach((c, i) => fs.writeFileSync(path.join(d.input, `f${i}.csv`), c));
     const options = optionsFor(d, { stabilitySeconds: 0.5, pendingCapacity: 100 });
-    const ingestor = await Ingestor.open(options, { logger: silent });
+    const ingestor = await Orchestrator.open(options, { logger: silent });
     const summary = await ingestor.runOnce();
     await ingestor.close();
     expect(summary.ingested).toBe(300);
@@ -98,7 +98,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
         if (!fs.existsSync(file)) fs.writeFileSync(file, `content of ${n}`);
         fs.utimesSync(file, dayBefore, dayBefore);
       }
-      const ingestor = await Ingestor.open(options, { logger: silent, clock });
+      const ingestor = await Orchestrator.open(options, { logger: silent, clock });
       await ingestor.runOnce();
       await ingestor.close();
     };

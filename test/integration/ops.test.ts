@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer } from '../../src/http-server.js';
-import type { Health } from '../../src/http-server.js';
+import { startHttpServer } from '../../src/ops/http-server.js';
+import type { Health } from '../../src/ops/http-server.js';
 import {
   BIN,
   baseArgs,

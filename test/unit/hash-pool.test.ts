@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WorkerHasher } from '../../src/ingest/hash-pool.js';
-import { identityOf } from '../../src/watch/completion.js';
+import { identityOf } from '../../src/identity.js';
 
 describe('hashing threads', () => {
   it('hash on worker threads and carry errors back with their codes', async () => {
@@ -52,7 +52,7 @@ describe('hashing threads', () => {
     const dying = hasher.threads[0]!;
     const job = hasher.hash(file, identity);
     await dying.terminate(); // as an out-of-memory abort would end it, mid-job
-    await expect(job).rejects.toMatchObject({ code: 'INGEST_ERR_CHANGED' });
+    await expect(job).rejects.toMatchObject({ code: 'INGEST_ERR_HASHER_STOPPED' });
     expect(hasher.threads[0]).not.toBe(dying);
     const small = path.join(dir, 'small');
     fs.writeFileSync(small, 'abc');

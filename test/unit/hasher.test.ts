@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from '../../src/ingest/hasher.js';
-import { identityOf } from '../../src/watch/completion.js';
+import { identityOf } from '../../src/identity.js';
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hash-'));
 

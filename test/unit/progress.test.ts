@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeError, errnoMessage } from '../../src/errors.js';
-import { formatBytes, formatRates } from '../../src/progress.js';
+import { formatBytes, formatRates } from '../../src/ops/progress.js';
 
 describe('formatBytes and formatRates (the progress line and the --once summary)', () => {
   it('counts bytes in binary units', () => {

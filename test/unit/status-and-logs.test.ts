@@ -2,10 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { prettyLine } from '../../src/logger.js';
+import { prettyLine } from '../../src/ops/logger.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
-import { formatBytes, formatStatus, parseSha256, parseSince, status } from '../../src/status.js';
-import type { DaemonSnapshot } from '../../src/status.js';
+import {
+  formatBytes,
+  formatStatus,
+  parseSha256,
+  parseSince,
+  status,
+} from '../../src/commands/status.js';
+import type { RuntimeSnapshot } from '../../src/state/store.js';
 
 describe('parseSince', () => {
   const now = Date.UTC(2026, 0, 2);
@@ -55,7 +61,7 @@ describe('formatBytes', () => {
 function stateWithDaemon(
   snapshotAt: number,
   pending = 3,
-  oldestPending: DaemonSnapshot['oldestPending'] = null,
+  oldestPending: RuntimeSnapshot['oldestPending'] = null,
 ) {
   const statePath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'status-')), 'state.db');
   // The daemon's connection stays open, as a running daemon's does (its WAL exists).

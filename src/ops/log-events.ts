@@ -1,4 +1,4 @@
-import type { IngestorEventMap, IngestorEvents } from './events.js';
+import type { IngestorEventMap, IngestorEvents } from '../events.js';
 import type { Logger } from './logger.js';
 
 type Payload<K extends keyof IngestorEventMap> = IngestorEventMap[K][0];

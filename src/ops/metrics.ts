@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { hasCode } from './errors.js';
-import type { IngestorEvents } from './events.js';
-import type { FailureClass } from './ingest/failures.js';
-import type { SkipReason } from './interfaces.js';
+import { hasCode } from '../errors.js';
+import type { IngestorEvents } from '../events.js';
+import type { FailureClass } from '../interfaces.js';
+import type { SkipReason } from '../interfaces.js';
 
 /** Live figures the gauges read at scrape time. */
 export interface Gauges {

@@ -1,34 +1,34 @@
 import os from 'node:os';
 import pLimit from 'p-limit';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
-import type { CrashInjector } from './crash.js';
-import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from './errors.js';
-import { IngestorEvents } from './events.js';
-import { ensureOutputDir } from './fsutil.js';
-import type { Outcome, Prepared } from './ingest/pipeline.js';
-import { classifyFailure, backoffMs } from './ingest/failures.js';
-import { WorkerHasher } from './ingest/hash-pool.js';
-import { isNoDest } from './ingest/naming.js';
-import { SMALL_FILE_BYTES } from './ingest/hasher.js';
-import { Pipeline } from './ingest/pipeline.js';
-import type { RecoverySummary } from './ingest/recovery.js';
-import { emptyRecovery, recover, sweepTemporaries } from './ingest/recovery.js';
-import type { Candidate, FsPath, RunSummary } from './interfaces.js';
-import { logEvents } from './log-events.js';
-import type { Gauges } from './metrics.js';
-import type { Logger } from './logger.js';
-import { ManifestWriter } from './manifest/manifest-writer.js';
-import type { ResolvedOptions } from './options.js';
-import { displayPath, pathKey } from './paths.js';
-import { InputLock, stateIdentity } from './state/input-lock.js';
-import { StateLock } from './state/lock.js';
-import { openSqliteState } from './state/sqlite-store.js';
-import type { StateStore } from './state/store.js';
-import { Discovery } from './watch/discovery.js';
-import { createNameFilter } from './watch/filters.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import type { CrashInjector } from '../crash.js';
+import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from '../errors.js';
+import { IngestorEvents } from '../events.js';
+import { ensureOutputDir } from '../fsutil.js';
+import type { Outcome, Prepared } from '../ingest/pipeline.js';
+import { classifyFailure, backoffMs } from '../ingest/failures.js';
+import { WorkerHasher } from '../ingest/hash-pool.js';
+import { isNoDest } from '../ingest/naming.js';
+import { SMALL_FILE_BYTES } from '../ingest/hasher.js';
+import { Pipeline } from '../ingest/pipeline.js';
+import type { RecoverySummary } from '../ingest/recovery.js';
+import { emptyRecovery, recover, sweepTemporaries } from '../ingest/recovery.js';
+import type { Candidate, FsPath, RunSummary } from '../interfaces.js';
+import { logEvents } from '../ops/log-events.js';
+import type { Gauges } from '../ops/metrics.js';
+import type { Logger } from '../ops/logger.js';
+import { ManifestWriter } from '../manifest/manifest-writer.js';
+import type { ResolvedOptions } from '../options.js';
+import { displayPath, pathKey } from '../paths.js';
+import { InputLock, stateIdentity } from '../state/input-lock.js';
+import { StateLock } from '../state/lock.js';
+import { openSqliteState } from '../state/sqlite-store.js';
+import type { StateStore } from '../state/store.js';
+import { Discovery } from '../watch/discovery.js';
+import { createNameFilter } from '../watch/filters.js';
 
-export interface IngestorDeps {
+export interface OrchestratorDeps {
   logger: Logger;
   /** Default: the system clock. */
   clock?: Clock;
@@ -74,7 +74,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * The daemon: recovery first, then discovery feeding a bounded worker pool that hashes files
  * and hands them to the group-committing pipeline.
  */
-export class Ingestor implements AsyncDisposable {
+export class Orchestrator implements AsyncDisposable {
   readonly options: ResolvedOptions;
   readonly events: IngestorEvents;
   readonly discovery: Discovery;
@@ -119,7 +119,7 @@ export class Ingestor implements AsyncDisposable {
 
   private constructor(
     options: ResolvedOptions,
-    deps: Required<IngestorDeps>,
+    deps: Required<OrchestratorDeps>,
     parts: {
       lock: StateLock;
       inputLock: InputLock | undefined;
@@ -167,8 +167,8 @@ export class Ingestor implements AsyncDisposable {
    * Takes the state lock, opens the state, and settles what a previous run left in flight.
    * Throws INGEST_ERR_LOCKED when another daemon runs on the same state.
    */
-  static async open(options: ResolvedOptions, deps: IngestorDeps): Promise<Ingestor> {
-    const full: Required<IngestorDeps> = {
+  static async open(options: ResolvedOptions, deps: OrchestratorDeps): Promise<Orchestrator> {
+    const full: Required<OrchestratorDeps> = {
       logger: deps.logger,
       clock: deps.clock ?? systemClock,
       events: deps.events ?? new IngestorEvents(),
@@ -238,7 +238,7 @@ export class Ingestor implements AsyncDisposable {
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled);
-      return new Ingestor(options, full, {
+      return new Orchestrator(options, full, {
         lock,
         inputLock,
         store,
@@ -321,7 +321,7 @@ export class Ingestor implements AsyncDisposable {
   /** Decides what a failure means: wait again, try later, quarantine, or pause everything. */
   async #onFailure(candidate: Candidate, error: unknown): Promise<Outcome> {
     const code = errnoCode(error);
-    if (code === 'INGEST_ERR_PAUSED') return { kind: 'deferred', reason: 'stopping' };
+    if (code === 'INGEST_ERR_STOPPING') return { kind: 'deferred', reason: 'stopping', code };
     const failure = classifyFailure(error);
     if (failure === 'changed') return { kind: 'deferred', reason: describeError(error), code };
     if (failure === 'pause') {
@@ -393,7 +393,7 @@ export class Ingestor implements AsyncDisposable {
         return;
       }
       case 'deferred': {
-        if (outcome.reason === 'stopping') return;
+        if (outcome.code === 'INGEST_ERR_STOPPING') return;
         if (outcome.code === 'INGEST_ERR_VANISHED') return; // renamed or removed: not ours now
         // A file some process holds open has not changed: it has waited since its last change.
         // Status shows the reason beside the path: "is open for writing by another process".

@@ -1,21 +1,21 @@
 import path from 'node:path';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import fs from 'node:fs';
-import { describeError } from './errors.js';
-import { classifyFailure } from './ingest/failures.js';
-import { LeaseKeeper } from './ingest/lease.js';
-import { IngestorEvents } from './events.js';
-import { readAndHash } from './ingest/hasher.js';
-import { freeName } from './ingest/naming.js';
-import type { Candidate } from './interfaces.js';
-import type { Logger } from './logger.js';
-import { partitionName, utcDate } from './manifest/manifest-line.js';
-import type { ResolvedOptions } from './options.js';
-import { baseName, displayPath } from './paths.js';
-import { openSqliteState } from './state/sqlite-store.js';
-import { Discovery } from './watch/discovery.js';
-import { createNameFilter } from './watch/filters.js';
+import { describeError } from '../errors.js';
+import { classifyFailure } from '../ingest/failures.js';
+import { LeaseKeeper } from '../ingest/lease.js';
+import { IngestorEvents } from '../events.js';
+import { readAndHash } from '../ingest/hasher.js';
+import { freeName } from '../ingest/naming.js';
+import type { Candidate } from '../interfaces.js';
+import type { Logger } from '../ops/logger.js';
+import { partitionName, utcDate } from '../manifest/manifest-line.js';
+import type { ResolvedOptions } from '../options.js';
+import { baseName, displayPath } from '../paths.js';
+import { openSqliteState } from '../state/sqlite-store.js';
+import { Discovery } from '../watch/discovery.js';
+import { createNameFilter } from '../watch/filters.js';
 
 export type DryRunAction = 'ingest' | 'duplicate' | 'skip' | 'wait' | 'error';
 

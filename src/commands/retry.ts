@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import { describeError, hasCode } from './errors.js';
-import { fsyncDir, lstatIfExists, unlinkIfExists } from './fsutil.js';
-import { placeNoReplace } from './ingest/move.js';
-import { freeName, isNoDest } from './ingest/naming.js';
-import type { FsPath } from './interfaces.js';
-import { baseName, dirName, displayPath, withSuffix } from './paths.js';
-import { openSqliteState } from './state/sqlite-store.js';
+import { describeError, hasCode } from '../errors.js';
+import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
+import { placeNoReplace } from '../ingest/move.js';
+import { freeName, isNoDest } from '../ingest/naming.js';
+import type { FsPath } from '../interfaces.js';
+import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
+import { openSqliteState } from '../state/sqlite-store.js';
 import { requireStateFile } from './status.js';
 
 export interface RetryResult {

@@ -1,4 +1,4 @@
-import type { IngestorEvents } from './events.js';
+import type { IngestorEvents } from '../events.js';
 
 export interface ProgressSource {
   /** Files still to do that are known now (queued and in flight), for the ETA. */

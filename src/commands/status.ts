@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import picomatch from 'picomatch';
-import type { Clock } from './clock.js';
-import { systemClock } from './clock.js';
-import { UsageError, hasCode } from './errors.js';
-import { isNoDest } from './ingest/naming.js';
-import type { FileRow, RowKind, RowStatus } from './interfaces.js';
-import { baseName, displayPath } from './paths.js';
-import { openSqliteState } from './state/sqlite-store.js';
-import type { HistoryFilter, RuntimeRecord, StateStore } from './state/store.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { UsageError, hasCode } from '../errors.js';
+import { isNoDest } from '../ingest/naming.js';
+import type { FileRow, RowKind, RowStatus } from '../interfaces.js';
+import { baseName, displayPath } from '../paths.js';
+import { openSqliteState } from '../state/sqlite-store.js';
+import type { HistoryFilter, RuntimeRecord, RuntimeSnapshot, StateStore } from '../state/store.js';
 
 /** The statuses `list --status` accepts, as operators name them. */
 export const LIST_STATUSES = {
@@ -22,26 +22,6 @@ export const LIST_STATUSES = {
   released: { kind: 'quarantine', status: 'released' },
 } as unknown as Readonly<Record<string, { kind: RowKind | null; status: RowStatus }>>;
 
-export interface DaemonSnapshot {
-  pid: number;
-  startedAt: number;
-  queueDepth: number;
-  inflight: number;
-  pending: number;
-  paused: string | null;
-  /**
-   * The file waiting longest for completion; `reason`, when the daemon knows it, says why (`open
-   * for writing by another process`). Absent in snapshots of older daemons.
-   */
-  oldestPending: { path: string; since: number; reason?: string } | null;
-  /**
-   * Volumes where the kernel cannot tell whether a file is open for writing (no file leases
-   * there, or no permission), so the stability window alone decides. Absent in snapshots of
-   * older daemons.
-   */
-  writersUnseen?: { dir: string; code: string; reason: string }[];
-}
-
 /**
  * Whether `status` got a snapshot taken after it asked (SIGUSR2): `live`; or shows an older
  * one because it may not signal the daemon (`no-permission`: another user's), the daemon did
@@ -51,7 +31,7 @@ export type SnapshotRefresh = 'live' | 'no-permission' | 'no-answer' | 'not-runn
 
 export interface StatusReport {
   running: boolean;
-  daemon: (DaemonSnapshot & { updatedAt: number }) | null;
+  daemon: (RuntimeSnapshot & { updatedAt: number }) | null;
   /** How the daemon snapshot was obtained. */
   refresh: SnapshotRefresh;
   /** Age of the daemon snapshot when the report was made (ms), or null without one. */
@@ -120,7 +100,7 @@ function pidAlive(statePath: string): number | undefined {
 
 function snapshotOf(record: RuntimeRecord | undefined): StatusReport['daemon'] {
   if (record === undefined) return null;
-  return { ...(JSON.parse(record.value) as DaemonSnapshot), updatedAt: record.updatedAt };
+  return { ...record.snapshot, updatedAt: record.updatedAt };
 }
 
 /**

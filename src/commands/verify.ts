@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { hasCode } from './errors.js';
-import type { FsPath } from './interfaces.js';
-import { isNoDest, TMP_DIR_NAME } from './ingest/naming.js';
-import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from './paths.js';
-import { openSqliteState } from './state/sqlite-store.js';
+import { hasCode } from '../errors.js';
+import type { FsPath } from '../interfaces.js';
+import { isNoDest, TMP_DIR_NAME } from '../ingest/naming.js';
+import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
+import { openSqliteState } from '../state/sqlite-store.js';
 
 export type ProblemKind =
   | 'torn-line'

@@ -1,17 +1,17 @@
 import type { LevelWithSilent } from 'pino';
 import { Registry } from 'prom-client';
-import { crashInjectorFromEnv } from './crash.js';
+import { crashInjectorFromEnv } from '../crash.js';
 import { dryRun, formatDryRunEntry } from './dry-run.js';
-import { describeError, errnoCode, hasCode } from './errors.js';
-import { IngestorEvents } from './events.js';
-import type { Health } from './http-server.js';
-import { startHttpServer } from './http-server.js';
-import { Ingestor } from './ingestor.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
-import { registerMetrics } from './metrics.js';
-import type { ResolvedOptions } from './options.js';
-import { Progress, formatBytes, formatRates } from './progress.js';
+import { describeError, errnoCode, hasCode } from '../errors.js';
+import { IngestorEvents } from '../events.js';
+import type { Health } from '../ops/http-server.js';
+import { startHttpServer } from '../ops/http-server.js';
+import { Orchestrator } from '../orchestrator/orchestrator.js';
+import { createLogger } from '../ops/logger.js';
+import type { Logger } from '../ops/logger.js';
+import { registerMetrics } from '../ops/metrics.js';
+import type { ResolvedOptions } from '../options.js';
+import { Progress, formatBytes, formatRates } from '../ops/progress.js';
 
 export interface DaemonOptions {
   logLevel: LevelWithSilent;
@@ -97,7 +97,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   process.on('SIGUSR2', () => onRefresh());
   const events = new IngestorEvents();
   const registry = new Registry();
-  let ingestor: Ingestor | undefined;
+  let ingestor: Orchestrator | undefined;
   let phase: 'starting' | 'recovering' | 'running' | 'stopping' = 'starting';
   const unregister = registerMetrics(registry, events, () => ingestor?.gauges());
   events.on('recovery:started', () => (phase = 'recovering'));
@@ -130,7 +130,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
   }
 
   try {
-    ingestor = await Ingestor.open(options, { logger, events, crash: crashInjectorFromEnv() });
+    ingestor = await Orchestrator.open(options, { logger, events, crash: crashInjectorFromEnv() });
   } catch (error) {
     logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'cannot start');
     process.stderr.write(`ingestor: ${describeError(error)}\n`);
