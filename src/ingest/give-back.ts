@@ -4,7 +4,7 @@ import { fsyncDir, lstatSyncIfExists, unlinkIfExists } from '../fsutil.js';
 import type { Logger } from '../ops/logger.js';
 import { baseName, dirName, displayPath } from '../paths.js';
 import { NO_DEST, freeName } from './naming.js';
-import type { Prepared, Work } from './pipeline.js';
+import type { HashedFile, Work } from './pipeline.js';
 
 // What the pipeline does when a writer opened a file between its hash and its commit (the read
 // lease taken when it was hashed broke): see docs/DESIGN.md ("Writers that are still writing").
@@ -87,7 +87,7 @@ export function reportReopenedAfterCommit(works: Work[], logger: Logger): void {
 }
 
 /** The error a file given back fails with: it waits again (class `changed`). */
-export function reopened(item: Prepared): IngestError {
+export function reopened(item: HashedFile): IngestError {
   return new IngestError(
     'INGEST_ERR_OPEN_FOR_WRITING',
     `${displayPath(item.candidate.path)} was opened for writing before it was moved; it waits again`,

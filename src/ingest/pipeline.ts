@@ -42,7 +42,7 @@ import { NO_DEST, TMP_DIR_NAME, freeName, temporaryName } from './naming.js';
 import { recover } from './recovery.js';
 
 /** A complete file that has been read and hashed (and copied, across filesystems). */
-export interface Prepared {
+export interface HashedFile {
   candidate: Candidate;
   sha256: string;
   /** Identity of the bytes that were hashed. */
@@ -79,7 +79,7 @@ export interface PipelineDeps {
 }
 
 interface Entry {
-  item: Prepared;
+  item: HashedFile;
   /** performance.now() when it was queued. */
   queuedAt: number;
   settled: boolean;
@@ -208,7 +208,7 @@ export class Pipeline {
   }
 
   /** Resolves when ingestion is not paused; throws INGEST_ERR_STOPPING when stopping. */
-  async whenReady(): Promise<void> {
+  async whenNotPaused(): Promise<void> {
     for (;;) {
       if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
       const wait = this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
@@ -295,7 +295,7 @@ export class Pipeline {
    * warehouse across filesystems, and when it has other hard links: a warehouse file never
    * shares its inode with a name outside the warehouse.
    */
-  async prepare(candidate: Candidate): Promise<Prepared> {
+  async hashAndCopy(candidate: Candidate): Promise<HashedFile> {
     const completedAt = this.#d.clock();
     const linked = candidate.links > 1;
     // Where writers cannot be seen, a writer may still hold the file: a copy keeps what it
@@ -379,7 +379,7 @@ export class Pipeline {
   }
 
   /** Claims, moves, records and commits a prepared file, in the next group commit. */
-  commit(item: Prepared): Promise<Outcome> {
+  ingestInNextBatch(item: HashedFile): Promise<Outcome> {
     return new Promise((resolve) => {
       const entry: Entry = {
         item,
@@ -398,7 +398,7 @@ export class Pipeline {
   }
 
   /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
-  async room(): Promise<void> {
+  async whenBatchRoom(): Promise<void> {
     while (!this.#stopping && this.#queue.length >= this.#d.options.batchSize * 2) {
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     }

@@ -6,7 +6,7 @@ import type { CrashInjector } from '../crash.js';
 import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from '../errors.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
-import type { Outcome, Prepared } from '../ingest/pipeline.js';
+import type { Outcome, HashedFile } from '../ingest/pipeline.js';
 import { classifyFailure, backoffMs } from '../ingest/failures.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
 import { isNoDest } from '../ingest/naming.js';
@@ -296,23 +296,23 @@ export class Orchestrator implements AsyncDisposable {
 
   async #ingest(candidate: Candidate): Promise<void> {
     let outcome: Outcome;
-    let prepared: Prepared | undefined;
+    let hashed: HashedFile | undefined;
     try {
       // A worker slot covers reading and hashing only: once the file waits for its group
       // commit the slot moves on, so a batch can gather far more files than there are workers.
       const limit = candidate.identity.size <= SMALL_FILE_BYTES ? this.#smallLimit : this.#limit;
-      prepared = await limit(async () => {
-        await this.#pipeline.whenReady();
-        const ready = await this.#pipeline.prepare(candidate);
-        await this.#pipeline.room(); // bounded: hashed files never pile up unboundedly
+      hashed = await limit(async () => {
+        await this.#pipeline.whenNotPaused();
+        const ready = await this.#pipeline.hashAndCopy(candidate);
+        await this.#pipeline.whenBatchRoom(); // bounded: hashed files never pile up unboundedly
         return ready;
       });
-      outcome = await this.#pipeline.commit(prepared);
+      outcome = await this.#pipeline.ingestInNextBatch(hashed);
     } catch (error) {
       outcome = { kind: 'failed', error };
     } finally {
       // The read lease covers the hash, the claim, the move and the commit; no longer.
-      prepared?.lease?.close();
+      hashed?.lease?.close();
     }
     if (outcome.kind === 'failed') outcome = await this.#onFailure(candidate, outcome.error);
     this.#report(candidate, outcome);

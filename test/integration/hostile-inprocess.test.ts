@@ -66,7 +66,7 @@ function prepareFile(
   const file = path.join(d.input, name);
   writeOld(file, content);
   const stat = fs.lstatSync(file);
-  return pipeline.prepare({ path: file, relPath: name, identity: identityOf(stat), links: 1 });
+  return pipeline.hashAndCopy({ path: file, relPath: name, identity: identityOf(stat), links: 1 });
 }
 
 describe('hostile conditions, in process (real files and state, controlled clock)', () => {
@@ -126,7 +126,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
     const { pipeline, store, close } = await openPipeline(d);
     const prepared = await prepareFile(pipeline, d, 'ghost.csv', 'here, then gone');
     fs.unlinkSync(path.join(d.input, 'ghost.csv'));
-    const outcome = await pipeline.commit(prepared);
+    const outcome = await pipeline.ingestInNextBatch(prepared);
     expect(outcome.kind).toBe('failed');
     if (outcome.kind === 'failed') {
       expect((outcome.error as { code: string }).code).toBe('INGEST_ERR_VANISHED');
@@ -151,14 +151,14 @@ describe('hostile conditions, in process (real files and state, controlled clock
     );
     const latePrepared = await prepareFile(pipeline, d, 'late.csv', 'late');
     const paused = new Promise((resolve) => events.once('pipeline:paused', resolve));
-    const outcomes = Promise.all(prepared.map((p) => pipeline.commit(p)));
+    const outcomes = Promise.all(prepared.map((p) => pipeline.ingestInNextBatch(p)));
     await paused;
     // Moved but not yet settled: the files are in the warehouse and none is failed.
     expect(filesUnder(d.input)).toEqual(['late.csv']);
     expect(store.openIntents()).toHaveLength(3);
     // A file that comes while the volume is still full is not held: the settlement that runs
     // before its batch fails, so it fails as paused and stays in the input.
-    const lateOutcome = await pipeline.commit(latePrepared);
+    const lateOutcome = await pipeline.ingestInNextBatch(latePrepared);
     expect(lateOutcome.kind).toBe('failed');
     expect(filesUnder(d.input)).toEqual(['late.csv']);
     expect(store.openIntents()).toHaveLength(3);
@@ -167,7 +167,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
     expect((await outcomes).map((o) => o.kind)).toEqual(['committed', 'committed', 'committed']);
     expect(store.openIntents()).toEqual([]);
     // What discovery does for a file that failed as paused: try it again.
-    expect((await pipeline.commit(latePrepared)).kind).toBe('committed');
+    expect((await pipeline.ingestInNextBatch(latePrepared)).kind).toBe('committed');
     expectExactlyOnce(d, [...contents, 'late']);
     await close();
   });
