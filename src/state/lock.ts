@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { Database as DatabaseType } from 'better-sqlite3';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode, hasCode } from '../errors.js';
 import { noSpaceHint } from '../fsutil.js';
-import { prepareStateLocation } from './sqlite-store.js';
+import { prepareStateLocation } from './sqlite-location.js';
 
 /**
  * One daemon per state file. The lock is an exclusive SQLite lock on `<state>.lock`: it is a
@@ -21,7 +21,7 @@ export class StateLock {
 
   static acquire(statePath: string): StateLock {
     const lockPath = `${statePath}.lock`;
-    const pidPath = `${statePath}.pid`;
+    const pidPath = pidPathOf(statePath);
     // The lock is the first file made beside the state: a location that cannot hold the state
     // is reported here, naming --state-path and the cause.
     prepareStateLocation(statePath, lockPath, statePath);
@@ -72,4 +72,25 @@ export class StateLock {
     }
     this.#db.close();
   }
+}
+
+/** Where the lock's holder writes its pid: beside the state. */
+function pidPathOf(statePath: string): string {
+  return `${statePath}.pid`;
+}
+
+/**
+ * The pid the holder of the state's lock wrote beside it, if there is one (`ingestor status`
+ * asks whether it still runs). It may be stale: a daemon killed by -9 leaves it behind.
+ */
+export function lockHolderPid(statePath: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(pidPathOf(statePath), 'utf8');
+  } catch (error) {
+    if (hasCode(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }

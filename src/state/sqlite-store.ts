@@ -2,12 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { Database as DatabaseType, Statement } from 'better-sqlite3';
-import { IngestError, errnoCode, flagPathMessage, hasCode } from '../errors.js';
-import { checkWritableFile, lstatSyncIfExists, noSpaceHint } from '../fsutil.js';
+import type { Database as DatabaseType } from 'better-sqlite3';
+import { hasCode } from '../errors.js';
 import type { FileRow, FsPath, RowKind } from '../interfaces.js';
-import { fromBytes, toBytes } from '../paths.js';
+import { fromBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
+import { prepareStateLocation, stateError } from './sqlite-location.js';
+import type { IntentFields, RawRow } from './sqlite-rows.js';
+import { intentValues, map, toRow, toTotals } from './sqlite-rows.js';
+import { historyQuery, prepareStatements } from './sqlite-statements.js';
+import type { Statements } from './sqlite-statements.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -20,106 +24,6 @@ import type {
   StateStore,
   StateTotals,
 } from './store.js';
-
-interface RawRow {
-  id: number;
-  kind: RowKind;
-  status: FileRow['status'];
-  sha256: string;
-  source: Buffer;
-  dest: Buffer;
-  tmp: Buffer | null;
-  manifest: string | null;
-  sidecar: Buffer | null;
-  device: number;
-  inode: number;
-  size: number;
-  mtime_ms: number;
-  duplicate_of: number | null;
-  intent_at: number;
-  committed_at: number | null;
-  completed_at: number | null;
-  hash_ms: number | null;
-  error: string | null;
-}
-
-function toRow(raw: RawRow): FileRow {
-  return {
-    id: raw.id,
-    kind: raw.kind,
-    status: raw.status,
-    sha256: raw.sha256,
-    source: fromBytes(raw.source),
-    dest: fromBytes(raw.dest),
-    tmp: raw.tmp === null ? null : fromBytes(raw.tmp),
-    manifest: raw.manifest,
-    sidecar: raw.sidecar === null ? null : fromBytes(raw.sidecar),
-    device: raw.device,
-    inode: raw.inode,
-    size: raw.size,
-    mtimeMs: raw.mtime_ms,
-    duplicateOf: raw.duplicate_of,
-    intentAt: raw.intent_at,
-    committedAt: raw.committed_at,
-    completedAt: raw.completed_at,
-    hashMs: raw.hash_ms,
-    error: raw.error,
-  };
-}
-
-/** Maps a lazy iterator; `return` (a loop left early) reaches the source and ends its query. */
-function map<T, U>(source: IterableIterator<T>, f: (t: T) => U): IterableIterator<U> {
-  return {
-    next: () => {
-      const r = source.next();
-      return r.done === true ? r : { done: false, value: f(r.value) };
-    },
-    return: (value?: unknown) => {
-      source.return?.(value);
-      return { done: true, value: undefined };
-    },
-    [Symbol.iterator]() {
-      return this;
-    },
-  };
-}
-
-function stateError(statePath: string, what: string, cause: unknown): IngestError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new IngestError(
-    'INGEST_ERR_STATE',
-    `state database ${JSON.stringify(statePath)} ${what}: ${detail}${noSpaceHint(statePath)}`,
-    { cause },
-  );
-}
-
-/**
- * Makes the state's directory and checks that each of `files` (the state, its lock) can be
- * created or written there, so that a read-only or impossible --state-path is reported with its
- * cause (`--state-path "/x/y.db" cannot be created: EROFS: read-only file system`) instead of
- * SQLite's "unable to open database file".
- */
-export function prepareStateLocation(statePath: string, ...files: string[]): void {
-  let exists: boolean | undefined;
-  try {
-    exists = lstatSyncIfExists(statePath) !== undefined;
-    fs.mkdirSync(path.dirname(statePath), { recursive: true });
-    for (const file of files) checkWritableFile(file);
-  } catch (error) {
-    if (errnoCode(error) === undefined) throw error;
-    const problem =
-      exists === undefined
-        ? 'cannot be opened'
-        : exists
-          ? 'cannot be written'
-          : 'cannot be created';
-    throw new IngestError(
-      'INGEST_ERR_STATE',
-      `${flagPathMessage('state-path', statePath, problem, error)}${noSpaceHint(statePath)}`,
-      { cause: error },
-    );
-  }
-}
 
 /**
  * How long a write waits for another process's lock. Short: SQLite waits synchronously, which
@@ -201,87 +105,13 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
 
 export class SqliteStore implements StateStore {
   readonly db: DatabaseType;
-  readonly #findContent: Statement<[Buffer], RawRow>;
-  readonly #insert: Statement;
-  readonly #finish: Statement;
-  readonly #commitRange: Statement;
-  readonly #openIntents: Statement<[], RawRow>;
-  readonly #getRow: Statement<[number], RawRow>;
-  readonly #quarantined: Statement<[], RawRow>;
-  readonly #release: Statement;
-  readonly #countQuarantined: Statement<[], { n: number }>;
-  readonly #lastIngestAt: Statement<[], { at: number | null }>;
-  readonly #quarantinedInPlace: Statement<[], { source: Buffer }>;
-  readonly #writeRuntime: Statement<[string, number]>;
-  readonly #readRuntime: Statement<[], { value: string; updated_at: number }>;
-  readonly #rows: Statement<[], RawRow>;
-  readonly #totals: Statement<[], Record<keyof StateTotals, number | null>>;
-
+  readonly #sql: Statements;
   readonly #snapshot: string | undefined;
 
   constructor(db: DatabaseType, snapshot?: string) {
     this.db = db;
     this.#snapshot = snapshot;
-    this.#findContent = db.prepare(
-      // live_sha256 = ? implies the partial index's IS NOT NULL: SQLite searches the index.
-      `SELECT * FROM files WHERE live_sha256 = ?`,
-    );
-    this.#insert = db.prepare(`
-      INSERT INTO files (kind, status, sha256, live_sha256, source, dest, tmp, manifest, sidecar,
-        device, inode, size, mtime_ms, duplicate_of, intent_at, completed_at, hash_ms, error)
-      VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.#finish = db.prepare(
-      `UPDATE files SET status = @status, committed_at = @at, error = @error,
-         live_sha256 = CASE WHEN @status = 'committed' THEN live_sha256 END
-       WHERE id = @id`,
-    );
-    this.#commitRange = db.prepare(
-      `UPDATE files SET status = 'committed', committed_at = @at
-       WHERE id BETWEEN @from AND @to AND status = 'intent'`,
-    );
-    this.#openIntents = db.prepare(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
-    this.#getRow = db.prepare(`SELECT * FROM files WHERE id = ?`);
-    this.#quarantined = db.prepare(
-      `SELECT * FROM files WHERE kind = 'quarantine' AND status = 'committed' ORDER BY id`,
-    );
-    this.#countQuarantined = db.prepare(
-      `SELECT count(*) AS n FROM files WHERE kind = 'quarantine' AND status = 'committed'`,
-    );
-    // Newest id first, stopping at the first committed ingest: max(committed_at) would read every
-    // row (0.12 s at 1,000,000 rows, at each start). Rows commit in claim order; should an older
-    // intent ever be settled after a newer one committed (by the next start's recovery), this
-    // gives the newer one's time, too early by that gap, until the next ingest.
-    this.#lastIngestAt = db.prepare(
-      `SELECT committed_at AS at FROM files WHERE kind = 'ingest' AND status = 'committed'
-       ORDER BY id DESC LIMIT 1`,
-    );
-    this.#quarantinedInPlace = db.prepare(
-      `SELECT source FROM files
-       WHERE kind = 'quarantine' AND status = 'committed' AND length(dest) = 0`,
-    );
-    this.#writeRuntime = db.prepare(
-      `INSERT INTO runtime (key, value, updated_at) VALUES ('daemon', ?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-    );
-    this.#release = db.prepare(
-      `UPDATE files SET status = 'released', committed_at = @at
-       WHERE id = @id AND kind = 'quarantine' AND status = 'committed'`,
-    );
-    this.#readRuntime = db.prepare(`SELECT value, updated_at FROM runtime WHERE key = 'daemon'`);
-    this.#rows = db.prepare(`SELECT * FROM files ORDER BY id`);
-    // One pass over the table instead of one count per figure.
-    this.#totals = db.prepare(`
-      SELECT
-        count(*) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedFiles,
-        sum(size) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedBytes,
-        max(committed_at) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS lastIngestAt,
-        count(*) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicates,
-        sum(size) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicateBytes,
-        count(*) FILTER (WHERE kind = 'quarantine' AND status = 'committed') AS quarantined,
-        count(*) FILTER (WHERE status = 'intent') AS inFlight,
-        count(*) FILTER (WHERE status = 'aborted') AS aborted,
-        count(*) FILTER (WHERE status = 'vanished') AS vanished
-      FROM files`);
+    this.#sql = prepareStatements(db);
   }
 
   claim(
@@ -292,7 +122,7 @@ export class SqliteStore implements StateStore {
     return this.db
       .transaction(() =>
         inputs.map((input): ClaimResult => {
-          const existing = this.#findContent.get(Buffer.from(input.sha256, 'hex'));
+          const existing = this.#sql.findContent.get(Buffer.from(input.sha256, 'hex'));
           if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
           const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
           const placement = place(input, kind);
@@ -332,7 +162,7 @@ export class SqliteStore implements StateStore {
         let runEnd = -1;
         const flush = () => {
           if (runStart < 0) return;
-          this.#commitRange.run({ from: runStart, to: runEnd, at });
+          this.#sql.commitRange.run({ from: runStart, to: runEnd, at });
           runStart = -1;
         };
         for (const f of finishes) {
@@ -347,7 +177,7 @@ export class SqliteStore implements StateStore {
             continue;
           }
           flush();
-          this.#finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
+          this.#sql.finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
         }
         flush();
       })
@@ -376,131 +206,71 @@ export class SqliteStore implements StateStore {
   }
 
   /** Inserts an intent row; returns it as inserted, without reading it back. */
-  #insertIntent(fields: Omit<FileRow, 'id' | 'status' | 'committedAt'>): FileRow {
-    const bytes = (p: FsPath | null) => (p === null ? null : toBytes(p));
-    // Positional parameters: binding seventeen named ones costs more than the insert itself.
-    const id = Number(
-      this.#insert.run(
-        fields.kind,
-        fields.sha256,
-        fields.kind === 'ingest' ? Buffer.from(fields.sha256, 'hex') : null,
-        toBytes(fields.source),
-        toBytes(fields.dest),
-        bytes(fields.tmp),
-        fields.manifest,
-        bytes(fields.sidecar),
-        fields.device,
-        fields.inode,
-        fields.size,
-        fields.mtimeMs,
-        fields.duplicateOf,
-        fields.intentAt,
-        fields.completedAt,
-        fields.hashMs,
-        fields.error,
-      ).lastInsertRowid,
-    );
+  #insertIntent(fields: IntentFields): FileRow {
+    const id = Number(this.#sql.insert.run(...intentValues(fields)).lastInsertRowid);
     return { ...fields, id, status: 'intent', committedAt: null };
   }
 
   quarantined(): FileRow[] {
-    return this.#quarantined.all().map(toRow);
+    return this.#sql.quarantined.all().map(toRow);
   }
 
   writeRuntime(snapshot: RuntimeSnapshot, at: number): void {
     // Best effort, and never a wait: a locked state must not stall the daemon for a snapshot.
     this.db.pragma('busy_timeout = 0');
     try {
-      this.#writeRuntime.run(JSON.stringify(snapshot), at);
+      this.#sql.writeRuntime.run(JSON.stringify(snapshot), at);
     } finally {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 
   countQuarantined(): number {
-    return this.#countQuarantined.get()!.n;
+    return this.#sql.countQuarantined.get()!.n;
   }
 
   lastIngestAt(): number | undefined {
-    return this.#lastIngestAt.get()?.at ?? undefined;
+    return this.#sql.lastIngestAt.get()?.at ?? undefined;
   }
 
   quarantinedInPlace(): FsPath[] {
-    return this.#quarantinedInPlace.all().map((r) => fromBytes(r.source));
+    return this.#sql.quarantinedInPlace.all().map((r) => fromBytes(r.source));
   }
 
   release(id: number, at: number): void {
-    this.#release.run({ id, at });
+    this.#sql.release.run({ id, at });
   }
 
   openIntents(): FileRow[] {
-    return this.#openIntents.all().map(toRow);
+    return this.#sql.openIntents.all().map(toRow);
   }
 
   findContent(sha256: string): FileRow | undefined {
-    const raw = this.#findContent.get(Buffer.from(sha256, 'hex'));
+    const raw = this.#sql.findContent.get(Buffer.from(sha256, 'hex'));
     return raw === undefined ? undefined : toRow(raw);
   }
 
   getRow(id: number): FileRow | undefined {
-    const raw = this.#getRow.get(id);
+    const raw = this.#sql.getRow.get(id);
     return raw === undefined ? undefined : toRow(raw);
   }
 
   history(filter: HistoryFilter): IterableIterator<FileRow> {
-    const where: string[] = [];
-    const params: Record<string, unknown> = {};
-    if (filter.kind !== undefined) {
-      where.push('kind = @kind');
-      params.kind = filter.kind;
-    }
-    if (filter.status !== undefined) {
-      where.push('status = @status');
-      params.status = filter.status;
-    }
-    if (filter.since !== undefined) {
-      where.push('intent_at >= @since'); // files_by_time
-      params.since = filter.since;
-    }
-    if (filter.sha256Prefix !== undefined) {
-      if (!/^[0-9a-f]{1,64}$/.test(filter.sha256Prefix)) {
-        throw new TypeError(`sha256Prefix must be lowercase hex, got ${filter.sha256Prefix}`);
-      }
-      // substr, not LIKE: hex has no wildcards, and substr cannot be fooled into matching case.
-      where.push('substr(sha256, 1, @shaLength) = @sha');
-      params.sha = filter.sha256Prefix;
-      params.shaLength = filter.sha256Prefix.length;
-    }
-    const rows = this.db
-      .prepare<Record<string, unknown>, RawRow>(
-        `SELECT * FROM files ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-         ORDER BY id DESC`,
-      )
-      .iterate(params);
+    const { sql, params } = historyQuery(filter);
+    const rows = this.db.prepare<Record<string, unknown>, RawRow>(sql).iterate(params);
     return map(rows, toRow);
   }
 
   rows(): IterableIterator<FileRow> {
-    return map(this.#rows.iterate(), toRow);
+    return map(this.#sql.rows.iterate(), toRow);
   }
 
   totals(): StateTotals {
-    const t = this.#totals.get()!;
-    return {
-      ingestedFiles: t.ingestedFiles ?? 0,
-      ingestedBytes: t.ingestedBytes ?? 0,
-      lastIngestAt: t.lastIngestAt,
-      duplicates: t.duplicates ?? 0,
-      duplicateBytes: t.duplicateBytes ?? 0,
-      quarantined: t.quarantined ?? 0,
-      inFlight: t.inFlight ?? 0,
-      aborted: t.aborted ?? 0,
-      vanished: t.vanished ?? 0,
-    };
+    return toTotals(this.#sql.totals.get()!);
   }
 
   readRuntime(): RuntimeRecord | undefined {
-    const raw = this.#readRuntime.get();
+    const raw = this.#sql.readRuntime.get();
     if (raw === undefined) return undefined;
     return { snapshot: JSON.parse(raw.value) as RuntimeSnapshot, updatedAt: raw.updated_at };
   }

@@ -1,0 +1,114 @@
+import type { FileRow, FsPath, RowKind } from '../interfaces.js';
+import { fromBytes, toBytes } from '../paths.js';
+import type { StateTotals } from './store.js';
+
+/** A row of `files` as SQLite returns it: paths as bytes, columns in snake case. */
+export interface RawRow {
+  id: number;
+  kind: RowKind;
+  status: FileRow['status'];
+  sha256: string;
+  source: Buffer;
+  dest: Buffer;
+  tmp: Buffer | null;
+  manifest: string | null;
+  sidecar: Buffer | null;
+  device: number;
+  inode: number;
+  size: number;
+  mtime_ms: number;
+  duplicate_of: number | null;
+  intent_at: number;
+  committed_at: number | null;
+  completed_at: number | null;
+  hash_ms: number | null;
+  error: string | null;
+}
+
+export function toRow(raw: RawRow): FileRow {
+  return {
+    id: raw.id,
+    kind: raw.kind,
+    status: raw.status,
+    sha256: raw.sha256,
+    source: fromBytes(raw.source),
+    dest: fromBytes(raw.dest),
+    tmp: raw.tmp === null ? null : fromBytes(raw.tmp),
+    manifest: raw.manifest,
+    sidecar: raw.sidecar === null ? null : fromBytes(raw.sidecar),
+    device: raw.device,
+    inode: raw.inode,
+    size: raw.size,
+    mtimeMs: raw.mtime_ms,
+    duplicateOf: raw.duplicate_of,
+    intentAt: raw.intent_at,
+    committedAt: raw.committed_at,
+    completedAt: raw.completed_at,
+    hashMs: raw.hash_ms,
+    error: raw.error,
+  };
+}
+
+/** The fields of a new intent row; the store adds its id, status and commit time. */
+export type IntentFields = Omit<FileRow, 'id' | 'status' | 'committedAt'>;
+
+/**
+ * The values of the intent insert (sqlite-statements.ts), in its column order.
+ * Positional parameters: binding seventeen named ones costs more than the insert itself.
+ */
+export function intentValues(fields: IntentFields): unknown[] {
+  const bytes = (p: FsPath | null) => (p === null ? null : toBytes(p));
+  return [
+    fields.kind,
+    fields.sha256,
+    fields.kind === 'ingest' ? Buffer.from(fields.sha256, 'hex') : null,
+    toBytes(fields.source),
+    toBytes(fields.dest),
+    bytes(fields.tmp),
+    fields.manifest,
+    bytes(fields.sidecar),
+    fields.device,
+    fields.inode,
+    fields.size,
+    fields.mtimeMs,
+    fields.duplicateOf,
+    fields.intentAt,
+    fields.completedAt,
+    fields.hashMs,
+    fields.error,
+  ];
+}
+
+/** The totals query's row: `sum` and `max` over no rows are null. */
+export type RawTotals = Record<keyof StateTotals, number | null>;
+
+export function toTotals(t: RawTotals): StateTotals {
+  return {
+    ingestedFiles: t.ingestedFiles ?? 0,
+    ingestedBytes: t.ingestedBytes ?? 0,
+    lastIngestAt: t.lastIngestAt,
+    duplicates: t.duplicates ?? 0,
+    duplicateBytes: t.duplicateBytes ?? 0,
+    quarantined: t.quarantined ?? 0,
+    inFlight: t.inFlight ?? 0,
+    aborted: t.aborted ?? 0,
+    vanished: t.vanished ?? 0,
+  };
+}
+
+/** Maps a lazy iterator; `return` (a loop left early) reaches the source and ends its query. */
+export function map<T, U>(source: IterableIterator<T>, f: (t: T) => U): IterableIterator<U> {
+  return {
+    next: () => {
+      const r = source.next();
+      return r.done === true ? r : { done: false, value: f(r.value) };
+    },
+    return: (value?: unknown) => {
+      source.return?.(value);
+      return { done: true, value: undefined };
+    },
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
+}
