@@ -1,0 +1,213 @@
+import { LOG_LEVELS } from '../ops/logger.js';
+import { MODES, ON_DUPLICATE, commandDefaults, defaults, describePlace } from './defaults.js';
+import type { IngestorOptions } from './types.js';
+import { LIST_STATUSES, SHA256_PREFIX_MIN } from './values.js';
+
+/**
+ * One flag as the command line and its --help know it. The fields are the ones yargs reads
+ * (bin/ingestor.ts hands the table to it as it is).
+ */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean' | 'number';
+  readonly describe: string;
+  readonly choices?: readonly string[];
+  readonly array?: boolean;
+  /** Parse as a string (see numberOption). */
+  readonly string?: boolean;
+  /** The default as --help shows it; the value itself is applied at resolution. */
+  readonly defaultDescription?: string;
+}
+
+export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list';
+
+/** The commands, in the order --help shows them; `run` is also the default. */
+export const COMMANDS: readonly Command[] = ['run', 'verify', 'retry', 'status', 'list'];
+
+/** What --help says each command does. */
+export const COMMAND_HELP: Readonly<Record<Command, string>> = {
+  run: 'ingest complete files from --input, exactly once',
+  verify: 'audit warehouse, manifests and state; exit 1 on any problem',
+  retry: 'put quarantined files back to be tried again',
+  status: 'counts, last ingest and what the daemon is doing',
+  list: 'the history of files, newest first',
+};
+
+export const USAGE = '$0 [run] --input DIR --warehouse DIR --manifests DIR [options]';
+
+export const CONFIG_HELP =
+  'JSON file of options (keys as the flags: "input", "stability-seconds", ...)';
+
+/**
+ * A numeric flag. Parsed as a string, so that src/options/resolve.ts validates it once and quotes
+ * a bad value as it was given (`got "abc"`, where yargs' own number type would give NaN), but
+ * shown as `[number]` in --help: yargs shows the last type it knows an option by, number after
+ * string.
+ */
+function numberOption(describe: string, defaultValue?: number | string): FlagSpec {
+  return {
+    string: true,
+    type: 'number',
+    describe,
+    ...(defaultValue === undefined ? {} : { defaultDescription: String(defaultValue) }),
+  };
+}
+
+/** The numeric flags of `run`: the option each sets, its help, and whether it is an integer. */
+export const RUN_NUMBERS = [
+  {
+    flag: 'stability-seconds',
+    key: 'stabilitySeconds',
+    integer: false,
+    describe: 'seconds a file must stay unchanged (stability mode)',
+  },
+  {
+    flag: 'concurrency',
+    key: 'concurrency',
+    integer: true,
+    describe: 'files over 1 MiB read and hashed at once',
+  },
+  {
+    flag: 'max-retries',
+    key: 'maxRetries',
+    integer: true,
+    describe: 'attempts for transient read errors before quarantine',
+  },
+  {
+    flag: 'scan-interval',
+    key: 'scanIntervalSeconds',
+    integer: false,
+    describe: 'seconds between full scans, at least',
+  },
+  { flag: 'batch-size', key: 'batchSize', integer: true, describe: 'most files per group commit' },
+  {
+    flag: 'stats-interval',
+    key: 'statsIntervalSeconds',
+    integer: false,
+    describe: 'seconds between stats log lines',
+  },
+] as const satisfies readonly {
+  flag: string;
+  key: keyof typeof defaults & keyof IngestorOptions;
+  integer: boolean;
+  describe: string;
+}[];
+
+/** `run` and `verify` need the manifests. */
+const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
+  manifests: { type: 'string', describe: 'manifest root (required)' },
+  'state-path': {
+    type: 'string',
+    describe: 'SQLite state file',
+    defaultDescription: describePlace('statePath'),
+  },
+};
+
+/** The commands that read or retry need the state, found by either flag. */
+const STATE: Record<string, FlagSpec> = {
+  'state-path': { type: 'string', describe: 'SQLite state file (required, or --manifests)' },
+  manifests: {
+    type: 'string',
+    describe: `manifest root, for the state ${describePlace('statePath')} (or --state-path)`,
+  },
+};
+
+/**
+ * Every command's flags, in the order --help shows them. Also what an INGESTOR_* variable or a
+ * --config key may name (checkSources).
+ */
+export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>> = {
+  run: {
+    input: { type: 'string', describe: 'staging directory to ingest from (required)' },
+    warehouse: { type: 'string', describe: 'warehouse root (required)' },
+    ...MANIFESTS_AND_STATE,
+    mode: {
+      type: 'string',
+      choices: MODES,
+      describe: 'completion rule',
+      defaultDescription: defaults.mode,
+    },
+    once: { type: 'boolean', describe: 'one pass, print a summary, exit' },
+    'dry-run': { type: 'boolean', describe: 'report what would happen; change nothing' },
+    json: { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' },
+    exclude: { type: 'string', array: true, describe: 'glob of files never ingested' },
+    'on-duplicate': {
+      type: 'string',
+      choices: ON_DUPLICATE,
+      describe: 'what to do with already-ingested content',
+      defaultDescription: defaults.onDuplicate,
+    },
+    'duplicates-dir': {
+      type: 'string',
+      describe: 'where duplicates go',
+      defaultDescription: describePlace('duplicatesDir'),
+    },
+    'quarantine-dir': {
+      type: 'string',
+      describe: 'where unreadable files go',
+      defaultDescription: describePlace('quarantineDir'),
+    },
+    ...Object.fromEntries(
+      RUN_NUMBERS.map((n) => [n.flag, numberOption(n.describe, defaults[n.key])]),
+    ),
+    'metrics-port': numberOption('serve /metrics and /healthz on this port (0: any free port)'),
+    'metrics-host': {
+      type: 'string',
+      describe: 'address to listen on',
+      defaultDescription: commandDefaults.metricsHost,
+    },
+    'shutdown-timeout': numberOption(
+      'seconds in-flight files may take after SIGTERM',
+      commandDefaults.shutdownTimeoutSeconds,
+    ),
+    'log-level': {
+      type: 'string',
+      choices: LOG_LEVELS,
+      describe: 'log level',
+      defaultDescription: commandDefaults.logLevel,
+    },
+  },
+  verify: {
+    warehouse: { type: 'string', describe: 'warehouse root (required)' },
+    ...MANIFESTS_AND_STATE,
+    'duplicates-dir': {
+      type: 'string',
+      describe: `the daemon's duplicates directory [${describePlace('duplicatesDir')}]`,
+    },
+    rehash: {
+      type: 'boolean',
+      describe: "also check every warehouse file's and duplicate's SHA-256",
+    },
+    json: { type: 'boolean', describe: 'the report as JSON' },
+  },
+  retry: {
+    ...STATE,
+    id: { ...numberOption('only this row id (repeatable)'), array: true },
+  },
+  status: {
+    ...STATE,
+    json: { type: 'boolean', describe: 'as JSON' },
+  },
+  list: {
+    ...STATE,
+    status: {
+      type: 'string',
+      choices: Object.keys(LIST_STATUSES),
+      describe: 'only files in this state',
+    },
+    since: { type: 'string', describe: 'only files from then on (ISO time, or 15m, 2h, 7d)' },
+    path: {
+      type: 'string',
+      describe:
+        'only sources matching this glob: from /, the whole path; with another /, any trailing part of whole names (orders/*.csv); always, the bare name (*.csv)',
+    },
+    sha256: {
+      type: 'string',
+      describe: `only this content: a SHA-256, or a prefix of at least ${SHA256_PREFIX_MIN} hex digits`,
+    },
+    limit: numberOption('at most this many files', commandDefaults.listLimit),
+    json: { type: 'boolean', describe: 'JSON lines' },
+  },
+};
+
+/** Flags every command has. */
+export const COMMON_FLAGS = ['config', 'help', 'version'];

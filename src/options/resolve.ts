@@ -1,0 +1,249 @@
+import path from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { UsageError } from '../errors.js';
+import {
+  checkInput,
+  checkOutputFlag,
+  checkOutsideInput,
+  requireDirectory,
+  requireReadableState,
+} from './check-paths.js';
+import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
+import { RUN_NUMBERS } from './flags.js';
+import type {
+  FlagValues,
+  IngestorOptions,
+  ListCommandOptions,
+  ListOptions,
+  ResolvedOptions,
+  RetryCommandOptions,
+  RunCommandOptions,
+  StatusCommandOptions,
+  VerifyCommandOptions,
+} from './types.js';
+import {
+  oneOf,
+  parseNumberFlag,
+  parsePort,
+  parseSince,
+  positiveNumber,
+  requiredPath,
+  single,
+} from './values.js';
+
+/**
+ * Checks every option, naming the flag and the bad value, and returns the frozen resolved
+ * options. Touches nothing on disk: it only reads.
+ */
+export function resolveOptions(options: IngestorOptions): ResolvedOptions {
+  const input = requiredPath('input', options.input);
+  const warehouse = requiredPath('warehouse', options.warehouse);
+  const manifests = requiredPath('manifests', options.manifests);
+  const statePath =
+    options.statePath === undefined
+      ? defaultPlace('statePath', manifests)
+      : requiredPath('state-path', options.statePath);
+  const duplicatesDir =
+    options.duplicatesDir === undefined
+      ? defaultPlace('duplicatesDir', warehouse)
+      : requiredPath('duplicates-dir', options.duplicatesDir);
+
+  const quarantineDir =
+    options.quarantineDir === undefined
+      ? defaultPlace('quarantineDir', warehouse)
+      : requiredPath('quarantine-dir', options.quarantineDir);
+  const maxRetries = positiveNumber('max-retries', options.maxRetries ?? defaults.maxRetries, true);
+  const mode = oneOf('mode', options.mode ?? defaults.mode, MODES);
+  const onDuplicate = oneOf(
+    'on-duplicate',
+    options.onDuplicate ?? defaults.onDuplicate,
+    ON_DUPLICATE,
+  );
+  const stabilitySeconds = positiveNumber(
+    'stability-seconds',
+    options.stabilitySeconds ?? defaults.stabilitySeconds,
+    false,
+  );
+  const concurrency = positiveNumber(
+    'concurrency',
+    options.concurrency ?? defaults.concurrency,
+    true,
+  );
+  const scanIntervalSeconds = positiveNumber(
+    'scan-interval',
+    options.scanIntervalSeconds ?? defaults.scanIntervalSeconds,
+    false,
+  );
+  const batchSize = positiveNumber('batch-size', options.batchSize ?? defaults.batchSize, true);
+  const statsIntervalSeconds = positiveNumber(
+    'stats-interval',
+    options.statsIntervalSeconds ?? defaults.statsIntervalSeconds,
+    false,
+  );
+  const pendingCapacity = positiveNumber(
+    'pending-capacity',
+    options.pendingCapacity ?? defaults.pendingCapacity,
+    true,
+  );
+  const exclude = [...(options.exclude ?? defaults.exclude)];
+  for (const glob of exclude) {
+    if (typeof glob !== 'string' || glob === '') {
+      throw new UsageError(`--exclude must be a non-empty glob, got ${JSON.stringify(glob)}`);
+    }
+  }
+
+  const dryRun = options.dryRun ?? defaults.dryRun;
+  checkInput(input, !dryRun);
+  checkOutputFlag('warehouse', warehouse, 'directory');
+  checkOutputFlag('manifests', manifests, 'directory');
+  if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir, 'directory');
+  checkOutputFlag('quarantine-dir', quarantineDir, 'directory');
+  checkOutputFlag('state-path', statePath, 'file');
+
+  const outputs: [string, string][] = [
+    ['warehouse', warehouse],
+    ['manifests', manifests],
+    ['quarantine-dir', quarantineDir],
+  ];
+  if (onDuplicate === 'move') outputs.push(['duplicates-dir', duplicatesDir]);
+  checkOutsideInput(input, outputs, statePath);
+
+  return Object.freeze({
+    input,
+    warehouse,
+    manifests,
+    statePath,
+    mode,
+    stabilityMs: Math.round(stabilitySeconds * 1000),
+    concurrency,
+    dryRun,
+    once: options.once ?? defaults.once,
+    exclude: Object.freeze(exclude),
+    onDuplicate,
+    duplicatesDir,
+    quarantineDir,
+    maxRetries,
+    scanIntervalMs: Math.round(scanIntervalSeconds * 1000),
+    batchSize,
+    pendingCapacity,
+    statsIntervalMs: Math.round(statsIntervalSeconds * 1000),
+  });
+}
+
+/** `ingestor run`: the ingest options and the daemon's own, from the flags. */
+export function resolveRun(flags: FlagValues): RunCommandOptions {
+  if (flags.json === true && flags['dry-run'] !== true) {
+    throw new UsageError('--json applies only with --dry-run (the daemon logs JSON lines anyway)');
+  }
+  const options: IngestorOptions = {
+    input: single('input', flags.input) ?? '',
+    warehouse: single('warehouse', flags.warehouse) ?? '',
+    manifests: single('manifests', flags.manifests) ?? '',
+    once: flags.once === true,
+    dryRun: flags['dry-run'] === true,
+  };
+  const optional: { [K in keyof IngestorOptions]?: IngestorOptions[K] | undefined } = {
+    statePath: single('state-path', flags['state-path']),
+    mode: single('mode', flags.mode) as IngestorOptions['mode'],
+    onDuplicate: single('on-duplicate', flags['on-duplicate']) as IngestorOptions['onDuplicate'],
+    duplicatesDir: single('duplicates-dir', flags['duplicates-dir']),
+    quarantineDir: single('quarantine-dir', flags['quarantine-dir']),
+    ...(flags.exclude === undefined ? {} : { exclude: [flags.exclude].flat().map(String) }),
+  };
+  for (const n of RUN_NUMBERS) optional[n.key] = parseNumberFlag(n.flag, flags[n.flag], n.integer);
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
+  }
+  const metricsPort = parsePort('metrics-port', flags['metrics-port']);
+  const resolved = resolveOptions(options);
+  return Object.freeze({
+    options: resolved,
+    daemon: Object.freeze({
+      logLevel: (single('log-level', flags['log-level']) ??
+        commandDefaults.logLevel) as LevelWithSilent,
+      ...(metricsPort === undefined ? {} : { metricsPort }),
+      metricsHost: single('metrics-host', flags['metrics-host']) ?? commandDefaults.metricsHost,
+      shutdownTimeoutMs:
+        (parseNumberFlag('shutdown-timeout', flags['shutdown-timeout'], false) ??
+          commandDefaults.shutdownTimeoutSeconds) * 1000,
+      json: flags.json === true,
+    }),
+  });
+}
+
+/** A directory flag that is required and must exist. */
+function existingDir(flag: string, value: unknown): string {
+  const dir = single(flag, value);
+  if (dir === undefined || dir === '') throw new UsageError(`--${flag} is required`);
+  const resolved = path.resolve(dir);
+  requireDirectory(flag, resolved);
+  return resolved;
+}
+
+/** `ingestor verify`, from its flags. */
+export function resolveVerify(flags: FlagValues): VerifyCommandOptions {
+  const warehouse = existingDir('warehouse', flags.warehouse);
+  const manifests = existingDir('manifests', flags.manifests);
+  const statePath = path.resolve(
+    single('state-path', flags['state-path']) ?? defaultPlace('statePath', manifests),
+  );
+  // Not required to exist: a daemon that never met a duplicate has not created it.
+  const duplicatesDir = single('duplicates-dir', flags['duplicates-dir']);
+  if (duplicatesDir === '') throw new UsageError('--duplicates-dir must not be empty');
+  return Object.freeze({
+    verify: Object.freeze({
+      warehouse,
+      manifests,
+      statePath,
+      ...(duplicatesDir === undefined ? {} : { duplicatesDir: path.resolve(duplicatesDir) }),
+      rehash: flags.rehash === true,
+    }),
+    json: flags.json === true,
+  });
+}
+
+/** The state of the commands that read or retry: --state-path, or the one in --manifests. */
+function existingStatePath(flags: FlagValues): string {
+  const explicit = single('state-path', flags['state-path']);
+  const manifests = single('manifests', flags.manifests);
+  if (explicit === undefined && manifests === undefined) {
+    throw new UsageError('--state-path (or --manifests) is required');
+  }
+  const statePath = path.resolve(explicit ?? defaultPlace('statePath', manifests!));
+  requireReadableState(statePath);
+  return statePath;
+}
+
+/** `ingestor status`, from its flags. */
+export function resolveStatus(flags: FlagValues): StatusCommandOptions {
+  return Object.freeze({ statePath: existingStatePath(flags), json: flags.json === true });
+}
+
+/** `ingestor retry`, from its flags. */
+export function resolveRetry(flags: FlagValues): RetryCommandOptions {
+  const statePath = existingStatePath(flags);
+  const ids = [flags.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
+  return Object.freeze({ statePath, ids: Object.freeze(ids) });
+}
+
+/**
+ * `ingestor list`, from its flags. The filters' own values (--status, --sha256, --path) are
+ * checked by `list`, which library callers call with them too.
+ */
+export function resolveList(flags: FlagValues): ListCommandOptions {
+  const since = single('since', flags.since);
+  const glob = single('path', flags.path);
+  const sha256 = single('sha256', flags.sha256);
+  const list: ListOptions = {
+    ...(flags.status === undefined ? {} : { status: single('status', flags.status)! }),
+    ...(since === undefined ? {} : { since: parseSince(since) }),
+    ...(glob === undefined ? {} : { path: glob }),
+    ...(sha256 === undefined ? {} : { sha256 }),
+    limit: parseNumberFlag('limit', flags.limit, true) ?? commandDefaults.listLimit,
+  };
+  return Object.freeze({
+    statePath: existingStatePath(flags),
+    list: Object.freeze(list),
+    json: flags.json === true,
+  });
+}

@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import { UsageError, flagPathMessage, hasCode } from '../errors.js';
+import { UNUSABLE_PATH_CODES } from './check-paths.js';
+import { COMMANDS, COMMON_FLAGS, FLAGS } from './flags.js';
+import type { Command, FlagSpec } from './flags.js';
+import type { FlagValues } from './types.js';
+
+// Where flags come from besides the command line: INGESTOR_* variables and a --config file.
+
+export const ENV_PREFIX = 'INGESTOR_';
+
+/** The flags as parsed (by their names on the command line), with the words before them. */
+export type ParsedFlags = FlagValues & { readonly _: readonly (string | number)[] };
+
+/** The --config file last read, or why it could not be. */
+export type ConfigRead =
+  { file: string; options: Record<string, unknown> } | { file: string; problem: unknown };
+
+/** `stabilitySeconds` -> `stability-seconds`: config keys may be written either way. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * A switch's value, from wherever it came: yargs reads anything but `true` as false, so that
+ * `--dry-run=yes` or `INGESTOR_DRY_RUN=1` would quietly run for real. Only true and false (or
+ * no value) are accepted.
+ */
+function checkSwitchValues(
+  flags: Readonly<Record<string, FlagSpec>>,
+  rawArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+  config: Record<string, unknown>,
+  configFile: string | undefined,
+): void {
+  const ok = (v: unknown) => v === true || v === false || v === 'true' || v === 'false';
+  for (const [flag, { type }] of Object.entries(flags)) {
+    if (type !== 'boolean') continue;
+    for (const arg of rawArgs) {
+      if (arg === '--') break;
+      for (const form of [`--${flag}=`, `--no-${flag}=`]) {
+        if (arg.startsWith(form) && !ok(arg.slice(form.length))) {
+          throw new UsageError(
+            `--${flag} takes no value (or true or false), got ${JSON.stringify(arg.slice(form.length))}`,
+          );
+        }
+      }
+    }
+    const name = `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+    const fromEnv = env[name];
+    if (fromEnv !== undefined && !ok(fromEnv)) {
+      throw new UsageError(`${name} must be true or false, got ${JSON.stringify(fromEnv)}`);
+    }
+    for (const [key, value] of Object.entries(config)) {
+      if (kebab(key) === flag && !ok(value)) {
+        throw new UsageError(
+          `key ${JSON.stringify(key)} in --config ${JSON.stringify(configFile)} must be true or false, got ${JSON.stringify(value)}`,
+        );
+      }
+    }
+  }
+}
+
+/** The command the words name; none (or a flag's value): `run`. */
+export function commandOf(argv: ParsedFlags): Command {
+  const word = String(argv._[0] ?? 'run');
+  return COMMANDS.includes(word as Command) ? (word as Command) : 'run';
+}
+
+/**
+ * Checks what yargs reports badly, before its own validation: a --config file that cannot be
+ * read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
+ * of the flags with choices (one line naming the flag and the value).
+ */
+export function checkSources(
+  argv: ParsedFlags,
+  config: ConfigRead | undefined,
+  rawArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+): void {
+  if (config !== undefined && 'problem' in config) throw config.problem;
+  const command = commandOf(argv);
+  const flags = FLAGS[command];
+  const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
+  const noFlag = (flag: string) =>
+    command === 'run' ? `(no flag --${flag})` : `(${command} has no flag --${flag})`;
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith(ENV_PREFIX)) continue;
+    const flag = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-');
+    if (!known.has(flag)) {
+      throw new UsageError(`unknown environment variable ${name} ${noFlag(flag)}`);
+    }
+  }
+  checkSwitchValues(flags, rawArgs, env, config?.options ?? {}, config?.file);
+  for (const key of Object.keys(config?.options ?? {})) {
+    if (!known.has(kebab(key))) {
+      throw new UsageError(
+        `unknown key ${JSON.stringify(key)} in --config ${JSON.stringify(config!.file)} ${noFlag(kebab(key))}`,
+      );
+    }
+  }
+  for (const [flag, { choices }] of Object.entries(flags)) {
+    const value = argv[flag];
+    if (choices === undefined || value === undefined) continue;
+    if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
+    if (!(choices as readonly unknown[]).includes(value)) {
+      throw new UsageError(
+        `--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/**
+ * The options in a `--config` file: a JSON object whose keys are the flags. A file that cannot
+ * be read or is not such an object is a UsageError naming the file and the cause.
+ */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT', 'ENOTDIR', 'EISDIR', ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage('config', file, 'cannot be read', error), {
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new UsageError(flagPathMessage('config', file, 'is not valid JSON', error), {
+      cause: error,
+    });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    const got = Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed);
+    throw new UsageError(
+      `--config ${JSON.stringify(file)} must hold a JSON object of options (keys as the flags), got ${got}`,
+    );
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -1,0 +1,145 @@
+import type { LevelWithSilent } from 'pino';
+import type { Mode, OnDuplicate } from '../interfaces.js';
+
+/**
+ * Options as a caller gives them; every field but the three directories has a default (the
+ * values are in `defaults`, src/options/defaults.ts).
+ */
+export interface IngestorOptions {
+  /** The staging directory. Required; must exist. */
+  input: string;
+  /** Root of the date-partitioned warehouse. Required; created if missing. */
+  warehouse: string;
+  /** Root of the hourly manifests. Required; created if missing. */
+  manifests: string;
+  /** SQLite state file. Default: `<manifests>/ingestor.db`. Never inside the input. */
+  statePath?: string;
+  /** How completion is decided. Default: `stability`. */
+  mode?: Mode;
+  /** Stability window in seconds (fractions allowed). Default: 5. */
+  stabilitySeconds?: number;
+  /** Files read and hashed at once (on worker threads). Default: 16. */
+  concurrency?: number;
+  /** Report what would happen and change nothing. Default: false. */
+  dryRun?: boolean;
+  /** One pass over the input, then exit. Default: false. */
+  once?: boolean;
+  /** Globs (relative to the input) of files never ingested. Default: none. */
+  exclude?: readonly string[];
+  /** What to do with a file whose content is already ingested. Default: `move`. */
+  onDuplicate?: OnDuplicate;
+  /** Where duplicates go with `onDuplicate: 'move'`. Default: `<warehouse>/_duplicates`. */
+  duplicatesDir?: string;
+  /** Where files that cannot be ingested go. Default: `<warehouse>/_quarantine`. */
+  quarantineDir?: string;
+  /** Attempts for a file whose reads fail transiently before it is quarantined. Default: 8. */
+  maxRetries?: number;
+  /** Shortest interval between full scans, in seconds. Default: 30 (scans also adapt to their cost). */
+  scanIntervalSeconds?: number;
+  /** Most files per group commit. Default: 256. */
+  batchSize?: number;
+  /** Seconds between structured stats log lines. Default: 60. */
+  statsIntervalSeconds?: number;
+  /**
+   * Most not-yet-complete files remembered between scans (the rest are found again by the
+   * next scan). Default: 50,000. Advanced; no command-line flag.
+   */
+  pendingCapacity?: number;
+}
+
+export interface ResolvedOptions {
+  readonly input: string;
+  readonly warehouse: string;
+  readonly manifests: string;
+  readonly statePath: string;
+  readonly mode: Mode;
+  readonly stabilityMs: number;
+  readonly concurrency: number;
+  readonly dryRun: boolean;
+  readonly once: boolean;
+  readonly exclude: readonly string[];
+  readonly onDuplicate: OnDuplicate;
+  readonly duplicatesDir: string;
+  readonly quarantineDir: string;
+  readonly maxRetries: number;
+  readonly scanIntervalMs: number;
+  readonly batchSize: number;
+  readonly pendingCapacity: number;
+  readonly statsIntervalMs: number;
+}
+
+/** The flags of `run` that are the daemon's own rather than ingest options. */
+export interface DaemonOptions {
+  readonly logLevel: LevelWithSilent;
+  /** Serve /metrics and /healthz on this port (0: any free port, logged). */
+  readonly metricsPort?: number;
+  /** Default 127.0.0.1. */
+  readonly metricsHost: string;
+  /** After SIGTERM, how long in-flight files may take before they are left to recovery. */
+  readonly shutdownTimeoutMs: number;
+  /** With --dry-run: the report as JSON lines. */
+  readonly json: boolean;
+}
+
+export interface VerifyOptions {
+  warehouse: string;
+  manifests: string;
+  /** State to compare with; skipped when the file does not exist. */
+  statePath: string;
+  /**
+   * The daemon's duplicates directory, checked against the state's duplicate rows (skipped
+   * without a state). Default: `<warehouse>/_duplicates`.
+   */
+  duplicatesDir?: string;
+  /** Also recompute the SHA-256 of every warehouse file and every duplicate. */
+  rehash: boolean;
+}
+
+export interface ListOptions {
+  status?: string;
+  /** Only rows from this instant (ms) on. */
+  since?: number;
+  /**
+   * Only sources matching this glob (`--path`): from `/`, the whole path; with another `/`, any
+   * trailing part of whole names; and always the bare name.
+   */
+  path?: string;
+  /** Only this content (`--sha256`): 64 hex digits, or a prefix of at least 6. */
+  sha256?: string;
+  limit: number;
+}
+
+/** Flag values as the command line parser gives them, by flag name (`state-path`). */
+export type FlagValues = Readonly<Record<string, unknown>>;
+
+/** `ingestor run`, resolved from its flags. */
+export interface RunCommandOptions {
+  readonly options: ResolvedOptions;
+  readonly daemon: DaemonOptions;
+}
+
+/** `ingestor verify`, resolved from its flags. */
+export interface VerifyCommandOptions {
+  readonly verify: Readonly<VerifyOptions>;
+  readonly json: boolean;
+}
+
+/** `ingestor status`, resolved from its flags. */
+export interface StatusCommandOptions {
+  readonly statePath: string;
+  readonly json: boolean;
+}
+
+/** `ingestor list`, resolved from its flags. */
+export interface ListCommandOptions {
+  readonly statePath: string;
+  readonly list: Readonly<ListOptions>;
+  readonly json: boolean;
+}
+
+/** `ingestor retry`, resolved from its flags. */
+export interface RetryCommandOptions {
+  readonly statePath: string;
+  /** Row ids to retry; empty: every quarantined file. */
+  readonly ids: readonly number[];
+}

@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { RowKind, RowStatus } from '../interfaces.js';
+
+// Parsers of one flag's value. Each throws a UsageError naming the flag and the value as given.
+
+/** A flag's single value (a flag given twice is an error, not a silent choice). */
+export function single(flag: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
+  return String(value);
+}
+
+export function positiveNumber(flag: string, value: unknown, integer: boolean): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    const what = integer ? 'a positive integer' : 'a positive number';
+    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** Parses a numeric command-line value, naming the flag and the raw value when it is bad. */
+export function parseNumberFlag(flag: string, raw: unknown, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
+  return positiveNumber(flag, raw, integer);
+}
+
+/** `--metrics-port`: 0 (any free port) to 65535. */
+export function parsePort(flag: string, raw: unknown): number | undefined {
+  const given = single(flag, raw);
+  const port = given === undefined ? undefined : Number(given);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new UsageError(`--${flag} must be a port number (0-65535), got ${JSON.stringify(given)}`);
+  }
+  return port;
+}
+
+export function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new UsageError(
+      `--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+export function requiredPath(flag: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new UsageError(`--${flag} is required`);
+  }
+  return path.resolve(value);
+}
+
+/** The statuses `list --status` accepts, as operators name them. */
+export const LIST_STATUSES = {
+  __proto__: null,
+  ingested: { kind: 'ingest', status: 'committed' },
+  duplicate: { kind: 'duplicate', status: 'committed' },
+  quarantined: { kind: 'quarantine', status: 'committed' },
+  'in-flight': { kind: null, status: 'intent' },
+  aborted: { kind: null, status: 'aborted' },
+  vanished: { kind: null, status: 'vanished' },
+  released: { kind: 'quarantine', status: 'released' },
+} as unknown as Readonly<Record<string, { kind: RowKind | null; status: RowStatus }>>;
+
+/** `--status` of `list`: the rows an operator's status name stands for. */
+export function parseListStatus(raw: string): { kind: RowKind | null; status: RowStatus } {
+  const named = LIST_STATUSES[raw];
+  if (named === undefined) {
+    throw new UsageError(
+      `--status must be one of ${Object.keys(LIST_STATUSES).join(', ')}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return named;
+}
+
+/** Parses `--since`: an ISO date/time, or an age like 30s, 15m, 2h, 7d. */
+export function parseSince(raw: string, now = Date.now()): number {
+  const age = /^(\d+(?:\.\d+)?)([smhd])$/.exec(raw);
+  if (age !== null) {
+    const unit = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[age[2] as 's' | 'm' | 'h' | 'd'];
+    return now - Number(age[1]) * unit;
+  }
+  const at = Date.parse(raw);
+  if (Number.isNaN(at)) {
+    throw new UsageError(
+      `--since must be an ISO date/time or an age like 15m, 2h, 7d, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return at;
+}
+
+/** The shortest `--sha256` prefix: shorter ones match too many files to name one. */
+export const SHA256_PREFIX_MIN = 6;
+
+/** Parses `--sha256`: a whole SHA-256 or a prefix of at least 6 hex digits, any case. */
+export function parseSha256(raw: string): string {
+  if (!new RegExp(`^[0-9a-fA-F]{${SHA256_PREFIX_MIN},64}$`).test(raw)) {
+    throw new UsageError(
+      `--sha256 must be a SHA-256 (64 hex digits) or a prefix of at least ${SHA256_PREFIX_MIN}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw.toLowerCase();
+}
+
+/** `--path` of `list`: any glob but the empty one. */
+export function requireGlob(flag: string, glob: string): string {
+  if (glob === '') throw new UsageError(`--${flag} must be a glob, got ""`);
+  return glob;
+}
