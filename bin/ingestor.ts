@@ -21,17 +21,10 @@ import {
   resolveOptions,
 } from '../src/options.js';
 import { retryQuarantined } from '../src/commands/retry.js';
-import {
-  LIST_STATUSES,
-  SHA256_PREFIX_MIN,
-  describeNoMatch,
-  formatListed,
-  formatStatus,
-  list,
-  parseSince,
-  status,
-} from '../src/commands/status.js';
-import type { ListOptions } from '../src/commands/status.js';
+import { describeNoMatch, formatListed, list } from '../src/commands/list.js';
+import { formatStatus, status } from '../src/commands/status.js';
+import { LIST_STATUSES, SHA256_PREFIX_MIN, parseSince } from '../src/options/values.js';
+import type { ListOptions } from '../src/options/types.js';
 import { formatVerifyReport, verify } from '../src/commands/verify.js';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };

@@ -13,7 +13,7 @@ import type { Logger } from '../ops/logger.js';
 import { partitionName, utcDate } from '../manifest/manifest-line.js';
 import type { ResolvedOptions } from '../options.js';
 import { baseName, displayPath } from '../paths.js';
-import { openSqliteState } from '../state/sqlite-store.js';
+import { openState } from '../state/open.js';
 import { Discovery } from '../watch/discovery.js';
 import { createNameFilter } from '../watch/filters.js';
 
@@ -49,7 +49,7 @@ export async function dryRun(
     summary[entry.action] += 1;
     deps.report(entry);
   };
-  const store = openSqliteState(options.statePath, { readonly: true });
+  const store = openState(options, { readonly: true });
   // Installs the SIGIO handler that a lease needs before the first one is taken.
   const leases = options.mode === 'stability' ? new LeaseKeeper() : undefined;
   const events = new IngestorEvents();

@@ -5,8 +5,7 @@ import { placeNoReplace } from '../ingest/move.js';
 import { freeName, isNoDest } from '../ingest/naming.js';
 import type { FsPath } from '../interfaces.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
-import { openSqliteState } from '../state/sqlite-store.js';
-import { requireStateFile } from './status.js';
+import { openState } from '../state/open.js';
 
 export interface RetryResult {
   id: number;
@@ -36,8 +35,7 @@ export async function retryQuarantined(
   statePath: string,
   ids: readonly number[],
 ): Promise<RetryResult[]> {
-  requireStateFile(statePath);
-  const store = openSqliteState(statePath);
+  const store = openState({ statePath }, { mustExist: true });
   const results: RetryResult[] = [];
   try {
     const wanted = new Set(ids);

@@ -5,69 +5,14 @@ import readline from 'node:readline';
 import { hasCode } from '../errors.js';
 import type { FsPath } from '../interfaces.js';
 import { isNoDest, TMP_DIR_NAME } from '../ingest/naming.js';
+import { PROBLEM_ADVICE } from '../ops/verify-advice.js';
+import type { ProblemKind } from '../ops/verify-advice.js';
+import { defaultPlace } from '../options/defaults.js';
+import type { VerifyOptions } from '../options/types.js';
 import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
-import { openSqliteState } from '../state/sqlite-store.js';
+import { openState, stateExists } from '../state/open.js';
 
-export type ProblemKind =
-  | 'torn-line'
-  | 'bad-line'
-  | 'duplicate-content'
-  | 'missing-file'
-  | 'size-mismatch'
-  | 'hash-mismatch'
-  | 'unrecorded-file'
-  | 'temporary-file'
-  | 'open-intent'
-  | 'state-without-line'
-  | 'line-without-state'
-  | 'state-disagrees'
-  | 'unrecorded-duplicate'
-  | 'duplicate-missing'
-  | 'duplicate-mismatch';
-
-/**
- * A partition file with other bytes than its line: on a volume where the kernel cannot tell the
- * daemon about writers (a network filesystem, no lease permission), a writer that paused longer
- * than the stability window and went on writing did so in the warehouse file (a move within one
- * filesystem keeps the inode). A backup, if there is one, holds the bytes the line describes;
- * the later bytes may exist nowhere else.
- */
-const CHANGED_AFTER_INGEST =
-  'usually a writer still had it open after it was ingested (the daemon could not see writers on that volume): the manifest line describes the bytes at ingestion, the file holds later ones. If those are the content wanted, re-ingest the current file from the input side; else restore it from a backup';
-
-/**
- * What to do about each kind of problem, one line each: printed under the report for the
- * kinds found, and given as `advice` in `--json`.
- */
-export const PROBLEM_ADVICE: Readonly<Record<ProblemKind, string>> = Object.freeze({
-  'torn-line':
-    'run the daemon once (recovery cuts a torn last line); if it runs now, a line may be half written: verify again with it stopped',
-  'bad-line':
-    'the ingestor writes only whole JSON lines: the manifest was edited or damaged; restore it from a backup (the state row of each file has its fields: ingestor list --sha256 HASH)',
-  'duplicate-content':
-    'one content has two lines: keep the line whose warehouse_path the state records (ingestor list --sha256 HASH) and remove the other; make sure no two daemons with different --state-path share these manifests',
-  'missing-file':
-    'a file of the manifest is gone from its partition: restore it from a backup (the line gives its sha256 and size); the warehouse must not be cleaned by other tools',
-  'size-mismatch': CHANGED_AFTER_INGEST,
-  'hash-mismatch': CHANGED_AFTER_INGEST,
-  'unrecorded-file':
-    'with an open-intent: likely the only copy of a file moved before a crash or a full volume; start the daemon (recovery records it), never remove it. Else, with a state-without-line for it: restore the manifest; else move it into the input to ingest it',
-  'temporary-file':
-    "in .ingestor-tmp: a copy a stop or kill left behind; start the daemon (recovery removes it) or stop it before verifying; in a partition: not the ingestor's (it never places hidden or .tmp files): find its writer, then remove it",
-  'open-intent': 'start the daemon (recovery settles it) or stop it before verifying',
-  'state-without-line':
-    "a committed file has no manifest line: check that --manifests is the daemon's; otherwise the manifest lost the line (restored from an older copy?): restore it from a backup",
-  'line-without-state':
-    "with an open-intent: start the daemon (recovery commits it); otherwise check that --state-path is the daemon's, or the state was restored from an older copy",
-  'state-disagrees':
-    'state and manifest name another path or size for one content: one of them was edited; the warehouse file (its size, and hash with --rehash) tells which is right',
-  'unrecorded-duplicate':
-    "a file in the duplicates directory has no committed duplicate row: with an open-intent, start the daemon (recovery settles it); otherwise check that --duplicates-dir is the daemon's, or it was put there by hand: move it into the input to have it ingested (or recorded as a duplicate)",
-  'duplicate-missing':
-    'a recorded duplicate is gone from the duplicates directory: removed by hand or by a cleanup (nothing is lost: its content is in the warehouse under its original, ingestor list --sha256 HASH); check --duplicates-dir if it was not removed',
-  'duplicate-mismatch':
-    'the file in the duplicates directory is not the content recorded (taken while its writer was still writing?): its bytes may exist nowhere else; move it into the input so that it is ingested as what it is',
-} satisfies Record<ProblemKind, string>);
+export type { ProblemKind };
 
 export interface Problem {
   kind: ProblemKind;
@@ -88,25 +33,6 @@ export interface VerifyReport {
   problems: Problem[];
   /** For each kind of problem found, what to do (PROBLEM_ADVICE). */
   advice: Partial<Record<ProblemKind, string>>;
-}
-
-export interface VerifyOptions {
-  warehouse: string;
-  manifests: string;
-  /** State to compare with; skipped when the file does not exist. */
-  statePath: string;
-  /**
-   * The daemon's duplicates directory, checked against the state's duplicate rows (skipped
-   * without a state). Default: `<warehouse>/_duplicates`.
-   */
-  duplicatesDir?: string;
-  /** Also recompute the SHA-256 of every warehouse file and every duplicate. */
-  rehash: boolean;
-}
-
-/** The duplicates directory when the daemon was given no `--duplicates-dir`. */
-export function defaultDuplicatesDir(warehouse: string): string {
-  return path.join(warehouse, '_duplicates');
 }
 
 const MANIFEST_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/manifest\.jsonl$/;
@@ -291,10 +217,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     }
   }
 
-  if (fs.existsSync(options.statePath)) {
+  if (stateExists(options)) {
     const duplicates = new Map<string, DuplicateRow>();
-    const duplicatesDir = options.duplicatesDir ?? defaultDuplicatesDir(options.warehouse);
-    const store = openSqliteState(options.statePath, { readonly: true });
+    const duplicatesDir = options.duplicatesDir ?? defaultPlace('duplicatesDir', options.warehouse);
+    const store = openState(options, { readonly: true });
     try {
       const committed = new Set<string>();
       for (const row of store.rows()) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import type { ClaimInput } from '../../src/state/store.js';
-import { describeNoMatch, formatListed, list } from '../../src/commands/status.js';
+import { describeNoMatch, formatListed, list } from '../../src/commands/list.js';
 
 const input = (sha: string, source: string, size = 3): ClaimInput => ({
   sha256: sha,

@@ -4,13 +4,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { prettyLine } from '../../src/ops/logger.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
-import {
-  formatBytes,
-  formatStatus,
-  parseSha256,
-  parseSince,
-  status,
-} from '../../src/commands/status.js';
+import { formatStatus, status } from '../../src/commands/status.js';
+import { formatBytes } from '../../src/ops/human-units.js';
+import { parseSha256, parseSince } from '../../src/options/values.js';
 import type { RuntimeSnapshot } from '../../src/state/store.js';
 
 describe('parseSince', () => {

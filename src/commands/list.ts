@@ -1,0 +1,147 @@
+import picomatch from 'picomatch';
+import { isNoDest } from '../ingest/naming.js';
+import type { FileRow } from '../interfaces.js';
+import { formatBytes } from '../ops/human-units.js';
+import type { ListOptions } from '../options/types.js';
+import { parseListStatus, parseSha256, requireGlob } from '../options/values.js';
+import { baseName, displayPath } from '../paths.js';
+import { openState } from '../state/open.js';
+import type { HistoryFilter } from '../state/store.js';
+
+export interface ListedFile {
+  id: number;
+  status: string;
+  source: string;
+  dest: string | null;
+  sha256: string | null;
+  bytes: number;
+  completedAt: string | null;
+  intentAt: string;
+  committedAt: string | null;
+  hashMs: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  /** For a duplicate: the ingested file with the same content (null if its row is gone). */
+  duplicateOf: { id: number; source: string; dest: string | null } | null;
+}
+
+const NAMES: Record<string, string> = {
+  'ingest/committed': 'ingested',
+  'duplicate/committed': 'duplicate',
+  'quarantine/committed': 'quarantined',
+  'quarantine/released': 'released',
+};
+
+/** Validates the status name and turns the options into the store's filter. */
+function historyFilter(options: ListOptions): HistoryFilter {
+  const filter: HistoryFilter = {};
+  if (options.status !== undefined) {
+    const named = parseListStatus(options.status);
+    filter.status = named.status;
+    if (named.kind !== null) filter.kind = named.kind;
+  }
+  if (options.since !== undefined) filter.since = options.since;
+  if (options.sha256 !== undefined) filter.sha256Prefix = parseSha256(options.sha256);
+  return filter;
+}
+
+/**
+ * `--path`, matched as `--exclude` matches as far as a row allows: the state keeps absolute
+ * sources and `list` does not know the input. A glob from `/` is matched against the whole
+ * source path; any other glob with a `/` against every trailing part of it made of whole names
+ * (`orders/*.csv` finds `/in/orders/a.csv` and `/in/2026/orders/a.csv`; a leading `./` is
+ * dropped); every glob also against the bare name (`*.csv`).
+ */
+function pathMatcher(glob: string | undefined): ((row: FileRow) => boolean) | undefined {
+  if (glob === undefined) return undefined;
+  requireGlob('path', glob);
+  const relative = glob.includes('/') && !glob.startsWith('/');
+  const matches = picomatch(relative ? `**/${glob.replace(/^(\.\/)+/, '')}` : glob, { dot: true });
+  return (row) => {
+    const source = displayPath(row.source);
+    return matches(source) || matches(displayPath(baseName(row.source)));
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The history of files, newest first. */
+export function list(statePath: string, options: ListOptions): ListedFile[] {
+  const filter = historyFilter(options);
+  const matches = pathMatcher(options.path);
+  const store = openState({ statePath }, { readonly: true, mustExist: true });
+  try {
+    const rows: FileRow[] = [];
+    if (options.limit > 0) {
+      for (const row of store.history(filter)) {
+        if (matches !== undefined && !matches(row)) continue;
+        rows.push(row);
+        if (rows.length >= options.limit) break;
+      }
+    }
+    const originals = new Map<number, FileRow | undefined>();
+    const originalOf = (id: number) => {
+      if (!originals.has(id)) originals.set(id, store.getRow(id));
+      return originals.get(id);
+    };
+    return rows.map((r): ListedFile => {
+      const original = r.duplicateOf === null ? undefined : originalOf(r.duplicateOf);
+      return {
+        id: r.id,
+        status: NAMES[`${r.kind}/${r.status}`] ?? (r.status === 'intent' ? 'in-flight' : r.status),
+        source: displayPath(r.source),
+        dest: isNoDest(r.dest) ? null : displayPath(r.dest),
+        sha256: r.sha256 === '' ? null : r.sha256,
+        bytes: r.size,
+        completedAt: iso(r.completedAt),
+        intentAt: iso(r.intentAt)!,
+        committedAt: iso(r.committedAt),
+        hashMs: r.hashMs === null ? null : Math.round(r.hashMs * 10) / 10,
+        latencyMs:
+          r.committedAt !== null && r.completedAt !== null ? r.committedAt - r.completedAt : null,
+        error: r.error,
+        duplicateOf:
+          original === undefined
+            ? null
+            : {
+                id: original.id,
+                source: displayPath(original.source),
+                dest: isNoDest(original.dest) ? null : displayPath(original.dest),
+              },
+      };
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/** What `list` says when nothing matches: the filters it applied, or that the state is empty. */
+export function describeNoMatch(options: ListOptions): string {
+  const filters = [
+    options.status === undefined ? undefined : `status=${options.status}`,
+    options.since === undefined ? undefined : `since=${new Date(options.since).toISOString()}`,
+    options.path === undefined ? undefined : `path=${options.path}`,
+    options.sha256 === undefined ? undefined : `sha256=${options.sha256}`,
+  ].filter((f) => f !== undefined);
+  return filters.length === 0 ? 'no files recorded yet' : `no files match (${filters.join(', ')})`;
+}
+
+export function formatListed(f: ListedFile): string {
+  const original =
+    f.duplicateOf === null
+      ? ''
+      : `same as #${f.duplicateOf.id} ${f.duplicateOf.source}${f.duplicateOf.dest === null ? '' : ` -> ${f.duplicateOf.dest}`}`;
+  const parts = [
+    `#${f.id}`.padEnd(7),
+    f.status.padEnd(11),
+    f.committedAt ?? f.intentAt,
+    f.source,
+    f.dest === null ? '' : `-> ${f.dest}`,
+    f.sha256 === null ? '' : `sha256 ${f.sha256.slice(0, 12)}`,
+    formatBytes(f.bytes),
+    f.latencyMs === null ? '' : `${f.latencyMs} ms`,
+    original,
+    f.error === null ? '' : `error: ${f.error}`,
+  ];
+  return parts.filter((p) => p !== '').join('  ');
+}
