@@ -5,8 +5,8 @@ import type { LevelWithSilent } from 'pino';
 import yargs from 'yargs';
 import type { Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT, runDaemon } from '../src/commands/run.js';
-import { UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
+import { runCommand } from '../src/commands/run.js';
+import { EXIT, UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
 import { LOG_LEVELS } from '../src/ops/logger.js';
 import type { IngestorOptions } from '../src/options.js';
 import {
@@ -432,7 +432,7 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
       );
     }
     const resolved = resolveOptions(options);
-    return runDaemon(resolved, {
+    const daemon = {
       logLevel: (single('log-level', args['log-level']) ??
         commandDefaults.logLevel) as LevelWithSilent,
       ...(port === undefined ? {} : { metricsPort: port }),
@@ -441,7 +441,8 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
         (parseNumberFlag('shutdown-timeout', args['shutdown-timeout'], false) ??
           commandDefaults.shutdownTimeoutSeconds) * 1000,
       json: args.json === true,
-    });
+    };
+    return runCommand({ options: resolved, daemon }, { exit: (code) => process.exit(code) });
   },
 
   async verify(args) {
@@ -515,7 +516,7 @@ const commands: Record<Command, (args: Args) => Promise<number>> = {
 // with EPIPE, which Node emits as an 'error' event on stdout, and without a listener that ends
 // the process with a stack trace. It is how a pipe ends (`ls | head`): nothing more reaches the
 // reader, and the command ends with its own exit code. Each report is one write; a dry-run
-// stops at its next line (src/daemon.ts). Any other failure to write is one line, exit 1.
+// stops at its next line (src/commands/dry-run.ts). Any other failure to write is one line, exit 1.
 process.stdout.on('error', (error) => {
   if (hasCode(error, 'EPIPE')) return;
   fail(`cannot write to stdout: ${errnoMessage(error)}`, EXIT.failure);

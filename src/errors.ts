@@ -37,7 +37,10 @@ export class IngestError extends Error {
   }
 }
 
-/** A bad flag or option: the CLI prints the message on one line and exits 2. */
+/** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A bad flag or option: the CLI prints the message on one line and exits 2 (EXIT.usage). */
 export class UsageError extends IngestError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('INGEST_ERR_USAGE', message, options);

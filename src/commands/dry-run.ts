@@ -2,16 +2,18 @@ import path from 'node:path';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import fs from 'node:fs';
-import { describeError } from '../errors.js';
+import { EXIT, describeError, hasCode } from '../errors.js';
 import { classifyFailure } from '../ingest/failures.js';
 import { LeaseKeeper } from '../ingest/lease.js';
 import { IngestorEvents } from '../events.js';
 import { readAndHash } from '../ingest/hasher.js';
 import { freeName } from '../ingest/naming.js';
 import type { Candidate } from '../interfaces.js';
+import { createLogger } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
+import { Progress } from '../ops/progress.js';
 import { partitionName, utcDate } from '../manifest/manifest-line.js';
-import type { ResolvedOptions } from '../options.js';
+import type { DaemonOptions, ResolvedOptions } from '../options/types.js';
 import { baseName, displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
 import { Discovery } from '../watch/discovery.js';
@@ -139,5 +141,62 @@ export function formatDryRunEntry(e: DryRunEntry): string {
       return `wait       ${e.source} (not complete: ${e.reason})`;
     case 'error':
       return `error      ${e.source} (${e.reason})`;
+  }
+}
+
+/**
+ * `ingestor run --dry-run`: the audit's report on stdout (text or JSON lines), its logs on
+ * stderr, a progress line on a terminal. Returns the exit code; `exit` ends the process at once
+ * (bin/ingestor.ts passes `process.exit`) when the audit fails.
+ */
+export async function runDryRun(
+  options: ResolvedOptions,
+  d: DaemonOptions,
+  exit: (code: number) => never,
+): Promise<number> {
+  const progress =
+    process.stderr.isTTY === true ? new Progress(process.stderr, 'auditing') : undefined;
+  const beforeWrite = () => progress?.clear();
+  // The report owns stdout; logs go to stderr.
+  const logger = createLogger(d.logLevel, {
+    fd: 2,
+    pretty: process.stderr.isTTY === true,
+    beforeWrite,
+  });
+  // A reader that stops early (`ingestor --dry-run | head -2`) closes stdout: a write fails
+  // with EPIPE (bin/ingestor.ts keeps that from ending the process). The audit then stops at
+  // its next report, through dryRun's own cleanup (its snapshot of the state removed, leases
+  // let go), rather than reading the rest of the input for nobody, and ends as a finished one.
+  let readerGone = false;
+  const stopped = new Error('stdout was closed by its reader');
+  const write = (text: string) =>
+    process.stdout.write(text, (error) => {
+      if (hasCode(error, 'EPIPE')) readerGone = true;
+    });
+  progress?.start();
+  try {
+    const summary = await dryRun(options, {
+      logger,
+      report: (entry) => {
+        if (readerGone) throw stopped;
+        progress?.clear();
+        progress?.add(entry.bytes ?? 0);
+        write(`${d.json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`);
+      },
+    });
+    progress?.stop();
+    const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
+    write(d.json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
+    logger.flush();
+    return EXIT.ok;
+  } catch (error) {
+    progress?.stop();
+    if (error === stopped) {
+      logger.flush();
+      return EXIT.ok;
+    }
+    process.stderr.write(`ingestor: ${describeError(error)}\n`);
+    logger.flush();
+    return exit(EXIT.failure);
   }
 }

@@ -1,8 +1,7 @@
-import type { LevelWithSilent } from 'pino';
 import { Registry } from 'prom-client';
 import { crashInjectorFromEnv } from '../crash.js';
-import { dryRun, formatDryRunEntry } from './dry-run.js';
-import { describeError, errnoCode, hasCode } from '../errors.js';
+import { runDryRun } from './dry-run.js';
+import { EXIT, describeError, errnoCode } from '../errors.js';
 import { IngestorEvents } from '../events.js';
 import type { Health } from '../ops/http-server.js';
 import { startHttpServer } from '../ops/http-server.js';
@@ -10,84 +9,36 @@ import { Orchestrator } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
-import type { ResolvedOptions } from '../options.js';
+import type { RunCommandOptions } from '../options/types.js';
 import { Progress, formatBytes, formatRates } from '../ops/progress.js';
 
-export interface DaemonOptions {
-  logLevel: LevelWithSilent;
-  /** Serve /metrics and /healthz on this port (0: any free port, logged). */
-  metricsPort?: number;
-  /** Default 127.0.0.1. */
-  metricsHost: string;
-  /** After SIGTERM, how long in-flight files may take before they are left to recovery. */
-  shutdownTimeoutMs: number;
-  /** With --dry-run: the report as JSON lines. */
-  json: boolean;
+/** What `run` needs from the process it runs in. */
+export interface RunDeps {
+  /**
+   * Ends the process at once: bin/ingestor.ts passes `process.exit`, so that nothing under src/
+   * ends the process itself. For a second signal, a shutdown timeout, and a start that failed.
+   */
+  exit(code: number): never;
 }
 
-/** Exit codes: 0 done, 1 runtime failure (or files failed in --once), 2 usage error. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
-
-function exitAfterFlush(logger: Logger, code: number): never {
+function exitAfterFlush(logger: Logger, deps: RunDeps, code: number): never {
   logger.flush();
-  process.exit(code);
+  return deps.exit(code);
 }
 
 /**
  * `ingestor run`: the daemon (or one pass, or the dry-run audit) with its logs, metrics,
  * health endpoint, progress display and signal handling. Returns the exit code.
  */
-export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Promise<number> {
+export async function runCommand(
+  { options, daemon: d }: RunCommandOptions,
+  deps: RunDeps,
+): Promise<number> {
+  if (options.dryRun) return runDryRun(options, d, deps.exit);
   const tty = process.stdout.isTTY === true;
-  const showProgress = (options.once || options.dryRun) && process.stderr.isTTY === true;
-  const progress = showProgress
-    ? new Progress(process.stderr, options.dryRun ? 'auditing' : 'ingesting')
-    : undefined;
+  const showProgress = options.once && process.stderr.isTTY === true;
+  const progress = showProgress ? new Progress(process.stderr, 'ingesting') : undefined;
   const beforeWrite = () => progress?.clear();
-
-  if (options.dryRun) {
-    // The report owns stdout; logs go to stderr.
-    const logger = createLogger(d.logLevel, {
-      fd: 2,
-      pretty: process.stderr.isTTY === true,
-      beforeWrite,
-    });
-    // A reader that stops early (`ingestor --dry-run | head -2`) closes stdout: a write fails
-    // with EPIPE (bin/ingestor.ts keeps that from ending the process). The audit then stops at
-    // its next report, through dryRun's own cleanup (its snapshot of the state removed, leases
-    // let go), rather than reading the rest of the input for nobody, and ends as a finished one.
-    let readerGone = false;
-    const stopped = new Error('stdout was closed by its reader');
-    const write = (text: string) =>
-      process.stdout.write(text, (error) => {
-        if (hasCode(error, 'EPIPE')) readerGone = true;
-      });
-    progress?.start();
-    try {
-      const summary = await dryRun(options, {
-        logger,
-        report: (entry) => {
-          if (readerGone) throw stopped;
-          progress?.clear();
-          progress?.add(entry.bytes ?? 0);
-          write(`${d.json ? JSON.stringify(entry) : formatDryRunEntry(entry)}\n`);
-        },
-      });
-      progress?.stop();
-      const line = `dry-run: ${summary.ingest} to ingest, ${summary.duplicate} duplicates, ${summary.skip} skipped, ${summary.wait} not complete, ${summary.error} errors; nothing was changed`;
-      write(d.json ? `${JSON.stringify({ summary })}\n` : `${line}\n`);
-      logger.flush();
-      return EXIT.ok;
-    } catch (error) {
-      progress?.stop();
-      if (error === stopped) {
-        logger.flush();
-        return EXIT.ok;
-      }
-      process.stderr.write(`ingestor: ${describeError(error)}\n`);
-      return exitAfterFlush(logger, EXIT.failure);
-    }
-  }
 
   const logger = createLogger(d.logLevel, { pretty: tty, beforeWrite });
   // SIGUSR2 (from `ingestor status`) would end the process by default. Its handler is in place
@@ -121,7 +72,11 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
       process.stderr.write(
         `ingestor: cannot listen on ${d.metricsHost}:${d.metricsPort}: ${describeError(error)}; choose another --metrics-port (0 picks a free one)\n`,
       );
-      return exitAfterFlush(logger, errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure);
+      return exitAfterFlush(
+        logger,
+        deps,
+        errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure,
+      );
     }
     logger.info(
       { event: 'listening', host: d.metricsHost, port: server.port },
@@ -135,7 +90,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
     logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'cannot start');
     process.stderr.write(`ingestor: ${describeError(error)}\n`);
     await server?.close();
-    return exitAfterFlush(logger, EXIT.failure);
+    return exitAfterFlush(logger, deps, EXIT.failure);
   }
   logger.info(
     {
@@ -160,7 +115,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
         { signal },
         'second signal: stopping at once; recovery completes in-flight files',
       );
-      exitAfterFlush(logger, EXIT.failure);
+      exitAfterFlush(logger, deps, EXIT.failure);
     }
     phase = 'stopping';
     logger.info({ signal, timeoutMs: d.shutdownTimeoutMs }, 'stopping: finishing in-flight files');
@@ -169,7 +124,7 @@ export async function runDaemon(options: ResolvedOptions, d: DaemonOptions): Pro
         { timeoutMs: d.shutdownTimeoutMs },
         'shutdown timeout: leaving in-flight files to recovery at next start',
       );
-      exitAfterFlush(logger, EXIT.ok);
+      exitAfterFlush(logger, deps, EXIT.ok);
     }, d.shutdownTimeoutMs);
     controller.abort();
   };
