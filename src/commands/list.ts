@@ -1,8 +1,9 @@
 import picomatch from 'picomatch';
+import { EXIT } from '../errors.js';
 import { isNoDest } from '../ingest/naming.js';
 import type { FileRow } from '../interfaces.js';
 import { formatBytes } from '../ops/human-units.js';
-import type { ListOptions } from '../options/types.js';
+import type { ListCommandOptions, ListOptions } from '../options/types.js';
 import { parseListStatus, parseSha256, requireGlob } from '../options/values.js';
 import { baseName, displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
@@ -144,4 +145,16 @@ export function formatListed(f: ListedFile): string {
     f.error === null ? '' : `error: ${f.error}`,
   ];
   return parts.filter((p) => p !== '').join('  ');
+}
+
+/** `ingestor list`: the matching files, one line (or JSON line) each, on stdout. */
+export function listCommand(o: ListCommandOptions): number {
+  const files = list(o.statePath, o.list);
+  // One write: a reader that leaves early fails it once (see the end of bin/ingestor.ts).
+  process.stdout.write(
+    files.map((f) => `${o.json ? JSON.stringify(f) : formatListed(f)}\n`).join(''),
+  );
+  // On stderr: stdout stays exactly the rows (none), for scripts.
+  if (files.length === 0) process.stderr.write(`ingestor: ${describeNoMatch(o.list)}\n`);
+  return EXIT.ok;
 }

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
-import { describeError, hasCode } from '../errors.js';
+import { EXIT, describeError, hasCode } from '../errors.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import { placeNoReplace } from '../ingest/move.js';
 import { freeName, isNoDest } from '../ingest/naming.js';
 import type { FsPath } from '../interfaces.js';
+import type { RetryCommandOptions } from '../options/types.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
 import { openState } from '../state/open.js';
 
@@ -86,4 +87,20 @@ export async function retryQuarantined(
     store.close();
   }
   return results;
+}
+
+/** `ingestor retry`: what was put back and what was not, on stdout; exit 1 if any was not. */
+export async function retryCommand(o: RetryCommandOptions): Promise<number> {
+  const results = await retryQuarantined(o.statePath, o.ids);
+  const lines = results.map((r) =>
+    r.error === undefined
+      ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`
+      : `not retried #${r.id} ${r.source}: ${r.error}\n`,
+  );
+  const failed = results.filter((r) => r.error !== undefined).length;
+  // One write: a reader that leaves early fails it once (see the end of bin/ingestor.ts).
+  process.stdout.write(
+    `${lines.join('')}retry: ${results.length - failed} put back, ${failed} failed\n`,
+  );
+  return failed === 0 ? EXIT.ok : EXIT.failure;
 }

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { hasCode } from '../errors.js';
+import { EXIT, hasCode } from '../errors.js';
 import { age, ago, formatBytes } from '../ops/human-units.js';
+import type { StatusCommandOptions } from '../options/types.js';
 import { lockHolderPid } from '../state/lock.js';
 import { openState } from '../state/open.js';
 import type { RuntimeRecord, RuntimeSnapshot, StateStore } from '../state/store.js';
@@ -193,4 +194,11 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `ingestor status`: the report, as text or JSON, on stdout. */
+export async function statusCommand(o: StatusCommandOptions): Promise<number> {
+  const report = await status(o.statePath);
+  process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatStatus(report));
+  return EXIT.ok;
 }

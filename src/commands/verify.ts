@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { hasCode } from '../errors.js';
+import { EXIT, hasCode } from '../errors.js';
 import type { FsPath } from '../interfaces.js';
 import { isNoDest, TMP_DIR_NAME } from '../ingest/naming.js';
 import { PROBLEM_ADVICE } from '../ops/verify-advice.js';
 import type { ProblemKind } from '../ops/verify-advice.js';
 import { defaultPlace } from '../options/defaults.js';
-import type { VerifyOptions } from '../options/types.js';
+import type { VerifyCommandOptions, VerifyOptions } from '../options/types.js';
 import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
 import { openState, stateExists } from '../state/open.js';
 
@@ -329,4 +329,11 @@ export function formatVerifyReport(r: VerifyReport): string {
   const lines = r.problems.map((p) => `${p.kind.padEnd(20)} ${p.where}: ${p.detail}`);
   const advice = Object.entries(r.advice).map(([kind, what]) => `  ${kind}: ${what}`);
   return `${head}\n${lines.join('\n')}\nverify: ${r.problems.length} problem(s); what to do:\n${advice.join('\n')}\n`;
+}
+
+/** `ingestor verify`: the report, as text or JSON, on stdout; exit 1 on any problem. */
+export async function verifyCommand(o: VerifyCommandOptions): Promise<number> {
+  const report = await verify(o.verify);
+  process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatVerifyReport(report));
+  return report.problems.length === 0 ? EXIT.ok : EXIT.failure;
 }
