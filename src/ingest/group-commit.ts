@@ -2,6 +2,7 @@ import type { ResolvedOptions } from '../options.js';
 import { unlinkIfExists } from '../fsutil.js';
 import type { Entry, HashedFile, Outcome } from './outcome.js';
 import type { Pause } from './pause.js';
+import { Signal } from './signal.js';
 
 /**
  * How long a batch may wait to fill while more files are being hashed: a batch's fixed costs
@@ -30,6 +31,8 @@ export class GroupCommit {
   #queue: Entry[] = [];
   readonly #roomWaiters: (() => void)[] = [];
   #running: Promise<void> | undefined;
+  /** Notified when a batch starts: `drain` waits on it while a batch lingers. */
+  readonly #started = new Signal();
   #pauseTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Whether more files are being read and hashed (the batch may wait for them). */
@@ -84,7 +87,9 @@ export class GroupCommit {
   async drain(): Promise<void> {
     const { pause } = this.#d;
     while (this.#running !== undefined || (this.#hasWork() && !pause.active)) {
-      await (this.#running ?? new Promise((r) => setTimeout(r, 10)));
+      // Not running but not paused with files queued: the batch lingers; it starts when its
+      // linger timer fires, unless a pause begins first.
+      await (this.#running ?? Promise.race([this.#started.wait(), pause.changed()]));
     }
   }
 
@@ -146,5 +151,6 @@ export class GroupCommit {
       this.#running = undefined;
       this.kick();
     });
+    this.#started.notify();
   }
 }

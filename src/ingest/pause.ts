@@ -12,6 +12,7 @@ import { backoffMs } from './failures.js';
 import type { ReadResult } from './hasher.js';
 import type { Entry } from './outcome.js';
 import { recover } from './recovery.js';
+import { Signal } from './signal.js';
 
 /** Pauses start at 1 s and double up to 30 s (with jitter) while the failure persists. */
 const PAUSE_BASE_MS = 1_000;
@@ -49,6 +50,10 @@ export class Pause {
   /** Files of that batch, resolved when their intents are settled. */
   #held: { entries: Entry[]; error: unknown } | undefined;
   #stopping = false;
+  /** Notified when a pause begins, is renewed or ends (by its time or by a resume), and at a stop. */
+  readonly #changed = new Signal();
+  /** Notifies `#changed` when the pause's time is up; armed only while someone waits for it. */
+  #endTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: PauseDeps) {
     this.#d = deps;
@@ -84,14 +89,31 @@ export class Pause {
     return this.#pause === undefined ? 0 : this.#pause.until - this.#d.clock();
   }
 
+  /** Resolves at the next change: a pause begins or ends, its time is up, or a stop. */
+  changed(): Promise<void> {
+    return this.#changed.wait();
+  }
+
   /** Resolves when ingestion is not paused; throws INGEST_ERR_STOPPING when stopping. */
   async whenNotPaused(): Promise<void> {
     for (;;) {
       if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
       const wait = this.remainingMs;
       if (wait <= 0) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 250)));
+      // One timer for every waiter, at the end of the pause. A pause is renewed only once its
+      // time is up, and a renewal, a resume or a stop clears it and wakes the waiters at once.
+      this.#endTimer ??= setTimeout(() => {
+        this.#endTimer = undefined;
+        this.#changed.notify();
+      }, wait);
+      await this.#changed.wait();
     }
+  }
+
+  #notifyChanged(): void {
+    clearTimeout(this.#endTimer);
+    this.#endTimer = undefined;
+    this.#changed.notify();
   }
 
   /** Pauses all ingestion because an output volume failed; backs off while it goes on. */
@@ -128,6 +150,7 @@ export class Pause {
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
     this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
+    this.#notifyChanged();
   }
 
   /**
@@ -158,6 +181,7 @@ export class Pause {
     this.#pause = undefined;
     this.#d.logger.info({ event: 'resumed', pausedMs }, 'ingestion resumed');
     this.#d.events.emit('pipeline:resumed', { pausedMs });
+    this.#notifyChanged();
   }
 
   /** Runs a copy: one at a time after a pause for a full volume, until a batch commits. */
@@ -259,9 +283,10 @@ export class Pause {
     for (const entry of held?.entries ?? []) entry.resolve({ kind: 'failed', error: held!.error });
   }
 
-  /** Stopping: `whenNotPaused` throws INGEST_ERR_STOPPING. */
+  /** Stopping: `whenNotPaused` throws INGEST_ERR_STOPPING, to those waiting already too. */
   stop(): void {
     this.#stopping = true;
+    this.#notifyChanged();
   }
 
   /** At a stop: resolves the held files as deferred (INGEST_ERR_STOPPING). */
