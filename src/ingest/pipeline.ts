@@ -84,6 +84,7 @@ export class Pipeline {
     this.#quarantining = { ...deps, quarantineDevice };
   }
 
+  /** Makes sure the warehouse's temporary directory and the quarantine directory exist first. */
   static async create(deps: PipelineDeps): Promise<Pipeline> {
     const tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
     await ensureOutputDir('warehouse', tmpDir);
