@@ -4,7 +4,7 @@ import { fsyncDir, lstatSyncIfExists, unlinkIfExists } from '../fsutil.js';
 import type { Logger } from '../ops/logger.js';
 import { baseName, dirName, displayPath } from '../paths.js';
 import { NO_DEST, freeName } from './naming.js';
-import type { HashedFile, Work } from './pipeline.js';
+import type { HashedFile, Work } from './outcome.js';
 
 // What the pipeline does when a writer opened a file between its hash and its commit (the read
 // lease taken when it was hashed broke): see docs/DESIGN.md ("Writers that are still writing").

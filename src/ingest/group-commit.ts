@@ -1,0 +1,156 @@
+import type { ResolvedOptions } from '../options.js';
+import { unlinkIfExists } from '../fsutil.js';
+import type { Entry, HashedFile, Outcome } from './outcome.js';
+import type { Pause } from './pause.js';
+import { Signal } from './signal.js';
+
+/**
+ * How long a batch may wait to fill while more files are being hashed: a batch's fixed costs
+ * (two transactions, a manifest fsync, directory fsyncs) are then shared by many files.
+ */
+const LINGER_MS = 20;
+
+/** What the group-commit queue needs from the pipeline. */
+export interface GroupCommitDeps {
+  options: ResolvedOptions;
+  /** Decides when a batch may run, and settles what a failed one leaves. */
+  pause: Pause;
+  /** Ingests one batch (see `ingestBatch`). */
+  ingest(batch: Entry[]): Promise<void>;
+}
+
+/**
+ * The group-commit queue: every file that is ready while a batch runs joins the next batch, so
+ * that a batch costs one transaction for its intents, one fsync per manifest file and one
+ * transaction for its commits, whatever its size. A batch that is not full waits up to
+ * LINGER_MS while `moreComing()` says files are still being hashed. One batch runs at a time;
+ * none starts while paused, except the settlement of a held batch.
+ */
+export class GroupCommit {
+  readonly #d: GroupCommitDeps;
+  #queue: Entry[] = [];
+  readonly #roomWaiters: (() => void)[] = [];
+  #running: Promise<void> | undefined;
+  /** Notified when a batch starts: `drain` waits on it while a batch lingers. */
+  readonly #started = new Signal();
+  #pauseTimer: NodeJS.Timeout | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  /** Whether more files are being read and hashed (the batch may wait for them). */
+  moreComing: () => boolean = () => false;
+  #stopping = false;
+
+  constructor(deps: GroupCommitDeps) {
+    this.#d = deps;
+  }
+
+  /** Files waiting for a batch. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Claims, moves, records and commits a prepared file, in the next group commit. */
+  ingestInNextBatch(item: HashedFile): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const entry: Entry = {
+        item,
+        queuedAt: performance.now(),
+        settled: false,
+        carried: 0,
+        resolve: (outcome) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          resolve(outcome);
+        },
+      };
+      this.#queue.push(entry);
+      this.kick();
+    });
+  }
+
+  /** Puts files back at the head of the queue: they join the next batch first. */
+  carry(entries: Entry[]): void {
+    this.#queue.unshift(...entries);
+  }
+
+  /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
+  async whenBatchRoom(): Promise<void> {
+    while (!this.#stopping && this.#queue.length >= this.#d.options.batchSize * 2) {
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+  }
+
+  #wakeRoomWaiters(): void {
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+  }
+
+  /** Resolves when no batch is running and none is queued. */
+  async drain(): Promise<void> {
+    const { pause } = this.#d;
+    while (this.#running !== undefined || (this.#hasWork() && !pause.active)) {
+      // Not running but not paused with files queued: the batch lingers; it starts when its
+      // linger timer fires, unless a pause begins first.
+      await (this.#running ?? Promise.race([this.#started.wait(), pause.changed()]));
+    }
+  }
+
+  /** Stops: queued files that cannot be committed now (paused) are left in the input. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#pauseTimer);
+    this.kick();
+    this.#wakeRoomWaiters();
+    await this.drain();
+    for (const entry of this.#queue.splice(0)) {
+      if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
+      entry.resolve({ kind: 'deferred', reason: 'stopping while ingestion is paused' });
+    }
+  }
+
+  #hasWork(): boolean {
+    return this.#queue.length > 0 || this.#d.pause.unsettled;
+  }
+
+  /** Starts the next batch if one may run now, or arms the timer that will. */
+  kick(): void {
+    const { pause } = this.#d;
+    if (this.#running !== undefined || !this.#hasWork()) return;
+    const wait = pause.remainingMs;
+    if (wait > 0) {
+      if (this.#pauseTimer === undefined && !this.#stopping) {
+        this.#pauseTimer = setTimeout(() => {
+          this.#pauseTimer = undefined;
+          this.kick();
+        }, wait);
+      }
+      return;
+    }
+    if (this.#queue.length === 0) {
+      this.#run(pause.settleHeld());
+      return;
+    }
+    const { batchSize } = this.#d.options;
+    if (this.#queue.length < batchSize && !this.#stopping && this.moreComing()) {
+      const linger = this.#queue[0]!.queuedAt + LINGER_MS - performance.now();
+      if (linger > 0) {
+        this.#lingerTimer ??= setTimeout(() => {
+          this.#lingerTimer = undefined;
+          this.kick();
+        }, linger);
+        return;
+      }
+    }
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    const batch = this.#queue.splice(0, batchSize);
+    this.#wakeRoomWaiters();
+    this.#run(pause.runBatch(batch, this.#d.ingest));
+  }
+
+  #run(batch: Promise<void>): void {
+    this.#running = batch.finally(() => {
+      this.#running = undefined;
+      this.kick();
+    });
+    this.#started.notify();
+  }
+}

@@ -1,0 +1,53 @@
+// What the steps of the pipeline hand each other: a hashed file, its place in a batch, and how
+// it ended. Types only, so that every step (and the orchestrator) can import them without
+// importing the steps.
+import type { Candidate, FileIdentity, FileRow, FsPath } from '../interfaces.js';
+import type { Lease } from './lease.js';
+
+/** A complete file that has been read and hashed (and copied, across filesystems). */
+export interface HashedFile {
+  candidate: Candidate;
+  sha256: string;
+  /** Identity of the bytes that were hashed. */
+  identity: FileIdentity;
+  /** The copy beside the warehouse, when the source is on another filesystem. */
+  tmp: FsPath | null;
+  hashMs: number;
+  completedAt: number;
+  /**
+   * The read lease taken when it was hashed, held until it is committed: a writer that opens
+   * the file meanwhile breaks it, and the file is given back instead of placed. Null where the
+   * kernel cannot tell (see `LeaseKeeper`) or in sidecar mode. The caller closes it.
+   */
+  lease: Lease | null;
+}
+
+/** How a file's way through the pipeline ended. */
+export type Outcome =
+  | { kind: 'committed'; row: FileRow }
+  | { kind: 'duplicate'; row: FileRow; original: FileRow }
+  | { kind: 'quarantined'; row: FileRow }
+  | { kind: 'deferred'; reason: string; code?: string | undefined }
+  | { kind: 'failed'; error: unknown; row?: FileRow };
+
+/** A hashed file waiting in the group-commit queue, or in the batch it joined. */
+export interface Entry {
+  item: HashedFile;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
+  settled: boolean;
+  /** Times it was carried to the next batch because its content was in flight. */
+  carried: number;
+  resolve(outcome: Outcome): void;
+}
+
+/** A file of a batch that got an intent row: what is moved where, and what went wrong. */
+export interface Work {
+  entry: Entry;
+  row: FileRow;
+  original?: FileRow;
+  /** Where the bytes that get the final name come from. */
+  from: FsPath;
+  linked: boolean;
+  error?: unknown;
+}
