@@ -21,16 +21,22 @@ export interface OncePassDeps {
   clock: Clock;
 }
 
-/** Resolves when a file settles or `ms` passes. */
-function nextChange(d: OncePassDeps, ms: number): Promise<void> {
+/**
+ * Resolves at the first of: a file settles, ingestion pauses (a pass counts pauses; a batch
+ * that is held pauses, or, already paused, is seen at the next retry's pause), or `ms` passes
+ * (a pending file's due time; none when undefined).
+ */
+function nextChange(d: OncePassDeps, ms: number | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       stopListening();
+      d.events.off('pipeline:paused', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = ms === undefined ? undefined : setTimeout(done, ms);
     const stopListening = d.scheduler.onSettled(done);
+    d.events.on('pipeline:paused', done);
   });
 }
 
@@ -71,6 +77,8 @@ export async function passOnce(d: OncePassDeps, deadline: number): Promise<void>
       await discovery.scan();
       continue;
     }
-    await nextChange(d, next === undefined ? 50 : Math.min(200, Math.max(5, next - clock())));
+    // Only a pending file's due time is a deadline; what else changes the answer above (files
+    // settling, pauses) is an event.
+    await nextChange(d, next === undefined ? undefined : Math.max(5, next - clock()));
   }
 }

@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import pLimit from 'p-limit';
 import { SMALL_FILE_BYTES } from '../ingest/hasher.js';
 
@@ -12,6 +13,10 @@ export interface SchedulerOptions {
 /**
  * The worker pools and the backpressure on discovery: a file is in flight from its submission
  * until its outcome is reported, and holds a slot of a pool only while it is read and hashed.
+ * Waiting for room and for idleness wakes on files settling; nothing polls.
+ *
+ * p-limit, not p-queue: p-queue's events would say the moment a queue has room, but it cost
+ * twice the scheduling CPU per file here (docs/DESIGN.md).
  */
 export class Scheduler {
   /** Files read and hashed at once: `--concurrency` for large files... */
@@ -20,8 +25,8 @@ export class Scheduler {
   readonly #smallLimit: ReturnType<typeof pLimit>;
   readonly #maxQueued: number;
   readonly #inflight = new Set<string>();
-  readonly #roomWaiters: (() => void)[] = [];
-  readonly #settledListeners = new Set<() => void>();
+  /** Emits `settled` each time a file in flight settles. */
+  readonly #settled = new EventEmitter();
 
   constructor(options: SchedulerOptions) {
     this.#limit = pLimit(options.concurrency);
@@ -58,14 +63,10 @@ export class Scheduler {
     this.#inflight.add(key);
     void ingest().finally(() => {
       this.#inflight.delete(key);
-      if (this.queued < this.#maxQueued) {
-        for (const wake of this.#roomWaiters.splice(0)) wake();
-      }
-      for (const listener of this.#settledListeners) listener();
+      this.#settled.emit('settled');
     });
-    while (this.queued >= this.#maxQueued) {
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
-    }
+    // p-limit says nothing when a queued file starts; a file that settles has left its slot.
+    while (this.queued >= this.#maxQueued) await once(this.#settled, 'settled');
   }
 
   /** Runs `work` (reading and hashing a file of `size` bytes) in a slot of the right pool. */
@@ -76,22 +77,13 @@ export class Scheduler {
 
   /** Calls `listener` each time a file settles; returns what removes it. */
   onSettled(listener: () => void): () => void {
-    this.#settledListeners.add(listener);
-    return () => this.#settledListeners.delete(listener);
+    this.#settled.on('settled', listener);
+    return () => this.#settled.off('settled', listener);
   }
 
   /** Resolves when every submitted file has settled. */
   async whenIdle(): Promise<void> {
-    while (this.#inflight.size > 0 || this.hashing > 0 || this.queued > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          stopListening();
-          resolve();
-        };
-        const timer = setTimeout(done, 50);
-        const stopListening = this.onSettled(done);
-      });
-    }
+    // Files queued for a slot or in one are in flight too: none left means none anywhere.
+    while (this.#inflight.size > 0) await once(this.#settled, 'settled');
   }
 }
