@@ -1,0 +1,123 @@
+import type { Clock } from '../clock.js';
+import { describeError, errnoCode } from '../errors.js';
+import { backoffMs, classifyFailure } from '../ingest/failures.js';
+import type { Outcome, Pipeline } from '../ingest/pipeline.js';
+import type { Candidate, FailureClass, FsPath } from '../interfaces.js';
+import type { ResolvedOptions } from '../options.js';
+import { pathKey } from '../paths.js';
+import type { StateStore } from '../state/store.js';
+import type { Discovery } from '../watch/discovery.js';
+
+/** Files whose reads fail transiently wait this long before the next try, doubling to the cap. */
+const RETRY_BASE_MS = 1_000;
+const RETRY_CAP_MS = 60_000;
+const BACKOFF_CAPACITY = 100_000;
+
+/** What the failure policy acts on. */
+export interface FailurePolicyDeps {
+  pipeline: Pick<Pipeline, 'pause' | 'quarantine' | 'pausedReason'>;
+  store: Pick<StateStore, 'quarantinedInPlace'>;
+  /** Puts a file back to wait (Discovery's `defer`). */
+  defer: Discovery['defer'];
+  clock: Clock;
+  /** `maxRetries`: attempts before a file whose reads keep failing is quarantined. */
+  options: Pick<ResolvedOptions, 'maxRetries'>;
+}
+
+/**
+ * What a failed file's next step is, decided on error codes (`classifyFailure`): wait again
+ * (it changed), try later with backoff, quarantine after `maxRetries`, or pause everything
+ * (an output volume failed, nobody's file's fault). Keeps the attempts per file and the files
+ * that wait for a pause.
+ */
+export class FailurePolicy {
+  readonly #d: FailurePolicyDeps;
+  readonly #backoff = new Map<string, { attempts: number; until: number }>();
+  /**
+   * Files that failed only because an output volume did (a pause): not counted as failed while
+   * they wait for the pause to end; those still waiting when a `--once` pass ends are.
+   */
+  readonly #waitingForPause = new Set<string>();
+  /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
+  #inPlace = new Set<string>();
+
+  constructor(deps: FailurePolicyDeps) {
+    this.#d = deps;
+    this.refreshQuarantinedInPlace();
+  }
+
+  /** Files that failed for a pause and wait for it to end. */
+  get waitingForPause(): number {
+    return this.#waitingForPause.size;
+  }
+
+  /** Rereads the files quarantined in place (`ingestor retry` releases them). */
+  refreshQuarantinedInPlace(): void {
+    this.#inPlace = new Set(this.#d.store.quarantinedInPlace().map(pathKey));
+  }
+
+  /** Whether the file must not be tried now: quarantined in place, or backing off. */
+  isHeldBack(path: FsPath): boolean {
+    const key = pathKey(path);
+    if (this.#inPlace.has(key)) return true;
+    const backoff = this.#backoff.get(key);
+    return backoff !== undefined && backoff.until > this.#d.clock();
+  }
+
+  /** Decides what a failure means: wait again, try later, quarantine, or pause everything. */
+  async decide(candidate: Candidate, error: unknown): Promise<Outcome> {
+    const code = errnoCode(error);
+    if (code === 'INGEST_ERR_STOPPING') return { kind: 'deferred', reason: 'stopping', code };
+    const failure = classifyFailure(error);
+    if (failure === 'changed') return { kind: 'deferred', reason: describeError(error), code };
+    if (failure === 'pause') {
+      this.#d.pipeline.pause(error);
+      return { kind: 'failed', error };
+    }
+    const attempts = (this.#backoff.get(pathKey(candidate.path))?.attempts ?? 0) + 1;
+    if (failure === 'retry' && attempts < this.#d.options.maxRetries) {
+      return { kind: 'failed', error };
+    }
+    try {
+      return await this.#d.pipeline.quarantine(candidate, error, attempts);
+    } catch (quarantineError) {
+      this.#d.pipeline.pause(quarantineError);
+      return { kind: 'failed', error: quarantineError };
+    }
+  }
+
+  /**
+   * Sets up the next try of a file that failed: after the pause, with no attempt counted, or
+   * after a backoff. Undefined when the file vanished: renamed or removed by someone else
+   * before it moved, it is not ours any more.
+   */
+  scheduleNextTry(candidate: Candidate, error: unknown): FailureClass | undefined {
+    if (errnoCode(error) === 'INGEST_ERR_VANISHED') return undefined;
+    const key = pathKey(candidate.path);
+    const kind = classifyFailure(error);
+    if (kind === 'pause') {
+      // Not this file's fault: it waits for the pause to end, with no attempt counted.
+      if (this.#waitingForPause.size < BACKOFF_CAPACITY) this.#waitingForPause.add(key);
+      this.#d.defer(candidate, {
+        why: `ingestion paused: ${this.#d.pipeline.pausedReason ?? describeError(error)}`,
+      });
+    } else {
+      const attempts = (this.#backoff.get(key)?.attempts ?? 0) + 1;
+      const delay = backoffMs(attempts, RETRY_BASE_MS, RETRY_CAP_MS);
+      if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
+      this.#backoff.set(key, { attempts, until: this.#d.clock() + delay });
+    }
+    return kind;
+  }
+
+  /**
+   * Forgets the attempts of a file that is done (committed, duplicate or quarantined);
+   * `inPlace`: quarantined where it lies, to be skipped until `ingestor retry`.
+   */
+  done(path: FsPath, inPlace = false): void {
+    const key = pathKey(path);
+    this.#backoff.delete(key);
+    this.#waitingForPause.delete(key);
+    if (inPlace) this.#inPlace.add(key);
+  }
+}
