@@ -16,7 +16,7 @@ import type { ResolvedOptions } from '../options.js';
 import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
-import { openSqliteState } from '../state/sqlite-store.js';
+import { openState } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
 import { Discovery } from '../watch/discovery.js';
 import { createNameFilter } from '../watch/filters.js';
@@ -158,7 +158,7 @@ export class Orchestrator implements AsyncDisposable {
       inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
-      store = openSqliteState(options.statePath);
+      store = openState(options);
       const { recovery, unsettled } = await recoverAtStart({ options, store, manifest, ...full });
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
