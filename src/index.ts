@@ -1,5 +1,8 @@
 export { Orchestrator, Orchestrator as Ingestor } from './orchestrator/orchestrator.js';
-export type { OrchestratorDeps } from './orchestrator/orchestrator.js';
+export type {
+  OrchestratorDeps,
+  OrchestratorDeps as IngestorDeps,
+} from './orchestrator/orchestrator.js';
 export { resolveOptions, defaults } from './options.js';
 export type { IngestorOptions, ResolvedOptions } from './options.js';
 export { IngestorEvents } from './events.js';

@@ -14,6 +14,9 @@ import type { Entry } from './outcome.js';
 import { recover } from './recovery.js';
 import { Signal } from './signal.js';
 
+/** Timers wait at most this long before the clock is read again. */
+const MAX_TIMER_MS = 1_000;
+
 /** Pauses start at 1 s and double up to 30 s (with jitter) while the failure persists. */
 const PAUSE_BASE_MS = 1_000;
 const PAUSE_CAP_MS = 30_000;
@@ -94,6 +97,11 @@ export class Pause {
     return this.#changed.wait();
   }
 
+  /** Calls `listener` once at the next change (see `changed`); returns what removes it. */
+  onChange(listener: () => void): () => void {
+    return this.#changed.onNext(listener);
+  }
+
   /** Resolves when ingestion is not paused; throws INGEST_ERR_STOPPING when stopping. */
   async whenNotPaused(): Promise<void> {
     for (;;) {
@@ -102,10 +110,14 @@ export class Pause {
       if (wait <= 0) return;
       // One timer for every waiter, at the end of the pause. A pause is renewed only once its
       // time is up, and a renewal, a resume or a stop clears it and wakes the waiters at once.
-      this.#endTimer ??= setTimeout(() => {
-        this.#endTimer = undefined;
-        this.#changed.notify();
-      }, wait);
+      // The wait is capped so that a clock that jumps (or a test clock) is read again soon.
+      this.#endTimer ??= setTimeout(
+        () => {
+          this.#endTimer = undefined;
+          this.#changed.notify();
+        },
+        Math.min(wait, MAX_TIMER_MS),
+      );
       await this.#changed.wait();
     }
   }
@@ -249,6 +261,8 @@ export class Pause {
       if (held.length > 0) {
         const before = this.#held?.entries ?? [];
         this.#held = { entries: [...before, ...held], error };
+        // A pass that counts held files hears of them now, even if the pause was already on.
+        this.#notifyChanged();
       }
       this.pause(error);
     }

@@ -109,6 +109,14 @@ export class Pipeline {
     return this.#pause.heldCount;
   }
 
+  /**
+   * Calls `listener` at the next change of the pause: it begins or ends, files are held, or a
+   * stop. Returns what removes it.
+   */
+  onPauseChange(listener: () => void): () => void {
+    return this.#pause.onChange(listener);
+  }
+
   /** Intents left by a failure wait to be settled (they are settled before any new batch). */
   get unsettled(): boolean {
     return this.#pause.unsettled;

@@ -37,7 +37,7 @@ export class FailurePolicy {
    * Files that failed only because an output volume did (a pause): not counted as failed while
    * they wait for the pause to end; those still waiting when a `--once` pass ends are.
    */
-  readonly #waitingForPause = new Set<string>();
+  readonly #waitingForPause = new Map<string, FsPath>();
   /** Files quarantined in place (another filesystem): skipped until `ingestor retry`. */
   #inPlace = new Set<string>();
 
@@ -49,6 +49,13 @@ export class FailurePolicy {
   /** Files that failed for a pause and wait for it to end. */
   get waitingForPause(): number {
     return this.#waitingForPause.size;
+  }
+
+  /** Forgets the files waiting for a pause for which `live` is false (gone from the input). */
+  forgetWaitingUnless(live: (key: string, path: FsPath) => boolean): void {
+    for (const [key, path] of this.#waitingForPause) {
+      if (!live(key, path)) this.#waitingForPause.delete(key);
+    }
   }
 
   /** Rereads the files quarantined in place (`ingestor retry` releases them). */
@@ -92,12 +99,16 @@ export class FailurePolicy {
    * before it moved, it is not ours any more.
    */
   scheduleNextTry(candidate: Candidate, error: unknown): FailureClass | undefined {
-    if (errnoCode(error) === 'INGEST_ERR_VANISHED') return undefined;
+    if (errnoCode(error) === 'INGEST_ERR_VANISHED') {
+      this.done(candidate.path);
+      return undefined;
+    }
     const key = pathKey(candidate.path);
     const kind = classifyFailure(error);
     if (kind === 'pause') {
       // Not this file's fault: it waits for the pause to end, with no attempt counted.
-      if (this.#waitingForPause.size < BACKOFF_CAPACITY) this.#waitingForPause.add(key);
+      if (this.#waitingForPause.size < BACKOFF_CAPACITY)
+        this.#waitingForPause.set(key, candidate.path);
       this.#d.defer(candidate, {
         why: `ingestion paused: ${this.#d.pipeline.pausedReason ?? describeError(error)}`,
       });

@@ -13,30 +13,34 @@ const ONCE_FRUITLESS_PAUSES = 2;
 /** What a `--once` pass watches to know when it is done. */
 export interface OncePassDeps {
   discovery: Pick<Discovery, 'scan' | 'checkDue' | 'pending'>;
-  pipeline: Pick<Pipeline, 'pauseCount' | 'heldCount'>;
-  scheduler: Pick<Scheduler, 'inflight' | 'onSettled'>;
-  policy: Pick<FailurePolicy, 'waitingForPause'>;
+  pipeline: Pick<Pipeline, 'pauseCount' | 'heldCount' | 'onPauseChange'>;
+  scheduler: Pick<Scheduler, 'inflight' | 'onSettled' | 'has'>;
+  policy: Pick<FailurePolicy, 'waitingForPause' | 'forgetWaitingUnless'>;
   outcomes: Pick<OutcomeEvents, 'counts'>;
   events: IngestorEvents;
   clock: Clock;
 }
 
+/** Timers wait at most this long before the clock is read again (a clock may jump). */
+const MAX_TIMER_MS = 1_000;
+
 /**
- * Resolves at the first of: a file settles, ingestion pauses (a pass counts pauses; a batch
- * that is held pauses, or, already paused, is seen at the next retry's pause), or `ms` passes
- * (a pending file's due time; none when undefined).
+ * Resolves at the first of: a file settles, the pause changes (a pass counts pauses and held
+ * files), or `ms` passes (a pending file's due time; none when undefined).
  */
 function nextChange(d: OncePassDeps, ms: number | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       stopListening();
+      stopPauseListening();
       d.events.off('pipeline:paused', done);
       resolve();
     };
-    const timer = ms === undefined ? undefined : setTimeout(done, ms);
+    const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     const stopListening = d.scheduler.onSettled(done);
     d.events.on('pipeline:paused', done);
+    const stopPauseListening = d.pipeline.onPauseChange(done);
   });
 }
 
@@ -58,6 +62,12 @@ export async function passOnce(d: OncePassDeps, deadline: number): Promise<void>
       settled = ingested + duplicates + quarantined;
       pausesAtProgress = pipeline.pauseCount;
     }
+    // A file that waited for a pause and is gone (removed, renamed) is nobody's to wait for.
+    if (d.scheduler.inflight <= pipeline.heldCount) {
+      d.policy.forgetWaitingUnless(
+        (key, path) => d.scheduler.has(key) || discovery.pending.get(path) !== undefined,
+      );
+    }
     // Files that wait for a pause (a full volume) are tried again when it ends, for as long
     // as files still get in: after a pause for a full volume they are copied one at a time,
     // so what fits is ingested. A pass gives up when several retries let nothing in.
@@ -72,7 +82,7 @@ export async function passOnce(d: OncePassDeps, deadline: number): Promise<void>
       // More files were waiting than the pending set holds: look once more when the window
       // has passed (every file present at the start is complete by then unless it changed).
       rescanned = true;
-      await delay(Math.max(0, deadline - clock()));
+      while (clock() < deadline) await delay(Math.min(deadline - clock(), MAX_TIMER_MS));
       discovery.pending.overflowed = false;
       await discovery.scan();
       continue;
