@@ -17,4 +17,15 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
+  {
+    // Every state call is asynchronous: a promise left unawaited is a step that may not have
+    // happened (a commit, a release) when the next one runs.
+    files: ['src/**/*.ts', 'bin/**/*.ts', 'test/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
 );

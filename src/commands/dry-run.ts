@@ -7,7 +7,7 @@ import { classifyFailure } from '../ingest/failures.js';
 import { LeaseKeeper } from '../ingest/lease.js';
 import { IngestorEvents } from '../events.js';
 import { readAndHash } from '../ingest/hasher.js';
-import { freeName } from '../ingest/naming.js';
+import { freeName } from '../naming.js';
 import type { Candidate } from '../interfaces.js';
 import { createLogger } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
@@ -51,7 +51,7 @@ export async function dryRun(
     summary[entry.action] += 1;
     deps.report(entry);
   };
-  const store = openState(options, { readonly: true });
+  const store = await openState(options, { readonly: true });
   // Installs the SIGIO handler that a lease needs before the first one is taken.
   const leases = options.mode === 'stability' ? new LeaseKeeper() : undefined;
   const events = new IngestorEvents();
@@ -78,7 +78,7 @@ export async function dryRun(
       if (read.leaseFd !== null) fs.closeSync(read.leaseFd);
       const { sha256, identity } = read;
       const bytes = identity.size;
-      const committed = store.findContent(sha256);
+      const committed = await store.findContent(sha256);
       const original = committed !== undefined ? displayPath(committed.source) : seen.get(sha256);
       if (original !== undefined) {
         const dest =
@@ -123,7 +123,7 @@ export async function dryRun(
     await discovery.scan();
   } finally {
     leases?.close();
-    store.close();
+    await store.close();
   }
   return summary;
 }

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
 import { EXIT } from '../errors.js';
-import { isNoDest } from '../ingest/naming.js';
+import { isNoDest } from '../naming.js';
 import type { FileRow } from '../interfaces.js';
 import { formatBytes } from '../ops/human-units.js';
 import type { ListCommandOptions, ListOptions } from '../options/types.js';
@@ -66,25 +66,37 @@ function pathMatcher(glob: string | undefined): ((row: FileRow) => boolean) | un
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** The history of files, newest first. */
-export function list(statePath: string, options: ListOptions): ListedFile[] {
-  const filter = historyFilter(options);
-  const matches = pathMatcher(options.path);
-  const store = openState({ statePath }, { readonly: true, mustExist: true });
+/**
+ * The history of files, newest first. Bad options throw at once (a UsageError naming the flag),
+ * before the state is opened.
+ */
+export function list(statePath: string, options: ListOptions): Promise<ListedFile[]> {
+  return listed(statePath, options.limit, historyFilter(options), pathMatcher(options.path));
+}
+
+async function listed(
+  statePath: string,
+  limit: number,
+  filter: HistoryFilter,
+  matches: ((row: FileRow) => boolean) | undefined,
+): Promise<ListedFile[]> {
+  const store = await openState({ statePath }, { readonly: true, mustExist: true });
   try {
     const rows: FileRow[] = [];
-    if (options.limit > 0) {
-      for (const row of store.history(filter)) {
+    if (limit > 0) {
+      for await (const row of store.history(filter)) {
         if (matches !== undefined && !matches(row)) continue;
         rows.push(row);
-        if (rows.length >= options.limit) break;
+        if (rows.length >= limit) break;
       }
     }
     const originals = new Map<number, FileRow | undefined>();
-    const originalOf = (id: number) => {
-      if (!originals.has(id)) originals.set(id, store.getRow(id));
-      return originals.get(id);
-    };
+    for (const id of new Set(
+      rows.flatMap((r) => (r.duplicateOf === null ? [] : [r.duplicateOf])),
+    )) {
+      originals.set(id, await store.getRow(id));
+    }
+    const originalOf = (id: number) => originals.get(id);
     return rows.map((r): ListedFile => {
       const original = r.duplicateOf === null ? undefined : originalOf(r.duplicateOf);
       return {
@@ -112,7 +124,7 @@ export function list(statePath: string, options: ListOptions): ListedFile[] {
       };
     });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -148,8 +160,8 @@ export function formatListed(f: ListedFile): string {
 }
 
 /** `ingestor list`: the matching files, one line (or JSON line) each, on stdout. */
-export function listCommand(o: ListCommandOptions): number {
-  const files = list(o.statePath, o.list);
+export async function listCommand(o: ListCommandOptions): Promise<number> {
+  const files = await list(o.statePath, o.list);
   // One write: a reader that leaves early fails it once (see the end of bin/ingestor.ts).
   process.stdout.write(
     files.map((f) => `${o.json ? JSON.stringify(f) : formatListed(f)}\n`).join(''),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { EXIT, describeError, hasCode } from '../errors.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import { placeNoReplace } from '../ingest/move.js';
-import { freeName, isNoDest } from '../ingest/naming.js';
+import { freeName, isNoDest } from '../naming.js';
 import type { FsPath } from '../interfaces.js';
 import type { RetryCommandOptions } from '../options/types.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
@@ -36,11 +36,11 @@ export async function retryQuarantined(
   statePath: string,
   ids: readonly number[],
 ): Promise<RetryResult[]> {
-  const store = openState({ statePath }, { mustExist: true });
+  const store = await openState({ statePath }, { mustExist: true });
   const results: RetryResult[] = [];
   try {
     const wanted = new Set(ids);
-    const rows = store.quarantined().filter((r) => wanted.size === 0 || wanted.has(r.id));
+    const rows = (await store.quarantined()).filter((r) => wanted.size === 0 || wanted.has(r.id));
     for (const id of wanted) {
       if (!rows.some((r) => r.id === id)) {
         results.push({
@@ -55,7 +55,7 @@ export async function retryQuarantined(
       const source = displayPath(row.source);
       try {
         if (isNoDest(row.dest)) {
-          store.release(row.id, Date.now());
+          await store.release(row.id, Date.now());
           results.push({ id: row.id, source, restoredTo: source });
           continue;
         }
@@ -77,14 +77,14 @@ export async function retryQuarantined(
           // Sidecar mode: the file was complete when it failed; mark it complete again.
           await fs.promises.writeFile(withSuffix(target, '.ok'), '');
         }
-        store.release(row.id, Date.now());
+        await store.release(row.id, Date.now());
         results.push({ id: row.id, source, restoredTo: displayPath(target) });
       } catch (error) {
         results.push({ id: row.id, source, restoredTo: null, error: describeError(error) });
       }
     }
   } finally {
-    store.close();
+    await store.close();
   }
   return results;
 }

@@ -50,7 +50,12 @@ export async function runCommand(
   const registry = new Registry();
   let ingestor: Orchestrator | undefined;
   let phase: 'starting' | 'recovering' | 'running' | 'stopping' = 'starting';
-  const unregister = registerMetrics(registry, events, () => ingestor?.gauges());
+  const unregister = registerMetrics(
+    registry,
+    events,
+    () => ingestor?.gauges(),
+    async () => ingestor?.countQuarantined(),
+  );
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));
   const health = (): Health => {

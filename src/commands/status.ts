@@ -94,7 +94,7 @@ async function refreshSnapshot(
     throw error;
   }
   for (let waited = 0; ; waited += REFRESH_POLL_MS) {
-    const record = store.readRuntime();
+    const record = await store.readRuntime();
     if (record !== undefined && record.updatedAt >= asked) return { refresh: 'live', record };
     if (waited >= o.refreshTimeoutMs) return { refresh: 'no-answer' };
     await sleep(REFRESH_POLL_MS);
@@ -110,9 +110,9 @@ export async function status(
   options: StatusOptions = {},
 ): Promise<StatusReport> {
   const o: Required<StatusOptions> = { ...statusDefaults, ...options };
-  const store = openState({ statePath }, { readonly: true, mustExist: true });
+  const store = await openState({ statePath }, { readonly: true, mustExist: true });
   try {
-    let daemon = snapshotOf(store.readRuntime());
+    let daemon = snapshotOf(await store.readRuntime());
     const pid = pidAlive(statePath);
     // Signal only a daemon that has written a recent snapshot under that pid: it installs its
     // SIGUSR2 handler before its first snapshot (the default action would kill it), and the
@@ -127,7 +127,7 @@ export async function status(
       if (refresh === 'not-running') running = false;
     }
     // Counted after the refresh, so that they are at least as recent as the snapshot.
-    const t = store.totals();
+    const t = await store.totals();
     const now = o.clock();
     return {
       running,
@@ -147,7 +147,7 @@ export async function status(
       vanished: t.vanished,
     };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

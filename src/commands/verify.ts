@@ -4,7 +4,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { EXIT, hasCode } from '../errors.js';
 import type { FsPath } from '../interfaces.js';
-import { isNoDest, TMP_DIR_NAME } from '../ingest/naming.js';
+import { isNoDest, TMP_DIR_NAME } from '../naming.js';
 import { PROBLEM_ADVICE } from '../ops/verify-advice.js';
 import type { ProblemKind } from '../ops/verify-advice.js';
 import { defaultPlace } from '../options/defaults.js';
@@ -220,10 +220,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   if (stateExists(options)) {
     const duplicates = new Map<string, DuplicateRow>();
     const duplicatesDir = options.duplicatesDir ?? defaultPlace('duplicatesDir', options.warehouse);
-    const store = openState(options, { readonly: true });
+    const store = await openState(options, { readonly: true });
     try {
       const committed = new Set<string>();
-      for (const row of store.rows()) {
+      for await (const row of store.rows()) {
         report.stateRows += 1;
         const where = `state row ${row.id}`;
         if (row.status === 'intent') {
@@ -262,7 +262,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
         }
       }
     } finally {
-      store.close();
+      await store.close();
     }
 
     for await (const { path: file, rel } of walk(duplicatesDir)) {

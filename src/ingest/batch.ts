@@ -11,7 +11,6 @@ import {
   unlinkSyncIfExists,
 } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../identity.js';
-import type { FsPath, RowKind } from '../interfaces.js';
 import {
   formatLine,
   manifestPathFor,
@@ -22,12 +21,12 @@ import {
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { baseName, dirName, displayPath } from '../paths.js';
-import type { ClaimInput, Placement, StateStore } from '../state/store.js';
+import { dirName, displayPath } from '../paths.js';
+import type { ClaimInput, PlacementPlan, StateStore } from '../state/store.js';
 import { giveBackReopened, reopened, reportReopenedAfterCommit } from './give-back.js';
 import { readAndHash } from './hasher.js';
 import { placeNoReplace } from './move.js';
-import { NO_DEST, freeName, temporaryName } from './naming.js';
+import { NO_DEST, temporaryName } from '../naming.js';
 import type { Entry, Work } from './outcome.js';
 
 /** How many batches a file whose content is in flight waits before it is deferred. */
@@ -69,7 +68,6 @@ export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> 
   }
   if (batch.length === 0) return;
   const now = clock();
-  const place = placer(deps.options, now);
   const inputs: ClaimInput[] = batch.map(({ item }) => ({
     sha256: item.sha256,
     source: item.candidate.path,
@@ -77,9 +75,9 @@ export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> 
     sidecar: item.candidate.sidecar ?? null,
     completedAt: item.completedAt,
     hashMs: item.hashMs,
+    tmp: item.tmp,
   }));
-  const tmps = new Map(batch.map(({ item }, i) => [inputs[i]!, item.tmp]));
-  const results = store.claim(inputs, now, (input, kind) => place(input, kind, tmps.get(input)!));
+  const results = await store.claim(inputs, now, placementPlan(deps.options, now));
   crash('after-intent');
 
   const works: Work[] = [];
@@ -124,7 +122,7 @@ export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> 
   }
   crash('after-manifest');
   crash('before-commit');
-  store.finish(
+  await store.finish(
     works.map((w) =>
       w.error === undefined
         ? { id: w.row.id, status: 'committed' }
@@ -146,19 +144,13 @@ export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> 
   }
 }
 
-/** Chooses the final names of a batch's files: no two of them get the same. */
-function placer(options: ResolvedOptions, now: number) {
-  const partition = path.join(options.warehouse, partitionName(now));
-  const duplicates = path.join(options.duplicatesDir, utcDate(now));
-  const manifest = manifestPathFor(options.manifests, now);
-  const reserved = new Set<string>();
-  return (input: ClaimInput, kind: RowKind, tmp: FsPath | null): Placement => {
-    if (kind === 'duplicate' && options.onDuplicate === 'delete') {
-      return { dest: NO_DEST, tmp, manifest: null };
-    }
-    const dir = kind === 'ingest' ? partition : duplicates;
-    const dest = freeName(dir, baseName(input.source), input.sha256, reserved);
-    return { dest, tmp, manifest: kind === 'ingest' ? manifest : null };
+/** Where the files of a batch claimed at `now` go (the store picks free names by it). */
+function placementPlan(options: ResolvedOptions, now: number): PlacementPlan {
+  return {
+    partition: path.join(options.warehouse, partitionName(now)),
+    duplicates:
+      options.onDuplicate === 'delete' ? null : path.join(options.duplicatesDir, utcDate(now)),
+    manifest: manifestPathFor(options.manifests, now),
   };
 }
 

@@ -3,7 +3,7 @@ import { IngestError } from '../errors.js';
 import { fsyncDir, lstatSyncIfExists, unlinkIfExists } from '../fsutil.js';
 import type { Logger } from '../ops/logger.js';
 import { baseName, dirName, displayPath } from '../paths.js';
-import { NO_DEST, freeName } from './naming.js';
+import { NO_DEST, freeName } from '../naming.js';
 import type { HashedFile, Work } from './outcome.js';
 
 // What the pipeline does when a writer opened a file between its hash and its commit (the read

@@ -10,7 +10,7 @@ import type { Hasher } from './hash-pool.js';
 import type { ReadResult } from './hasher.js';
 import { hashFile } from './hasher.js';
 import type { LeaseKeeper, UnseenVolumes } from './lease.js';
-import { temporaryName } from './naming.js';
+import { temporaryName } from '../naming.js';
 import type { HashedFile } from './outcome.js';
 
 /**

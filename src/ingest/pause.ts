@@ -50,6 +50,8 @@ export class Pause {
   #lastPause: { code: string | undefined; resumedAt: number; attempts: number } | undefined;
   /** Intents of a failed batch could not be settled yet: settle them before anything else. */
   #needsRecovery = false;
+  /** How many intents wait to be settled while `#needsRecovery` (for the pause line). */
+  #openIntents = 0;
   /** Files of that batch, resolved when their intents are settled. */
   #held: { entries: Entry[]; error: unknown } | undefined;
   #stopping = false;
@@ -151,7 +153,7 @@ export class Pause {
     const delay = backoffMs(attempts, PAUSE_BASE_MS, PAUSE_CAP_MS);
     const reason = describeError(error);
     this.#pause = { until: now + delay, attempts, since: this.#pause?.since ?? now, reason, code };
-    const held = this.#needsRecovery ? this.#openIntentCount() : 0;
+    const held = this.#needsRecovery ? this.#openIntents : 0;
     const where =
       held === 0
         ? 'sources stay in the input'
@@ -167,20 +169,22 @@ export class Pause {
 
   /**
    * Moved files waiting to be recorded once a settlement has failed: the open intents (a held
-   * batch's, or those start-up recovery could not settle). Read only when pausing, which backs
-   * off; 0 if the state cannot be read either.
+   * batch's, or those start-up recovery could not settle). Read only then, which is rare and
+   * backs off; 0 if the state cannot be read either (the pause line says why it paused).
    */
-  #openIntentCount(): number {
+  async #countOpenIntents(): Promise<number> {
     try {
-      return this.#d.store.openIntents().length;
-    } catch {
+      return (await this.#d.store.openIntents()).length;
+    } catch (error) {
+      this.#d.logger.debug({ err: describeError(error) }, 'cannot count the open intents');
       return 0;
     }
   }
 
   /** Starts paused with intents that start-up recovery could not settle (a full volume). */
-  startPaused(error: unknown): void {
+  startPaused(error: unknown, openIntents: number): void {
     this.#needsRecovery = true;
+    this.#openIntents = openIntents;
     this.pause(error);
   }
 
@@ -248,6 +252,7 @@ export class Pause {
         await this.#settleIntents(batch);
       } catch (recoveryError) {
         this.#needsRecovery = true;
+        this.#openIntents = await this.#countOpenIntents();
         held = batch.filter((entry) => !entry.settled);
         this.#d.logger.warn(
           { err: describeError(recoveryError), files: held.length },
@@ -281,6 +286,7 @@ export class Pause {
       sweepTemporaries: false,
     });
     this.#needsRecovery = false;
+    this.#openIntents = 0;
     const held = this.#held;
     this.#held = undefined;
     for (const entry of [...batch, ...(held?.entries ?? [])]) {
@@ -289,7 +295,7 @@ export class Pause {
       if (row?.status === 'committed' && row.kind === 'ingest') {
         entry.resolve({ kind: 'committed', row });
       } else if (row?.status === 'committed' && row.kind === 'duplicate') {
-        const original = row.duplicateOf === null ? undefined : store.getRow(row.duplicateOf);
+        const original = row.duplicateOf === null ? undefined : await store.getRow(row.duplicateOf);
         if (original !== undefined) entry.resolve({ kind: 'duplicate', row, original });
       }
     }

@@ -18,7 +18,7 @@ import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
 import { LeaseKeeper, UnseenVolumes } from './lease.js';
-import { TMP_DIR_NAME } from './naming.js';
+import { TMP_DIR_NAME } from '../naming.js';
 import type { HashedFile, Outcome } from './outcome.js';
 import { Pause } from './pause.js';
 import type { QuarantineDeps } from './quarantine.js';
@@ -152,8 +152,8 @@ export class Pipeline {
   }
 
   /** Starts paused with intents that start-up recovery could not settle (a full volume). */
-  startPaused(error: unknown): void {
-    this.#pause.startPaused(error);
+  startPaused(error: unknown, openIntents: number): void {
+    this.#pause.startPaused(error, openIntents);
     this.#queue.kick();
   }
 

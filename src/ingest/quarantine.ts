@@ -10,7 +10,7 @@ import type { ResolvedOptions } from '../options.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
 import type { StateStore } from '../state/store.js';
 import { placeNoReplace } from './move.js';
-import { NO_DEST, freeName } from './naming.js';
+import { NO_DEST, freeName } from '../naming.js';
 import type { Outcome } from './outcome.js';
 
 /** What quarantining needs from the pipeline. */
@@ -43,7 +43,7 @@ export async function quarantine(
   const dest = movable
     ? freeName(dir, baseName(candidate.path), randomBytes(8).toString('hex'), new Set())
     : NO_DEST;
-  const row = store.recordQuarantine(
+  const row = await store.recordQuarantine(
     {
       source: candidate.path,
       identity: candidate.identity,
@@ -71,6 +71,6 @@ export async function quarantine(
     await fsyncDir(dir);
     await fsyncDir(dirName(candidate.path));
   }
-  store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
-  return { kind: 'quarantined', row: store.getRow(row.id)! };
+  await store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
+  return { kind: 'quarantined', row: (await store.getRow(row.id))! };
 }

@@ -12,7 +12,7 @@ import { hasCode } from '../errors.js';
 import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../identity.js';
-import { TMP_DIR_NAME, isNoDest } from './naming.js';
+import { TMP_DIR_NAME, isNoDest } from '../naming.js';
 
 export interface RecoverySummary {
   rolledForward: number;
@@ -104,7 +104,7 @@ export async function recover(deps: {
 }): Promise<RecoverySummary> {
   const { options, store, manifest, crash, logger } = deps;
   const summary = emptyRecovery();
-  const intents = store.openIntents();
+  const intents = await store.openIntents();
   const byManifest = new Map<string, FileRow[]>();
   for (const row of intents) {
     if (row.manifest === null) continue;
@@ -192,7 +192,7 @@ export async function recover(deps: {
   }
   for (const [file, list] of lines) await manifest.append(file, list.join(''));
   for (const dir of dirs) await fsyncDir(dir);
-  store.finish(finishes, deps.now());
+  await store.finish(finishes, deps.now());
   for (const report of reports) report();
   if (deps.sweepTemporaries !== false) summary.temporariesRemoved = await sweepTemporaries(options);
   return summary;

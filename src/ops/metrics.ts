@@ -15,8 +15,6 @@ export interface Gauges {
   inflight: number;
   /** Files seen but not complete yet. */
   pending: number;
-  /** Quarantined files not released. */
-  quarantined: number;
   paused: boolean;
   /** When the newest file was committed to the warehouse (ms since the epoch), if ever. */
   lastIngestAt: number | undefined;
@@ -77,13 +75,16 @@ function ingestorVersion(): string {
 }
 
 /**
- * Prometheus metrics, fed by the pipeline's events like the logs are. `gauges` returns
- * undefined before the daemon is up (every gauge reads 0 then). Returns the unsubscriber.
+ * Prometheus metrics, fed by the pipeline's events like the logs are. `gauges` and
+ * `quarantined` return undefined before the daemon is up (every gauge reads 0 then). Returns
+ * the unsubscriber.
  */
 export function registerMetrics(
   registry: Registry,
   events: IngestorEvents,
   gauges: () => Gauges | undefined,
+  /** Quarantined files not released, read from the state at each scrape. */
+  quarantined: () => Promise<number | undefined>,
   build: BuildInfo = { version: ingestorVersion(), node: process.versions.node },
 ): () => void {
   collectDefaultMetrics({ register: registry });
@@ -178,7 +179,14 @@ export function registerMetrics(
     (g) => g.inflight,
   );
   gauge('ingestor_pending_files', 'Files seen but not complete yet.', (g) => g.pending);
-  gauge('ingestor_quarantined_files', 'Quarantined files not yet released.', (g) => g.quarantined);
+  new Gauge({
+    name: 'ingestor_quarantined_files',
+    help: 'Quarantined files not yet released.',
+    registers,
+    async collect() {
+      this.set((await quarantined()) ?? 0);
+    },
+  });
   gauge('ingestor_paused', '1 while ingestion is paused by a failing output volume.', (g) =>
     g.paused ? 1 : 0,
   );

@@ -17,6 +17,8 @@ const BACKOFF_CAPACITY = 100_000;
 export interface FailurePolicyDeps {
   pipeline: Pick<Pipeline, 'pause' | 'quarantine' | 'pausedReason'>;
   store: Pick<StateStore, 'quarantinedInPlace'>;
+  /** The files quarantined in place when the daemon started. */
+  quarantinedInPlace: readonly FsPath[];
   /** Puts a file back to wait (Discovery's `defer`). */
   defer: Discovery['defer'];
   clock: Clock;
@@ -43,7 +45,7 @@ export class FailurePolicy {
 
   constructor(deps: FailurePolicyDeps) {
     this.#d = deps;
-    this.refreshQuarantinedInPlace();
+    this.#inPlace = new Set(deps.quarantinedInPlace.map(pathKey));
   }
 
   /** Files that failed for a pause and wait for it to end. */
@@ -59,8 +61,8 @@ export class FailurePolicy {
   }
 
   /** Rereads the files quarantined in place (`ingestor retry` releases them). */
-  refreshQuarantinedInPlace(): void {
-    this.#inPlace = new Set(this.#d.store.quarantinedInPlace().map(pathKey));
+  async refreshQuarantinedInPlace(): Promise<void> {
+    this.#inPlace = new Set((await this.#d.store.quarantinedInPlace()).map(pathKey));
   }
 
   /** Whether the file must not be tried now: quarantined in place, or backing off. */

@@ -7,7 +7,7 @@ import { ensureOutputDir } from '../fsutil.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
-import type { RunSummary } from '../interfaces.js';
+import type { FsPath, RunSummary } from '../interfaces.js';
 import { logEvents } from '../ops/log-events.js';
 import type { Gauges } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
@@ -58,6 +58,9 @@ interface Parts {
   pipeline: Pipeline;
   recovery: RecoverySummary;
   hasher: WorkerHasher | undefined;
+  /** Read from the state at start: the last commit, and the files quarantined in place. */
+  lastIngestAt: number | undefined;
+  quarantinedInPlace: FsPath[];
 }
 
 /** What carries files, made by the constructor. */
@@ -100,7 +103,7 @@ export class Orchestrator implements AsyncDisposable {
 
   private constructor(options: ResolvedOptions, deps: Required<OrchestratorDeps>, parts: Parts) {
     const { events, logger, clock } = deps;
-    const { store, pipeline } = parts;
+    const { pipeline } = parts;
     this.options = options;
     this.events = events;
     this.recovery = parts.recovery;
@@ -113,8 +116,7 @@ export class Orchestrator implements AsyncDisposable {
     const all = { options, ...deps, ...parts };
     const defer: Discovery['defer'] = (candidate, how) => this.discovery.defer(candidate, how);
     const policy = new FailurePolicy({ ...all, defer });
-    const lastIngestAt = store.lastIngestAt();
-    const outcomes = new OutcomeEvents({ ...all, policy, defer, lastIngestAt });
+    const outcomes = new OutcomeEvents({ ...all, policy, defer, lastIngestAt: parts.lastIngestAt });
     const flow: Flow = { scheduler, pipeline, policy, outcomes };
     const discovery = new Discovery({
       input: options.input,
@@ -158,7 +160,7 @@ export class Orchestrator implements AsyncDisposable {
       inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
-      store = openState(options);
+      store = await openState(options);
       const { recovery, unsettled } = await recoverAtStart({ options, store, manifest, ...full });
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
@@ -170,13 +172,19 @@ export class Orchestrator implements AsyncDisposable {
         ...full,
         ...(hasher === undefined ? {} : { hasher }),
       });
-      if (unsettled !== undefined) pipeline.startPaused(unsettled);
-      const parts = { lock, inputLock, store, manifest, pipeline, recovery, hasher };
+      if (unsettled !== undefined) {
+        pipeline.startPaused(unsettled, (await store.openIntents()).length);
+      }
+      const parts = {
+        ...{ lock, inputLock, store, manifest, pipeline, recovery, hasher },
+        lastIngestAt: await store.lastIngestAt(),
+        quarantinedInPlace: await store.quarantinedInPlace(),
+      };
       return new Orchestrator(options, full, parts);
     } catch (error) {
       await hasher?.close();
       await manifest.close();
-      store?.close();
+      await store?.close();
       inputLock?.release();
       lock.release();
       throw error;
@@ -206,16 +214,16 @@ export class Orchestrator implements AsyncDisposable {
     }
     await this.#parts.pipeline.stop();
     await this.#idle();
-    this.#reportUnsettled();
+    await this.#reportUnsettled();
     // Files a pause kept from being ingested: this pass failed them.
     this.#flow.outcomes.countFailed(this.#flow.policy.waitingForPause);
     return this.summary();
   }
 
   /** Files moved but not recorded at a stop (a full volume) are not done: counted as failed. */
-  #reportUnsettled(): void {
+  async #reportUnsettled(): Promise<void> {
     if (!this.#parts.pipeline.unsettled) return;
-    const files = this.#parts.store.openIntents().length;
+    const files = (await this.#parts.store.openIntents()).length;
     this.#flow.outcomes.reportUnsettled(files, this.#parts.pipeline.pausedReason ?? 'unknown');
   }
 
@@ -247,7 +255,7 @@ export class Orchestrator implements AsyncDisposable {
         await this.discovery.processHints();
         await this.discovery.checkDue();
         if (this.#clock() >= nextScan || this.discovery.rescanRequested) {
-          this.#flow.policy.refreshQuarantinedInPlace();
+          await this.#flow.policy.refreshQuarantinedInPlace();
           scan = await this.discovery.scan();
           this.#logScan(scan);
           nextScan = this.#clock() + this.#scanSpacing(scan.ms);
@@ -259,13 +267,18 @@ export class Orchestrator implements AsyncDisposable {
     }
     await this.#parts.pipeline.stop();
     await this.#idle();
-    this.#reportUnsettled();
+    await this.#reportUnsettled();
     return this.summary();
   }
 
-  /** What the gauges show: live, cheap to read (one COUNT on an index). */
+  /** What the gauges show: live, in memory. */
   gauges(): Gauges {
     return this.#stats.gauges();
+  }
+
+  /** Quarantined files not released (one COUNT on an index). */
+  countQuarantined(): Promise<number> {
+    return this.#parts.store.countQuarantined();
   }
 
   /** Why ingestion is paused, or undefined. */
@@ -301,7 +314,7 @@ export class Orchestrator implements AsyncDisposable {
     await this.#idle();
     await this.#parts.manifest.close();
     await this.#parts.hasher?.close();
-    this.#parts.store.close();
+    await this.#parts.store.close();
     this.#parts.inputLock?.release();
     this.#parts.lock.release();
     this.#unsubscribe();

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { describeError, errnoCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import type { Outcome } from '../ingest/pipeline.js';
-import { isNoDest } from '../ingest/naming.js';
+import { isNoDest } from '../naming.js';
 import type { Candidate, RunSummary } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath } from '../paths.js';

@@ -44,14 +44,13 @@ export class RunStats {
     this.#started = deps.clock();
   }
 
-  /** What the gauges show: live, cheap to read (one COUNT on an index). */
+  /** What the gauges show: live, in memory. */
   gauges(): Gauges {
     const queueDepth = this.#d.scheduler.queued;
     return {
       queueDepth,
       inflight: this.#d.scheduler.inflight - queueDepth,
       pending: this.#d.pending.size,
-      quarantined: this.#d.store.countQuarantined(),
       paused: this.#d.pipeline.pausedReason !== undefined,
       lastIngestAt: this.#d.outcomes.lastIngestAt,
     };
@@ -121,13 +120,11 @@ export class RunStats {
         reason,
       })),
     };
-    try {
-      store.writeRuntime(snapshot, clock());
-    } catch (error) {
+    store.writeRuntime(snapshot, clock()).catch((error: unknown) => {
       // A full or locked state volume: the pipeline pauses and says so; status shows the
       // snapshot's age. Nothing else depends on this write.
       logger.debug({ err: describeError(error), paused }, 'cannot write runtime snapshot');
-    }
+    });
   }
 
   /** The run's summary: counts so far, files still waiting, and the time since the start. */

@@ -66,7 +66,7 @@ export async function recoverAtStart(
         code: errnoCode(error),
         temporariesRemoved: recovery.temporariesRemoved,
       },
-      `recovery cannot finish now (${store.openIntents().length} interrupted files): starting paused; it is tried again when the pause ends`,
+      `recovery cannot finish now (${(await store.openIntents()).length} interrupted files): starting paused; it is tried again when the pause ends`,
     );
   }
   return { recovery, unsettled };

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { UsageError } from '../errors.js';
+import { SqliteStateStore } from './sqlite-async.js';
 import { openSqliteState } from './sqlite-store.js';
 import type { StateStore } from './store.js';
 
@@ -19,9 +20,13 @@ export interface OpenOptions {
 }
 
 /** Opens the state through the store that keeps it: how every command reaches the state. */
-export function openState(location: StateLocation, options: OpenOptions = {}): StateStore {
+export async function openState(
+  location: StateLocation,
+  options: OpenOptions = {},
+): Promise<StateStore> {
   if (options.mustExist === true) requireState(location);
-  return openSqliteState(location.statePath, { readonly: options.readonly === true });
+  const sync = openSqliteState(location.statePath, { readonly: options.readonly === true });
+  return new SqliteStateStore(sync);
 }
 
 /** Whether a state exists at `location` (verify compares with one only where there is one). */

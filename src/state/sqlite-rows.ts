@@ -95,20 +95,3 @@ export function toTotals(t: RawTotals): StateTotals {
     vanished: t.vanished ?? 0,
   };
 }
-
-/** Maps a lazy iterator; `return` (a loop left early) reaches the source and ends its query. */
-export function map<T, U>(source: IterableIterator<T>, f: (t: T) => U): IterableIterator<U> {
-  return {
-    next: () => {
-      const r = source.next();
-      return r.done === true ? r : { done: false, value: f(r.value) };
-    },
-    return: (value?: unknown) => {
-      source.return?.(value);
-      return { done: true, value: undefined };
-    },
-    [Symbol.iterator]() {
-      return this;
-    },
-  };
-}

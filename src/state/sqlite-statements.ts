@@ -18,7 +18,7 @@ export interface Statements {
   readonly quarantinedInPlace: Statement<[], { source: Buffer }>;
   readonly writeRuntime: Statement<[string, number]>;
   readonly readRuntime: Statement<[], { value: string; updated_at: number }>;
-  readonly rows: Statement<[], RawRow>;
+  readonly rows: Statement<[number, number], RawRow>;
   readonly totals: Statement<[], RawTotals>;
 }
 
@@ -70,7 +70,7 @@ export function prepareStatements(db: DatabaseType): Statements {
        WHERE id = @id AND kind = 'quarantine' AND status = 'committed'`,
     ),
     readRuntime: db.prepare(`SELECT value, updated_at FROM runtime WHERE key = 'daemon'`),
-    rows: db.prepare(`SELECT * FROM files ORDER BY id`),
+    rows: db.prepare(`SELECT * FROM files WHERE id > ? ORDER BY id LIMIT ?`),
     // One pass over the table instead of one count per figure.
     totals: db.prepare(`
       SELECT
@@ -88,7 +88,11 @@ export function prepareStatements(db: DatabaseType): Statements {
 }
 
 /** The query of `history`: its WHERE clause built from the filter, newest first. */
-export function historyQuery(filter: HistoryFilter): {
+export function historyQuery(
+  filter: HistoryFilter,
+  before: number | undefined,
+  limit: number,
+): {
   sql: string;
   params: Record<string, unknown>;
 } {
@@ -115,9 +119,14 @@ export function historyQuery(filter: HistoryFilter): {
     params.sha = filter.sha256Prefix;
     params.shaLength = filter.sha256Prefix.length;
   }
+  if (before !== undefined) {
+    where.push('id < @before'); // keyset: the next page starts below the last id shown
+    params.before = before;
+  }
+  params.limit = limit;
   return {
     sql: `SELECT * FROM files ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-         ORDER BY id DESC`,
+         ORDER BY id DESC LIMIT @limit`,
     params,
   };
 }

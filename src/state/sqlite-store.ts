@@ -9,7 +9,7 @@ import { fromBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
-import { intentValues, map, toRow, toTotals } from './sqlite-rows.js';
+import { intentValues, toRow, toTotals } from './sqlite-rows.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
 import type { Statements } from './sqlite-statements.js';
 import type {
@@ -21,7 +21,6 @@ import type {
   QuarantineInput,
   RuntimeRecord,
   RuntimeSnapshot,
-  StateStore,
   StateTotals,
 } from './store.js';
 
@@ -103,7 +102,12 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
   return new SqliteStore(db, snapshot);
 }
 
-export class SqliteStore implements StateStore {
+/**
+ * The SQLite state, synchronous: better-sqlite3 runs each call to its end on the calling
+ * thread. The daemon and the commands reach it through the asynchronous `StateStore`
+ * (`SqliteStateStore` in sqlite-async.ts); tests of the SQL itself use it directly.
+ */
+export class SqliteStore {
   readonly db: DatabaseType;
   readonly #sql: Statements;
   readonly #snapshot: string | undefined;
@@ -255,14 +259,15 @@ export class SqliteStore implements StateStore {
     return raw === undefined ? undefined : toRow(raw);
   }
 
-  history(filter: HistoryFilter): IterableIterator<FileRow> {
-    const { sql, params } = historyQuery(filter);
-    const rows = this.db.prepare<Record<string, unknown>, RawRow>(sql).iterate(params);
-    return map(rows, toRow);
+  /** Up to `limit` rows matching `filter` with ids below `before`, newest first. */
+  historyPage(filter: HistoryFilter, before: number | undefined, limit: number): FileRow[] {
+    const { sql, params } = historyQuery(filter, before, limit);
+    return this.db.prepare<Record<string, unknown>, RawRow>(sql).all(params).map(toRow);
   }
 
-  rows(): IterableIterator<FileRow> {
-    return map(this.#sql.rows.iterate(), toRow);
+  /** Up to `limit` rows with ids above `after`, in id order. */
+  rowsPage(after: number | undefined, limit: number): FileRow[] {
+    return this.#sql.rows.all(after ?? 0, limit).map(toRow);
   }
 
   totals(): StateTotals {

@@ -8,9 +8,23 @@ export interface ClaimInput {
   sidecar: FsPath | null;
   completedAt: number;
   hashMs: number;
+  /** The copy beside the warehouse that gets the final name; none when the source is linked. */
+  tmp?: FsPath | null;
 }
 
-/** Where a claimed file goes; chosen by the pipeline once the store has said what it is. */
+/**
+ * Where the files of one claim go, by what the store finds them to be: an ingest gets a free
+ * name in `partition` and a line in `manifest`; a duplicate a free name in `duplicates`, or no
+ * name (NO_DEST) when duplicates are deleted (`duplicates` null). Data, not a callback, so that
+ * a store on another thread or another host can apply it inside its transaction.
+ */
+export interface PlacementPlan {
+  partition: FsPath;
+  duplicates: FsPath | null;
+  manifest: string;
+}
+
+/** Where a claimed file goes, as the plan places it. */
 export interface Placement {
   dest: FsPath;
   tmp: FsPath | null;
@@ -94,54 +108,72 @@ export interface Finish {
 }
 
 /**
- * Everything the pipeline asks of durable state. SQLite implements it today; a shared
- * PostgreSQL implementation for several hosts implements the same calls.
+ * Everything the daemon and the commands ask of durable state. Every call is asynchronous:
+ * SQLite answers from a thread of its own, and a shared PostgreSQL implementation for several
+ * hosts answers over the network. Batches go in and results come out; no call relies on running
+ * in step with the pipeline. Lists are read in pages (`AsyncIterable`), so no call holds a
+ * cursor open between the caller's steps.
  */
 export interface StateStore {
   /**
    * Decides for each input, in one durable transaction, whether its content is new (an ingest
    * intent), already committed (a duplicate intent) or in flight (busy), and records the
-   * intents with the placement `place` chooses. Returns when the intents are durable.
+   * intents with their places by `plan`. Resolves when the intents are durable.
    */
-  claim(
-    inputs: readonly ClaimInput[],
-    at: number,
-    place: (input: ClaimInput, kind: RowKind) => Placement,
-  ): ClaimResult[];
+  claim(inputs: readonly ClaimInput[], at: number, plan: PlacementPlan): Promise<ClaimResult[]>;
   /** Marks intents final in one durable transaction. */
-  finish(finishes: readonly Finish[], at: number): void;
+  finish(finishes: readonly Finish[], at: number): Promise<void>;
   /**
    * Records the intent to quarantine a file (dest '' = left in place), durably.
    * `sha256` is '' when the file could not be read.
    */
-  recordQuarantine(input: QuarantineInput, at: number): FileRow;
+  recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow>;
   /** Quarantined files not yet released, oldest first. */
-  quarantined(): FileRow[];
-  /** Records what the daemon says about itself (status reads it). */
-  writeRuntime(snapshot: RuntimeSnapshot, at: number): void;
+  quarantined(): Promise<FileRow[]>;
+  /** Records what the daemon says about itself (status reads it); best effort, never a wait. */
+  writeRuntime(snapshot: RuntimeSnapshot, at: number): Promise<void>;
   /** Sources of files quarantined in place (not moved), not released: discovery skips them. */
-  quarantinedInPlace(): FsPath[];
+  quarantinedInPlace(): Promise<FsPath[]>;
   /** How many files are quarantined and not released. */
-  countQuarantined(): number;
+  countQuarantined(): Promise<number>;
   /**
    * When the newest committed ingest (by claim order) was committed (ms), if any: what the
    * daemon last ingested, read once at start.
    */
-  lastIngestAt(): number | undefined;
+  lastIngestAt(): Promise<number | undefined>;
   /** Marks a quarantined file as put back (`ingestor retry`). */
-  release(id: number, at: number): void;
+  release(id: number, at: number): Promise<void>;
   /** Rows still in the intent state: what recovery must settle. */
-  openIntents(): FileRow[];
+  openIntents(): Promise<FileRow[]>;
   /** The committed (or in-flight) ingest of this content, if any. */
-  findContent(sha256: string): FileRow | undefined;
-  getRow(id: number): FileRow | undefined;
-  /** Rows matching `filter`, newest first, read lazily: a loop that stops early reads less. */
-  history(filter: HistoryFilter): IterableIterator<FileRow>;
-  /** Every row in id order, read lazily (verify). */
-  rows(): IterableIterator<FileRow>;
+  findContent(sha256: string): Promise<FileRow | undefined>;
+  getRow(id: number): Promise<FileRow | undefined>;
+  /** Rows matching `filter`, newest first, read a page at a time: a loop that stops early reads less. */
+  history(filter: HistoryFilter): AsyncIterable<FileRow>;
+  /** Every row in id order, a page at a time (verify). */
+  rows(): AsyncIterable<FileRow>;
   /** What `ingestor status` counts. */
-  totals(): StateTotals;
+  totals(): Promise<StateTotals>;
   /** The daemon's last runtime record, if it ever wrote one. */
-  readRuntime(): RuntimeRecord | undefined;
-  close(): void;
+  readRuntime(): Promise<RuntimeRecord | undefined>;
+  close(): Promise<void>;
+}
+
+/** Rows read per page by `history` and `rows`. */
+export const PAGE_ROWS = 500;
+
+/**
+ * Pages through rows by id: `page(bound, limit)` returns up to `limit` rows past `bound` (none
+ * given: from the start) in the order of the listing, and an empty or short page ends it.
+ */
+export async function* paged(
+  page: (bound: number | undefined, limit: number) => Promise<FileRow[]>,
+): AsyncGenerator<FileRow> {
+  let bound: number | undefined;
+  for (;;) {
+    const rows = await page(bound, PAGE_ROWS);
+    yield* rows;
+    if (rows.length < PAGE_ROWS) return;
+    bound = rows[rows.length - 1]!.id;
+  }
 }

@@ -9,6 +9,7 @@ import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { ManifestWriter } from '../../src/manifest/manifest-writer.js';
 import type { IngestorOptions } from '../../src/options.js';
 import { resolveOptions } from '../../src/options.js';
+import { SqliteStateStore } from '../../src/state/sqlite-async.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import { identityOf } from '../../src/identity.js';
 import {
@@ -36,7 +37,7 @@ const optionsFor = (d: ReturnType<typeof makeDirs>, extra: Partial<IngestorOptio
 /** A pipeline on the real state and manifests of `d`, and a way to close it all. */
 async function openPipeline(d: ReturnType<typeof makeDirs>) {
   fs.mkdirSync(d.warehouse, { recursive: true });
-  const store = openSqliteState(d.state);
+  const store = new SqliteStateStore(openSqliteState(d.state));
   const manifest = new ManifestWriter();
   const events = new IngestorEvents();
   const pipeline = await Pipeline.create({
@@ -51,7 +52,7 @@ async function openPipeline(d: ReturnType<typeof makeDirs>) {
   const close = async () => {
     await pipeline.stop();
     await manifest.close();
-    store.close();
+    await store.close();
   };
   return { pipeline, store, events, close };
 }
@@ -131,7 +132,7 @@ describe('hostile conditions, in process (real files and state, controlled clock
     if (outcome.kind === 'failed') {
       expect((outcome.error as { code: string }).code).toBe('INGEST_ERR_VANISHED');
     }
-    expect(store.openIntents()).toEqual([]);
+    expect(await store.openIntents()).toEqual([]);
     expect(manifestLines(d.manifests)).toEqual([]);
     expect(filesUnder(d.warehouse).filter((f) => f.startsWith('ingest_date='))).toEqual([]);
     await close();
@@ -155,17 +156,17 @@ describe('hostile conditions, in process (real files and state, controlled clock
     await paused;
     // Moved but not yet settled: the files are in the warehouse and none is failed.
     expect(filesUnder(d.input)).toEqual(['late.csv']);
-    expect(store.openIntents()).toHaveLength(3);
+    expect(await store.openIntents()).toHaveLength(3);
     // A file that comes while the volume is still full is not held: the settlement that runs
     // before its batch fails, so it fails as paused and stays in the input.
     const lateOutcome = await pipeline.ingestInNextBatch(latePrepared);
     expect(lateOutcome.kind).toBe('failed');
     expect(filesUnder(d.input)).toEqual(['late.csv']);
-    expect(store.openIntents()).toHaveLength(3);
+    expect(await store.openIntents()).toHaveLength(3);
     fs.rmSync(path.join(d.manifests, 'filler'));
     // Nothing else is committed: the end of the pause alone settles the batch.
     expect((await outcomes).map((o) => o.kind)).toEqual(['committed', 'committed', 'committed']);
-    expect(store.openIntents()).toEqual([]);
+    expect(await store.openIntents()).toEqual([]);
     // What discovery does for a file that failed as paused: try it again.
     expect((await pipeline.ingestInNextBatch(latePrepared)).kind).toBe('committed');
     expectExactlyOnce(d, [...contents, 'late']);

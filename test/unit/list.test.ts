@@ -49,53 +49,57 @@ function history(): string {
 }
 
 describe('list', () => {
-  it('finds by content: a whole SHA-256 or a prefix, in any case', () => {
+  it('finds by content: a whole SHA-256 or a prefix, in any case', async () => {
     const state = history();
-    const sources = (sha256: string) =>
-      list(state, { sha256, limit: 50 }).map((f) => path.basename(f.source));
-    expect(sources('A1B2C3')).toEqual(['one-more.csv', 'one.csv', 'one.csv']);
-    expect(sources('a1b2c4')).toEqual(['three.csv']);
-    expect(sources('b'.repeat(64))).toEqual(['two.json']);
-    expect(sources('b'.repeat(63) + 'c')).toEqual([]);
+    const sources = async (sha256: string) =>
+      (await list(state, { sha256, limit: 50 })).map((f) => path.basename(f.source));
+    expect(await sources('A1B2C3')).toEqual(['one-more.csv', 'one.csv', 'one.csv']);
+    expect(await sources('a1b2c4')).toEqual(['three.csv']);
+    expect(await sources('b'.repeat(64))).toEqual(['two.json']);
+    expect(await sources('b'.repeat(63) + 'c')).toEqual([]);
   });
 
-  it('refuses a short or non-hex --sha256, naming the flag', () => {
+  it('refuses a short or non-hex --sha256, naming the flag', async () => {
     const state = history();
     expect(() => list(state, { sha256: 'a1b2c', limit: 50 })).toThrow(/^--sha256 must be/);
     expect(() => list(state, { sha256: 'xyzxyz', limit: 50 })).toThrow(/got "xyzxyz"/);
   });
 
-  it('finds by source path: a glob against the whole path or the bare name', () => {
+  it('finds by source path: a glob against the whole path or the bare name', async () => {
     const state = history();
-    const sources = (glob: string, limit = 50) =>
-      list(state, { path: glob, limit }).map((f) => f.source);
-    expect(sources('*.json')).toEqual(['/in/orders/two.json']);
-    expect(sources('/in/orders/**')).toEqual(['/in/orders/two.json', '/in/orders/one.csv']);
-    expect(sources('**/again/*')).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
-    expect(sources('one*.csv', 2)).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
-    expect(sources('orders')).toEqual([]);
+    const sources = async (glob: string, limit = 50) =>
+      (await list(state, { path: glob, limit })).map((f) => f.source);
+    expect(await sources('*.json')).toEqual(['/in/orders/two.json']);
+    expect(await sources('/in/orders/**')).toEqual(['/in/orders/two.json', '/in/orders/one.csv']);
+    expect(await sources('**/again/*')).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
+    expect(await sources('one*.csv', 2)).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
+    expect(await sources('orders')).toEqual([]);
     expect(() => list(state, { path: '', limit: 50 })).toThrow(/^--path must be a glob/);
   });
 
-  it('matches a relative glob with a / against any trailing part of the path, of whole names', () => {
+  it('matches a relative glob with a / against any trailing part of the path, of whole names', async () => {
     const state = history();
-    const sources = (glob: string) => list(state, { path: glob, limit: 50 }).map((f) => f.source);
+    const sources = async (glob: string) =>
+      (await list(state, { path: glob, limit: 50 })).map((f) => f.source);
     // The state keeps absolute paths and list does not know the input: `orders/*.csv` is what
     // `--exclude` would match in <input>/orders/, whatever the input was.
-    expect(sources('orders/*.csv')).toEqual(['/in/orders/one.csv']);
-    expect(sources('./orders/*.csv')).toEqual(['/in/orders/one.csv']);
-    expect(sources('in/orders/*')).toEqual(['/in/orders/two.json', '/in/orders/one.csv']);
-    expect(sources('again/one*.csv')).toEqual(['/in/again/one-more.csv', '/in/again/one.csv']);
-    expect(sources('rders/*.csv')).toEqual([]); // whole names only
-    expect(sources('orders/')).toEqual([]);
+    expect(await sources('orders/*.csv')).toEqual(['/in/orders/one.csv']);
+    expect(await sources('./orders/*.csv')).toEqual(['/in/orders/one.csv']);
+    expect(await sources('in/orders/*')).toEqual(['/in/orders/two.json', '/in/orders/one.csv']);
+    expect(await sources('again/one*.csv')).toEqual([
+      '/in/again/one-more.csv',
+      '/in/again/one.csv',
+    ]);
+    expect(await sources('rders/*.csv')).toEqual([]); // whole names only
+    expect(await sources('orders/')).toEqual([]);
     // A glob from / is the whole path, as before.
-    expect(sources('/orders/*.csv')).toEqual([]);
-    expect(sources('/in/other/*.csv')).toEqual(['/in/other/three.csv']);
+    expect(await sources('/orders/*.csv')).toEqual([]);
+    expect(await sources('/in/other/*.csv')).toEqual(['/in/other/three.csv']);
   });
 
-  it('names the original of a duplicate, in JSON and in text', () => {
+  it('names the original of a duplicate, in JSON and in text', async () => {
     const state = history();
-    const [dup] = list(state, { status: 'duplicate', limit: 1 });
+    const [dup] = await list(state, { status: 'duplicate', limit: 1 });
     expect(dup!.duplicateOf).toEqual({
       id: 1,
       source: '/in/orders/one.csv',
@@ -104,11 +108,11 @@ describe('list', () => {
     expect(formatListed(dup!)).toMatch(
       /^#5 +duplicate .* \/in\/again\/one-more\.csv {2}-> \/wh\/_duplicates\/2026-01-01\/one-more\.csv {2}sha256 a1b2c3000000 {2}3 B .* {2}same as #1 \/in\/orders\/one\.csv -> \/wh\/ingest_date=2026-01-01\/one\.csv$/,
     );
-    const [ingest] = list(state, { status: 'ingested', limit: 1 });
+    const [ingest] = await list(state, { status: 'ingested', limit: 1 });
     expect(ingest!.duplicateOf).toBeNull();
   });
 
-  it('says what it filtered on when nothing matches', () => {
+  it('says what it filtered on when nothing matches', async () => {
     expect(describeNoMatch({ limit: 50 })).toBe('no files recorded yet');
     expect(
       describeNoMatch({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { candidateName, splitExtension, truncateBytes } from '../../src/ingest/naming.js';
+import { candidateName, splitExtension, truncateBytes } from '../../src/naming.js';
 
 const SHA = 'abcdef0123456789'.repeat(4);
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { FsPath } from '../interfaces.js';
-import { fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
+import type { FsPath } from './interfaces.js';
+import { fromBytes, joinPath, pathKey, toBytes } from './paths.js';
 
 /** Linux's limit on one name, in bytes. */
 export const NAME_MAX = 255;
