@@ -47,6 +47,14 @@ export class UsageError extends IngestError {
   }
 }
 
+/** An error from reading the source file (as opposed to writing outputs or state). */
+export class SourceReadError extends IngestError {
+  constructor(message: string, cause: unknown) {
+    super('INGEST_ERR_SOURCE_READ', message, { cause });
+    this.name = 'SourceReadError';
+  }
+}
+
 /** A volume (an output's or the state's) is full: an incident that passes when space returns. */
 export const FULL_VOLUME_CODES: readonly string[] = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'];
 

@@ -1,5 +1,7 @@
-import { IngestError, errnoCode } from '../errors.js';
+import { SourceReadError, errnoCode } from '../errors.js';
 import type { FailureClass } from '../interfaces.js';
+
+export { SourceReadError };
 
 /** Reading a source failed with these: the condition may pass. */
 export const TRANSIENT_SOURCE_CODES: ReadonlySet<string> = new Set([
@@ -27,14 +29,6 @@ const CHANGED_CODES: ReadonlySet<string> = new Set([
   // A hashing thread that died: not the file's doing either, and nothing to count against it.
   'INGEST_ERR_HASHER_STOPPED',
 ]);
-
-/** An error from reading the source file (as opposed to writing outputs or state). */
-export class SourceReadError extends IngestError {
-  constructor(message: string, cause: unknown) {
-    super('INGEST_ERR_SOURCE_READ', message, { cause });
-    this.name = 'SourceReadError';
-  }
-}
 
 export function classifyFailure(error: unknown): FailureClass {
   const code = errnoCode(error);

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import type { ReadResult } from './hasher.js';
 import type { HashReply, HashRequest } from './hash-messages.js';
-import { deserializeError } from './hash-messages.js';
+import { deserializeError } from '../thread-errors.js';
+import { workerScript } from '../worker-script.js';
 import { readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
@@ -26,14 +26,6 @@ export const inThreadHasher: Hasher = {
   hash: readAndHash,
   close: async () => {},
 };
-
-/** The compiled worker script (from sources under a test runner, the built one beside them). */
-function workerScript(): URL | undefined {
-  const here = new URL('./hash-worker.js', import.meta.url);
-  if (fs.existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../../dist/src/ingest/hash-worker.js', import.meta.url);
-  return fs.existsSync(fileURLToPath(built)) ? built : undefined;
-}
 
 interface Slot {
   worker: Worker;
@@ -70,7 +62,7 @@ export class WorkerHasher implements Hasher {
 
   /** undefined when the compiled worker script is not available. */
   static create(threads: number): WorkerHasher | undefined {
-    const script = workerScript();
+    const script = workerScript('ingest/hash-worker.js');
     return script === undefined ? undefined : new WorkerHasher(script, threads);
   }
 

@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
 import type { HashReply, HashRequest } from './hash-messages.js';
-import { serializeError } from './hash-messages.js';
+import { serializeError } from '../thread-errors.js';
 import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
 
 const crash = crashInjectorFromEnv();

@@ -6,7 +6,7 @@ import type { FileIdentity, FsPath } from '../interfaces.js';
 import { dirName, displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../identity.js';
-import { SourceReadError } from './failures.js';
+import { SourceReadError } from '../errors.js';
 import { handOver, leaseIntact, tryReadLease } from './lease.js';
 
 const CHUNK = 1024 * 1024;

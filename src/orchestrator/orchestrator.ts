@@ -160,7 +160,7 @@ export class Orchestrator implements AsyncDisposable {
       inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
-      store = await openState(options);
+      store = await openState(options, { ownThread: true });
       const { recovery, unsettled } = await recoverAtStart({ options, store, manifest, ...full });
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),

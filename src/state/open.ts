@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { UsageError } from '../errors.js';
 import { SqliteStateStore } from './sqlite-async.js';
 import { openSqliteState } from './sqlite-store.js';
+import { SqliteThreadStore } from './sqlite-thread.js';
 import type { StateStore } from './store.js';
 
 /**
@@ -17,6 +18,11 @@ export interface OpenOptions {
   readonly?: boolean;
   /** Refuse, naming it, a state that does not exist (status, list, retry). */
   mustExist?: boolean;
+  /**
+   * On a thread of its own (the daemon: its main thread has other work while a transaction and
+   * its fsync run). Default: on the calling thread (a command's short read).
+   */
+  ownThread?: boolean;
 }
 
 /** Opens the state through the store that keeps it: how every command reaches the state. */
@@ -25,8 +31,9 @@ export async function openState(
   options: OpenOptions = {},
 ): Promise<StateStore> {
   if (options.mustExist === true) requireState(location);
-  const sync = openSqliteState(location.statePath, { readonly: options.readonly === true });
-  return new SqliteStateStore(sync);
+  const readonly = options.readonly === true;
+  if (options.ownThread === true) return SqliteThreadStore.open(location.statePath, { readonly });
+  return new SqliteStateStore(openSqliteState(location.statePath, { readonly }));
 }
 
 /** Whether a state exists at `location` (verify compares with one only where there is one). */

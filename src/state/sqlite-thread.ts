@@ -1,0 +1,189 @@
+import { Worker } from 'node:worker_threads';
+import { IngestError, describeError } from '../errors.js';
+import type { FileRow, FsPath } from '../interfaces.js';
+import { deserializeError } from '../thread-errors.js';
+import { revived, workerScript } from '../worker-script.js';
+import { SqliteStateStore } from './sqlite-async.js';
+import type { StateMethod, StateOpen, StateReply } from './sqlite-messages.js';
+import { openSqliteState } from './sqlite-store.js';
+import type {
+  ClaimInput,
+  ClaimResult,
+  Finish,
+  HistoryFilter,
+  PlacementPlan,
+  QuarantineInput,
+  RuntimeRecord,
+  RuntimeSnapshot,
+  StateStore,
+  StateTotals,
+} from './store.js';
+import { paged } from './store.js';
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The SQLite state on a thread of its own (sqlite-worker.ts): each call is a message, answered
+ * in order by the one connection there, so the main thread goes on with other work while a
+ * transaction and its fsync run. A thread that stops (out of memory, a crash in native code)
+ * fails the calls waiting on it with INGEST_ERR_STATE, which pauses ingestion; the next call
+ * starts a new thread, which opens the state again.
+ */
+export class SqliteThreadStore implements StateStore {
+  readonly #script: URL;
+  readonly #open: StateOpen;
+  #worker: Worker | undefined;
+  #ready: Promise<void> | undefined;
+  readonly #waiting = new Map<number, Waiter>();
+  #next = 1;
+  #closed = false;
+
+  private constructor(script: URL, open: StateOpen) {
+    this.#script = script;
+    this.#open = open;
+  }
+
+  /**
+   * Opens the state on its own thread; where there is no built thread script (library use from
+   * sources), on this one. Throws as opening it here would (a state that cannot be used).
+   */
+  static async open(statePath: string, options: { readonly?: boolean } = {}): Promise<StateStore> {
+    const readonly = options.readonly === true;
+    const script = workerScript('state/sqlite-worker.js');
+    if (script === undefined) return new SqliteStateStore(openSqliteState(statePath, { readonly }));
+    const store = new SqliteThreadStore(script, { statePath, readonly });
+    try {
+      await store.#start();
+    } catch (error) {
+      await store.#worker?.terminate();
+      throw error;
+    }
+    return store;
+  }
+
+  #start(): Promise<void> {
+    const worker = new Worker(this.#script, {
+      workerData: this.#open,
+      // Statements, a batch's rows and a page of history: a bounded heap keeps the process's
+      // memory flat (V8 grows a heap it is not told to keep small).
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+    });
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#waiting.set(0, { resolve: () => resolve(), reject });
+    });
+    worker.on('message', (reply: StateReply) => {
+      const waiter = this.#waiting.get(reply.id);
+      this.#waiting.delete(reply.id);
+      if (this.#waiting.size === 0) worker.unref();
+      if (waiter === undefined) return;
+      if (reply.ok) waiter.resolve(revived(reply.value));
+      else waiter.reject(deserializeError(reply.error));
+    });
+    const stopped = (why: string) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      this.#ready = undefined;
+      const error = new IngestError('INGEST_ERR_STATE', `the state thread stopped (${why})`);
+      for (const waiter of this.#waiting.values()) waiter.reject(error);
+      this.#waiting.clear();
+    };
+    worker.on('error', (error) => stopped(describeError(error)));
+    worker.on('exit', (code) => stopped(`exit code ${code}`));
+    return this.#ready;
+  }
+
+  async #call<T>(method: StateMethod, ...args: unknown[]): Promise<T> {
+    if (this.#closed) throw new IngestError('INGEST_ERR_STATE', 'the state is closed');
+    if (this.#worker === undefined) await this.#start();
+    else await this.#ready;
+    const worker = this.#worker!;
+    const id = this.#next++;
+    const answer = new Promise<unknown>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+    });
+    worker.ref();
+    worker.postMessage({ id, method, args });
+    return (await answer) as T;
+  }
+
+  claim(inputs: readonly ClaimInput[], at: number, plan: PlacementPlan): Promise<ClaimResult[]> {
+    return this.#call('claim', inputs, at, plan);
+  }
+
+  finish(finishes: readonly Finish[], at: number): Promise<void> {
+    return this.#call('finish', finishes, at);
+  }
+
+  recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow> {
+    return this.#call('recordQuarantine', input, at);
+  }
+
+  quarantined(): Promise<FileRow[]> {
+    return this.#call('quarantined');
+  }
+
+  writeRuntime(snapshot: RuntimeSnapshot, at: number): Promise<void> {
+    return this.#call('writeRuntime', snapshot, at);
+  }
+
+  quarantinedInPlace(): Promise<FsPath[]> {
+    return this.#call('quarantinedInPlace');
+  }
+
+  countQuarantined(): Promise<number> {
+    return this.#call('countQuarantined');
+  }
+
+  lastIngestAt(): Promise<number | undefined> {
+    return this.#call('lastIngestAt');
+  }
+
+  release(id: number, at: number): Promise<void> {
+    return this.#call('release', id, at);
+  }
+
+  openIntents(): Promise<FileRow[]> {
+    return this.#call('openIntents');
+  }
+
+  findContent(sha256: string): Promise<FileRow | undefined> {
+    return this.#call('findContent', sha256);
+  }
+
+  getRow(id: number): Promise<FileRow | undefined> {
+    return this.#call('getRow', id);
+  }
+
+  history(filter: HistoryFilter): AsyncIterable<FileRow> {
+    return paged((before, limit) => this.#call('historyPage', filter, before, limit));
+  }
+
+  rows(): AsyncIterable<FileRow> {
+    return paged((after, limit) => this.#call('rowsPage', after, limit));
+  }
+
+  totals(): Promise<StateTotals> {
+    return this.#call('totals');
+  }
+
+  readRuntime(): Promise<RuntimeRecord | undefined> {
+    return this.#call('readRuntime');
+  }
+
+  /** Closes the state (the WAL is folded back) and lets the thread end. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#worker !== undefined) {
+      try {
+        await this.#call('close');
+      } finally {
+        this.#closed = true;
+      }
+    }
+    this.#closed = true;
+  }
+}
