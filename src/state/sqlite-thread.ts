@@ -64,6 +64,11 @@ export class SqliteThreadStore implements StateStore {
     return store;
   }
 
+  /** The thread answering now (tests stop it as a crash in native code would). */
+  get thread(): Worker | undefined {
+    return this.#worker;
+  }
+
   #start(): Promise<void> {
     const worker = new Worker(this.#script, {
       workerData: this.#open,

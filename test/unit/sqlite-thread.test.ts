@@ -61,6 +61,26 @@ describe('SQLite state on a thread of its own', () => {
     await store.close();
   });
 
+  it('a thread that stops fails the calls waiting on it as a state failure; the next call opens it again', async () => {
+    const root = dir();
+    const store = (await SqliteThreadStore.open(path.join(root, 'state.db'))) as SqliteThreadStore;
+    const plan = { partition: path.join(root, 'wh'), duplicates: null, manifest: '/m' };
+    await store.claim([input('c', '/in/c.csv')], 1, plan);
+    const dying = store.thread!;
+    // A claim of 50,000 files keeps the thread busy long enough for it to stop mid-call.
+    const many = Array.from({ length: 50_000 }, (_, i) => ({
+      ...input('0', `/in/${i}.csv`),
+      sha256: (i + 1).toString(16).padStart(64, '1'),
+    }));
+    const waiting = store.claim(many, 2, plan);
+    await dying.terminate();
+    await expect(waiting).rejects.toMatchObject({ code: 'INGEST_ERR_STATE' });
+    // The intent was durable before the thread stopped: a new thread reads it.
+    expect((await store.openIntents()).map((r) => r.source)).toEqual(['/in/c.csv']);
+    expect(store.thread).not.toBe(dying);
+    await store.close();
+  });
+
   it('a state that cannot be opened is refused as on this thread, and no thread is left', async () => {
     const root = dir();
     fs.writeFileSync(path.join(root, 'state.db'), 'not a database, not at all: '.repeat(200));
