@@ -8,7 +8,7 @@ import { runCommand } from '../src/commands/run.js';
 import { statusCommand } from '../src/commands/status.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { EXIT, UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
-import { COMMANDS, COMMAND_HELP, CONFIG_HELP, FLAGS, USAGE } from '../src/options/flags.js';
+import { COMMANDS, COMMAND_HELP, FLAGS, USAGE, configHelp } from '../src/options/flags.js';
 import type { Command } from '../src/options/flags.js';
 import {
   resolveList,
@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
     parser = parser.command(
       name === 'run' ? ['run', '$0'] : name,
       COMMAND_HELP[name],
-      (y) => y.options(FLAGS[name]),
+      (y) => y.options(FLAGS[name]).describe('config', configHelp(name)),
       (a) => {
         command = { name, flags: a as unknown as ParsedFlags };
       },
@@ -64,11 +64,14 @@ async function main(argv: string[]): Promise<void> {
   await parser
     // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
     .env(ENV_PREFIX.slice(0, -1))
-    .config('config', CONFIG_HELP, readConfig)
+    .config('config', configHelp('run'), readConfig)
     .middleware((a) => checkSources(a as unknown as ParsedFlags, config, argv, process.env), true)
     .strict(true)
     .version()
-    .help()
+    // Help is a flag of each command, shown by its handler below, after yargs has checked the
+    // words: yargs' own --help would show the main help for `ingestor bogus --help`.
+    .help(false)
+    .option('help', { type: 'boolean', alias: 'h', describe: 'Show help' })
     .showHelpOnFail(false)
     .fail((message, error) => {
       // yargs' own messages (unknown flag or command): one line, exit 2.
@@ -76,8 +79,12 @@ async function main(argv: string[]): Promise<void> {
     })
     .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
     .parseAsync();
-  if (command === undefined) return; // --help, --version
+  if (command === undefined) return; // --version
   const { name, flags } = command;
+  if (flags.help === true) {
+    parser.showHelp('log'); // the help of the command that ran
+    return;
+  }
   process.exitCode = await commands[name](flags);
 }
 

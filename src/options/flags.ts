@@ -34,9 +34,6 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
 
 export const USAGE = '$0 [run] --input DIR --warehouse DIR --manifests DIR [options]';
 
-export const CONFIG_HELP =
-  'JSON file of options (keys as the flags: "input", "stability-seconds", ...)';
-
 /**
  * A numeric flag. Parsed as a string, so that src/options/resolve.ts validates it once and quotes
  * a bad value as it was given (`got "abc"`, where yargs' own number type would give NaN), but
@@ -83,7 +80,7 @@ export const RUN_NUMBERS = [
     flag: 'stats-interval',
     key: 'statsIntervalSeconds',
     integer: false,
-    describe: 'seconds between stats log lines',
+    describe: 'seconds between two stats log lines',
   },
 ] as const satisfies readonly {
   flag: string;
@@ -171,7 +168,8 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     ...MANIFESTS_AND_STATE,
     'duplicates-dir': {
       type: 'string',
-      describe: `the daemon's duplicates directory [${describePlace('duplicatesDir')}]`,
+      describe: "the daemon's duplicates directory",
+      defaultDescription: describePlace('duplicatesDir'),
     },
     rehash: {
       type: 'boolean',
@@ -211,3 +209,11 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
 
 /** Flags every command has. */
 export const COMMON_FLAGS = ['config', 'help', 'version'];
+
+/** What --help says of --config: its keys are this command's flags, and only those. */
+export function configHelp(command: Command): string {
+  const keys = Object.keys(FLAGS[command])
+    .slice(0, 2)
+    .map((key) => JSON.stringify(key));
+  return `JSON file of options, keys as this command's flags (${keys.join(', ')}, ...)`;
+}

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commandDefaults, defaults } from '../../src/options.js';
+import { COMMANDS, FLAGS } from '../../src/options/flags.js';
 import {
   baseArgs,
   binForOtherUsers,
@@ -292,13 +293,16 @@ describe('status, list and retry on a state they cannot read', () => {
 });
 
 describe('help', () => {
-  /** The help entry of one flag, on one line (yargs wraps its text, type and default). */
+  /**
+   * The help entry of one flag, on one line (yargs wraps its text, type and default). Entries
+   * start within 6 columns (`  -h, --help`, `      --input`), their wrapped lines further in.
+   */
   const entry = (help: string, flag: string) => {
     const lines = help.split('\n');
     const at = lines.findIndex((l) => l.trimStart().startsWith(`${flag} `));
     expect(at, `${flag} in help`).toBeGreaterThanOrEqual(0);
-    const end = lines.findIndex((l, i) => i > at && !/^ {3,}\S/.test(l));
-    return lines.slice(at, end).join(' ').replace(/\s+/g, ' ');
+    const end = lines.findIndex((l, i) => i > at && !/^ {7,}\S/.test(l));
+    return lines.slice(at, end).join(' ').replace(/\s+/g, ' ').trim();
   };
 
   it('--manifests is required for run and verify; the others need it or --state-path', async () => {
@@ -355,6 +359,51 @@ describe('help', () => {
       ['list', '--state-path', d.state, '--limit', 'lots'],
       '--limit must be a positive integer, got "lots"',
       d,
+    );
+  });
+
+  it('-h is --help, for each command', async () => {
+    const main = await run(['--help']);
+    const short = await run(['-h']);
+    expect(short.code, short.stderr).toBe(0);
+    expect(short.stdout).toBe(main.stdout);
+    expect(main.stdout).toMatch(/^ {2}-h, --help +Show help/m);
+    const status = await run(['status', '-h']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^ingestor status\n/);
+    expect(status.stdout).toBe((await run(['status', '--help'])).stdout);
+  });
+
+  it('an unknown command is a usage error, with --help too', async () => {
+    const d = makeDirs();
+    for (const help of ['--help', '-h']) {
+      await expectUsageError(['bogus', help], 'Unknown argument: bogus', d);
+      await expectUsageError(['status', 'bogus', help], 'Unknown argument: bogus', d);
+    }
+  });
+
+  it("each command's --config names keys that command takes", async () => {
+    for (const command of COMMANDS) {
+      const help = (await run([command, '--help'])).stdout;
+      const keys = [...entry(help, '--config').matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      expect(keys.length, `${command} --help: ${help}`).toBeGreaterThan(0);
+      for (const key of keys) expect(Object.keys(FLAGS[command]), command).toContain(key);
+    }
+    // The main help is run's.
+    expect(entry((await run(['--help'])).stdout, '--config')).toContain('"input"');
+  });
+
+  it('no description runs into its type, and defaults are shown as defaults', async () => {
+    for (const args of [['--help'], ...COMMANDS.map((command) => [command, '--help'])]) {
+      const help = (await run(args)).stdout;
+      expect(help, args.join(' ')).not.toMatch(/\S\[(string|number|boolean|array)\]/);
+    }
+    const verify = (await run(['verify', '--help'])).stdout;
+    expect(entry(verify, '--state-path')).toBe(
+      '--state-path SQLite state file [string] [default: <manifests>/ingestor.db]',
+    );
+    expect(entry(verify, '--duplicates-dir')).toBe(
+      "--duplicates-dir the daemon's duplicates directory [string] [default: <warehouse>/_duplicates]",
     );
   });
 });
