@@ -126,7 +126,9 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     once: { type: 'boolean', describe: 'one pass, print a summary, exit' },
     'dry-run': { type: 'boolean', describe: 'report what would happen; change nothing' },
     json: { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' },
-    exclude: { type: 'string', array: true, describe: 'glob of files never ingested' },
+    // Not `array`: yargs would take the words after it as more globs (`--exclude '*.bak' run`),
+    // and a bare --exclude as no glob at all. Each glob is its own --exclude.
+    exclude: { type: 'string', describe: 'glob of files never ingested (repeatable)' },
     'on-duplicate': {
       type: 'string',
       choices: ON_DUPLICATE,

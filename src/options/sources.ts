@@ -21,6 +21,26 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+/** `stability-seconds` -> `stabilitySeconds`: yargs takes that spelling on the command line too. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The words of the command line (up to `--`) that give `flag`, in any spelling yargs takes:
+ * `--dry-run`, `--dry-run=false`, `--no-dry-run`, `--dryRun`, ... For a switch the parsed value
+ * cannot tell: yargs keeps the last of `--dry-run --no-dry-run`.
+ */
+function wordsGiving(rawArgs: readonly string[], flag: string): string[] {
+  const forms = [...new Set([flag, camel(flag)])].flatMap((name) => [`--${name}`, `--no-${name}`]);
+  const words: string[] = [];
+  for (const arg of rawArgs) {
+    if (arg === '--') break;
+    if (forms.some((form) => arg === form || arg.startsWith(`${form}=`))) words.push(arg);
+  }
+  return words;
+}
+
 /**
  * A switch's value, from wherever it came: yargs reads anything but `true` as false, so that
  * `--dry-run=yes` or `INGESTOR_DRY_RUN=1` would quietly run for real. Only true and false (or
@@ -36,14 +56,12 @@ function checkSwitchValues(
   const ok = (v: unknown) => v === true || v === false || v === 'true' || v === 'false';
   for (const [flag, { type }] of Object.entries(flags)) {
     if (type !== 'boolean') continue;
-    for (const arg of rawArgs) {
-      if (arg === '--') break;
-      for (const form of [`--${flag}=`, `--no-${flag}=`]) {
-        if (arg.startsWith(form) && !ok(arg.slice(form.length))) {
-          throw new UsageError(
-            `--${flag} takes no value (or true or false), got ${JSON.stringify(arg.slice(form.length))}`,
-          );
-        }
+    for (const word of wordsGiving(rawArgs, flag)) {
+      const at = word.indexOf('=');
+      if (at >= 0 && !ok(word.slice(at + 1))) {
+        throw new UsageError(
+          `--${flag} takes no value (or true or false), got ${JSON.stringify(word.slice(at + 1))}`,
+        );
       }
     }
     const name = `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
@@ -61,6 +79,23 @@ function checkSwitchValues(
   }
 }
 
+/**
+ * A switch or --config given twice on the command line. Other flags given twice reach
+ * resolution as an array of values, and are refused there; yargs keeps only the last switch,
+ * and fails on two config files with a message that does not say so.
+ */
+function checkGivenOnce(
+  flags: Readonly<Record<string, FlagSpec>>,
+  rawArgs: readonly string[],
+): void {
+  const once = ['config', ...Object.keys(flags).filter((flag) => flags[flag]!.type === 'boolean')];
+  for (const flag of once) {
+    if (wordsGiving(rawArgs, flag).length > 1) {
+      throw new UsageError(`--${flag} was given more than once`);
+    }
+  }
+}
+
 /** The command the words name; none (or a flag's value): `run`. */
 export function commandOf(argv: ParsedFlags): Command {
   const word = String(argv._[0] ?? 'run');
@@ -68,8 +103,8 @@ export function commandOf(argv: ParsedFlags): Command {
 }
 
 /**
- * Checks what yargs reports badly, before its own validation: a --config file that cannot be
- * read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
+ * Checks what yargs reports badly, before its own validation: a switch or --config given twice,
+ * a --config file that cannot be read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
  * of the flags with choices (one line naming the flag and the value).
  */
 export function checkSources(
@@ -78,9 +113,10 @@ export function checkSources(
   rawArgs: readonly string[],
   env: NodeJS.ProcessEnv,
 ): void {
-  if (config !== undefined && 'problem' in config) throw config.problem;
   const command = commandOf(argv);
   const flags = FLAGS[command];
+  checkGivenOnce(flags, rawArgs);
+  if (config !== undefined && 'problem' in config) throw config.problem;
   const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
   const noFlag = (flag: string) =>
     command === 'run' ? `(no flag --${flag})` : `(${command} has no flag --${flag})`;

@@ -408,6 +408,77 @@ describe('help', () => {
   });
 });
 
+describe('a flag given twice is a usage error, switches and --config too', () => {
+  it('--dry-run --dry-run=false does not run for real, whatever the spelling', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const args = [...baseArgs(d), '--once'];
+    const twice: [string[], string][] = [
+      [['--dry-run', '--dry-run=false'], '--dry-run'],
+      [['--no-dry-run', '--dry-run'], '--dry-run'],
+      [['--dryRun', '--dry-run=true'], '--dry-run'],
+      [['--once'], '--once'],
+      [['--dry-run', '--json', '--no-json'], '--json'],
+    ];
+    for (const [extra, flag] of twice) {
+      await expectUsageError([...args, ...extra], `${flag} was given more than once`, d);
+    }
+    const verify = ['verify', '--warehouse', d.root, '--manifests', d.root];
+    await expectUsageError(
+      [...verify, '--rehash', '--rehash'],
+      '--rehash was given more than once',
+      d,
+    );
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+  });
+
+  it('--config twice says so, not "Invalid JSON config file"', async () => {
+    const d = makeDirs();
+    const a = path.join(d.root, 'a.json');
+    const b = path.join(d.root, 'b.json');
+    fs.writeFileSync(a, '{}');
+    fs.writeFileSync(b, '{}');
+    for (const first of [['--config', a], [`--config=${a}`]]) {
+      await expectUsageError(
+        [...baseArgs(d), ...first, '--config', b],
+        '--config was given more than once',
+        d,
+      );
+    }
+    await expectUsageError(
+      ['status', '--config', a, '--config', b, '--help'],
+      '--config was given more than once',
+      d,
+    );
+  });
+});
+
+describe('--exclude', () => {
+  it('bare, it is an empty glob, as --exclude= is', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const message = '--exclude must be a non-empty glob, got ""';
+    for (const bad of [['--exclude'], ['--exclude='], ['--exclude', '*.bak', '--exclude']]) {
+      await expectUsageError([...baseArgs(d), '--once', ...bad], message, d);
+    }
+    // Not followed by words it would take as more globs: each glob is one --exclude.
+    await expectUsageError(
+      [...baseArgs(d), '--once', '--exclude', '*.bak', '*.old'],
+      'Unknown argument: *.old',
+      d,
+    );
+  });
+
+  it('repeated, each glob is excluded', async () => {
+    const d = makeDirs();
+    for (const name of ['a.bak', 'b.old', 'c.csv']) writeOld(path.join(d.input, name), name);
+    const r = await run([...baseArgs(d), '--once', '--exclude', '*.bak', '--exclude=*.old']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(filesUnder(d.input)).toEqual(['a.bak', 'b.old']);
+    expect(partitionFiles(d.warehouse)).toHaveLength(1);
+  });
+});
+
 describe('the --once summary', () => {
   it('gives bytes and rates in the units of the progress line', async () => {
     const d = makeDirs();
