@@ -1,7 +1,7 @@
 import { LOG_LEVELS } from '../ops/logger.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaults, describePlace } from './defaults.js';
 import type { IngestorOptions } from './types.js';
-import { LIST_STATUSES, SHA256_PREFIX_MIN } from './values.js';
+import { LIST_STATUSES, MAX_TIMER_SECONDS, SHA256_PREFIX_MIN } from './values.js';
 
 /**
  * One flag as the command line and its --help know it. The fields are the ones yargs reads
@@ -49,8 +49,24 @@ function numberOption(describe: string, defaultValue?: number | string): FlagSpe
   };
 }
 
-/** The numeric flags of `run`: the option each sets, its help, and whether it is an integer. */
-export const RUN_NUMBERS = [
+/** The ingest options that are numbers. */
+type NumberKey = {
+  [K in keyof typeof defaults]: (typeof defaults)[K] extends number ? K : never;
+}[keyof typeof defaults] &
+  keyof IngestorOptions;
+
+/** A numeric flag of `run`: the option it sets, its help, whether it is an integer, its bound. */
+export interface RunNumber {
+  readonly flag: string;
+  readonly key: NumberKey;
+  readonly integer: boolean;
+  readonly describe: string;
+  /** The largest value accepted, where there is one. */
+  readonly max?: number;
+}
+
+/** The numeric flags of `run` that set ingest options. */
+export const RUN_NUMBERS: readonly RunNumber[] = [
   {
     flag: 'stability-seconds',
     key: 'stabilitySeconds',
@@ -81,13 +97,9 @@ export const RUN_NUMBERS = [
     key: 'statsIntervalSeconds',
     integer: false,
     describe: 'seconds between two stats log lines',
+    max: MAX_TIMER_SECONDS,
   },
-] as const satisfies readonly {
-  flag: string;
-  key: keyof typeof defaults & keyof IngestorOptions;
-  integer: boolean;
-  describe: string;
-}[];
+];
 
 /** `run` and `verify` need the manifests. */
 const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {

@@ -11,28 +11,66 @@ export function single(flag: string, value: unknown): string | undefined {
   return String(value);
 }
 
-export function positiveNumber(flag: string, value: unknown, integer: boolean): number {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+// Numbers as given on the command line, in variables or as strings in a config file: plain
+// decimal digits, a fraction only where one makes sense. `Number()` alone would also take
+// `0x10`, `1e9`, `+5`, `Infinity` and `""` (as 0).
+const INTEGER = /^\d+$/;
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+/** A number from a string of plain decimal digits, or a JSON number as it is; else NaN. */
+function plainNumber(value: unknown, integer: boolean): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && (integer ? INTEGER : DECIMAL).test(value)) return Number(value);
+  return Number.NaN;
+}
+
+/**
+ * The longest timer Node.js keeps, in seconds: a longer one fires at once (TimeoutOverflowWarning),
+ * so that a --stats-interval of 30 days would log without pause, and a --shutdown-timeout of 30
+ * days would not wait at all.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A positive number (an integer if `integer`), at most `max` if given. */
+export function positiveNumber(
+  flag: string,
+  value: unknown,
+  integer: boolean,
+  max?: number,
+): number {
+  const n = plainNumber(value, integer);
+  if (
+    !Number.isFinite(n) ||
+    n <= 0 ||
+    (integer && !Number.isSafeInteger(n)) ||
+    (max !== undefined && n > max)
+  ) {
     const what = integer ? 'a positive integer' : 'a positive number';
-    throw new UsageError(`--${flag} must be ${what}, got ${JSON.stringify(value)}`);
+    const bound = max === undefined ? '' : ` no greater than ${max}`;
+    throw new UsageError(`--${flag} must be ${what}${bound}, got ${JSON.stringify(value)}`);
   }
   return n;
 }
 
 /** Parses a numeric command-line value, naming the flag and the raw value when it is bad. */
-export function parseNumberFlag(flag: string, raw: unknown, integer: boolean): number | undefined {
+export function parseNumberFlag(
+  flag: string,
+  raw: unknown,
+  integer: boolean,
+  max?: number,
+): number | undefined {
   if (raw === undefined) return undefined;
   if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
-  return positiveNumber(flag, raw, integer);
+  return positiveNumber(flag, raw, integer, max);
 }
 
-/** `--metrics-port`: 0 (any free port) to 65535. */
+/** `--metrics-port`: 0 (any free port) to 65535. An empty value is not 0. */
 export function parsePort(flag: string, raw: unknown): number | undefined {
-  const given = single(flag, raw);
-  const port = given === undefined ? undefined : Number(given);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new UsageError(`--${flag} must be a port number (0-65535), got ${JSON.stringify(given)}`);
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
+  const port = plainNumber(raw, true);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--${flag} must be a port number (0-65535), got ${JSON.stringify(raw)}`);
   }
   return port;
 }

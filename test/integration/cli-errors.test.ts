@@ -408,6 +408,90 @@ describe('help', () => {
   });
 });
 
+describe('numbers are plain decimals', () => {
+  it('hex, exponents, signs and spaces are refused; integers where a count is meant', async () => {
+    const d = makeDirs();
+    const bad: [string, string, string][] = [
+      ['--stability-seconds', '0x10', 'a positive number'],
+      ['--stability-seconds', '1e1', 'a positive number'],
+      ['--scan-interval', '+5', 'a positive number'],
+      ['--scan-interval', 'Infinity', 'a positive number'],
+      ['--batch-size', '1e9', 'a positive integer'],
+      ['--concurrency', '0x10', 'a positive integer'],
+      ['--concurrency', ' 4', 'a positive integer'],
+      ['--max-retries', '3.0', 'a positive integer'],
+      ['--batch-size', '9007199254740993', 'a positive integer'],
+    ];
+    for (const [flag, value, what] of bad) {
+      await expectUsageError(
+        [...baseArgs(d), '--once', flag, value],
+        `${flag} must be ${what}, got ${JSON.stringify(value)}`,
+        d,
+      );
+    }
+    await expectUsageError(
+      ['list', '--state-path', d.state, '--limit', '1e3'],
+      '--limit must be a positive integer, got "1e3"',
+      d,
+    );
+    await expectUsageError(
+      ['retry', '--state-path', d.state, '--id', '0x1'],
+      '--id must be a positive integer, got "0x1"',
+      d,
+    );
+  });
+
+  it('timers past what Node.js keeps (24.8 days) are refused: they would fire at once', async () => {
+    const d = makeDirs();
+    for (const flag of ['--stats-interval', '--shutdown-timeout']) {
+      await expectUsageError(
+        [...baseArgs(d), '--once', flag, '2147484'],
+        `${flag} must be a positive number no greater than 2147483, got "2147484"`,
+        d,
+      );
+    }
+  });
+
+  it('plain decimals are taken, fractions where seconds are meant', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const r = await run([
+      ...baseArgs(d),
+      '--dry-run',
+      '--stability-seconds',
+      '.5',
+      '--scan-interval',
+      '2.',
+      '--concurrency',
+      '007',
+      '--stats-interval',
+      '2147483',
+      '--shutdown-timeout',
+      '0.25',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ingest +.*a\.csv/m);
+  });
+
+  it('--metrics-port: empty is not "any free port"; 0 given is', async () => {
+    const d = makeDirs();
+    const args = [...baseArgs(d), '--once'];
+    const empty = '--metrics-port must be a port number (0-65535), got ""';
+    await expectUsageError([...args, '--metrics-port', ''], empty, d);
+    await expectUsageError([...args, '--metrics-port'], empty, d);
+    for (const value of ['0x50', '8e3', '65536', '-1']) {
+      await expectUsageError(
+        [...args, `--metrics-port=${value}`],
+        `--metrics-port must be a port number (0-65535), got ${JSON.stringify(value)}`,
+        d,
+      );
+    }
+    const any = await run([...args, '--metrics-port', '0']);
+    expect(any.code, any.stderr).toBe(0);
+    expect(any.stdout).toMatch(/"event":"listening","host":"127\.0\.0\.1","port":[1-9]\d*/);
+  });
+});
+
 describe('a flag given twice is a usage error, switches and --config too', () => {
   it('--dry-run --dry-run=false does not run for real, whatever the spelling', async () => {
     const d = makeDirs();
