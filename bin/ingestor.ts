@@ -18,8 +18,9 @@ import {
   resolveVerify,
 } from '../src/options/resolve.js';
 import { ENV_PREFIX, checkSources, readConfigFile } from '../src/options/sources.js';
-import type { ConfigRead, ParsedFlags } from '../src/options/sources.js';
+import type { ConfigRead, ParsedFlags, SourceName } from '../src/options/sources.js';
 import type { FlagValues } from '../src/options/types.js';
+import { FlagValueError } from '../src/options/values.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`ingestor: ${message}\n`);
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
       return {};
     }
   };
+  let sourceOf: SourceName = (flag) => `--${flag}`;
   let parser = yargs(argv).scriptName('ingestor').usage(USAGE);
   for (const name of COMMANDS) {
     parser = parser.command(
@@ -65,7 +67,9 @@ async function main(argv: string[]): Promise<void> {
     // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
     .env(ENV_PREFIX.slice(0, -1))
     .config('config', configHelp('run'), readConfig)
-    .middleware((a) => checkSources(a as unknown as ParsedFlags, config, argv, process.env), true)
+    .middleware((a) => {
+      sourceOf = checkSources(a as unknown as ParsedFlags, config, argv, process.env);
+    }, true)
     .strict(true)
     .version()
     // Help is a flag of each command, shown by its handler below, after yargs has checked the
@@ -85,7 +89,12 @@ async function main(argv: string[]): Promise<void> {
     parser.showHelp('log'); // the help of the command that ran
     return;
   }
-  process.exitCode = await commands[name](flags);
+  try {
+    process.exitCode = await commands[name](flags);
+  } catch (error) {
+    // A bad value is named where it came from: the flag, its variable or its config key.
+    throw error instanceof FlagValueError ? error.namedBy(sourceOf(error.flag)) : error;
+  }
 }
 
 // A reader that stops early (`ingestor list | head -1`) closes the pipe: the next write fails

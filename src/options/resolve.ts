@@ -22,6 +22,7 @@ import type {
   VerifyCommandOptions,
 } from './types.js';
 import {
+  FlagValueError,
   MAX_TIMER_SECONDS,
   oneOf,
   parseNumberFlag,
@@ -90,7 +91,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   const exclude = [...(options.exclude ?? defaults.exclude)];
   for (const glob of exclude) {
     if (typeof glob !== 'string' || glob === '') {
-      throw new UsageError(`--exclude must be a non-empty glob, got ${JSON.stringify(glob)}`);
+      throw new FlagValueError('exclude', `must be a non-empty glob, got ${JSON.stringify(glob)}`);
     }
   }
 

@@ -4,6 +4,7 @@ import { UNUSABLE_PATH_CODES } from './check-paths.js';
 import { COMMANDS, COMMON_FLAGS, FLAGS } from './flags.js';
 import type { Command, FlagSpec } from './flags.js';
 import type { FlagValues } from './types.js';
+import { FlagValueError } from './values.js';
 
 // Where flags come from besides the command line: INGESTOR_* variables and a --config file.
 
@@ -26,6 +27,11 @@ function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** `stability-seconds` -> `INGESTOR_STABILITY_SECONDS`. */
+function variableOf(flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
 /**
  * The words of the command line (up to `--`) that give `flag`, in any spelling yargs takes:
  * `--dry-run`, `--dry-run=false`, `--no-dry-run`, `--dryRun`, ... For a switch the parsed value
@@ -39,6 +45,32 @@ function wordsGiving(rawArgs: readonly string[], flag: string): string[] {
     if (forms.some((form) => arg === form || arg.startsWith(`${form}=`))) words.push(arg);
   }
   return words;
+}
+
+/**
+ * How a message names where a flag's value came from: `--stability-seconds` (the command line,
+ * or the default), `INGESTOR_STABILITY_SECONDS`, or `key "stabilitySeconds" in --config
+ * "/etc/ingestor.json": --stability-seconds`, in the order of precedence.
+ */
+export type SourceName = (flag: string) => string;
+
+function sourceNames(
+  rawArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+  config: ConfigRead | undefined,
+): SourceName {
+  return (flag) => {
+    if (wordsGiving(rawArgs, flag).length > 0) return `--${flag}`;
+    const variable = variableOf(flag);
+    if (env[variable] !== undefined) return variable;
+    if (config !== undefined && 'options' in config) {
+      const key = Object.keys(config.options).find((k) => kebab(k) === flag);
+      if (key !== undefined) {
+        return `key ${JSON.stringify(key)} in --config ${JSON.stringify(config.file)}: --${flag}`;
+      }
+    }
+    return `--${flag}`;
+  };
 }
 
 /**
@@ -64,7 +96,7 @@ function checkSwitchValues(
         );
       }
     }
-    const name = `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+    const name = variableOf(flag);
     const fromEnv = env[name];
     if (fromEnv !== undefined && !ok(fromEnv)) {
       throw new UsageError(`${name} must be true or false, got ${JSON.stringify(fromEnv)}`);
@@ -104,17 +136,20 @@ export function commandOf(argv: ParsedFlags): Command {
 
 /**
  * Checks what yargs reports badly, before its own validation: a switch or --config given twice,
- * a --config file that cannot be read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
- * of the flags with choices (one line naming the flag and the value).
+ * a --config file that cannot be read, unknown INGESTOR_* variables and config keys (naming
+ * where they came from), and values of the flags with choices (one line naming the flag, or
+ * the variable or config key that gave the value, and the value), with --help too. Returns how
+ * to name where a flag's value came from, for the checks of resolution.
  */
 export function checkSources(
   argv: ParsedFlags,
   config: ConfigRead | undefined,
   rawArgs: readonly string[],
   env: NodeJS.ProcessEnv,
-): void {
+): SourceName {
   const command = commandOf(argv);
   const flags = FLAGS[command];
+  const nameOf = sourceNames(rawArgs, env, config);
   checkGivenOnce(flags, rawArgs);
   if (config !== undefined && 'problem' in config) throw config.problem;
   const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
@@ -140,11 +175,14 @@ export function checkSources(
     if (choices === undefined || value === undefined) continue;
     if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
     if (!(choices as readonly unknown[]).includes(value)) {
-      throw new UsageError(
-        `--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+      throw new FlagValueError(
+        flag,
+        `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+        nameOf(flag),
       );
     }
   }
+  return nameOf;
 }
 
 /**

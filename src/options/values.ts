@@ -4,6 +4,29 @@ import type { RowKind, RowStatus } from '../interfaces.js';
 
 // Parsers of one flag's value. Each throws a UsageError naming the flag and the value as given.
 
+/**
+ * A flag's value is bad: `--<flag> <problem>`. Thrown where flags are resolved and where `list`
+ * checks its filters, so that the command line can name where the value came from instead
+ * (`namedBy`): the flag, its INGESTOR_* variable, or its key in the --config file.
+ */
+export class FlagValueError extends UsageError {
+  readonly flag: string;
+  /** What is wrong, after the name: `must be a positive integer, got "0"`. */
+  readonly problem: string;
+
+  constructor(flag: string, problem: string, name = `--${flag}`) {
+    super(`${name} ${problem}`);
+    this.name = 'FlagValueError';
+    this.flag = flag;
+    this.problem = problem;
+  }
+
+  /** The same problem, said of the value's source (`INGESTOR_CONCURRENCY`). */
+  namedBy(name: string): FlagValueError {
+    return new FlagValueError(this.flag, this.problem, name);
+  }
+}
+
 /** A flag's single value (a flag given twice is an error, not a silent choice). */
 export function single(flag: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
@@ -47,7 +70,7 @@ export function positiveNumber(
   ) {
     const what = integer ? 'a positive integer' : 'a positive number';
     const bound = max === undefined ? '' : ` no greater than ${max}`;
-    throw new UsageError(`--${flag} must be ${what}${bound}, got ${JSON.stringify(value)}`);
+    throw new FlagValueError(flag, `must be ${what}${bound}, got ${JSON.stringify(value)}`);
   }
   return n;
 }
@@ -70,15 +93,16 @@ export function parsePort(flag: string, raw: unknown): number | undefined {
   if (Array.isArray(raw)) throw new UsageError(`--${flag} was given more than once`);
   const port = plainNumber(raw, true);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--${flag} must be a port number (0-65535), got ${JSON.stringify(raw)}`);
+    throw new FlagValueError(flag, `must be a port number (0-65535), got ${JSON.stringify(raw)}`);
   }
   return port;
 }
 
 export function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw new UsageError(
-      `--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    throw new FlagValueError(
+      flag,
+      `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
     );
   }
   return value as T;
@@ -107,8 +131,9 @@ export const LIST_STATUSES = {
 export function parseListStatus(raw: string): { kind: RowKind | null; status: RowStatus } {
   const named = LIST_STATUSES[raw];
   if (named === undefined) {
-    throw new UsageError(
-      `--status must be one of ${Object.keys(LIST_STATUSES).join(', ')}, got ${JSON.stringify(raw)}`,
+    throw new FlagValueError(
+      'status',
+      `must be one of ${Object.keys(LIST_STATUSES).join(', ')}, got ${JSON.stringify(raw)}`,
     );
   }
   return named;
@@ -123,8 +148,9 @@ export function parseSince(raw: string, now = Date.now()): number {
   }
   const at = Date.parse(raw);
   if (Number.isNaN(at)) {
-    throw new UsageError(
-      `--since must be an ISO date/time or an age like 15m, 2h, 7d, got ${JSON.stringify(raw)}`,
+    throw new FlagValueError(
+      'since',
+      `must be an ISO date/time or an age like 15m, 2h, 7d, got ${JSON.stringify(raw)}`,
     );
   }
   return at;
@@ -136,8 +162,9 @@ export const SHA256_PREFIX_MIN = 6;
 /** Parses `--sha256`: a whole SHA-256 or a prefix of at least 6 hex digits, any case. */
 export function parseSha256(raw: string): string {
   if (!new RegExp(`^[0-9a-fA-F]{${SHA256_PREFIX_MIN},64}$`).test(raw)) {
-    throw new UsageError(
-      `--sha256 must be a SHA-256 (64 hex digits) or a prefix of at least ${SHA256_PREFIX_MIN}, got ${JSON.stringify(raw)}`,
+    throw new FlagValueError(
+      'sha256',
+      `must be a SHA-256 (64 hex digits) or a prefix of at least ${SHA256_PREFIX_MIN}, got ${JSON.stringify(raw)}`,
     );
   }
   return raw.toLowerCase();
@@ -145,6 +172,6 @@ export function parseSha256(raw: string): string {
 
 /** `--path` of `list`: any glob but the empty one. */
 export function requireGlob(flag: string, glob: string): string {
-  if (glob === '') throw new UsageError(`--${flag} must be a glob, got ""`);
+  if (glob === '') throw new FlagValueError(flag, 'must be a glob, got ""');
   return glob;
 }

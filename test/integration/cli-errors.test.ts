@@ -207,12 +207,12 @@ describe('--config', () => {
     expect(oneLine(r)).toBe(
       `ingestor: unknown key "stabilty-seconds" in --config ${JSON.stringify(config)} (no flag --stabilty-seconds)`,
     );
-    // camelCase keys are the flags too.
+    // camelCase keys are the flags too; a bad value names the key, the file and the flag.
     fs.writeFileSync(config, JSON.stringify({ stabilitySeconds: 'soon' }));
     const camel = await run(['--config', config, ...baseArgs(d)]);
     expect(camel.code).toBe(2);
     expect(oneLine(camel)).toBe(
-      'ingestor: --stability-seconds must be a positive number, got "soon"',
+      `ingestor: key "stabilitySeconds" in --config ${JSON.stringify(config)}: --stability-seconds must be a positive number, got "soon"`,
     );
   });
 });
@@ -244,7 +244,9 @@ describe('a bad choice is one line naming the flag, the choices and the value', 
     const d = makeDirs();
     const r = await run(baseArgs(d), { env: { INGESTOR_MODE: 'eventual' } });
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toBe('ingestor: --mode must be one of stability, sidecar, got "eventual"');
+    expect(oneLine(r)).toBe(
+      'ingestor: INGESTOR_MODE must be one of stability, sidecar, got "eventual"',
+    );
     await expectUsageError(
       [...baseArgs(d), '--mode', 'sidecar', '--mode', 'stability'],
       '--mode was given more than once',
@@ -479,6 +481,12 @@ describe('numbers are plain decimals', () => {
     const empty = '--metrics-port must be a port number (0-65535), got ""';
     await expectUsageError([...args, '--metrics-port', ''], empty, d);
     await expectUsageError([...args, '--metrics-port'], empty, d);
+    await expectUsageError(
+      args,
+      'INGESTOR_METRICS_PORT must be a port number (0-65535), got ""',
+      d,
+      { env: { INGESTOR_METRICS_PORT: '' } },
+    );
     for (const value of ['0x50', '8e3', '65536', '-1']) {
       await expectUsageError(
         [...args, `--metrics-port=${value}`],
@@ -560,6 +568,78 @@ describe('--exclude', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(filesUnder(d.input)).toEqual(['a.bak', 'b.old']);
     expect(partitionFiles(d.warehouse)).toHaveLength(1);
+  });
+});
+
+describe('a bad value from a variable or the config file names where it came from', () => {
+  it('the variable, or the key, the file and the flag', async () => {
+    const d = makeDirs();
+    await expectUsageError(
+      baseArgs(d),
+      'INGESTOR_STABILITY_SECONDS must be a positive number, got "abc"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    const config = path.join(d.root, 'c.json');
+    fs.writeFileSync(config, JSON.stringify({ stabilitySeconds: 0 }));
+    const inConfig = `key "stabilitySeconds" in --config ${JSON.stringify(config)}: --stability-seconds`;
+    await expectUsageError(
+      [...baseArgs(d), '--config', config],
+      `${inConfig} must be a positive number, got 0`,
+      d,
+    );
+    // The variable comes before the file, the flag before both: the one in use is named.
+    await expectUsageError(
+      [...baseArgs(d), '--config', config],
+      'INGESTOR_STABILITY_SECONDS must be a positive number, got "0x1"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: '0x1' } },
+    );
+    await expectUsageError(
+      [...baseArgs(d), '--config', config, '--stability-seconds', 'x'],
+      '--stability-seconds must be a positive number, got "x"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    const good = await run(
+      [...baseArgs(d), '--config', config, '--dry-run', '--stability-seconds=1'],
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('for choices, globs, ports and the filters of list too', async () => {
+    const d = makeDirs();
+    const config = path.join(d.root, 'c.json');
+    const key = (k: string, flag: string) =>
+      `key ${JSON.stringify(k)} in --config ${JSON.stringify(config)}: --${flag}`;
+    const bad: [Record<string, unknown>, string][] = [
+      [
+        { 'on-duplicate': 'keep' },
+        `${key('on-duplicate', 'on-duplicate')} must be one of move, delete, got "keep"`,
+      ],
+      [{ exclude: ['*.bak', ''] }, `${key('exclude', 'exclude')} must be a non-empty glob, got ""`],
+      [
+        { metricsPort: 'http' },
+        `${key('metricsPort', 'metrics-port')} must be a port number (0-65535), got "http"`,
+      ],
+    ];
+    for (const [options, message] of bad) {
+      fs.writeFileSync(config, JSON.stringify(options));
+      await expectUsageError([...baseArgs(d), '--config', config], message, d);
+    }
+    await expectUsageError(
+      ['list', '--state-path', d.state],
+      'INGESTOR_SINCE must be an ISO date/time or an age like 15m, 2h, 7d, got "yesterday"',
+      d,
+      { env: { INGESTOR_SINCE: 'yesterday' } },
+    );
+    await expectUsageError(
+      ['list', '--state-path', d.state],
+      'INGESTOR_LIMIT must be a positive integer, got "all"',
+      d,
+      { env: { INGESTOR_LIMIT: 'all' } },
+    );
   });
 });
 
