@@ -8,7 +8,7 @@ import { runCommand } from '../src/commands/run.js';
 import { statusCommand } from '../src/commands/status.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { EXIT, UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
-import { COMMANDS, COMMAND_HELP, CONFIG_HELP, FLAGS, USAGE } from '../src/options/flags.js';
+import { COMMANDS, COMMAND_HELP, FLAGS, USAGE, configHelp } from '../src/options/flags.js';
 import type { Command } from '../src/options/flags.js';
 import {
   resolveList,
@@ -18,8 +18,9 @@ import {
   resolveVerify,
 } from '../src/options/resolve.js';
 import { ENV_PREFIX, checkSources, readConfigFile } from '../src/options/sources.js';
-import type { ConfigRead, ParsedFlags } from '../src/options/sources.js';
+import type { ConfigRead, ParsedFlags, SourceName } from '../src/options/sources.js';
 import type { FlagValues } from '../src/options/types.js';
+import { FlagValueError } from '../src/options/values.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`ingestor: ${message}\n`);
@@ -50,12 +51,13 @@ async function main(argv: string[]): Promise<void> {
       return {};
     }
   };
+  let sourceOf: SourceName = (flag) => `--${flag}`;
   let parser = yargs(argv).scriptName('ingestor').usage(USAGE);
   for (const name of COMMANDS) {
     parser = parser.command(
       name === 'run' ? ['run', '$0'] : name,
       COMMAND_HELP[name],
-      (y) => y.options(FLAGS[name]),
+      (y) => y.options(FLAGS[name]).describe('config', configHelp(name)),
       (a) => {
         command = { name, flags: a as unknown as ParsedFlags };
       },
@@ -64,11 +66,16 @@ async function main(argv: string[]): Promise<void> {
   await parser
     // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
     .env(ENV_PREFIX.slice(0, -1))
-    .config('config', CONFIG_HELP, readConfig)
-    .middleware((a) => checkSources(a as unknown as ParsedFlags, config, argv, process.env), true)
+    .config('config', configHelp('run'), readConfig)
+    .middleware((a) => {
+      sourceOf = checkSources(a as unknown as ParsedFlags, config, argv, process.env);
+    }, true)
     .strict(true)
     .version()
-    .help()
+    // Help is a flag of each command, shown by its handler below, after yargs has checked the
+    // words: yargs' own --help would show the main help for `ingestor bogus --help`.
+    .help(false)
+    .option('help', { type: 'boolean', alias: 'h', describe: 'Show help' })
     .showHelpOnFail(false)
     .fail((message, error) => {
       // yargs' own messages (unknown flag or command): one line, exit 2.
@@ -76,9 +83,18 @@ async function main(argv: string[]): Promise<void> {
     })
     .parserConfiguration({ 'duplicate-arguments-array': true, 'strip-aliased': true })
     .parseAsync();
-  if (command === undefined) return; // --help, --version
+  if (command === undefined) return; // --version
   const { name, flags } = command;
-  process.exitCode = await commands[name](flags);
+  if (flags.help === true) {
+    parser.showHelp('log'); // the help of the command that ran
+    return;
+  }
+  try {
+    process.exitCode = await commands[name](flags);
+  } catch (error) {
+    // A bad value is named where it came from: the flag, its variable or its config key.
+    throw error instanceof FlagValueError ? error.namedBy(sourceOf(error.flag)) : error;
+  }
 }
 
 // A reader that stops early (`ingestor list | head -1`) closes the pipe: the next write fails

@@ -1,7 +1,7 @@
 import { LOG_LEVELS } from '../ops/logger.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaults, describePlace } from './defaults.js';
 import type { IngestorOptions } from './types.js';
-import { LIST_STATUSES, SHA256_PREFIX_MIN } from './values.js';
+import { LIST_STATUSES, MAX_TIMER_SECONDS, SHA256_PREFIX_MIN } from './values.js';
 
 /**
  * One flag as the command line and its --help know it. The fields are the ones yargs reads
@@ -34,9 +34,6 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
 
 export const USAGE = '$0 [run] --input DIR --warehouse DIR --manifests DIR [options]';
 
-export const CONFIG_HELP =
-  'JSON file of options (keys as the flags: "input", "stability-seconds", ...)';
-
 /**
  * A numeric flag. Parsed as a string, so that src/options/resolve.ts validates it once and quotes
  * a bad value as it was given (`got "abc"`, where yargs' own number type would give NaN), but
@@ -52,8 +49,24 @@ function numberOption(describe: string, defaultValue?: number | string): FlagSpe
   };
 }
 
-/** The numeric flags of `run`: the option each sets, its help, and whether it is an integer. */
-export const RUN_NUMBERS = [
+/** The ingest options that are numbers. */
+type NumberKey = {
+  [K in keyof typeof defaults]: (typeof defaults)[K] extends number ? K : never;
+}[keyof typeof defaults] &
+  keyof IngestorOptions;
+
+/** A numeric flag of `run`: the option it sets, its help, whether it is an integer, its bound. */
+export interface RunNumber {
+  readonly flag: string;
+  readonly key: NumberKey;
+  readonly integer: boolean;
+  readonly describe: string;
+  /** The largest value accepted, where there is one. */
+  readonly max?: number;
+}
+
+/** The numeric flags of `run` that set ingest options. */
+export const RUN_NUMBERS: readonly RunNumber[] = [
   {
     flag: 'stability-seconds',
     key: 'stabilitySeconds',
@@ -83,14 +96,10 @@ export const RUN_NUMBERS = [
     flag: 'stats-interval',
     key: 'statsIntervalSeconds',
     integer: false,
-    describe: 'seconds between stats log lines',
+    describe: 'seconds between two stats log lines',
+    max: MAX_TIMER_SECONDS,
   },
-] as const satisfies readonly {
-  flag: string;
-  key: keyof typeof defaults & keyof IngestorOptions;
-  integer: boolean;
-  describe: string;
-}[];
+];
 
 /** `run` and `verify` need the manifests. */
 const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
@@ -129,7 +138,9 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     once: { type: 'boolean', describe: 'one pass, print a summary, exit' },
     'dry-run': { type: 'boolean', describe: 'report what would happen; change nothing' },
     json: { type: 'boolean', describe: 'with --dry-run: the report as JSON lines' },
-    exclude: { type: 'string', array: true, describe: 'glob of files never ingested' },
+    // Not `array`: yargs would take the words after it as more globs (`--exclude '*.bak' run`),
+    // and a bare --exclude as no glob at all. Each glob is its own --exclude.
+    exclude: { type: 'string', describe: 'glob of files never ingested (repeatable)' },
     'on-duplicate': {
       type: 'string',
       choices: ON_DUPLICATE,
@@ -171,7 +182,8 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     ...MANIFESTS_AND_STATE,
     'duplicates-dir': {
       type: 'string',
-      describe: `the daemon's duplicates directory [${describePlace('duplicatesDir')}]`,
+      describe: "the daemon's duplicates directory",
+      defaultDescription: describePlace('duplicatesDir'),
     },
     rehash: {
       type: 'boolean',
@@ -211,3 +223,11 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
 
 /** Flags every command has. */
 export const COMMON_FLAGS = ['config', 'help', 'version'];
+
+/** What --help says of --config: its keys are this command's flags, and only those. */
+export function configHelp(command: Command): string {
+  const keys = Object.keys(FLAGS[command])
+    .slice(0, 2)
+    .map((key) => JSON.stringify(key));
+  return `JSON file of options, keys as this command's flags (${keys.join(', ')}, ...)`;
+}

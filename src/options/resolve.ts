@@ -22,6 +22,8 @@ import type {
   VerifyCommandOptions,
 } from './types.js';
 import {
+  FlagValueError,
+  MAX_TIMER_SECONDS,
   oneOf,
   parseNumberFlag,
   parsePort,
@@ -79,6 +81,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     'stats-interval',
     options.statsIntervalSeconds ?? defaults.statsIntervalSeconds,
     false,
+    MAX_TIMER_SECONDS,
   );
   const pendingCapacity = positiveNumber(
     'pending-capacity',
@@ -88,7 +91,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   const exclude = [...(options.exclude ?? defaults.exclude)];
   for (const glob of exclude) {
     if (typeof glob !== 'string' || glob === '') {
-      throw new UsageError(`--exclude must be a non-empty glob, got ${JSON.stringify(glob)}`);
+      throw new FlagValueError('exclude', `must be a non-empty glob, got ${JSON.stringify(glob)}`);
     }
   }
 
@@ -150,7 +153,9 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
     quarantineDir: single('quarantine-dir', flags['quarantine-dir']),
     ...(flags.exclude === undefined ? {} : { exclude: [flags.exclude].flat().map(String) }),
   };
-  for (const n of RUN_NUMBERS) optional[n.key] = parseNumberFlag(n.flag, flags[n.flag], n.integer);
+  for (const n of RUN_NUMBERS) {
+    optional[n.key] = parseNumberFlag(n.flag, flags[n.flag], n.integer, n.max);
+  }
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) (options as unknown as Record<string, unknown>)[key] = value;
   }
@@ -164,7 +169,7 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
       ...(metricsPort === undefined ? {} : { metricsPort }),
       metricsHost: single('metrics-host', flags['metrics-host']) ?? commandDefaults.metricsHost,
       shutdownTimeoutMs:
-        (parseNumberFlag('shutdown-timeout', flags['shutdown-timeout'], false) ??
+        (parseNumberFlag('shutdown-timeout', flags['shutdown-timeout'], false, MAX_TIMER_SECONDS) ??
           commandDefaults.shutdownTimeoutSeconds) * 1000,
       json: flags.json === true,
     }),
@@ -221,9 +226,9 @@ export function resolveStatus(flags: FlagValues): StatusCommandOptions {
 
 /** `ingestor retry`, from its flags. */
 export function resolveRetry(flags: FlagValues): RetryCommandOptions {
-  const statePath = existingStatePath(flags);
+  // The values first, as for the other commands: a bad --id is a bad --id, whatever the state.
   const ids = [flags.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
-  return Object.freeze({ statePath, ids: Object.freeze(ids) });
+  return Object.freeze({ statePath: existingStatePath(flags), ids: Object.freeze(ids) });
 }
 
 /**

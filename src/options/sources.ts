@@ -4,6 +4,7 @@ import { UNUSABLE_PATH_CODES } from './check-paths.js';
 import { COMMANDS, COMMON_FLAGS, FLAGS } from './flags.js';
 import type { Command, FlagSpec } from './flags.js';
 import type { FlagValues } from './types.js';
+import { FlagValueError } from './values.js';
 
 // Where flags come from besides the command line: INGESTOR_* variables and a --config file.
 
@@ -21,6 +22,57 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+/** `stability-seconds` -> `stabilitySeconds`: yargs takes that spelling on the command line too. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `stability-seconds` -> `INGESTOR_STABILITY_SECONDS`. */
+function variableOf(flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/**
+ * The words of the command line (up to `--`) that give `flag`, in any spelling yargs takes:
+ * `--dry-run`, `--dry-run=false`, `--no-dry-run`, `--dryRun`, ... For a switch the parsed value
+ * cannot tell: yargs keeps the last of `--dry-run --no-dry-run`.
+ */
+function wordsGiving(rawArgs: readonly string[], flag: string): string[] {
+  const forms = [...new Set([flag, camel(flag)])].flatMap((name) => [`--${name}`, `--no-${name}`]);
+  const words: string[] = [];
+  for (const arg of rawArgs) {
+    if (arg === '--') break;
+    if (forms.some((form) => arg === form || arg.startsWith(`${form}=`))) words.push(arg);
+  }
+  return words;
+}
+
+/**
+ * How a message names where a flag's value came from: `--stability-seconds` (the command line,
+ * or the default), `INGESTOR_STABILITY_SECONDS`, or `key "stabilitySeconds" in --config
+ * "/etc/ingestor.json": --stability-seconds`, in the order of precedence.
+ */
+export type SourceName = (flag: string) => string;
+
+function sourceNames(
+  rawArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+  config: ConfigRead | undefined,
+): SourceName {
+  return (flag) => {
+    if (wordsGiving(rawArgs, flag).length > 0) return `--${flag}`;
+    const variable = variableOf(flag);
+    if (env[variable] !== undefined) return variable;
+    if (config !== undefined && 'options' in config) {
+      const key = Object.keys(config.options).find((k) => kebab(k) === flag);
+      if (key !== undefined) {
+        return `key ${JSON.stringify(key)} in --config ${JSON.stringify(config.file)}: --${flag}`;
+      }
+    }
+    return `--${flag}`;
+  };
+}
+
 /**
  * A switch's value, from wherever it came: yargs reads anything but `true` as false, so that
  * `--dry-run=yes` or `INGESTOR_DRY_RUN=1` would quietly run for real. Only true and false (or
@@ -36,17 +88,15 @@ function checkSwitchValues(
   const ok = (v: unknown) => v === true || v === false || v === 'true' || v === 'false';
   for (const [flag, { type }] of Object.entries(flags)) {
     if (type !== 'boolean') continue;
-    for (const arg of rawArgs) {
-      if (arg === '--') break;
-      for (const form of [`--${flag}=`, `--no-${flag}=`]) {
-        if (arg.startsWith(form) && !ok(arg.slice(form.length))) {
-          throw new UsageError(
-            `--${flag} takes no value (or true or false), got ${JSON.stringify(arg.slice(form.length))}`,
-          );
-        }
+    for (const word of wordsGiving(rawArgs, flag)) {
+      const at = word.indexOf('=');
+      if (at >= 0 && !ok(word.slice(at + 1))) {
+        throw new UsageError(
+          `--${flag} takes no value (or true or false), got ${JSON.stringify(word.slice(at + 1))}`,
+        );
       }
     }
-    const name = `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+    const name = variableOf(flag);
     const fromEnv = env[name];
     if (fromEnv !== undefined && !ok(fromEnv)) {
       throw new UsageError(`${name} must be true or false, got ${JSON.stringify(fromEnv)}`);
@@ -61,6 +111,23 @@ function checkSwitchValues(
   }
 }
 
+/**
+ * A switch or --config given twice on the command line. Other flags given twice reach
+ * resolution as an array of values, and are refused there; yargs keeps only the last switch,
+ * and fails on two config files with a message that does not say so.
+ */
+function checkGivenOnce(
+  flags: Readonly<Record<string, FlagSpec>>,
+  rawArgs: readonly string[],
+): void {
+  const once = ['config', ...Object.keys(flags).filter((flag) => flags[flag]!.type === 'boolean')];
+  for (const flag of once) {
+    if (wordsGiving(rawArgs, flag).length > 1) {
+      throw new UsageError(`--${flag} was given more than once`);
+    }
+  }
+}
+
 /** The command the words name; none (or a flag's value): `run`. */
 export function commandOf(argv: ParsedFlags): Command {
   const word = String(argv._[0] ?? 'run');
@@ -68,19 +135,23 @@ export function commandOf(argv: ParsedFlags): Command {
 }
 
 /**
- * Checks what yargs reports badly, before its own validation: a --config file that cannot be
- * read, unknown INGESTOR_* variables and config keys (naming where they came from), and values
- * of the flags with choices (one line naming the flag and the value).
+ * Checks what yargs reports badly, before its own validation: a switch or --config given twice,
+ * a --config file that cannot be read, unknown INGESTOR_* variables and config keys (naming
+ * where they came from), and values of the flags with choices (one line naming the flag, or
+ * the variable or config key that gave the value, and the value), with --help too. Returns how
+ * to name where a flag's value came from, for the checks of resolution.
  */
 export function checkSources(
   argv: ParsedFlags,
   config: ConfigRead | undefined,
   rawArgs: readonly string[],
   env: NodeJS.ProcessEnv,
-): void {
-  if (config !== undefined && 'problem' in config) throw config.problem;
+): SourceName {
   const command = commandOf(argv);
   const flags = FLAGS[command];
+  const nameOf = sourceNames(rawArgs, env, config);
+  checkGivenOnce(flags, rawArgs);
+  if (config !== undefined && 'problem' in config) throw config.problem;
   const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
   const noFlag = (flag: string) =>
     command === 'run' ? `(no flag --${flag})` : `(${command} has no flag --${flag})`;
@@ -104,11 +175,14 @@ export function checkSources(
     if (choices === undefined || value === undefined) continue;
     if (Array.isArray(value)) throw new UsageError(`--${flag} was given more than once`);
     if (!(choices as readonly unknown[]).includes(value)) {
-      throw new UsageError(
-        `--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+      throw new FlagValueError(
+        flag,
+        `must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`,
+        nameOf(flag),
       );
     }
   }
+  return nameOf;
 }
 
 /**

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commandDefaults, defaults } from '../../src/options.js';
+import { COMMANDS, FLAGS } from '../../src/options/flags.js';
 import {
   baseArgs,
   binForOtherUsers,
@@ -206,12 +207,12 @@ describe('--config', () => {
     expect(oneLine(r)).toBe(
       `ingestor: unknown key "stabilty-seconds" in --config ${JSON.stringify(config)} (no flag --stabilty-seconds)`,
     );
-    // camelCase keys are the flags too.
+    // camelCase keys are the flags too; a bad value names the key, the file and the flag.
     fs.writeFileSync(config, JSON.stringify({ stabilitySeconds: 'soon' }));
     const camel = await run(['--config', config, ...baseArgs(d)]);
     expect(camel.code).toBe(2);
     expect(oneLine(camel)).toBe(
-      'ingestor: --stability-seconds must be a positive number, got "soon"',
+      `ingestor: key "stabilitySeconds" in --config ${JSON.stringify(config)}: --stability-seconds must be a positive number, got "soon"`,
     );
   });
 });
@@ -243,7 +244,9 @@ describe('a bad choice is one line naming the flag, the choices and the value', 
     const d = makeDirs();
     const r = await run(baseArgs(d), { env: { INGESTOR_MODE: 'eventual' } });
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toBe('ingestor: --mode must be one of stability, sidecar, got "eventual"');
+    expect(oneLine(r)).toBe(
+      'ingestor: INGESTOR_MODE must be one of stability, sidecar, got "eventual"',
+    );
     await expectUsageError(
       [...baseArgs(d), '--mode', 'sidecar', '--mode', 'stability'],
       '--mode was given more than once',
@@ -292,13 +295,16 @@ describe('status, list and retry on a state they cannot read', () => {
 });
 
 describe('help', () => {
-  /** The help entry of one flag, on one line (yargs wraps its text, type and default). */
+  /**
+   * The help entry of one flag, on one line (yargs wraps its text, type and default). Entries
+   * start within 6 columns (`  -h, --help`, `      --input`), their wrapped lines further in.
+   */
   const entry = (help: string, flag: string) => {
     const lines = help.split('\n');
     const at = lines.findIndex((l) => l.trimStart().startsWith(`${flag} `));
     expect(at, `${flag} in help`).toBeGreaterThanOrEqual(0);
-    const end = lines.findIndex((l, i) => i > at && !/^ {3,}\S/.test(l));
-    return lines.slice(at, end).join(' ').replace(/\s+/g, ' ');
+    const end = lines.findIndex((l, i) => i > at && !/^ {7,}\S/.test(l));
+    return lines.slice(at, end).join(' ').replace(/\s+/g, ' ').trim();
   };
 
   it('--manifests is required for run and verify; the others need it or --state-path', async () => {
@@ -355,6 +361,284 @@ describe('help', () => {
       ['list', '--state-path', d.state, '--limit', 'lots'],
       '--limit must be a positive integer, got "lots"',
       d,
+    );
+  });
+
+  it('-h is --help, for each command', async () => {
+    const main = await run(['--help']);
+    const short = await run(['-h']);
+    expect(short.code, short.stderr).toBe(0);
+    expect(short.stdout).toBe(main.stdout);
+    expect(main.stdout).toMatch(/^ {2}-h, --help +Show help/m);
+    const status = await run(['status', '-h']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^ingestor status\n/);
+    expect(status.stdout).toBe((await run(['status', '--help'])).stdout);
+  });
+
+  it('an unknown command is a usage error, with --help too', async () => {
+    const d = makeDirs();
+    for (const help of ['--help', '-h']) {
+      await expectUsageError(['bogus', help], 'Unknown argument: bogus', d);
+      await expectUsageError(['status', 'bogus', help], 'Unknown argument: bogus', d);
+    }
+  });
+
+  it("each command's --config names keys that command takes", async () => {
+    for (const command of COMMANDS) {
+      const help = (await run([command, '--help'])).stdout;
+      const keys = [...entry(help, '--config').matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+      expect(keys.length, `${command} --help: ${help}`).toBeGreaterThan(0);
+      for (const key of keys) expect(Object.keys(FLAGS[command]), command).toContain(key);
+    }
+    // The main help is run's.
+    expect(entry((await run(['--help'])).stdout, '--config')).toContain('"input"');
+  });
+
+  it('no description runs into its type, and defaults are shown as defaults', async () => {
+    for (const args of [['--help'], ...COMMANDS.map((command) => [command, '--help'])]) {
+      const help = (await run(args)).stdout;
+      expect(help, args.join(' ')).not.toMatch(/\S\[(string|number|boolean|array)\]/);
+    }
+    const verify = (await run(['verify', '--help'])).stdout;
+    expect(entry(verify, '--state-path')).toBe(
+      '--state-path SQLite state file [string] [default: <manifests>/ingestor.db]',
+    );
+    expect(entry(verify, '--duplicates-dir')).toBe(
+      "--duplicates-dir the daemon's duplicates directory [string] [default: <warehouse>/_duplicates]",
+    );
+  });
+});
+
+describe('numbers are plain decimals', () => {
+  it('hex, exponents, signs and spaces are refused; integers where a count is meant', async () => {
+    const d = makeDirs();
+    const bad: [string, string, string][] = [
+      ['--stability-seconds', '0x10', 'a positive number'],
+      ['--stability-seconds', '1e1', 'a positive number'],
+      ['--scan-interval', '+5', 'a positive number'],
+      ['--scan-interval', 'Infinity', 'a positive number'],
+      ['--batch-size', '1e9', 'a positive integer'],
+      ['--concurrency', '0x10', 'a positive integer'],
+      ['--concurrency', ' 4', 'a positive integer'],
+      ['--max-retries', '3.0', 'a positive integer'],
+      ['--batch-size', '9007199254740993', 'a positive integer'],
+    ];
+    for (const [flag, value, what] of bad) {
+      await expectUsageError(
+        [...baseArgs(d), '--once', flag, value],
+        `${flag} must be ${what}, got ${JSON.stringify(value)}`,
+        d,
+      );
+    }
+    await expectUsageError(
+      ['list', '--state-path', d.state, '--limit', '1e3'],
+      '--limit must be a positive integer, got "1e3"',
+      d,
+    );
+    await expectUsageError(
+      ['retry', '--state-path', d.state, '--id', '0x1'],
+      '--id must be a positive integer, got "0x1"',
+      d,
+    );
+  });
+
+  it('timers past what Node.js keeps (24.8 days) are refused: they would fire at once', async () => {
+    const d = makeDirs();
+    for (const flag of ['--stats-interval', '--shutdown-timeout']) {
+      await expectUsageError(
+        [...baseArgs(d), '--once', flag, '2147484'],
+        `${flag} must be a positive number no greater than 2147483, got "2147484"`,
+        d,
+      );
+    }
+  });
+
+  it('plain decimals are taken, fractions where seconds are meant', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const r = await run([
+      ...baseArgs(d),
+      '--dry-run',
+      '--stability-seconds',
+      '.5',
+      '--scan-interval',
+      '2.',
+      '--concurrency',
+      '007',
+      '--stats-interval',
+      '2147483',
+      '--shutdown-timeout',
+      '0.25',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ingest +.*a\.csv/m);
+  });
+
+  it('--metrics-port: empty is not "any free port"; 0 given is', async () => {
+    const d = makeDirs();
+    const args = [...baseArgs(d), '--once'];
+    const empty = '--metrics-port must be a port number (0-65535), got ""';
+    await expectUsageError([...args, '--metrics-port', ''], empty, d);
+    await expectUsageError([...args, '--metrics-port'], empty, d);
+    await expectUsageError(
+      args,
+      'INGESTOR_METRICS_PORT must be a port number (0-65535), got ""',
+      d,
+      { env: { INGESTOR_METRICS_PORT: '' } },
+    );
+    for (const value of ['0x50', '8e3', '65536', '-1']) {
+      await expectUsageError(
+        [...args, `--metrics-port=${value}`],
+        `--metrics-port must be a port number (0-65535), got ${JSON.stringify(value)}`,
+        d,
+      );
+    }
+    const any = await run([...args, '--metrics-port', '0']);
+    expect(any.code, any.stderr).toBe(0);
+    expect(any.stdout).toMatch(/"event":"listening","host":"127\.0\.0\.1","port":[1-9]\d*/);
+  });
+});
+
+describe('a flag given twice is a usage error, switches and --config too', () => {
+  it('--dry-run --dry-run=false does not run for real, whatever the spelling', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const args = [...baseArgs(d), '--once'];
+    const twice: [string[], string][] = [
+      [['--dry-run', '--dry-run=false'], '--dry-run'],
+      [['--no-dry-run', '--dry-run'], '--dry-run'],
+      [['--dryRun', '--dry-run=true'], '--dry-run'],
+      [['--once'], '--once'],
+      [['--dry-run', '--json', '--no-json'], '--json'],
+    ];
+    for (const [extra, flag] of twice) {
+      await expectUsageError([...args, ...extra], `${flag} was given more than once`, d);
+    }
+    const verify = ['verify', '--warehouse', d.root, '--manifests', d.root];
+    await expectUsageError(
+      [...verify, '--rehash', '--rehash'],
+      '--rehash was given more than once',
+      d,
+    );
+    expect(filesUnder(d.input)).toEqual(['a.csv']);
+  });
+
+  it('--config twice says so, not "Invalid JSON config file"', async () => {
+    const d = makeDirs();
+    const a = path.join(d.root, 'a.json');
+    const b = path.join(d.root, 'b.json');
+    fs.writeFileSync(a, '{}');
+    fs.writeFileSync(b, '{}');
+    for (const first of [['--config', a], [`--config=${a}`]]) {
+      await expectUsageError(
+        [...baseArgs(d), ...first, '--config', b],
+        '--config was given more than once',
+        d,
+      );
+    }
+    await expectUsageError(
+      ['status', '--config', a, '--config', b, '--help'],
+      '--config was given more than once',
+      d,
+    );
+  });
+});
+
+describe('--exclude', () => {
+  it('bare, it is an empty glob, as --exclude= is', async () => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'a.csv'), 'a');
+    const message = '--exclude must be a non-empty glob, got ""';
+    for (const bad of [['--exclude'], ['--exclude='], ['--exclude', '*.bak', '--exclude']]) {
+      await expectUsageError([...baseArgs(d), '--once', ...bad], message, d);
+    }
+    // Not followed by words it would take as more globs: each glob is one --exclude.
+    await expectUsageError(
+      [...baseArgs(d), '--once', '--exclude', '*.bak', '*.old'],
+      'Unknown argument: *.old',
+      d,
+    );
+  });
+
+  it('repeated, each glob is excluded', async () => {
+    const d = makeDirs();
+    for (const name of ['a.bak', 'b.old', 'c.csv']) writeOld(path.join(d.input, name), name);
+    const r = await run([...baseArgs(d), '--once', '--exclude', '*.bak', '--exclude=*.old']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(filesUnder(d.input)).toEqual(['a.bak', 'b.old']);
+    expect(partitionFiles(d.warehouse)).toHaveLength(1);
+  });
+});
+
+describe('a bad value from a variable or the config file names where it came from', () => {
+  it('the variable, or the key, the file and the flag', async () => {
+    const d = makeDirs();
+    await expectUsageError(
+      baseArgs(d),
+      'INGESTOR_STABILITY_SECONDS must be a positive number, got "abc"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    const config = path.join(d.root, 'c.json');
+    fs.writeFileSync(config, JSON.stringify({ stabilitySeconds: 0 }));
+    const inConfig = `key "stabilitySeconds" in --config ${JSON.stringify(config)}: --stability-seconds`;
+    await expectUsageError(
+      [...baseArgs(d), '--config', config],
+      `${inConfig} must be a positive number, got 0`,
+      d,
+    );
+    // The variable comes before the file, the flag before both: the one in use is named.
+    await expectUsageError(
+      [...baseArgs(d), '--config', config],
+      'INGESTOR_STABILITY_SECONDS must be a positive number, got "0x1"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: '0x1' } },
+    );
+    await expectUsageError(
+      [...baseArgs(d), '--config', config, '--stability-seconds', 'x'],
+      '--stability-seconds must be a positive number, got "x"',
+      d,
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    const good = await run(
+      [...baseArgs(d), '--config', config, '--dry-run', '--stability-seconds=1'],
+      { env: { INGESTOR_STABILITY_SECONDS: 'abc' } },
+    );
+    expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('for choices, globs, ports and the filters of list too', async () => {
+    const d = makeDirs();
+    const config = path.join(d.root, 'c.json');
+    const key = (k: string, flag: string) =>
+      `key ${JSON.stringify(k)} in --config ${JSON.stringify(config)}: --${flag}`;
+    const bad: [Record<string, unknown>, string][] = [
+      [
+        { 'on-duplicate': 'keep' },
+        `${key('on-duplicate', 'on-duplicate')} must be one of move, delete, got "keep"`,
+      ],
+      [{ exclude: ['*.bak', ''] }, `${key('exclude', 'exclude')} must be a non-empty glob, got ""`],
+      [
+        { metricsPort: 'http' },
+        `${key('metricsPort', 'metrics-port')} must be a port number (0-65535), got "http"`,
+      ],
+    ];
+    for (const [options, message] of bad) {
+      fs.writeFileSync(config, JSON.stringify(options));
+      await expectUsageError([...baseArgs(d), '--config', config], message, d);
+    }
+    await expectUsageError(
+      ['list', '--state-path', d.state],
+      'INGESTOR_SINCE must be an ISO date/time or an age like 15m, 2h, 7d, got "yesterday"',
+      d,
+      { env: { INGESTOR_SINCE: 'yesterday' } },
+    );
+    await expectUsageError(
+      ['list', '--state-path', d.state],
+      'INGESTOR_LIMIT must be a positive integer, got "all"',
+      d,
+      { env: { INGESTOR_LIMIT: 'all' } },
     );
   });
 });
