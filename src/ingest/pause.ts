@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import { unlinkIfExists } from '../fsutil.js';
+import type { FileRow } from '../interfaces.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
@@ -251,9 +252,11 @@ export class Pause {
       try {
         await this.#settleIntents(batch);
       } catch (recoveryError) {
-        this.#needsRecovery = true;
-        this.#openIntents = await this.#countOpenIntents();
         held = batch.filter((entry) => !entry.settled);
+        // Counted before the flag is set: a pause in between would say none are held.
+        const open = await this.#countOpenIntents();
+        this.#openIntents = Math.max(open, held.length);
+        this.#needsRecovery = true;
         this.#d.logger.warn(
           { err: describeError(recoveryError), files: held.length },
           'interrupted batch cannot be settled yet; its files are held until the pause ends',
@@ -285,6 +288,15 @@ export class Pause {
       now: clock,
       sweepTemporaries: false,
     });
+    // The originals of settled duplicates are read before anything here changes: a read that
+    // fails leaves the held files held (the settlement is tried again), never unresolved.
+    const originals = new Map<number, FileRow | undefined>();
+    for (const row of result.settled.values()) {
+      if (row.status !== 'committed' || row.kind !== 'duplicate' || row.duplicateOf === null) {
+        continue;
+      }
+      originals.set(row.duplicateOf, await store.getRow(row.duplicateOf));
+    }
     this.#needsRecovery = false;
     this.#openIntents = 0;
     const held = this.#held;
@@ -295,7 +307,7 @@ export class Pause {
       if (row?.status === 'committed' && row.kind === 'ingest') {
         entry.resolve({ kind: 'committed', row });
       } else if (row?.status === 'committed' && row.kind === 'duplicate') {
-        const original = row.duplicateOf === null ? undefined : await store.getRow(row.duplicateOf);
+        const original = row.duplicateOf === null ? undefined : originals.get(row.duplicateOf);
         if (original !== undefined) entry.resolve({ kind: 'duplicate', row, original });
       }
     }

@@ -184,7 +184,13 @@ export function registerMetrics(
     help: 'Quarantined files not yet released.',
     registers,
     async collect() {
-      this.set((await quarantined()) ?? 0);
+      // A state that cannot be read now (full, locked, stopping) keeps the last value: one
+      // failed read must not fail the whole scrape, `ingestor_paused` included.
+      try {
+        this.set((await quarantined()) ?? 0);
+      } catch {
+        return;
+      }
     },
   });
   gauge('ingestor_paused', '1 while ingestion is paused by a failing output volume.', (g) =>

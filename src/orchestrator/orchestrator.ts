@@ -161,7 +161,12 @@ export class Orchestrator implements AsyncDisposable {
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
       store = await openState(options, { ownThread: true });
-      const { recovery, unsettled } = await recoverAtStart({ options, store, manifest, ...full });
+      const { recovery, unsettled, interrupted } = await recoverAtStart({
+        options,
+        store,
+        manifest,
+        ...full,
+      });
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
       );
@@ -172,9 +177,7 @@ export class Orchestrator implements AsyncDisposable {
         ...full,
         ...(hasher === undefined ? {} : { hasher }),
       });
-      if (unsettled !== undefined) {
-        pipeline.startPaused(unsettled, (await store.openIntents()).length);
-      }
+      if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
         ...{ lock, inputLock, store, manifest, pipeline, recovery, hasher },
         lastIngestAt: await store.lastIngestAt(),

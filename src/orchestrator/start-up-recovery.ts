@@ -22,16 +22,18 @@ export interface StartUpRecoveryDeps {
 
 /**
  * Settles what a previous run left in flight, before discovery starts. `unsettled` is the
- * error of a recovery that a full volume stopped: the daemon then starts paused with it.
+ * error of a recovery that a full volume stopped: the daemon then starts paused with it, and
+ * `interrupted` intents to settle.
  * Throws any other failure.
  */
 export async function recoverAtStart(
   deps: StartUpRecoveryDeps,
-): Promise<{ recovery: RecoverySummary; unsettled: unknown }> {
+): Promise<{ recovery: RecoverySummary; unsettled: unknown; interrupted: number }> {
   const { options, store, logger, events, clock } = deps;
   const started = clock();
   let recovery = emptyRecovery();
   let unsettled: unknown;
+  let interrupted = 0;
   try {
     events.emit('recovery:started');
     recovery = await recover({
@@ -59,6 +61,7 @@ export async function recoverAtStart(
     unsettled = error;
     // Copies left by a kill take space on the very volume that may be the full one.
     recovery.temporariesRemoved = await sweepTemporaries(options);
+    interrupted = (await store.openIntents()).length;
     logger.warn(
       {
         event: 'recovery',
@@ -66,8 +69,8 @@ export async function recoverAtStart(
         code: errnoCode(error),
         temporariesRemoved: recovery.temporariesRemoved,
       },
-      `recovery cannot finish now (${(await store.openIntents()).length} interrupted files): starting paused; it is tried again when the pause ends`,
+      `recovery cannot finish now (${interrupted} interrupted files): starting paused; it is tried again when the pause ends`,
     );
   }
-  return { recovery, unsettled };
+  return { recovery, unsettled, interrupted };
 }

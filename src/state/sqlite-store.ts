@@ -70,6 +70,8 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
     }
   }
   try {
+    // First: a thread that just stopped may still hold the file for a moment.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (options.readonly !== true) {
       db.pragma('journal_mode = WAL');
       // FULL: a commit is on disk when it returns; group commit keeps this cheap.
@@ -79,7 +81,6 @@ export function openSqliteState(statePath: string, options: OpenStateOptions = {
       // small files 6.8 s -> 6.0 s). The WAL file is truncated when the daemon stops.
       db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     }
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
       throw new Error(

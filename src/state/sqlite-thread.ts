@@ -37,6 +37,8 @@ export class SqliteThreadStore implements StateStore {
   readonly #open: StateOpen;
   #worker: Worker | undefined;
   #ready: Promise<void> | undefined;
+  /** Resolves when the last thread that stopped has exited (a new one opens the state then). */
+  #exited: Promise<void> = Promise.resolve();
   readonly #waiting = new Map<number, Waiter>();
   #next = 1;
   #closed = false;
@@ -69,7 +71,8 @@ export class SqliteThreadStore implements StateStore {
     return this.#worker;
   }
 
-  #start(): Promise<void> {
+  async #start(): Promise<void> {
+    await this.#exited;
     const worker = new Worker(this.#script, {
       workerData: this.#open,
       // Statements, a batch's rows and a page of history: a bounded heap keeps the process's
@@ -77,6 +80,7 @@ export class SqliteThreadStore implements StateStore {
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     });
     this.#worker = worker;
+    this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#waiting.set(0, { resolve: () => resolve(), reject });
     });
@@ -98,12 +102,23 @@ export class SqliteThreadStore implements StateStore {
     };
     worker.on('error', (error) => stopped(describeError(error)));
     worker.on('exit', (code) => stopped(`exit code ${code}`));
-    return this.#ready;
+    await this.#ready;
+  }
+
+  #starting: Promise<void> | undefined;
+
+  /** One new thread for however many calls find the last one stopped. */
+  async #restart(): Promise<void> {
+    try {
+      await this.#start();
+    } finally {
+      this.#starting = undefined;
+    }
   }
 
   async #call<T>(method: StateMethod, ...args: unknown[]): Promise<T> {
     if (this.#closed) throw new IngestError('INGEST_ERR_STATE', 'the state is closed');
-    if (this.#worker === undefined) await this.#start();
+    if (this.#worker === undefined) await (this.#starting ??= this.#restart());
     else await this.#ready;
     const worker = this.#worker!;
     const id = this.#next++;
@@ -182,13 +197,14 @@ export class SqliteThreadStore implements StateStore {
   /** Closes the state (the WAL is folded back) and lets the thread end. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    if (this.#worker !== undefined) {
-      try {
-        await this.#call('close');
-      } finally {
-        this.#closed = true;
-      }
+    const worker = this.#worker;
+    if (worker === undefined) {
+      this.#closed = true;
+      return;
     }
+    // Calls made from now on are refused; those already sent are answered before the close.
+    const closing = this.#call('close');
     this.#closed = true;
+    await closing;
   }
 }

@@ -22,7 +22,13 @@ try {
 
 let queue = Promise.resolve();
 port.on('message', (request: StateRequest) => {
-  queue = queue.then(() => answer(request));
+  // answer() catches what a call throws; what is left (a reply that cannot be sent) ends the
+  // thread, and the main thread fails the calls waiting on it.
+  queue = queue
+    .then(() => answer(request))
+    .catch((error: unknown) => {
+      throw error instanceof Error ? error : new Error(String(error));
+    });
 });
 
 async function answer({ id, method, args }: StateRequest): Promise<void> {
