@@ -16,8 +16,7 @@ import { partitionName, utcDate } from '../manifest/manifest-line.js';
 import type { DaemonOptions, ResolvedOptions } from '../options/types.js';
 import { baseName, displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
-import { Discovery } from '../watch/discovery.js';
-import { createNameFilter } from '../watch/filters.js';
+import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 
 export type DryRunAction = 'ingest' | 'duplicate' | 'skip' | 'wait' | 'error';
 
@@ -107,17 +106,13 @@ export async function dryRun(
     }
   };
   const discovery = new Discovery({
-    input: options.input,
-    mode: options.mode,
-    stabilityMs: options.stabilityMs,
-    filter: createNameFilter(options),
+    ...discoveryOptionsOf(options),
     clock,
     logger: deps.logger,
     events,
     isBusy: () => false,
     submit: examine,
     onWaiting: (p, _rel, why) => report({ action: 'wait', source: displayPath(p), reason: why }),
-    pendingCapacity: options.pendingCapacity,
   });
   try {
     await discovery.scan();

@@ -1,7 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Clock } from '../clock.js';
-import type { CrashInjector } from '../crash.js';
 import { IngestError, describeError, hasCode } from '../errors.js';
 import {
   ensureDir,
@@ -18,28 +16,20 @@ import {
   recordOf,
   utcDate,
 } from '../manifest/manifest-line.js';
-import type { ManifestWriter } from '../manifest/manifest-writer.js';
-import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { dirName, displayPath } from '../paths.js';
-import type { ClaimInput, PlacementPlan, StateStore } from '../state/store.js';
+import type { ClaimInput, PlacementPlan } from '../state/store.js';
 import { giveBackReopened, reopened, reportReopenedAfterCommit } from './give-back.js';
 import { readAndHash } from './hasher.js';
 import { placeNoReplace } from './move.js';
 import { NO_DEST, temporaryName } from '../naming.js';
-import type { Entry, Work } from './outcome.js';
+import type { Entry, StepDeps, Work } from './outcome.js';
 
 /** How many batches a file whose content is in flight waits before it is deferred. */
 const MAX_CARRIES = 3;
 
 /** What one batch needs from the pipeline. */
-export interface BatchDeps {
-  options: ResolvedOptions;
-  store: StateStore;
-  manifest: ManifestWriter;
-  clock: Clock;
-  crash: CrashInjector;
-  logger: Logger;
+export interface BatchDeps extends Omit<StepDeps, 'events'> {
   /** Where copies are made: `<warehouse>/.ingestor-tmp`. */
   tmpDir: string;
   /** Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts). */

@@ -29,7 +29,8 @@ export interface GroupCommitDeps {
 export class GroupCommit {
   readonly #d: GroupCommitDeps;
   #queue: Entry[] = [];
-  readonly #roomWaiters: (() => void)[] = [];
+  /** Notified when the queue may have room again (a batch took files, or a stop). */
+  readonly #room = new Signal();
   #running: Promise<void> | undefined;
   /** Notified when a batch starts: `drain` waits on it while a batch lingers. */
   readonly #started = new Signal();
@@ -75,12 +76,8 @@ export class GroupCommit {
   /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
   async whenBatchRoom(): Promise<void> {
     while (!this.#stopping && this.#queue.length >= this.#d.options.batchSize * 2) {
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+      await this.#room.wait();
     }
-  }
-
-  #wakeRoomWaiters(): void {
-    for (const wake of this.#roomWaiters.splice(0)) wake();
   }
 
   /** Resolves when no batch is running and none is queued. */
@@ -98,7 +95,7 @@ export class GroupCommit {
     this.#stopping = true;
     clearTimeout(this.#pauseTimer);
     this.kick();
-    this.#wakeRoomWaiters();
+    this.#room.notify();
     await this.drain();
     for (const entry of this.#queue.splice(0)) {
       if (entry.item.tmp !== null) await unlinkIfExists(entry.item.tmp);
@@ -142,7 +139,7 @@ export class GroupCommit {
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;
     const batch = this.#queue.splice(0, batchSize);
-    this.#wakeRoomWaiters();
+    this.#room.notify();
     this.#run(pause.runBatch(batch, this.#d.ingest));
   }
 

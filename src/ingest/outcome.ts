@@ -1,8 +1,26 @@
 // What the steps of the pipeline hand each other: a hashed file, its place in a batch, and how
 // it ended. Types only, so that every step (and the orchestrator) can import them without
 // importing the steps.
+import type { Clock } from '../clock.js';
+import type { CrashInjector } from '../crash.js';
+import type { IngestorEvents } from '../events.js';
 import type { Candidate, FileIdentity, FileRow, FsPath } from '../interfaces.js';
+import type { ManifestWriter } from '../manifest/manifest-writer.js';
+import type { Logger } from '../ops/logger.js';
+import type { ResolvedOptions } from '../options.js';
+import type { StateStore } from '../state/store.js';
 import type { Lease } from './lease.js';
+
+/** What the steps are given: options, state, manifests, the clock, crash points and outputs. */
+export interface StepDeps {
+  options: ResolvedOptions;
+  store: StateStore;
+  manifest: ManifestWriter;
+  clock: Clock;
+  crash: CrashInjector;
+  logger: Logger;
+  events: IngestorEvents;
+}
 
 /** A complete file that has been read and hashed (and copied, across filesystems). */
 export interface HashedFile {

@@ -1,17 +1,11 @@
 import pLimit from 'p-limit';
-import type { Clock } from '../clock.js';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode } from '../errors.js';
-import type { IngestorEvents } from '../events.js';
 import { unlinkIfExists } from '../fsutil.js';
 import type { FileRow } from '../interfaces.js';
-import type { ManifestWriter } from '../manifest/manifest-writer.js';
-import type { Logger } from '../ops/logger.js';
-import type { ResolvedOptions } from '../options.js';
 import { pathKey } from '../paths.js';
-import type { StateStore } from '../state/store.js';
 import { backoffMs } from './failures.js';
 import type { ReadResult } from './hasher.js';
-import type { Entry } from './outcome.js';
+import type { Entry, StepDeps } from './outcome.js';
 import { recover } from './recovery.js';
 import { Signal } from './signal.js';
 
@@ -23,14 +17,7 @@ const PAUSE_BASE_MS = 1_000;
 const PAUSE_CAP_MS = 30_000;
 
 /** What pausing and settling need from the pipeline. */
-export interface PauseDeps {
-  options: ResolvedOptions;
-  store: StateStore;
-  manifest: ManifestWriter;
-  clock: Clock;
-  logger: Logger;
-  events: IngestorEvents;
-}
+export type PauseDeps = Omit<StepDeps, 'crash'>;
 
 /**
  * When an output volume fails (full, read-only, locked), ingestion pauses with backoff: a batch

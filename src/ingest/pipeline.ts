@@ -1,14 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Clock } from '../clock.js';
-import type { CrashInjector } from '../crash.js';
-import type { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
-import type { ManifestWriter } from '../manifest/manifest-writer.js';
-import type { Logger } from '../ops/logger.js';
-import type { ResolvedOptions } from '../options.js';
-import type { StateStore } from '../state/store.js';
 import type { BatchDeps } from './batch.js';
 import { ingestBatch } from './batch.js';
 import { GroupCommit } from './group-commit.js';
@@ -19,7 +12,7 @@ import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
 import { LeaseKeeper, UnseenVolumes } from './lease.js';
 import { TMP_DIR_NAME } from '../naming.js';
-import type { HashedFile, Outcome } from './outcome.js';
+import type { HashedFile, Outcome, StepDeps } from './outcome.js';
 import { Pause } from './pause.js';
 import type { QuarantineDeps } from './quarantine.js';
 import { quarantine } from './quarantine.js';
@@ -27,15 +20,8 @@ import { quarantine } from './quarantine.js';
 // Their home is outcome.ts; importers of the pipeline find them here too.
 export type { HashedFile, Outcome } from './outcome.js';
 
-/** What the pipeline is given: its options, state, manifests, clock, crash points and outputs. */
-export interface PipelineDeps {
-  options: ResolvedOptions;
-  store: StateStore;
-  manifest: ManifestWriter;
-  clock: Clock;
-  crash: CrashInjector;
-  logger: Logger;
-  events: IngestorEvents;
+/** What the pipeline is given: what every step is, and where files are hashed. */
+export interface PipelineDeps extends StepDeps {
   /** Where files are read and hashed. Default: on this thread. */
   hasher?: Hasher;
 }
@@ -55,8 +41,12 @@ export class Pipeline {
   readonly #hashing: HashAndCopyDeps;
   readonly #quarantining: QuarantineDeps;
 
-  private constructor(deps: PipelineDeps, warehouseDevice: number, quarantineDevice: number) {
-    const tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
+  private constructor(
+    deps: PipelineDeps,
+    tmpDir: string,
+    warehouseDevice: number,
+    quarantineDevice: number,
+  ) {
     // Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts).
     const copyDevices = new Set<number>();
     this.#unseen = new UnseenVolumes(deps.logger, deps.events);
@@ -91,12 +81,7 @@ export class Pipeline {
     await ensureOutputDir('quarantine-dir', deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);
     const quarantine = await fs.promises.stat(deps.options.quarantineDir);
-    return new Pipeline(deps, dev, quarantine.dev);
-  }
-
-  /** Files waiting for a batch. */
-  get queued(): number {
-    return this.#queue.queued;
+    return new Pipeline(deps, tmpDir, dev, quarantine.dev);
   }
 
   /** Backoff steps taken by pauses so far (a pass counts those that let nothing in). */
@@ -132,11 +117,7 @@ export class Pipeline {
     return this.#unseen.list();
   }
 
-  /** Whether more files are being read and hashed (the batch may wait for them). */
-  get moreComing(): () => boolean {
-    return this.#queue.moreComing;
-  }
-
+  /** Says whether more files are being read and hashed (the batch may wait for them). */
   set moreComing(moreComing: () => boolean) {
     this.#queue.moreComing = moreComing;
   }

@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Clock } from '../clock.js';
 import { describeError, errnoCode } from '../errors.js';
 import { ensureDir, fsyncDir, unlinkIfExists } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
 import { utcDate } from '../manifest/manifest-line.js';
-import type { ResolvedOptions } from '../options.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
-import type { StateStore } from '../state/store.js';
 import { placeNoReplace } from './move.js';
 import { NO_DEST, freeName } from '../naming.js';
-import type { Outcome } from './outcome.js';
+import type { Outcome, StepDeps } from './outcome.js';
 
 /** What quarantining needs from the pipeline. */
-export interface QuarantineDeps {
-  options: ResolvedOptions;
-  store: StateStore;
-  clock: Clock;
+export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'clock'> {
   /** The device of the quarantine directory: only files on it can be moved there. */
   quarantineDevice: number;
 }

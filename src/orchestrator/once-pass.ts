@@ -1,6 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import type { IngestorEvents } from '../events.js';
 import type { Pipeline } from '../ingest/pipeline.js';
 import type { Discovery } from '../watch/discovery.js';
 import type { FailurePolicy } from './failure-policy.js';
@@ -17,7 +16,6 @@ export interface OncePassDeps {
   scheduler: Pick<Scheduler, 'inflight' | 'onSettled' | 'has'>;
   policy: Pick<FailurePolicy, 'waitingForPause' | 'forgetWaitingUnless'>;
   outcomes: Pick<OutcomeEvents, 'counts'>;
-  events: IngestorEvents;
   clock: Clock;
 }
 
@@ -34,12 +32,10 @@ function nextChange(d: OncePassDeps, ms: number | undefined): Promise<void> {
       clearTimeout(timer);
       stopListening();
       stopPauseListening();
-      d.events.off('pipeline:paused', done);
       resolve();
     };
     const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     const stopListening = d.scheduler.onSettled(done);
-    d.events.on('pipeline:paused', done);
     const stopPauseListening = d.pipeline.onPauseChange(done);
   });
 }

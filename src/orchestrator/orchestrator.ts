@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -18,8 +19,7 @@ import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
 import type { StateStore } from '../state/store.js';
-import { Discovery } from '../watch/discovery.js';
-import { createNameFilter } from '../watch/filters.js';
+import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { FailurePolicy } from './failure-policy.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
@@ -71,19 +71,6 @@ interface Flow {
   outcomes: OutcomeEvents;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, ms));
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * The daemon: recovery first, then discovery feeding a bounded worker pool that hashes files
  * and hands them to the group-committing pipeline.
@@ -119,10 +106,7 @@ export class Orchestrator implements AsyncDisposable {
     const outcomes = new OutcomeEvents({ ...all, policy, defer, lastIngestAt: parts.lastIngestAt });
     const flow: Flow = { scheduler, pipeline, policy, outcomes };
     const discovery = new Discovery({
-      input: options.input,
-      mode: options.mode,
-      stabilityMs: options.stabilityMs,
-      filter: createNameFilter(options),
+      ...discoveryOptionsOf(options),
       clock,
       logger,
       events,
@@ -132,7 +116,6 @@ export class Orchestrator implements AsyncDisposable {
         if (this.#closed) return;
         await scheduler.submit(pathKey(candidate.path), () => ingestFile(candidate, flow));
       },
-      pendingCapacity: options.pendingCapacity,
     });
     const pending = discovery.pending;
     this.discovery = discovery;
@@ -210,8 +193,8 @@ export class Orchestrator implements AsyncDisposable {
     this.events.emit('discovery:started', { input: this.options.input });
     const stopStats = this.#stats.start(); // `ingestor status` sees a --once pass too
     try {
-      const { discovery, events } = this;
-      await passOnce({ ...this.#flow, discovery, events, clock: this.#clock }, deadline);
+      const { discovery } = this;
+      await passOnce({ ...this.#flow, discovery, clock: this.#clock }, deadline);
     } finally {
       stopStats();
     }
@@ -251,7 +234,12 @@ export class Orchestrator implements AsyncDisposable {
         const wake = () => waiting?.abort();
         signal.addEventListener('abort', wake, { once: true });
         if (this.discovery.hintCount === 0) {
-          await sleep(Math.min(tickMs, nextScan - this.#clock()), waiting.signal);
+          // An abort (a hint, or the stop) ends the wait early; it is not an error here.
+          await delay(Math.max(0, Math.min(tickMs, nextScan - this.#clock())), undefined, {
+            signal: waiting.signal,
+          }).catch((error: unknown) => {
+            if (!(error instanceof Error && error.name === 'AbortError')) throw error;
+          });
         }
         signal.removeEventListener('abort', wake);
         if (signal.aborted) break;

@@ -1,6 +1,6 @@
-import { EventEmitter, once } from 'node:events';
 import pLimit from 'p-limit';
 import { SMALL_FILE_BYTES } from '../ingest/hasher.js';
+import { Signal } from '../ingest/signal.js';
 
 /** What the scheduler's bounds are computed from (the resolved options of the same names). */
 export interface SchedulerOptions {
@@ -25,8 +25,8 @@ export class Scheduler {
   readonly #smallLimit: ReturnType<typeof pLimit>;
   readonly #maxQueued: number;
   readonly #inflight = new Set<string>();
-  /** Emits `settled` each time a file in flight settles. */
-  readonly #settled = new EventEmitter();
+  /** Notified each time a file in flight settles. */
+  readonly #settled = new Signal();
 
   constructor(options: SchedulerOptions) {
     this.#limit = pLimit(options.concurrency);
@@ -63,10 +63,10 @@ export class Scheduler {
     this.#inflight.add(key);
     void ingest().finally(() => {
       this.#inflight.delete(key);
-      this.#settled.emit('settled');
+      this.#settled.notify();
     });
     // p-limit says nothing when a queued file starts; a file that settles has left its slot.
-    while (this.queued >= this.#maxQueued) await once(this.#settled, 'settled');
+    while (this.queued >= this.#maxQueued) await this.#settled.wait();
   }
 
   /** Runs `work` (reading and hashing a file of `size` bytes) in a slot of the right pool. */
@@ -75,15 +75,14 @@ export class Scheduler {
     return limit(work);
   }
 
-  /** Calls `listener` each time a file settles; returns what removes it. */
+  /** Calls `listener` once, when the next file settles; returns what removes it before then. */
   onSettled(listener: () => void): () => void {
-    this.#settled.on('settled', listener);
-    return () => this.#settled.off('settled', listener);
+    return this.#settled.onNext(listener);
   }
 
   /** Resolves when every submitted file has settled. */
   async whenIdle(): Promise<void> {
     // Files queued for a slot or in one are in flight too: none left means none anywhere.
-    while (this.#inflight.size > 0) await once(this.#settled, 'settled');
+    while (this.#inflight.size > 0) await this.#settled.wait();
   }
 }

@@ -1,24 +1,10 @@
-import type { Clock } from '../clock.js';
-import type { CrashInjector } from '../crash.js';
 import { FULL_VOLUME_CODES, describeError, errnoCode, hasCode } from '../errors.js';
-import type { IngestorEvents } from '../events.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
 import { emptyRecovery, recover, sweepTemporaries } from '../ingest/recovery.js';
-import type { ManifestWriter } from '../manifest/manifest-writer.js';
-import type { Logger } from '../ops/logger.js';
-import type { ResolvedOptions } from '../options.js';
-import type { StateStore } from '../state/store.js';
+import type { StepDeps } from '../ingest/outcome.js';
 
-/** What start-up recovery needs. */
-export interface StartUpRecoveryDeps {
-  options: ResolvedOptions;
-  store: StateStore;
-  manifest: ManifestWriter;
-  clock: Clock;
-  crash: CrashInjector;
-  logger: Logger;
-  events: IngestorEvents;
-}
+/** What start-up recovery needs: what the pipeline's steps are given. */
+export type StartUpRecoveryDeps = StepDeps;
 
 /**
  * Settles what a previous run left in flight, before discovery starts. `unsettled` is the

@@ -5,11 +5,12 @@ import { lstatSyncIfExists } from '../fsutil.js';
 import type { IngestorEvents } from '../events.js';
 import type { Candidate, FsPath, Mode, SkipReason } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
+import type { ResolvedOptions } from '../options.js';
 import { baseName, displayPath, joinPath, pathKey, withSuffix, withoutSuffix } from '../paths.js';
 import { identityOf } from '../identity.js';
 import { isStable, observe, stableAt } from './completion.js';
 import type { NameFilter } from './filters.js';
-import { SIDECAR_SUFFIX, isSkippedDirectory } from './filters.js';
+import { SIDECAR_SUFFIX, createNameFilter, isSkippedDirectory } from './filters.js';
 import { PendingSet } from './pending.js';
 import type { EntryType, ScanEntry } from './scanner.js';
 import { scanTree, typeOf } from './scanner.js';
@@ -33,6 +34,19 @@ export interface DiscoveryOptions {
   pendingCapacity: number;
   /** Most hints held between two passes of the hint loop. Default 16,384. */
   hintCapacity?: number;
+}
+
+/** The parts of discovery's options that come from the resolved options as they are. */
+export function discoveryOptionsOf(
+  options: ResolvedOptions,
+): Pick<DiscoveryOptions, 'input' | 'mode' | 'stabilityMs' | 'filter' | 'pendingCapacity'> {
+  return {
+    input: options.input,
+    mode: options.mode,
+    stabilityMs: options.stabilityMs,
+    filter: createNameFilter(options),
+    pendingCapacity: options.pendingCapacity,
+  };
 }
 
 export interface ScanStats {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { IngestorEvents } from '../../src/events.js';
 import type { Candidate } from '../../src/interfaces.js';
 import { FailurePolicy } from '../../src/orchestrator/failure-policy.js';
 import { passOnce } from '../../src/orchestrator/once-pass.js';
@@ -36,7 +35,6 @@ function quietPass(policy: FailurePolicy, pending: Set<string>): OncePassDeps {
     outcomes: {
       counts: { ingested: 0, duplicates: 0, quarantined: 0 },
     } as OncePassDeps['outcomes'],
-    events: new IngestorEvents(),
     clock: Date.now,
   };
 }
