@@ -96,9 +96,8 @@ async function listed(
     )) {
       originals.set(id, await store.getRow(id));
     }
-    const originalOf = (id: number) => originals.get(id);
     return rows.map((r): ListedFile => {
-      const original = r.duplicateOf === null ? undefined : originalOf(r.duplicateOf);
+      const original = r.duplicateOf === null ? undefined : originals.get(r.duplicateOf);
       return {
         id: r.id,
         status: NAMES[`${r.kind}/${r.status}`] ?? (r.status === 'intent' ? 'in-flight' : r.status),
