@@ -19,10 +19,11 @@ export type ProblemKind =
 
 /**
  * A partition file with other bytes than its line. Files are copied, never linked, from a
- * volume where the kernel cannot tell the daemon about writers, so a late writer changes its own
- * (removed) input file, never the warehouse's; a warehouse file that changed was placed by an older ingestor (a move
- * within one filesystem kept the inode), or was written to in the warehouse. A backup, if there
- * is one, holds the bytes the line describes; the later bytes may exist nowhere else.
+ * volume where the kernel cannot tell the daemon about writers, so a late writer changes its
+ * own (removed) input file, never the warehouse's. A warehouse file that changed was placed by
+ * an older ingestor (a move within one filesystem kept the inode), or was written to in the
+ * warehouse. A backup, if there is one, holds the bytes the line describes; the later bytes may
+ * exist nowhere else.
  */
 const CHANGED_AFTER_INGEST =
   'usually a writer still had it open after it was ingested (an ingestor older than this one, on a volume where it could not see writers), or the file was edited in the warehouse: the manifest line describes the bytes at ingestion, the file holds later ones. If those are the content wanted, re-ingest the current file from the input side (copy it into --input under a new name); else restore it from a backup';
