@@ -7,6 +7,7 @@ import { retryCommand } from '../src/commands/retry.js';
 import { runCommand } from '../src/commands/run.js';
 import { statusCommand } from '../src/commands/status.js';
 import { verifyCommand } from '../src/commands/verify.js';
+import { withHeapLimits } from '../src/heap-limits.js';
 import { EXIT, UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
 import { COMMANDS, COMMAND_HELP, FLAGS, USAGE, configHelp } from '../src/options/flags.js';
 import type { Command } from '../src/options/flags.js';
@@ -29,7 +30,12 @@ function fail(message: string, code: number): never {
 
 /** Each command: its flags resolved (src/options/), then run (src/commands/) to an exit code. */
 const commands: Record<Command, (flags: FlagValues) => number | Promise<number>> = {
-  run: (flags) => runCommand(resolveRun(flags), { exit: (code) => process.exit(code) }),
+  run: (flags) => {
+    const options = resolveRun(flags);
+    // The daemon's heap limits: once its flags are known good, before it does anything.
+    withHeapLimits();
+    return runCommand(options, { exit: (code) => process.exit(code) });
+  },
   verify: (flags) => verifyCommand(resolveVerify(flags)),
   retry: (flags) => retryCommand(resolveRetry(flags)),
   status: (flags) => statusCommand(resolveStatus(flags)),

@@ -6,6 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
 
 // Reads n numeric arguments (descriptors, lock types, offsets up to 2^53).
 static int num_args(napi_env env, napi_callback_info info, size_t n, double *out) {
@@ -89,6 +95,116 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return result(env, fd >= 0 ? fd : -errno);
 }
 
+// Reads the whole of /proc/self/cmdline: this process's argv as the kernel got it (bytes, not
+// Node's UTF-8 reading of them, which replaces what is not UTF-8). NULL on failure.
+static char *read_cmdline(size_t *size) {
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (buf == NULL) break;
+    if (len == cap) {
+      char *bigger = realloc(buf, cap * 2);
+      if (bigger == NULL) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    ssize_t got = read(fd, buf + len, cap - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    if (got == 0) break;
+    len += (size_t)got;
+  }
+  close(fd);
+  *size = len;
+  return buf;
+}
+
+// execSelf(flags): replaces this process by the same node binary and the same arguments, with
+// `flags` inserted after the program name, keeping the pid: a daemon started without heap
+// limits restarts itself with them before doing any work, and a supervisor, a shell's job
+// control and kill -9 still see one process. The arguments are the kernel's bytes, so a path
+// that is not UTF-8 survives. Returns an errno only if it failed; on success it does not
+// return. The signal mask is cleared first: blocked signals would stay blocked across execve.
+static napi_value exec_self(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  uint32_t nflags = 0;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_array_length(env, args[0], &nflags) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected an array of flags");
+    return NULL;
+  }
+  size_t size = 0;
+  char *cmdline = read_cmdline(&size);
+  if (cmdline == NULL || size == 0) {
+    free(cmdline);
+    return result(env, errno != 0 ? errno : EIO);
+  }
+  size_t nargs = 0;
+  for (size_t i = 0; i < size; i++) nargs += cmdline[i] == '\0';
+  if (cmdline[size - 1] != '\0') nargs++;
+  char **argv = calloc(nargs + nflags + 1, sizeof(char *));
+  int err = argv == NULL ? ENOMEM : 0;
+  size_t at = 0;
+  if (err == 0) argv[at++] = cmdline;
+  for (uint32_t i = 0; i < nflags && err == 0; i++) {
+    napi_value item;
+    size_t len = 0;
+    if (napi_get_element(env, args[0], i, &item) != napi_ok ||
+        napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok) {
+      err = EINVAL;
+      break;
+    }
+    argv[at] = malloc(len + 1);
+    if (argv[at] == NULL) {
+      err = ENOMEM;
+      break;
+    }
+    napi_get_value_string_utf8(env, item, argv[at++], len + 1, &len);
+  }
+  if (err == 0) {
+    // The rest of the arguments, each NUL-terminated in place (the last one may not be).
+    char *terminated = realloc(cmdline, size + 1);
+    if (terminated == NULL) err = ENOMEM;
+    else cmdline = terminated;
+  }
+  if (err == 0) {
+    cmdline[size] = '\0';
+    argv[0] = cmdline;
+    for (size_t i = strlen(cmdline) + 1; i < size; i += strlen(cmdline + i) + 1) {
+      argv[at++] = cmdline + i;
+    }
+    argv[at] = NULL;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    // Node marks its standard streams close-on-exec: the new image would find them closed
+    // (and open /dev/null in their place). They are the one thing that must carry over.
+    for (int fd = 0; fd <= 2; fd++) {
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    execve("/proc/self/exe", argv, environ);
+    err = errno;
+  }
+  if (argv != NULL) {
+    for (size_t i = 1; i <= nflags && i < nargs + nflags; i++) free(argv[i]);
+    free(argv);
+  }
+  free(cmdline);
+  return result(env, err);
+}
+
 static napi_value constant(napi_env env, napi_value exports, const char *name, int32_t value) {
   napi_set_named_property(env, exports, name, result(env, value));
   return exports;
@@ -101,6 +217,7 @@ NAPI_MODULE_INIT() {
       {"ofdLock", NULL, ofd_lock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dupFd", NULL, dup_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ofdConflict", NULL, ofd_conflict, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execSelf", NULL, exec_self, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   constant(env, exports, "F_RDLCK", F_RDLCK);

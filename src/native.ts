@@ -10,6 +10,8 @@ export interface Native {
   ofdLock(fd: number, type: number, start: number, length: number): number;
   ofdConflict(fd: number, type: number, start: number, length: number): number;
   dupFd(fd: number): number;
+  /** Re-executes this process with `flags` after node's name (same pid); errno if it failed. */
+  execSelf(flags: string[]): number;
   F_RDLCK: number;
   F_WRLCK: number;
   F_UNLCK: number;

@@ -1,0 +1,29 @@
+import { nativeHelper } from './native.js';
+
+/**
+ * The main thread's heap limits, set by the program itself so that they hold however it is
+ * started (`npx ingestor`, `node dist/bin/ingestor.js`, the systemd unit, a container). V8's
+ * defaults let the young generation grow to 48 MB and the old one to a quarter of the host's
+ * memory: the daemon's live heap is about 13 MB, but with room to spare V8 collects late and
+ * the process grew past 200 MB on 200,000 small files (docs/DESIGN.md, "Bounded memory").
+ * The worker threads have their own limits (`resourceLimits` where each is started). Only the
+ * daemon (`run`) restarts itself so: `verify` keeps per-line maps that may be large.
+ */
+export const HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=64'];
+
+/** A heap flag already given, on node's command line or in NODE_OPTIONS: the user's choice. */
+const USER_HEAP_FLAG = /^--max-(old|semi)-space-size\b/;
+
+/**
+ * Restarts this process with HEAP_FLAGS, in place (execve: the same pid, so that a supervisor,
+ * a shell and `kill -9` see one process), unless heap flags were given already, by the user or
+ * by this restart. Must run before any work: nothing opened or started survives it. Without
+ * the native helper (not built), the process goes on with V8's defaults.
+ */
+export function withHeapLimits(): void {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  if (given.some((flag) => USER_HEAP_FLAG.test(flag))) return;
+  // Returns only if execve failed (it cannot for our own binary short of a broken /proc):
+  // running with the defaults is then better than not running.
+  nativeHelper()?.execSelf([...HEAP_FLAGS]);
+}

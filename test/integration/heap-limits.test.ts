@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HEAP_FLAGS } from '../../src/heap-limits.js';
+import {
+  baseArgs,
+  finished,
+  makeDirs,
+  manifestLines,
+  output,
+  start,
+  waitFor,
+} from '../helpers/ingestor.js';
+
+/** The arguments of a live process, as the kernel has them. */
+function cmdline(pid: number): string[] {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+}
+
+/** Pids of live processes whose arguments include `word`. */
+function processesWith(word: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(word);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const daemonArgs = (d: ReturnType<typeof makeDirs>) => [
+  ...baseArgs(d),
+  '--stability-seconds',
+  '0.5',
+];
+
+describe('heap limits set by the program itself', () => {
+  it('the daemon restarts itself with them in place: same pid, same streams, same signals', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    const args = cmdline(daemon.pid!);
+    expect(args.slice(1, 1 + HEAP_FLAGS.length)).toEqual(HEAP_FLAGS);
+    expect(args).toContain(d.input);
+    fs.writeFileSync(path.join(d.input, 'a.csv'), 'first');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('"msg":"stopped"');
+  });
+
+  it('kill -9 of the pid that was started leaves no process behind', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    expect(processesWith(d.input)).toEqual([daemon.pid]);
+    daemon.kill('SIGKILL');
+    const result = await finished(daemon);
+    expect(result.signal).toBe('SIGKILL');
+    expect(processesWith(d.input)).toEqual([]);
+  });
+
+  it('heap flags the user gives (NODE_OPTIONS or node flags) are kept, not overridden', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d), { env: { NODE_OPTIONS: '--max-old-space-size=200' } });
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    expect(cmdline(daemon.pid!).some((arg) => arg.startsWith('--max-'))).toBe(false);
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+  });
+});
