@@ -41,11 +41,16 @@ export interface BatchDeps extends Omit<StepDeps, 'events'> {
 /**
  * Ingests one batch: claims its files (one transaction for the intents), gives each its final
  * name, removes the sources, appends the manifest lines (one fsync per manifest file) and
- * commits (one transaction), then resolves each file's outcome. Throws when a step fails for
- * the whole batch (a full or read-only volume); intents written by then are left open for the
- * caller to settle.
+ * commits (one transaction), then resolves each file's outcome. Calls `placed` once the files
+ * have their final names and their sources are gone: the next batch may claim then (its free
+ * names see these files). Throws when a step fails for the whole batch (a full or read-only
+ * volume); intents written by then are left open for the caller to settle.
  */
-export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> {
+export async function ingestBatch(
+  deps: BatchDeps,
+  all: Entry[],
+  placed: () => void = () => {},
+): Promise<void> {
   const { store, crash, clock } = deps;
   const batch: Entry[] = [];
   for (const entry of all) {
@@ -104,6 +109,7 @@ export async function ingestBatch(deps: BatchDeps, all: Entry[]): Promise<void> 
   await removeSources(deps, works);
   crash('after-source-removed');
   await giveBackReopened(works, true, deps.logger);
+  placed();
 
   const ingested = works.filter((w) => w.error === undefined && w.row.kind === 'ingest');
   if (ingested.length > 0) {

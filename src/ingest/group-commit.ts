@@ -15,23 +15,36 @@ export interface GroupCommitDeps {
   options: ResolvedOptions;
   /** Decides when a batch may run, and settles what a failed one leaves. */
   pause: Pause;
-  /** Ingests one batch (see `ingestBatch`). */
-  ingest(batch: Entry[]): Promise<void>;
+  /**
+   * Ingests one batch (see `ingestBatch`); calls `placed` once its files have their final names
+   * and their sources are gone, when the next batch may start.
+   */
+  ingest(batch: Entry[], placed: () => void): Promise<void>;
 }
 
 /**
  * The group-commit queue: every file that is ready while a batch runs joins the next batch, so
  * that a batch costs one transaction for its intents, one fsync per manifest file and one
  * transaction for its commits, whatever its size. A batch that is not full waits up to
- * LINGER_MS while `moreComing()` says files are still being hashed. One batch runs at a time;
- * none starts while paused, except the settlement of a held batch.
+ * LINGER_MS while `moreComing()` says files are still being hashed.
+ *
+ * Two batches overlap: the next one claims and places its files while the one before writes its
+ * manifest lines and commits (the fsyncs that make up most of a batch's time). Only one batch at
+ * a time claims and places, so the next one's free names see the files of the one before. A
+ * batch that fails is settled (by the recovery rules, over every open intent) only once no
+ * other batch is running, and while a pause is on or intents wait to be settled, batches run
+ * one at a time, as before.
  */
 export class GroupCommit {
   readonly #d: GroupCommitDeps;
   #queue: Entry[] = [];
   /** Notified when the queue may have room again (a batch took files, or a stop). */
   readonly #room = new Signal();
-  #running: Promise<void> | undefined;
+  /** Batches running: at most two, one of them still claiming and placing (`#placing`). */
+  readonly #running = new Set<Promise<void>>();
+  #placing = false;
+  /** Batches that failed, settled together once no other batch runs. */
+  #failed: { batch: Entry[]; error: unknown }[] = [];
   /** Notified when a batch starts: `drain` waits on it while a batch lingers. */
   readonly #started = new Signal();
   #pauseTimer: NodeJS.Timeout | undefined;
@@ -83,10 +96,12 @@ export class GroupCommit {
   /** Resolves when no batch is running and none is queued. */
   async drain(): Promise<void> {
     const { pause } = this.#d;
-    while (this.#running !== undefined || (this.#hasWork() && !pause.active)) {
+    while (this.#running.size > 0 || (this.#hasWork() && !pause.active)) {
       // Not running but not paused with files queued: the batch lingers; it starts when its
       // linger timer fires, unless a pause begins first.
-      await (this.#running ?? Promise.race([this.#started.wait(), pause.changed()]));
+      await (this.#running.size > 0
+        ? Promise.all(this.#running)
+        : Promise.race([this.#started.wait(), pause.changed()]));
     }
   }
 
@@ -104,13 +119,20 @@ export class GroupCommit {
   }
 
   #hasWork(): boolean {
-    return this.#queue.length > 0 || this.#d.pause.unsettled;
+    return this.#queue.length > 0 || this.#d.pause.unsettled || this.#failed.length > 0;
   }
 
   /** Starts the next batch if one may run now, or arms the timer that will. */
   kick(): void {
     const { pause } = this.#d;
-    if (this.#running !== undefined || !this.#hasWork()) return;
+    if (!this.#hasWork()) return;
+    if (this.#failed.length > 0) {
+      // Recovery settles every open intent: no other batch may be placing or committing then.
+      if (this.#running.size === 0) this.#run(this.#settleFailed());
+      return;
+    }
+    if (this.#placing || this.#running.size >= 2) return;
+    if (this.#running.size > 0 && (pause.active || pause.unsettled)) return;
     const wait = pause.remainingMs;
     if (wait > 0) {
       if (this.#pauseTimer === undefined && !this.#stopping) {
@@ -140,14 +162,39 @@ export class GroupCommit {
     this.#lingerTimer = undefined;
     const batch = this.#queue.splice(0, batchSize);
     this.#room.notify();
-    this.#run(pause.runBatch(batch, this.#d.ingest));
+    this.#placing = true;
+    let placing = true;
+    const placed = () => {
+      if (!placing) return;
+      placing = false;
+      this.#placing = false;
+      this.kick();
+    };
+    this.#run(
+      pause
+        .runBatch(batch, (entries) => this.#d.ingest(entries, placed))
+        .catch((error: unknown) => {
+          this.#failed.push({ batch, error });
+        })
+        .finally(placed),
+    );
+  }
+
+  /** Settles the batches that failed (see `Pause.settleFailed`), all at once. */
+  async #settleFailed(): Promise<void> {
+    const failed = this.#failed.splice(0);
+    await this.#d.pause.settleFailed(
+      failed.flatMap((f) => f.batch),
+      failed[0]!.error,
+    );
   }
 
   #run(batch: Promise<void>): void {
-    this.#running = batch.finally(() => {
-      this.#running = undefined;
+    const running: Promise<void> = batch.finally(() => {
+      this.#running.delete(running);
       this.kick();
     });
+    this.#running.add(running);
     this.#started.notify();
   }
 }

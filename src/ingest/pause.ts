@@ -210,8 +210,8 @@ export class Pause {
 
   /**
    * Runs `ingest` on a batch under the pause's rules: intents left open by an earlier failure
-   * are settled first; a batch that gets through resumes ingestion; one that fails pauses it,
-   * and its intents are settled, or its files held when they cannot be.
+   * are settled first; a batch that gets through resumes ingestion. A batch that fails throws:
+   * its caller settles it with `settleFailed` once no other batch is running.
    */
   async runBatch(batch: Entry[], ingest: (batch: Entry[]) => Promise<void>): Promise<void> {
     if (this.#needsRecovery) {
@@ -228,39 +228,42 @@ export class Pause {
         return;
       }
     }
+    await ingest(batch);
+    this.#resumed();
+  }
+
+  /**
+   * Settles the files of batches that failed, and pauses: nothing of them is half done on disk
+   * for long. Intents written before the failure are settled by the recovery rules (forward if
+   * the file has its final name, back otherwise), the rest returns to the input's waiting files.
+   * Recovery settles every open intent, so no other batch may be running.
+   */
+  async settleFailed(batch: Entry[], error: unknown): Promise<void> {
+    let held: Entry[] = [];
     try {
-      await ingest(batch);
-      this.#resumed();
-    } catch (error) {
-      // Nothing of the batch is half done on disk for long: intents written before the
-      // failure are settled by the recovery rules (forward if the file has its final name,
-      // back otherwise), the rest of the batch returns to the input's waiting files.
-      let held: Entry[] = [];
-      try {
-        await this.#settleIntents(batch);
-      } catch (recoveryError) {
-        held = batch.filter((entry) => !entry.settled);
-        // Counted before the flag is set: a pause in between would say none are held.
-        const open = await this.#countOpenIntents();
-        this.#openIntents = Math.max(open, held.length);
-        this.#needsRecovery = true;
-        this.#d.logger.warn(
-          { err: describeError(recoveryError), files: held.length },
-          'interrupted batch cannot be settled yet; its files are held until the pause ends',
-        );
-      }
-      for (const entry of batch) {
-        if (entry.item.tmp !== null && !entry.settled) await unlinkIfExists(entry.item.tmp);
-        if (!held.includes(entry)) entry.resolve({ kind: 'failed', error });
-      }
-      if (held.length > 0) {
-        const before = this.#held?.entries ?? [];
-        this.#held = { entries: [...before, ...held], error };
-        // A pass that counts held files hears of them now, even if the pause was already on.
-        this.#notifyChanged();
-      }
-      this.pause(error);
+      await this.#settleIntents(batch);
+    } catch (recoveryError) {
+      held = batch.filter((entry) => !entry.settled);
+      // Counted before the flag is set: a pause in between would say none are held.
+      const open = await this.#countOpenIntents();
+      this.#openIntents = Math.max(open, held.length);
+      this.#needsRecovery = true;
+      this.#d.logger.warn(
+        { err: describeError(recoveryError), files: held.length },
+        'interrupted batch cannot be settled yet; its files are held until the pause ends',
+      );
     }
+    for (const entry of batch) {
+      if (entry.item.tmp !== null && !entry.settled) await unlinkIfExists(entry.item.tmp);
+      if (!held.includes(entry)) entry.resolve({ kind: 'failed', error });
+    }
+    if (held.length > 0) {
+      const before = this.#held?.entries ?? [];
+      this.#held = { entries: [...before, ...held], error };
+      // A pass that counts held files hears of them now, even if the pause was already on.
+      this.#notifyChanged();
+    }
+    this.pause(error);
   }
 
   /** Settles open intents like start-up recovery; resolves the entries of `batch` they were. */

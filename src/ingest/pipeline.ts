@@ -60,7 +60,7 @@ export class Pipeline {
     this.#queue = new GroupCommit({
       options: deps.options,
       pause: this.#pause,
-      ingest: (entries) => ingestBatch(batch, entries),
+      ingest: (entries, placed) => ingestBatch(batch, entries, placed),
     });
     this.#hashing = {
       ...deps,

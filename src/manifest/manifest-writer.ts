@@ -11,13 +11,21 @@ import { hashNeedle } from './manifest-line.js';
  */
 export class ManifestWriter {
   #open: { file: string; handle: fs.promises.FileHandle } | undefined;
+  /** The append running: two batches overlap, and one of them may switch to the next hour. */
+  #last: Promise<void> = Promise.resolve();
 
   /**
    * Appends `text` whole and makes it durable, or throws an error that names the manifest and
    * keeps the system error's code (ENOSPC pauses ingestion). A write cut short by a full volume
    * can leave part of a line: recovery cuts such a torn tail before anything else is appended.
    */
-  async append(file: string, text: string): Promise<void> {
+  append(file: string, text: string): Promise<void> {
+    const next = this.#last.then(() => this.#append(file, text));
+    this.#last = next.catch(() => {});
+    return next;
+  }
+
+  async #append(file: string, text: string): Promise<void> {
     try {
       const handle = await this.#handleFor(file);
       await writeFully(handle, Buffer.from(text), null);
