@@ -18,7 +18,7 @@ const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
-    cases: { type: 'string', default: '1,2,3,4,5,6' },
+    cases: { type: 'string', default: '1,2,3,4,5,6,7' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'ingestor-bench') },
   },
 });
@@ -26,12 +26,20 @@ const QUICK = opts.quick;
 const RUNS = Number(opts.runs ?? (QUICK ? 1 : 3));
 const CASES = new Set(opts.cases.split(',').map(Number));
 const SIZES = QUICK
-  ? { smallFiles: 2000, naiveFiles: 100, bigBytes: 64 << 20, millionFiles: 20_000, idleSeconds: 5 }
+  ? {
+      smallFiles: 2000,
+      naiveFiles: 100,
+      bigBytes: 64 << 20,
+      millionFiles: 20_000,
+      tinyFiles: 4000,
+      idleSeconds: 5,
+    }
   : {
       smallFiles: 100_000,
       naiveFiles: 2000,
       bigBytes: 1 << 30,
       millionFiles: 1_000_000,
+      tinyFiles: 200_000,
       // Long enough for several full scans (spaced at 40 times their own duration, at most 60 s apart).
       idleSeconds: 240,
     };
@@ -59,9 +67,9 @@ const seconds = (fn) => {
 const dropCaches = () => sh('sync');
 
 /** `n` files of 4 KiB with distinct contents, all older than any stability window. */
-function makeSmallFiles(dir, n) {
+function makeSmallFiles(dir, n, bytes = 4096) {
   fs.mkdirSync(dir, { recursive: true });
-  const buf = Buffer.alloc(4096, 0x61);
+  const buf = Buffer.alloc(bytes, 0x61);
   for (let i = 0; i < n; i += 1) {
     buf.writeUInt32LE(i, 0);
     buf.writeUInt32LE(Math.floor(Math.random() * 2 ** 32), 4);
@@ -92,22 +100,27 @@ function withoutNodeOptions() {
   return env;
 }
 
-function ingestOnce(input, warehouse, manifests, extra = []) {
-  const r = spawnSync(
-    process.execPath,
-    [
-      BIN,
-      ...dirArgs(input, warehouse, manifests),
-      '--once',
-      '--log-level',
-      'warn',
-      '--stability-seconds',
-      '1',
-      ...extra,
-    ],
-    { encoding: 'utf8', env: withoutNodeOptions() },
-  );
-  if (r.status !== 0) throw new Error(`ingestor failed: ${r.stderr}`);
+/** One `--once` run; its log goes to a file, as a journal or a log file would take it. */
+function ingestOnce(input, warehouse, manifests, { logLevel = 'warn' } = {}) {
+  const log = fs.openSync(path.join(WORK, 'ingestor.log'), 'w');
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        ...dirArgs(input, warehouse, manifests),
+        '--once',
+        '--log-level',
+        logLevel,
+        '--stability-seconds',
+        '1',
+      ],
+      { encoding: 'utf8', env: withoutNodeOptions(), stdio: ['ignore', log, 'pipe'] },
+    );
+    if (r.status !== 0) throw new Error(`ingestor failed: ${r.stderr}`);
+  } finally {
+    fs.closeSync(log);
+  }
 }
 
 const rows = [];
@@ -138,6 +151,7 @@ if (CASES.has(1)) {
     return input;
   };
   const ours = [];
+  const oursInfo = [];
   const rclone = [];
   for (let r = 0; r < RUNS; r += 1) {
     let input = runCopy();
@@ -146,6 +160,15 @@ if (CASES.has(1)) {
     ours.push(
       SIZES.smallFiles /
         seconds(() => ingestOnce(input, path.join(out, 'wh'), path.join(out, 'mf'))),
+    );
+    // The default level: one log line per file, written to a file.
+    input = runCopy();
+    rm(out);
+    oursInfo.push(
+      SIZES.smallFiles /
+        seconds(() =>
+          ingestOnce(input, path.join(out, 'wh'), path.join(out, 'mf'), { logLevel: 'info' }),
+        ),
     );
     input = runCopy();
     rm(out);
@@ -171,20 +194,31 @@ if (CASES.has(1)) {
       ),
     );
   const o = median(ours);
+  const oi = median(oursInfo);
   const p = median(rclone);
   results.case1 = {
     files: SIZES.smallFiles,
     ingestorFilesPerSecond: o,
+    ingestorInfoFilesPerSecond: oi,
     rcloneFilesPerSecond: p,
     naiveFilesPerSecond: naive,
     runs: ours,
+    infoRuns: oursInfo,
+    rcloneRuns: rclone,
   };
   row(
     '1',
-    `${SIZES.smallFiles} x 4 KiB, same fs, --once`,
+    `${SIZES.smallFiles} x 4 KiB, same fs, --once, --log-level warn`,
     o.toFixed(0),
     'files/s',
     `rclone move ${p.toFixed(0)} files/s (ratio ${(o / p).toFixed(2)}x); naive sha256sum+mv loop ${naive.toFixed(0)} files/s (${(o / naive).toFixed(0)}x)`,
+  );
+  row(
+    '1',
+    `the same at --log-level info (a line per file, to a file)`,
+    oi.toFixed(0),
+    'files/s',
+    `ratio ${(oi / p).toFixed(2)}x rclone move; ${(oi / o).toFixed(2)}x the warn level`,
   );
   rm(path.join(WORK, 'c1-in'));
   rm(path.join(WORK, 'c1-out'));
@@ -396,6 +430,43 @@ if (CASES.has(4) || CASES.has(5)) {
       '(/healthz 200: recovery done, discovery running)',
     );
   }
+  rm(base);
+}
+
+// ---- Case 7: many tiny files in one run: peak RSS ---------------------------------------------
+if (CASES.has(7)) {
+  const base = path.join(WORK, 'c7');
+  const input = path.join(base, 'in');
+  const files = SIZES.tinyFiles;
+  makeSmallFiles(input, files, 64);
+  const started = Date.now();
+  const run = daemon([
+    ...dirArgs(input, path.join(base, 'wh'), path.join(base, 'mf')),
+    '--stability-seconds',
+    '1',
+    '--log-level',
+    'warn',
+    '--once',
+  ]);
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, peakRss(run.child.pid));
+    } catch {
+      // exited
+    }
+  }, 200);
+  await run.exited;
+  clearInterval(sampler);
+  const total = (Date.now() - started) / 1000;
+  results.case7 = { files, peakRssBytes: peak, totalSeconds: total };
+  row(
+    '7',
+    `${files} x 64 B, --once`,
+    (peak / 1e6).toFixed(0),
+    'MB peak RSS',
+    `all in ${total.toFixed(1)} s (${(files / total).toFixed(0)} files/s)`,
+  );
   rm(base);
 }
 

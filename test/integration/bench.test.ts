@@ -13,10 +13,12 @@ describe('npm run bench, quick', () => {
       timeout: 600_000,
     });
     expect(r.status, r.stderr).toBe(0);
-    for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |'])
+    for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |', '| 7 |'])
       expect(r.stdout).toContain(c);
     expect(r.stdout).toMatch(/rclone move \d+ files\/s/);
     const results = JSON.parse(fs.readFileSync(path.join(ROOT, 'bench-out/results.json'), 'utf8'));
     expect(results.results.case1.ingestorFilesPerSecond).toBeGreaterThan(0);
+    expect(results.results.case1.ingestorInfoFilesPerSecond).toBeGreaterThan(0);
+    expect(results.results.case7.peakRssBytes).toBeGreaterThan(0);
   }, 660_000);
 });
