@@ -7,7 +7,7 @@ import type { ReadResult } from './hasher.js';
 import type { HashReply, HashRequest } from './hash-messages.js';
 import { deserializeError } from '../thread-errors.js';
 import { workerScript } from '../worker-script.js';
-import { readAndHash } from './hasher.js';
+import { SMALL_FILE_BYTES, readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
 export interface Hasher {
@@ -28,7 +28,8 @@ export const inThreadHasher: Hasher = {
 };
 
 interface Slot {
-  worker: Worker;
+  /** Started at the first job that needs it (see `hash`). */
+  worker: Worker | undefined;
   pending: Map<number, { resolve(r: ReadResult): void; reject(e: Error): void }>;
   /** Requests not posted yet: they go as one message, once the current turn is over. */
   outbox: HashRequest[];
@@ -36,7 +37,11 @@ interface Slot {
 
 /**
  * Worker threads that read and hash, so that hashing uses every core and the main thread stays
- * free for discovery and group commits. Jobs go to the least busy thread. A thread that dies
+ * free for discovery and group commits. One thread starts with the pool; the others start when
+ * a large read (or a copy) arrives while every started thread is busy, and jobs go to the least
+ * busy started thread. Small files are hashed in batches, synchronously, and one thread keeps up
+ * with them at a third of its time (docs/DESIGN.md): a second isolate would add about 12 MB of
+ * memory and nothing else. A thread that dies
  * (out of memory, a crash in native code) fails its jobs as "try again" (not the files' fault:
  * they go back to waiting) and is replaced, so that no later job waits on a dead thread.
  */
@@ -49,15 +54,14 @@ export class WorkerHasher implements Hasher {
   private constructor(script: URL, threads: number) {
     this.#script = script;
     for (let i = 0; i < threads; i += 1) {
-      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), outbox: [] };
-      this.#start(slot);
-      this.#slots.push(slot);
+      this.#slots.push({ worker: undefined, pending: new Map(), outbox: [] });
     }
+    this.#start(this.#slots[0]!);
   }
 
   /** The live threads (diagnostics and tests). */
   get threads(): readonly Worker[] {
-    return this.#slots.map((s) => s.worker);
+    return this.#slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
   }
 
   /** undefined when the compiled worker script is not available. */
@@ -67,7 +71,7 @@ export class WorkerHasher implements Hasher {
   }
 
   /** Starts a thread for `slot`; its replies always resolve `slot`'s own jobs. */
-  #start(slot: Slot): void {
+  #start(slot: Slot): Worker {
     // A hashing thread holds a few buffers and promises at a time: bounded heaps keep the
     // process's memory flat however many files pass through (V8 collects lazily otherwise).
     const worker = new Worker(this.#script, {
@@ -103,6 +107,18 @@ export class WorkerHasher implements Hasher {
     worker.once('error', died);
     worker.once('exit', (code) => died(new Error(`exit code ${code}`)));
     worker.unref();
+    return worker;
+  }
+
+  /** The least busy started thread, or a new one when it is busy and the job is large. */
+  #slotFor(expected: FileIdentity, copy: boolean): Slot {
+    const started = this.#slots.filter((s) => s.worker !== undefined);
+    const slot = started.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const large = copy || expected.size > SMALL_FILE_BYTES;
+    const idle = this.#slots.find((s) => s.worker === undefined);
+    if (!large || slot.pending.size === 0 || idle === undefined) return slot;
+    this.#start(idle);
+    return idle;
   }
 
   hash(
@@ -112,11 +128,12 @@ export class WorkerHasher implements Hasher {
     _onCopyProgress?: () => void,
     lease = false,
   ): Promise<ReadResult> {
-    const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const slot = this.#slotFor(expected, copyTo !== undefined);
+    const worker = slot.worker!;
     const id = (this.#next += 1);
     return new Promise<ReadResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.worker.ref();
+      worker.ref();
       if (slot.outbox.length === 0) setImmediate(() => this.#flush(slot));
       slot.outbox.push({
         id,
@@ -130,12 +147,12 @@ export class WorkerHasher implements Hasher {
 
   #flush(slot: Slot): void {
     if (slot.outbox.length === 0) return;
-    slot.worker.postMessage(slot.outbox);
+    slot.worker!.postMessage(slot.outbox);
     slot.outbox = [];
   }
 
   async close(): Promise<void> {
     this.#closing = true;
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.threads.map((worker) => worker.terminate()));
   }
 }

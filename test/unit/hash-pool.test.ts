@@ -61,4 +61,29 @@ describe('hashing threads', () => {
     await hasher.close();
     fs.rmSync(dir, { recursive: true });
   });
+
+  it('starts one thread; a second only for a large read while the first is busy', async () => {
+    const hasher = WorkerHasher.create(2)!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-'));
+    expect(hasher.threads).toHaveLength(1);
+    const small = Array.from({ length: 300 }, (_, i) => {
+      const file = path.join(dir, `f${i}`);
+      fs.writeFileSync(file, `content ${i}`);
+      return file;
+    });
+    await Promise.all(small.map((f) => hasher.hash(f, identityOf(fs.lstatSync(f)))));
+    expect(hasher.threads, 'small files keep to one thread').toHaveLength(1);
+    const big = [0, 1].map((i) => {
+      const file = path.join(dir, `big${i}`);
+      fs.writeFileSync(file, Buffer.alloc(8 * 1024 * 1024, i));
+      return file;
+    });
+    const results = await Promise.all(big.map((f) => hasher.hash(f, identityOf(fs.lstatSync(f)))));
+    expect(hasher.threads, 'two large reads at once: both cores').toHaveLength(2);
+    expect(results.map((r) => r.sha256)).toEqual(
+      big.map((f) => createHash('sha256').update(fs.readFileSync(f)).digest('hex')),
+    );
+    await hasher.close();
+    fs.rmSync(dir, { recursive: true });
+  });
 });
