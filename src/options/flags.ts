@@ -101,6 +101,29 @@ export const RUN_NUMBERS: readonly RunNumber[] = [
   },
 ];
 
+/** The control API of `run`: off unless --api-port is given; mutual TLS, always. */
+const API_FLAGS: Record<string, FlagSpec> = {
+  'api-port': numberOption(
+    'serve the control API (HTTPS, mutual TLS) on this port (0: any free port)',
+  ),
+  'api-host': {
+    type: 'string',
+    describe: 'address for the control API',
+    defaultDescription: commandDefaults.apiHost,
+  },
+  'tls-cert': { type: 'string', describe: "the control API's certificate (PEM; with --api-port)" },
+  'tls-key': { type: 'string', describe: 'its private key (PEM; with --api-port)' },
+  'tls-ca': {
+    type: 'string',
+    describe: 'the CA that signs client certificates (PEM; with --api-port)',
+  },
+  'tls-crl': { type: 'string', describe: 'revoked client certificates (PEM CRL of --tls-ca)' },
+  'api-roles': {
+    type: 'string',
+    describe: 'JSON file mapping certificate subjects or CNs to roles (admin, user, none)',
+  },
+};
+
 /** `run` and `verify` need the manifests. */
 const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
   manifests: { type: 'string', describe: 'manifest root (required)' },
@@ -170,6 +193,7 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
       'seconds in-flight files may take after SIGTERM',
       commandDefaults.shutdownTimeoutSeconds,
     ),
+    ...API_FLAGS,
     'log-level': {
       type: 'string',
       choices: LOG_LEVELS,
