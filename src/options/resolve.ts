@@ -14,6 +14,7 @@ import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './
 import { RUN_NUMBERS } from './flags.js';
 import type {
   ApiOptions,
+  CertsCommandOptions,
   FlagValues,
   IngestorOptions,
   ListCommandOptions,
@@ -227,6 +228,14 @@ function resolveApi(flags: FlagValues): ApiOptions | undefined {
   const rolesFile = fileFlag('api-roles', flags['api-roles']);
   const roles = rolesFile === undefined ? undefined : readRoles(rolesFile);
   return Object.freeze({ host, port, tls, ...(roles === undefined ? {} : { roles }) });
+}
+
+/** `ingestor certs DIR`, from its words. */
+export function resolveCerts(flags: FlagValues): CertsCommandOptions {
+  const dir = single('dir', flags.dir);
+  if (dir === undefined || dir === '')
+    throw new UsageError('certs needs a directory: ingestor certs DIR');
+  return Object.freeze({ dir: path.resolve(dir) });
 }
 
 /** A directory flag that is required and must exist. */
