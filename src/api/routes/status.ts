@@ -5,24 +5,32 @@ import type { DaemonControl } from '../control.js';
 import type { ResourceMonitor } from '../resources.js';
 
 /**
- * The state's totals count every row: a scan that grows with the history. Many clients polling
- * the status share one count at most this old, so that they cost the state one scan per period
- * however many they are.
+ * The state's totals count every row: a scan that grows with the history (0.5 s at 2,000,000
+ * rows here), on the thread that also answers the daemon's claims. Clients polling the status
+ * share one count, kept for 20 times as long as it took (at least 2 s), so that counting costs
+ * the state at most a twentieth of its time however many clients poll.
  */
-const TOTALS_MAX_AGE_MS = 2_000;
+const TOTALS_MIN_AGE_MS = 2_000;
+const TOTALS_COST_FACTOR = 20;
 
 type Totals = StateTotals & { asOf: number };
 
 function sharedTotals(state: StateReader): () => Promise<Totals> {
-  let last: { at: number; totals: Promise<Totals> } | undefined;
+  let last: { at: number; keepMs: number; totals: Promise<Totals> } | undefined;
   return () => {
     const now = Date.now();
-    if (last === undefined || now - last.at >= TOTALS_MAX_AGE_MS) {
-      const totals = state.totals().then((t) => ({ ...t, asOf: now }));
-      const entry = { at: now, totals };
+    if (last === undefined || now - last.at >= last.keepMs) {
+      const entry = {
+        at: now,
+        keepMs: TOTALS_MIN_AGE_MS,
+        totals: state.totals().then((t) => {
+          entry.keepMs = Math.max(TOTALS_MIN_AGE_MS, (Date.now() - now) * TOTALS_COST_FACTOR);
+          return { ...t, asOf: now };
+        }),
+      };
       last = entry;
       // A failed count is not kept: the next request asks again.
-      totals.catch(() => {
+      entry.totals.catch(() => {
         if (last === entry) last = undefined;
       });
     }
