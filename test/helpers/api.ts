@@ -199,6 +199,7 @@ export interface ApiResponse {
 /** One request on a connection of its own; rejects when the connection fails (a refusal). */
 export function request(r: ApiRequest): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = https.request(
       {
         host: '127.0.0.1',
@@ -208,17 +209,27 @@ export function request(r: ApiRequest): Promise<ApiResponse> {
         ca: r.ca,
         servername: 'localhost',
         agent: false,
-        headers: { ...r.headers, ...(r.expectContinue === true ? { expect: '100-continue' } : {}) },
+        headers: {
+          // Its length up front, as curl sends it: with Expect, Node would otherwise send the
+          // headers before it knows the length, and the body chunked.
+          ...(r.body === undefined || r.headers?.['transfer-encoding'] !== undefined
+            ? {}
+            : { 'content-length': String(Buffer.byteLength(r.body)) }),
+          ...r.headers,
+          ...(r.expectContinue === true ? { expect: '100-continue' } : {}),
+        },
         ...(r.client === undefined ? {} : { cert: r.client.cert, key: r.client.key }),
         ...(r.minVersion === undefined ? {} : { minVersion: r.minVersion }),
         ...(r.maxVersion === undefined ? {} : { maxVersion: r.maxVersion }),
         ...(r.ciphers === undefined ? {} : { ciphers: r.ciphers }),
       },
       (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         const protocol = (res.socket as TLSSocket).getProtocol();
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
+        res.on('aborted', () => reject(new Error(`${r.path}: the answer was cut short`)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let body: unknown = text;
@@ -233,7 +244,13 @@ export function request(r: ApiRequest): Promise<ApiResponse> {
         });
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // Once the answer has come, a connection the server closes behind it (413, 431) may fail
+      // the request's own writes: the answer is what counts, and its body reports its errors.
+      if (answered) return;
+      error.message = `${r.method ?? 'GET'} ${r.path.slice(0, 80)}: ${error.message}`;
+      reject(error);
+    });
     if (r.expectContinue === true) req.on('continue', () => req.end(r.body));
     else req.end(r.body);
   });

@@ -287,18 +287,19 @@ describe('bad requests', () => {
         else expectError(answer, 413, 'API_ERR_BODY_TOO_LARGE');
       }
     }
-    // Headers larger than the limit.
-    expectError(
-      await request({
+    // Headers larger than the limit: answered 431 and the connection closed (the rest of them
+    // unread, so the client may see the reset first).
+    for (let i = 0; i < 3; i++) {
+      const answer = await request({
         port,
         ca,
         client: admin,
         path: '/v1/status',
         headers: { 'x-big': 'y'.repeat(20_000) },
-      }),
-      431,
-      'API_ERR_HEADERS_TOO_LARGE',
-    );
+      }).catch((error: NodeJS.ErrnoException) => error);
+      if (answer instanceof Error) expect(['EPIPE', 'ECONNRESET']).toContain(answer.code);
+      else expectError(answer, 431, 'API_ERR_HEADERS_TOO_LARGE');
+    }
 
     // Unharmed: it still answers and still ingests.
     writeOld(path.join(d.input, 'after.csv'), 'after\n');
