@@ -1,3 +1,5 @@
+import { API_LIMITS } from './limits.js';
+
 /**
  * The control API's errors: one catalogue of codes, each with its HTTP status. Every error
  * reply is `{ "error": CODE, "message": "..." }`; clients decide on the code, people read the
@@ -59,4 +61,12 @@ export class ApiError extends Error {
 /** A bad parameter: `limit must be an integer from 1 to 1000, got "0"`. */
 export function badParameter(name: string, problem: string): ApiError {
   return new ApiError('API_ERR_BAD_PARAMETER', `${name} ${problem}`);
+}
+
+/** A body over the limit. */
+export function bodyTooLarge(): ApiError {
+  return new ApiError(
+    'API_ERR_BODY_TOO_LARGE',
+    `the body is larger than ${API_LIMITS.bodyBytes} bytes, the most this API takes`,
+  );
 }
