@@ -2,6 +2,7 @@
 // The command line: parses flags (also from INGESTOR_* variables and --config) and calls src/.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { certsCommand } from '../src/commands/certs.js';
 import { listCommand } from '../src/commands/list.js';
 import { retryCommand } from '../src/commands/retry.js';
 import { runCommand } from '../src/commands/run.js';
@@ -9,9 +10,18 @@ import { statusCommand } from '../src/commands/status.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { withHeapLimits } from '../src/heap-limits.js';
 import { EXIT, UsageError, describeError, errnoMessage, hasCode } from '../src/errors.js';
-import { COMMANDS, COMMAND_HELP, FLAGS, USAGE, configHelp } from '../src/options/flags.js';
+import {
+  COMMANDS,
+  COMMAND_HELP,
+  COMMAND_WORDS,
+  FLAGS,
+  POSITIONALS,
+  USAGE,
+  configHelp,
+} from '../src/options/flags.js';
 import type { Command } from '../src/options/flags.js';
 import {
+  resolveCerts,
   resolveList,
   resolveRetry,
   resolveRun,
@@ -40,6 +50,7 @@ const commands: Record<Command, (flags: FlagValues) => number | Promise<number>>
   retry: (flags) => retryCommand(resolveRetry(flags)),
   status: (flags) => statusCommand(resolveStatus(flags)),
   list: (flags) => listCommand(resolveList(flags)),
+  certs: (flags) => certsCommand(resolveCerts(flags)),
 };
 
 async function main(argv: string[]): Promise<void> {
@@ -61,9 +72,14 @@ async function main(argv: string[]): Promise<void> {
   let parser = yargs(argv).scriptName('ingestor').usage(USAGE);
   for (const name of COMMANDS) {
     parser = parser.command(
-      name === 'run' ? ['run', '$0'] : name,
+      name === 'run' ? ['run', '$0'] : (COMMAND_WORDS[name] ?? name),
       COMMAND_HELP[name],
-      (y) => y.options(FLAGS[name]).describe('config', configHelp(name)),
+      (y) => {
+        for (const [word, describe] of Object.entries(POSITIONALS[name] ?? {})) {
+          y.positional(word, { type: 'string', describe });
+        }
+        return y.options(FLAGS[name]).describe('config', configHelp(name));
+      },
       (a) => {
         command = { name, flags: a as unknown as ParsedFlags };
       },

@@ -13,6 +13,7 @@ declare -A PACKAGE=(
   [rsync]=rsync
   [pv]=pv
   [vmstat]=procps
+  [pk12util]=libnss3-tools
 )
 missing=()
 for tool in "$@"; do

@@ -1,7 +1,8 @@
 import picomatch from 'picomatch';
 import { EXIT } from '../errors.js';
-import { isNoDest } from '../naming.js';
 import type { FileRow } from '../interfaces.js';
+import { fileViews } from '../ops/file-view.js';
+import type { ListedFile } from '../ops/file-view.js';
 import { formatBytes } from '../ops/human-units.js';
 import type { ListCommandOptions, ListOptions } from '../options/types.js';
 import { parseListStatus, parseSha256, requireGlob } from '../options/values.js';
@@ -9,29 +10,7 @@ import { baseName, displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
 import type { HistoryFilter } from '../state/store.js';
 
-export interface ListedFile {
-  id: number;
-  status: string;
-  source: string;
-  dest: string | null;
-  sha256: string | null;
-  bytes: number;
-  completedAt: string | null;
-  intentAt: string;
-  committedAt: string | null;
-  hashMs: number | null;
-  latencyMs: number | null;
-  error: string | null;
-  /** For a duplicate: the ingested file with the same content (null if its row is gone). */
-  duplicateOf: { id: number; source: string; dest: string | null } | null;
-}
-
-const NAMES: Record<string, string> = {
-  'ingest/committed': 'ingested',
-  'duplicate/committed': 'duplicate',
-  'quarantine/committed': 'quarantined',
-  'quarantine/released': 'released',
-};
+export type { ListedFile };
 
 /** Validates the status name and turns the options into the store's filter. */
 function historyFilter(options: ListOptions): HistoryFilter {
@@ -64,8 +43,6 @@ function pathMatcher(glob: string | undefined): ((row: FileRow) => boolean) | un
   };
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 /**
  * The history of files, newest first. Bad options throw at once (a UsageError naming the flag),
  * before the state is opened.
@@ -90,38 +67,7 @@ async function listed(
         if (rows.length >= limit) break;
       }
     }
-    const originals = new Map<number, FileRow | undefined>();
-    for (const id of new Set(
-      rows.flatMap((r) => (r.duplicateOf === null ? [] : [r.duplicateOf])),
-    )) {
-      originals.set(id, await store.getRow(id));
-    }
-    return rows.map((r): ListedFile => {
-      const original = r.duplicateOf === null ? undefined : originals.get(r.duplicateOf);
-      return {
-        id: r.id,
-        status: NAMES[`${r.kind}/${r.status}`] ?? (r.status === 'intent' ? 'in-flight' : r.status),
-        source: displayPath(r.source),
-        dest: isNoDest(r.dest) ? null : displayPath(r.dest),
-        sha256: r.sha256 === '' ? null : r.sha256,
-        bytes: r.size,
-        completedAt: iso(r.completedAt),
-        intentAt: iso(r.intentAt)!,
-        committedAt: iso(r.committedAt),
-        hashMs: r.hashMs === null ? null : Math.round(r.hashMs * 10) / 10,
-        latencyMs:
-          r.committedAt !== null && r.completedAt !== null ? r.committedAt - r.completedAt : null,
-        error: r.error,
-        duplicateOf:
-          original === undefined
-            ? null
-            : {
-                id: original.id,
-                source: displayPath(original.source),
-                dest: isNoDest(original.dest) ? null : displayPath(original.dest),
-              },
-      };
-    });
+    return await fileViews(rows, (id) => store.getRow(id));
   } finally {
     await store.close();
   }

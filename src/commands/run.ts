@@ -1,6 +1,8 @@
 import { Registry } from 'prom-client';
 import { crashInjectorFromEnv } from '../crash.js';
+import type { ApiServer } from '../api/server.js';
 import { runDryRun } from './dry-run.js';
+import { startControlApi } from './run-api.js';
 import { EXIT, describeError, errnoCode } from '../errors.js';
 import { IngestorEvents } from '../events.js';
 import type { Health } from '../ops/http-server.js';
@@ -35,6 +37,7 @@ export async function runCommand(
   deps: RunDeps,
 ): Promise<number> {
   if (options.dryRun) return runDryRun(options, d, deps.exit);
+  const startedAt = Date.now();
   const tty = process.stdout.isTTY === true;
   const showProgress = options.once && process.stderr.isTTY === true;
   const progress = showProgress ? new Progress(process.stderr, 'ingesting') : undefined;
@@ -97,6 +100,29 @@ export async function runCommand(
     await server?.close();
     return exitAfterFlush(logger, deps, EXIT.failure);
   }
+  // The control API reads the state: it starts once the state is open, and closes before it.
+  let api: ApiServer | undefined;
+  const closeApi = async () => {
+    const closing = api;
+    api = undefined;
+    await closing?.close();
+  };
+  if (d.api !== undefined) {
+    try {
+      api = await startControlApi(d.api, ingestor, () => phase, logger, startedAt);
+    } catch (error) {
+      process.stderr.write(
+        `ingestor: cannot serve the control API on ${d.api.host}:${d.api.port}: ${describeError(error)}; choose another --api-port (0 picks a free one)\n`,
+      );
+      await ingestor.close();
+      await server?.close();
+      return exitAfterFlush(
+        logger,
+        deps,
+        errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure,
+      );
+    }
+  }
   logger.info(
     {
       event: 'start',
@@ -151,6 +177,7 @@ export async function runCommand(
   try {
     const summary = options.once ? await ingestor.runOnce() : await ingestor.run(controller.signal);
     progress?.stop();
+    await closeApi();
     await ingestor.close();
     logger.info({ event: 'summary', ...summary }, 'stopped');
     if (options.once) {
@@ -164,6 +191,7 @@ export async function runCommand(
     logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'stopped by an error');
     process.stderr.write(`ingestor: ${describeError(error)}\n`);
     try {
+      await closeApi();
       await ingestor.close();
     } catch (closeError) {
       logger.error({ err: describeError(closeError) }, 'could not close cleanly; recovery will');

@@ -60,7 +60,7 @@ let packageVersion: string | undefined;
  * The version in the nearest package.json above this module (`src/` in the checkout,
  * `dist/src/` when built or installed), read once.
  */
-function ingestorVersion(): string {
+export function ingestorVersion(): string {
   if (packageVersion !== undefined) return packageVersion;
   for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
     try {

@@ -141,3 +141,19 @@ export function requireReadableState(statePath: string): void {
     });
   }
 }
+
+/**
+ * The bytes of a file a flag names (a certificate, a key, a roles file), read at resolution: a
+ * UsageError naming the flag, the path and the cause when it is missing or cannot be read.
+ */
+export function readFlagFile(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    if (hasCode(error, 'ENOENT', 'ENOTDIR')) {
+      throw new UsageError(`--${flag} ${JSON.stringify(file)} does not exist`);
+    }
+    if (!hasCode(error, 'EISDIR', ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage(flag, file, 'cannot be read', error), { cause: error });
+  }
+}

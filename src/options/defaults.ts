@@ -47,11 +47,14 @@ export const commandDefaults = {
   shutdownTimeoutSeconds: 30,
   /** `list --limit`. */
   listLimit: 50,
+  /** --api-host: like the metrics, the control API listens on loopback only unless told otherwise. */
+  apiHost: '127.0.0.1',
 } as const satisfies {
   logLevel: LevelWithSilent;
   metricsHost: string;
   shutdownTimeoutSeconds: number;
   listLimit: number;
+  apiHost: string;
 };
 
 export const MODES: readonly Mode[] = ['stability', 'sidecar'];

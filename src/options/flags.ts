@@ -18,10 +18,20 @@ export interface FlagSpec {
   readonly defaultDescription?: string;
 }
 
-export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list';
+export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list' | 'certs';
 
 /** The commands, in the order --help shows them; `run` is also the default. */
-export const COMMANDS: readonly Command[] = ['run', 'verify', 'retry', 'status', 'list'];
+export const COMMANDS: readonly Command[] = ['run', 'verify', 'retry', 'status', 'list', 'certs'];
+
+/** A command's words as yargs declares them, where it takes more than its name. */
+export const COMMAND_WORDS: Readonly<Partial<Record<Command, string>>> = {
+  certs: 'certs [dir]',
+};
+
+/** What --help says of each positional word a command takes. */
+export const POSITIONALS: Readonly<Partial<Record<Command, Record<string, string>>>> = {
+  certs: { dir: 'directory to write the certificates to (created if missing)' },
+};
 
 /** What --help says each command does. */
 export const COMMAND_HELP: Readonly<Record<Command, string>> = {
@@ -30,6 +40,7 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   retry: 'put quarantined files back to be tried again',
   status: 'counts, last ingest and what the daemon is doing',
   list: 'the history of files, newest first',
+  certs: 'write a CA, a server certificate and client certificates for the control API',
 };
 
 export const USAGE = '$0 [run] --input DIR --warehouse DIR --manifests DIR [options]';
@@ -101,6 +112,29 @@ export const RUN_NUMBERS: readonly RunNumber[] = [
   },
 ];
 
+/** The control API of `run`: off unless --api-port is given; mutual TLS, always. */
+const API_FLAGS: Record<string, FlagSpec> = {
+  'api-port': numberOption(
+    'serve the control API (HTTPS, mutual TLS) on this port (0: any free port)',
+  ),
+  'api-host': {
+    type: 'string',
+    describe: 'address for the control API',
+    defaultDescription: commandDefaults.apiHost,
+  },
+  'tls-cert': { type: 'string', describe: "the control API's certificate (PEM; with --api-port)" },
+  'tls-key': { type: 'string', describe: 'its private key (PEM; with --api-port)' },
+  'tls-ca': {
+    type: 'string',
+    describe: 'the CA that signs client certificates (PEM; with --api-port)',
+  },
+  'tls-crl': { type: 'string', describe: 'revoked client certificates (PEM CRL of --tls-ca)' },
+  'api-roles': {
+    type: 'string',
+    describe: 'JSON file mapping certificate subjects or CNs to roles (admin, user, none)',
+  },
+};
+
 /** `run` and `verify` need the manifests. */
 const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
   manifests: { type: 'string', describe: 'manifest root (required)' },
@@ -170,6 +204,7 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
       'seconds in-flight files may take after SIGTERM',
       commandDefaults.shutdownTimeoutSeconds,
     ),
+    ...API_FLAGS,
     'log-level': {
       type: 'string',
       choices: LOG_LEVELS,
@@ -219,6 +254,7 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     limit: numberOption('at most this many files', commandDefaults.listLimit),
     json: { type: 'boolean', describe: 'JSON lines' },
   },
+  certs: {},
 };
 
 /** Flags every command has. */
@@ -229,5 +265,6 @@ export function configHelp(command: Command): string {
   const keys = Object.keys(FLAGS[command])
     .slice(0, 2)
     .map((key) => JSON.stringify(key));
+  if (keys.length === 0) return `JSON file of options (${command} has none)`;
   return `JSON file of options, keys as this command's flags (${keys.join(', ')}, ...)`;
 }

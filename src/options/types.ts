@@ -1,4 +1,6 @@
 import type { LevelWithSilent } from 'pino';
+import type { RoleMap } from '../api/roles.js';
+import type { TlsMaterial } from '../api/tls.js';
 import type { Mode, OnDuplicate } from '../interfaces.js';
 
 /**
@@ -79,6 +81,20 @@ export interface DaemonOptions {
   readonly shutdownTimeoutMs: number;
   /** With --dry-run: the report as JSON lines. */
   readonly json: boolean;
+  /** The control API (`--api-port`); absent: off. */
+  readonly api?: ApiOptions;
+}
+
+/** The control API: HTTPS with mutual TLS on one address. */
+export interface ApiOptions {
+  /** `--api-host`. Default 127.0.0.1. */
+  readonly host: string;
+  /** `--api-port` (0: any free port, logged). */
+  readonly port: number;
+  /** `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-crl`, read and checked. */
+  readonly tls: TlsMaterial;
+  /** `--api-roles`, read and checked; absent: the role is the certificate's OU. */
+  readonly roles?: RoleMap;
 }
 
 export interface VerifyOptions {
@@ -135,6 +151,12 @@ export interface ListCommandOptions {
   readonly statePath: string;
   readonly list: Readonly<ListOptions>;
   readonly json: boolean;
+}
+
+/** `ingestor certs`, resolved from its words. */
+export interface CertsCommandOptions {
+  /** Where the certificates go (absolute); created if missing. */
+  readonly dir: string;
 }
 
 /** `ingestor retry`, resolved from its flags. */

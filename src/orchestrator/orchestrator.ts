@@ -18,7 +18,7 @@ import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import type { StateStore } from '../state/store.js';
+import type { StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { FailurePolicy } from './failure-policy.js';
 import { ingestFile } from './ingest-file.js';
@@ -270,6 +270,11 @@ export class Orchestrator implements AsyncDisposable {
   /** Quarantined files not released (one COUNT on an index). */
   countQuarantined(): Promise<number> {
     return this.#parts.store.countQuarantined();
+  }
+
+  /** The state, for reading only (the control API's history and counts). */
+  get state(): StateReader {
+    return this.#parts.store;
   }
 
   /** Why ingestion is paused, or undefined. */

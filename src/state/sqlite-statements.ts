@@ -119,9 +119,20 @@ export function historyQuery(
     params.sha = filter.sha256Prefix;
     params.shaLength = filter.sha256Prefix.length;
   }
-  if (before !== undefined) {
-    where.push('id < @before'); // keyset: the next page starts below the last id shown
-    params.before = before;
+  if (filter.sourceContains !== undefined) {
+    // instr over bytes: paths are stored as bytes, and a LIKE would read % and _ as wildcards.
+    where.push('instr(source, @contains) > 0');
+    params.contains = Buffer.from(filter.sourceContains, 'utf8');
+  }
+  if (filter.idAtLeast !== undefined) {
+    where.push('id >= @idAtLeast');
+    params.idAtLeast = filter.idAtLeast;
+  }
+  // Keyset: the next page starts below the last id shown (and below the caller's own bound).
+  const below = [before, filter.idBelow].filter((b) => b !== undefined);
+  if (below.length > 0) {
+    where.push('id < @before');
+    params.before = Math.min(...below);
   }
   params.limit = limit;
   return {

@@ -54,6 +54,15 @@ export interface HistoryFilter {
   since?: number;
   /** Only rows whose SHA-256 starts with these lowercase hex digits (all 64: that hash). */
   sha256Prefix?: string;
+  /** Only rows whose source path holds these bytes (a UTF-8 string: its bytes). */
+  sourceContains?: string;
+  /** Only rows with ids below this one (a reader's place in a longer listing). */
+  idBelow?: number;
+  /**
+   * Only rows with ids at or above this one: with `idBelow`, a window of ids, so that a rare
+   * match costs a bounded read of the state per call, not a scan of every row at once.
+   */
+  idAtLeast?: number;
 }
 
 /** Counts over the whole state, for `ingestor status`. */
@@ -158,6 +167,9 @@ export interface StateStore {
   readRuntime(): Promise<RuntimeRecord | undefined>;
   close(): Promise<void>;
 }
+
+/** What readers of the history (the control API) may call: reads only. */
+export type StateReader = Pick<StateStore, 'history' | 'getRow' | 'totals'>;
 
 /** Rows read per page by `history` and `rows`. */
 export const PAGE_ROWS = 500;

@@ -1,0 +1,90 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from '../ops/logger.js';
+import type { ApiOptions } from '../options/types.js';
+import { checkAccess } from './access.js';
+import { logCalls, pathOf } from './call-log.js';
+import { answerClientError } from './client-errors.js';
+import { guardConnections } from './guards.js';
+import type { DaemonControl } from './control.js';
+import { errorReplies, send } from './error-replies.js';
+import { ApiError } from './errors.js';
+import { API_LIMITS } from './limits.js';
+import { ResourceMonitor } from './resources.js';
+import { fileRoutes } from './routes/files.js';
+import { statusRoutes } from './routes/status.js';
+import { serverTlsOptions } from './tls.js';
+
+export interface ApiServerOptions {
+  readonly api: ApiOptions;
+  readonly control: DaemonControl;
+  readonly logger: Logger;
+}
+
+export interface ApiServer {
+  /** The port it listens on (the one the system chose for `--api-port 0`). */
+  readonly port: number;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * The control API: HTTPS with mutual TLS (see tls.ts), roles from client certificates
+ * (access.ts), JSON errors from one catalogue (errors.ts), and the routes under routes/. Every
+ * call that changes something is logged at info with the certificate's subject; reads at debug.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { api, control } = options;
+  // Fastify's own type for the daemon's pino logger (one pino, two declarations of it).
+  const log: FastifyBaseLogger = options.logger.child({ component: 'api' });
+  const replyError = errorReplies(log);
+  const app = Fastify({
+    https: serverTlsOptions(api.tls),
+    loggerInstance: log,
+    // Fastify's own lines per request would be info lines for every read: ours are below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: API_LIMITS.bodyBytes,
+    routerOptions: { maxParamLength: API_LIMITS.maxParamLength },
+    connectionTimeout: API_LIMITS.connectionTimeoutMs,
+    keepAliveTimeout: API_LIMITS.keepAliveTimeoutMs,
+    requestTimeout: API_LIMITS.requestTimeoutMs,
+    maxRequestsPerSocket: API_LIMITS.maxRequestsPerSocket,
+    // A stop must not wait for a client that keeps its connection open.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    // Unknown fields are refused (a 400 naming them), not quietly dropped; errors carry the
+    // value and the schema, for messages that say what was expected.
+    ajv: { customOptions: { removeAdditional: false, verbose: true, allErrors: false } },
+    frameworkErrors: (error, request, reply) => replyError(error, request, reply),
+    clientErrorHandler: answerClientError,
+  });
+  app.server.maxConnections = API_LIMITS.maxConnections;
+  app.server.headersTimeout = API_LIMITS.headersTimeoutMs;
+
+  checkAccess(app, api.roles);
+  guardConnections(app, log);
+  logCalls(app, log);
+  app.setErrorHandler(replyError);
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      new ApiError('API_ERR_NOT_FOUND', `no route ${request.method} ${pathOf(request.raw)}`),
+    ),
+  );
+
+  const monitor = new ResourceMonitor();
+  statusRoutes(app, control, monitor);
+  fileRoutes(app, control.state);
+
+  await app.listen({ host: api.host, port: api.port });
+  monitor.start();
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    port,
+    close: async () => {
+      monitor.stop();
+      await app.close();
+    },
+  };
+}
