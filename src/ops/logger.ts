@@ -53,8 +53,17 @@ export interface LoggerOptions {
 }
 
 /**
+ * How many bytes of log lines wait for a reader that has fallen behind (a stalled log collector,
+ * `| less` left open): past that, lines are dropped and counted, so that a slow reader costs
+ * lines, not memory and not ingestion (the daemon's memory bound holds however it is started).
+ */
+export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
  * JSON lines (pino) on stdout by default, asynchronous so logging stays off the hot path;
- * `flush()` before exit. On a terminal, `pretty` prints readable lines instead.
+ * `flush()` before exit. Lines beyond LOG_BUFFER_BYTES waiting for the reader are dropped, and
+ * one warn line says how many once the reader has caught up. On a terminal, `pretty` prints
+ * readable lines instead.
  */
 export function createLogger(level: LevelWithSilent, options: LoggerOptions = {}): Logger {
   const fd = options.fd ?? 1;
@@ -64,7 +73,24 @@ export function createLogger(level: LevelWithSilent, options: LoggerOptions = {}
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (options.pretty !== true) return pino(base, pino.destination({ fd, sync: false }));
+  if (options.pretty !== true) {
+    const destination = pino.destination({ fd, sync: false, maxLength: LOG_BUFFER_BYTES });
+    const logger = pino(base, destination);
+    let dropped = 0;
+    destination.on('drop', () => {
+      dropped += 1;
+    });
+    destination.on('drain', () => {
+      if (dropped === 0) return;
+      const lines = dropped;
+      dropped = 0;
+      logger.warn(
+        { event: 'log-dropped', lines },
+        `${lines} log lines were dropped: the reader of this log fell behind by more than ${LOG_BUFFER_BYTES / 1024 / 1024} MiB`,
+      );
+    });
+    return logger;
+  }
   const out = pino.destination({ fd, sync: true });
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
