@@ -194,7 +194,15 @@ static napi_value exec_self(napi_env env, napi_callback_info info) {
       int flags = fcntl(fd, F_GETFD);
       if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
-    execve("/proc/self/exe", argv, environ);
+    // The binary's own path, not /proc/self/exe: the process's name (comm, what ps -C and
+    // pgrep match) is taken from the path executed.
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0) self[len] = '\0';
+    const char *deleted = " (deleted)";
+    size_t dlen = strlen(deleted);
+    int usable = len > 0 && !((size_t)len >= dlen && strcmp(self + len - dlen, deleted) == 0);
+    execve(usable ? self : "/proc/self/exe", argv, environ);
     err = errno;
   }
   if (argv != NULL) {

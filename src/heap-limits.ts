@@ -11,19 +11,25 @@ import { nativeHelper } from './native.js';
  */
 export const HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=64'];
 
-/** A heap flag already given, on node's command line or in NODE_OPTIONS: the user's choice. */
-const USER_HEAP_FLAG = /^--max-(old|semi)-space-size\b/;
+/** A V8 flag's name, with `_` and `-` alike (V8 accepts both spellings). */
+const flagName = (flag: string): string =>
+  flag.replace(/^--/, '').split('=')[0]!.replace(/_/g, '-');
 
 /**
  * Restarts this process with HEAP_FLAGS, in place (execve: the same pid, so that a supervisor,
- * a shell and `kill -9` see one process), unless heap flags were given already, by the user or
- * by this restart. Must run before any work: nothing opened or started survives it. Without
- * the native helper (not built), the process goes on with V8's defaults.
+ * a shell and `kill -9` see one process), each unless it was given already, by the user (on
+ * node's command line or in NODE_OPTIONS, in either spelling) or by this restart: a user who
+ * sets one limit keeps it and gets ours for the other. Must run before any work: nothing opened
+ * or started survives it. Without the native helper (not built), the process goes on with
+ * V8's defaults.
  */
 export function withHeapLimits(): void {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (given.some((flag) => USER_HEAP_FLAG.test(flag))) return;
+  const given = new Set(
+    [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName),
+  );
+  const missing = HEAP_FLAGS.filter((flag) => !given.has(flagName(flag)));
+  if (missing.length === 0) return;
   // Returns only if execve failed (it cannot for our own binary short of a broken /proc):
   // running with the defaults is then better than not running.
-  nativeHelper()?.execSelf([...HEAP_FLAGS]);
+  nativeHelper()?.execSelf(missing);
 }

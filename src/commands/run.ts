@@ -159,8 +159,9 @@ export async function runCommand(
     }, d.shutdownTimeoutMs);
     controller.abort();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGHUP (the terminal closed) stops as cleanly as SIGTERM: Node would otherwise die at once.
+  const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const signal of stopSignals) process.on(signal, onSignal);
   // `ingestor status` asks for a fresh runtime snapshot (live pending count) with SIGUSR2.
   const live = ingestor;
   onRefresh = () => live.writeRuntime();
@@ -199,8 +200,7 @@ export async function runCommand(
     return EXIT.failure;
   } finally {
     clearTimeout(shutdownTimer);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    for (const signal of stopSignals) process.off(signal, onSignal);
     unregister();
     await server?.close();
     logger.flush();

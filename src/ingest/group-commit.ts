@@ -43,6 +43,8 @@ export class GroupCommit {
   /** Batches running: at most two, one of them still claiming and placing (`#placing`). */
   readonly #running = new Set<Promise<void>>();
   #placing = false;
+  /** Files carried to a later batch, waiting for the batches of their twins to end. */
+  readonly #carries = new Set<Promise<void>>();
   /** Batches that failed, settled together once no other batch runs. */
   #failed: { batch: Entry[]; error: unknown }[] = [];
   /** Notified when a batch starts: `drain` waits on it while a batch lingers. */
@@ -83,7 +85,16 @@ export class GroupCommit {
 
   /** Puts files back at the head of the queue: they join the next batch first. */
   carry(entries: Entry[]): void {
-    this.#queue.unshift(...entries);
+    if (entries.length === 0) return;
+    // Their twins' intents belong to batches running now (this one, or the one it overlaps):
+    // back in the queue before those commit, they would find the twins busy again at once and
+    // use up their carries in a few milliseconds.
+    const back: Promise<void> = Promise.all(this.#running).then(() => {
+      this.#carries.delete(back);
+      this.#queue.unshift(...entries);
+      this.kick();
+    });
+    this.#carries.add(back);
   }
 
   /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
@@ -96,11 +107,13 @@ export class GroupCommit {
   /** Resolves when no batch is running and none is queued. */
   async drain(): Promise<void> {
     const { pause } = this.#d;
-    while (this.#running.size > 0 || (this.#hasWork() && !pause.active)) {
+    for (;;) {
+      const busy = [...this.#running, ...this.#carries];
+      if (busy.length === 0 && !(this.#hasWork() && !pause.active)) return;
       // Not running but not paused with files queued: the batch lingers; it starts when its
       // linger timer fires, unless a pause begins first.
-      await (this.#running.size > 0
-        ? Promise.all(this.#running)
+      await (busy.length > 0
+        ? Promise.all(busy)
         : Promise.race([this.#started.wait(), pause.changed()]));
     }
   }

@@ -80,6 +80,17 @@ export function createLogger(level: LevelWithSilent, options: LoggerOptions = {}
     destination.on('drop', () => {
       dropped += 1;
     });
+    // A reader that has gone (`| head`, a log collector that died): pino stops writing at EPIPE
+    // and says nothing. Ingestion goes on; stderr says once that the log has stopped.
+    let failed = false;
+    destination.on('error', (error: NodeJS.ErrnoException) => {
+      if (failed) return;
+      failed = true;
+      const why = error.code === 'EPIPE' ? 'its reader has gone' : error.message;
+      process.stderr.write(
+        `ingestor: cannot write log lines to stdout (${error.code ?? 'error'}: ${why}); logging stops, ingestion goes on\n`,
+      );
+    });
     destination.on('drain', () => {
       if (dropped === 0) return;
       const lines = dropped;

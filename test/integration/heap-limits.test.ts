@@ -45,6 +45,8 @@ describe('heap limits set by the program itself', () => {
     await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
     const args = cmdline(daemon.pid!);
     expect(args.slice(1, 1 + HEAP_FLAGS.length)).toEqual(HEAP_FLAGS);
+    // Named as node was (ps -C node, pgrep -x node), not after /proc/self/exe.
+    expect(fs.readFileSync(`/proc/${daemon.pid}/comm`, 'utf8').trim()).toBe('node');
     expect(args).toContain(d.input);
     fs.writeFileSync(path.join(d.input, 'a.csv'), 'first');
     await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest');
@@ -65,12 +67,35 @@ describe('heap limits set by the program itself', () => {
     expect(processesWith(d.input)).toEqual([]);
   });
 
-  it('heap flags the user gives (NODE_OPTIONS or node flags) are kept, not overridden', async () => {
+  it('heap flags the user gives are kept, not overridden: with both, nothing is restarted', async () => {
     const d = makeDirs();
-    const daemon = start(daemonArgs(d), { env: { NODE_OPTIONS: '--max-old-space-size=200' } });
+    const daemon = start(daemonArgs(d), {
+      env: { NODE_OPTIONS: '--max-old-space-size=200 --max-semi-space-size=8' },
+    });
     await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
     expect(cmdline(daemon.pid!).some((arg) => arg.startsWith('--max-'))).toBe(false);
     daemon.kill('SIGTERM');
     expect((await finished(daemon)).code).toBe(0);
+  });
+
+  it('a limit the user sets is kept in either spelling, and ours is added for the other', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d), { env: { NODE_OPTIONS: '--max_old_space_size=256' } });
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    const args = cmdline(daemon.pid!);
+    expect(args.filter((arg) => arg.startsWith('--max'))).toEqual(['--max-semi-space-size=2']);
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+  });
+
+  it('SIGHUP (the terminal closed) stops as cleanly as SIGTERM', async () => {
+    const d = makeDirs();
+    const daemon = start(daemonArgs(d));
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    daemon.kill('SIGHUP');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('"signal":"SIGHUP"');
+    expect(result.stdout).toContain('"msg":"stopped"');
   });
 });

@@ -6,6 +6,7 @@ import {
   finished,
   makeDirs,
   manifestLines,
+  output,
   start,
   waitFor,
 } from '../helpers/ingestor.js';
@@ -41,4 +42,19 @@ describe('a log reader that falls behind', () => {
     const total = dropped.reduce((n, l) => n + l.lines, 0) + ingestedLines.length;
     expect(total).toBeGreaterThanOrEqual(files);
   }, 180_000);
+
+  it('a reader that has gone: one line on stderr, and ingestion goes on', async () => {
+    const d = makeDirs();
+    const daemon = start([...baseArgs(d), '--stability-seconds', '0.5']);
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    daemon.stdout!.destroy(); // as `| head -1` does once it has its line
+    fs.writeFileSync(path.join(d.input, 'a.csv'), 'after the reader left');
+    await waitFor(() => manifestLines(d.manifests).length === 1, 20_000, 'ingested');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      'ingestor: cannot write log lines to stdout (EPIPE: its reader has gone); logging stops, ingestion goes on',
+    );
+  }, 60_000);
 });
