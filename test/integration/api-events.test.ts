@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,7 +33,7 @@ function setUp(options: { tmpfsWarehouse?: boolean } = {}): Setup {
 const ofType = (events: Sse[], type: string) => events.filter((e) => e.type === type);
 const sourceOf = (e: Sse) => String(e.data.source);
 
-async function stop(daemon: import('node:child_process').ChildProcess): Promise<string> {
+async function stop(daemon: ChildProcess): Promise<string> {
   daemon.kill('SIGTERM');
   const r = await finished(daemon);
   expect(r.code, r.stderr).toBe(0);
