@@ -27,16 +27,20 @@ export const STREAM_LIMITS = {
 export interface StreamFilter {
   /** undefined: every type. */
   types: ReadonlySet<string> | undefined;
-  /** A row id (digits) or a part of the source path; undefined: every file. */
+  /** A row id (digits only) or a part of the source path; undefined: every file. */
   file: string | undefined;
 }
 
-/** Events about one file carry its `source` (and, once it has a row, its `id`). */
+/**
+ * Events about one file carry its `source` (and, once it has a row, its `id`). A number is a
+ * row id, never a part of a path: "2" would otherwise match every path with a 2 in it (`/2026`
+ * with its slash is a part of a path).
+ */
 function matchesFile(event: { type: string; data: Record<string, unknown> }, file: string) {
   const { source, id } = event.data;
   // Events of the daemon as a whole (pauses, scans, stats) are not about any file: kept.
   if (source === undefined) return true;
-  if (/^\d+$/.test(file) && id === Number(file)) return true;
+  if (/^\d+$/.test(file)) return id === Number(file);
   return typeof source === 'string' && source.includes(file);
 }
 

@@ -191,8 +191,12 @@ describe('GET /v1/events', () => {
     // than the kernel's buffers (up to 4 MB on loopback here) and the server's 1 MiB together.
     const files = 12_000;
     const stem = 'x'.repeat(200);
-    for (let i = 0; i < files; i += 1)
+    // Written in slices, so that this process goes on reading the other stream meanwhile: the
+    // reading client must not become a client that does not read.
+    for (let i = 0; i < files; i += 1) {
       writeOld(path.join(s.d.input, `${stem}-${i}.csv`), `file ${i}`);
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
     await reader.until(
       (events) => events.length === files,
       120_000,
