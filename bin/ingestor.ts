@@ -31,6 +31,7 @@ import {
   resolveVerify,
 } from '../src/options/resolve.js';
 import {
+  CTL_ENV_PREFIX,
   checkSources,
   commandOfWords,
   envPrefixOf,
@@ -78,7 +79,21 @@ const commands: Record<Command, (flags: FlagValues) => number | Promise<number>>
   },
 };
 
+/**
+ * ctl's variables (INGESTOR_CTL_*) are not the other commands': yargs would read them as flags
+ * (`--ctl-server`) and its strict mode refuse them, so that a shell set up for `ingestor ctl`
+ * could not run `ingestor status`. They are dropped for those commands before yargs reads the
+ * environment.
+ */
+function dropCtlVariables(argv: readonly string[]): void {
+  if (commandOfWords(argv) === 'ctl') return;
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith(CTL_ENV_PREFIX)) delete process.env[name];
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  dropCtlVariables(argv);
   let command: { name: Command; flags: ParsedFlags } | undefined;
   let config: ConfigRead | undefined;
   const readConfig = (file: string): Record<string, unknown> => {

@@ -101,6 +101,10 @@ describe('ingestor ctl against a running daemon', () => {
     };
     const r = await ctl(['status', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
+    // ...and ctl's variables are not the other commands'.
+    const { INGESTOR_INPUT: _daemons, ...ctlOnly } = env;
+    const status = await run(['status', '--state-path', d.state], { env: ctlOnly });
+    expect(status.code, status.stderr).toBe(0);
     const config = path.join(d.root, 'ctl.json');
     fs.writeFileSync(config, JSON.stringify({ server, cert, key, ca }));
     expect((await ctl(['status', '--config', config])).code).toBe(0);
