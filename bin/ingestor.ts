@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { certsCommand } from '../src/commands/certs.js';
+import { ctlCommand } from '../src/commands/ctl.js';
 import { listCommand } from '../src/commands/list.js';
 import { retryCommand } from '../src/commands/retry.js';
 import { runCommand } from '../src/commands/run.js';
@@ -22,13 +23,20 @@ import {
 import type { Command } from '../src/options/flags.js';
 import {
   resolveCerts,
+  resolveCtl,
   resolveList,
   resolveRetry,
   resolveRun,
   resolveStatus,
   resolveVerify,
 } from '../src/options/resolve.js';
-import { ENV_PREFIX, checkSources, readConfigFile } from '../src/options/sources.js';
+import {
+  CTL_ENV_PREFIX,
+  checkSources,
+  commandOfWords,
+  envPrefixOf,
+  readConfigFile,
+} from '../src/options/sources.js';
 import type { ConfigRead, ParsedFlags, SourceName } from '../src/options/sources.js';
 import type { FlagValues } from '../src/options/types.js';
 import { FlagValueError } from '../src/options/values.js';
@@ -51,9 +59,41 @@ const commands: Record<Command, (flags: FlagValues) => number | Promise<number>>
   status: (flags) => statusCommand(resolveStatus(flags)),
   list: (flags) => listCommand(resolveList(flags)),
   certs: (flags) => certsCommand(resolveCerts(flags)),
+  ctl: async (flags) => {
+    const options = resolveCtl(flags);
+    // A watch runs until Ctrl-C (or SIGTERM), then restores the terminal and exits 0.
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await ctlCommand(options, {
+        out: process.stdout,
+        err: process.stderr,
+        signal: stop.signal,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
 };
 
+/**
+ * ctl's variables (INGESTOR_CTL_*) are not the other commands': yargs would read them as flags
+ * (`--ctl-server`) and its strict mode refuse them, so that a shell set up for `ingestor ctl`
+ * could not run `ingestor status`. They are dropped for those commands before yargs reads the
+ * environment.
+ */
+function dropCtlVariables(argv: readonly string[]): void {
+  if (commandOfWords(argv) === 'ctl') return;
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith(CTL_ENV_PREFIX)) delete process.env[name];
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  dropCtlVariables(argv);
   let command: { name: Command; flags: ParsedFlags } | undefined;
   let config: ConfigRead | undefined;
   const readConfig = (file: string): Record<string, unknown> => {
@@ -87,7 +127,7 @@ async function main(argv: string[]): Promise<void> {
   }
   await parser
     // Precedence: flags, then INGESTOR_* variables, then the --config file, then defaults.
-    .env(ENV_PREFIX.slice(0, -1))
+    .env(envPrefixOf(commandOfWords(argv)).slice(0, -1))
     .config('config', configHelp('run'), readConfig)
     .middleware((a) => {
       sourceOf = checkSources(a as unknown as ParsedFlags, config, argv, process.env);

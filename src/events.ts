@@ -11,8 +11,16 @@ export interface IngestorEventMap {
   'recovery:done': [{ rolledForward: number; rolledBack: number; vanished: number; ms: number }];
   'scan:done': [{ files: number; ms: number; complete: number; pending: number }];
   'file:skipped': [{ source: string; reason: SkipReason }];
+  /** Found complete: reading and hashing starts. */
+  'file:complete': [{ source: string; bytes: number }];
+  /** A large read or a copy under way: a few times a second at most (see hash-messages.ts). */
+  'file:progress': [
+    { source: string; bytesDone: number; bytes: number; bytesPerSecond: number; copying: boolean },
+  ];
   'file:committed': [
     {
+      /** The file's row. */
+      id: number;
       source: string;
       dest: string;
       sha256: string;
@@ -25,7 +33,14 @@ export interface IngestorEventMap {
     },
   ];
   'file:duplicate': [
-    { source: string; sha256: string; original: string; dest: string | null; bytes: number },
+    {
+      id: number;
+      source: string;
+      sha256: string;
+      original: string;
+      dest: string | null;
+      bytes: number;
+    },
   ];
   'file:deferred': [{ source: string; reason: string; code: string | undefined }];
   'file:failed': [{ source: string; error: string; code: string | undefined; kind: FailureClass }];
@@ -42,7 +57,15 @@ export interface IngestorEventMap {
       paused: boolean;
     },
   ];
-  'file:quarantined': [{ source: string; dest: string | null; reason: string }];
+  'file:quarantined': [{ id: number; source: string; dest: string | null; reason: string }];
+  /**
+   * An operator's controls (retry, cancel, hold, release: issue 11), with the certificate
+   * subject that asked. Declared here so that the event stream carries them once they are
+   * emitted.
+   */
+  'file:held': [{ id: number; source: string; subject: string }];
+  'file:released': [{ id: number; source: string; subject: string }];
+  'file:cancelled': [{ id: number; source: string; subject: string }];
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];

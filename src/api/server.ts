@@ -14,6 +14,8 @@ import { API_LIMITS } from './limits.js';
 import { ResourceMonitor } from './resources.js';
 import { fileRoutes } from './routes/files.js';
 import { statusRoutes } from './routes/status.js';
+import { eventRoutes } from './routes/events.js';
+import { EventHub } from './event-stream.js';
 import { serverTlsOptions } from './tls.js';
 
 export interface ApiServerOptions {
@@ -76,14 +78,23 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const monitor = new ResourceMonitor();
   statusRoutes(app, control, monitor);
   fileRoutes(app, control.state);
+  const hub = new EventHub(control, log);
+  eventRoutes(app, hub);
 
-  await app.listen({ host: api.host, port: api.port });
+  try {
+    await app.listen({ host: api.host, port: api.port });
+  } catch (error) {
+    hub.close();
+    throw error;
+  }
   monitor.start();
   const { port } = app.server.address() as AddressInfo;
   return {
     port,
     close: async () => {
       monitor.stop();
+      // Streams end first: a client sees the end of its stream, not a reset.
+      hub.close();
       await app.close();
     },
   };

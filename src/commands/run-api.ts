@@ -36,6 +36,7 @@ function controlOf(
       { name: 'state', path: path.dirname(o.statePath) },
     ],
     state: ingestor.state,
+    events: ingestor.events,
   };
 }
 

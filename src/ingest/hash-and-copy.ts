@@ -12,6 +12,8 @@ import { hashFile } from './hasher.js';
 import type { LeaseKeeper, UnseenVolumes } from './lease.js';
 import { temporaryName } from '../naming.js';
 import type { HashedFile } from './outcome.js';
+import { PROGRESS_INTERVAL_MS } from './hash-messages.js';
+import type { IngestorEvents } from '../events.js';
 
 /**
  * Where the kernel cannot say whether a file is open for writing, an empty file waits this
@@ -36,8 +38,39 @@ export interface HashAndCopyDeps {
   unseen: UnseenVolumes;
   /** Whether a file on `device` is copied into the warehouse (not linked). */
   needsCopy(device: number): boolean;
+  /** Where `file:complete` and `file:progress` go. */
+  events: IngestorEvents;
   /** Runs a copy: one at a time while a pause for a full volume probes (see `Pause`). */
   runCopy(copy: () => Promise<ReadResult>): Promise<ReadResult>;
+}
+
+/**
+ * Tells the events how far a large read or a copy has got, with its rate since hashing began:
+ * at most every PROGRESS_INTERVAL_MS (a hashing thread already sends no more than that; a
+ * read on this thread reports every chunk). A margin keeps the thread's reports, which arrive
+ * with some jitter, from being dropped here.
+ */
+function progressOf(
+  deps: HashAndCopyDeps,
+  candidate: Candidate,
+  startedAt: number,
+  copying: boolean,
+): (bytesDone: number) => void {
+  let last = -Infinity;
+  const source = displayPath(candidate.path);
+  return (bytesDone) => {
+    const now = deps.clock();
+    if (now - last < PROGRESS_INTERVAL_MS * 0.8) return;
+    last = now;
+    const seconds = Math.max(0.001, (now - startedAt) / 1000);
+    deps.events.emit('file:progress', {
+      source,
+      bytesDone,
+      bytes: candidate.identity.size,
+      bytesPerSecond: Math.round(bytesDone / seconds),
+      copying,
+    });
+  };
 }
 
 /**
@@ -60,12 +93,16 @@ export async function hashAndCopy(
     deps.needsCopy(candidate.identity.device) || linked || unseen
       ? path.join(tmpDir, temporaryName())
       : null;
+  deps.events.emit('file:complete', {
+    source: displayPath(candidate.path),
+    bytes: candidate.identity.size,
+  });
   const hash = () =>
     hasher.hash(
       candidate.path,
       candidate.identity,
       tmp ?? undefined,
-      () => deps.crash('during-copy'),
+      progressOf(deps, candidate, completedAt, tmp !== null),
       deps.options.mode === 'stability',
     );
   let read: ReadResult;

@@ -17,3 +17,18 @@ export interface HashRequest {
 /** A hashing thread's answer to one request. */
 export type HashReply =
   { id: number; ok: true; result: ReadResult } | { id: number; ok: false; error: SerializedError };
+
+/**
+ * How far a large read or a copy has got, sent by a hashing thread at most every
+ * PROGRESS_INTERVAL_MS per job (small files, read in one synchronous pass, send none).
+ */
+export interface HashProgress {
+  progress: number;
+  bytesDone: number;
+}
+
+/** What a hashing thread posts: a batch of replies, or one job's progress. */
+export type HashMessage = HashReply[] | HashProgress;
+
+/** At most this often per job: the event stream shows a few progress events a second. */
+export const PROGRESS_INTERVAL_MS = 250;

@@ -4,7 +4,8 @@ import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import type { ReadResult } from './hasher.js';
-import type { HashReply, HashRequest } from './hash-messages.js';
+import type { HashMessage, HashRequest } from './hash-messages.js';
+import type { CrashInjector } from '../crash.js';
 import { deserializeError } from '../thread-errors.js';
 import { workerScript } from '../worker-script.js';
 import { SMALL_FILE_BYTES, readAndHash } from './hasher.js';
@@ -15,22 +16,44 @@ export interface Hasher {
     path: FsPath,
     expected: FileIdentity,
     copyTo?: FsPath,
-    onCopyProgress?: () => void,
+    /** Bytes done so far of a large read or a copy, a few times a second at most. */
+    onProgress?: (bytesDone: number) => void,
     lease?: boolean,
   ): Promise<ReadResult>;
   close(): Promise<void>;
 }
 
-/** On the calling thread (tests, and where worker threads are not wanted). */
-export const inThreadHasher: Hasher = {
-  hash: readAndHash,
-  close: async () => {},
-};
+/**
+ * On the calling thread (tests, and where worker threads are not wanted). The crash point
+ * during a copy is reached here as a hashing thread reaches it in hash-worker.ts.
+ */
+export function inThreadHasher(crash: CrashInjector = () => {}): Hasher {
+  return {
+    hash: (path, expected, copyTo, onProgress, lease) =>
+      readAndHash(
+        path,
+        expected,
+        copyTo,
+        (bytesDone) => {
+          if (copyTo !== undefined) crash('during-copy');
+          onProgress?.(bytesDone);
+        },
+        lease,
+      ),
+    close: async () => {},
+  };
+}
+
+interface Job {
+  resolve(r: ReadResult): void;
+  reject(e: Error): void;
+  onProgress: ((bytesDone: number) => void) | undefined;
+}
 
 interface Slot {
   /** Started at the first job that needs it (see `hash`). */
   worker: Worker | undefined;
-  pending: Map<number, { resolve(r: ReadResult): void; reject(e: Error): void }>;
+  pending: Map<number, Job>;
   /** Requests not posted yet: they go as one message, once the current turn is over. */
   outbox: HashRequest[];
 }
@@ -78,8 +101,12 @@ export class WorkerHasher implements Hasher {
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     slot.worker = worker;
-    worker.on('message', (replies: HashReply[]) => {
-      for (const m of replies) {
+    worker.on('message', (message: HashMessage) => {
+      if (!Array.isArray(message)) {
+        slot.pending.get(message.progress)?.onProgress?.(message.bytesDone);
+        return;
+      }
+      for (const m of message) {
         const job = slot.pending.get(m.id);
         if (job === undefined) {
           // Nobody waits for it any more: a descriptor kept for its lease is closed here.
@@ -125,14 +152,14 @@ export class WorkerHasher implements Hasher {
     path: FsPath,
     expected: FileIdentity,
     copyTo?: FsPath,
-    _onCopyProgress?: () => void,
+    onProgress?: (bytesDone: number) => void,
     lease = false,
   ): Promise<ReadResult> {
     const slot = this.#slotFor(expected, copyTo !== undefined);
     const worker = slot.worker!;
     const id = (this.#next += 1);
     return new Promise<ReadResult>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject, onProgress });
       worker.ref();
       if (slot.outbox.length === 0) setImmediate(() => this.#flush(slot));
       slot.outbox.push({

@@ -4,7 +4,8 @@
 import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
-import type { HashReply, HashRequest } from './hash-messages.js';
+import type { HashProgress, HashReply, HashRequest } from './hash-messages.js';
+import { PROGRESS_INTERVAL_MS } from './hash-messages.js';
 import { serializeError } from '../thread-errors.js';
 import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
 
@@ -17,6 +18,22 @@ const failed = (id: number, error: unknown): HashReply => ({
   ok: false,
   error: serializeError(error),
 });
+
+/**
+ * Progress of one large job for the main thread: the first chunk at once, then at most every
+ * PROGRESS_INTERVAL_MS, so that a 10 GiB copy posts a few messages a second, not 10,000.
+ */
+function reportProgress(id: number, copying: boolean): (bytesDone: number) => void {
+  let last = -Infinity;
+  return (bytesDone) => {
+    if (copying) crash('during-copy');
+    const now = performance.now();
+    if (now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    const message: HashProgress = { progress: id, bytesDone };
+    parentPort!.postMessage(message);
+  };
+}
 
 parentPort!.on('message', (requests: HashRequest[]) => {
   const replies: HashReply[] = [];
@@ -38,7 +55,7 @@ parentPort!.on('message', (requests: HashRequest[]) => {
       path,
       request.expected,
       request.copyTo === null ? undefined : asPath(request.copyTo),
-      () => crash('during-copy'),
+      reportProgress(request.id, request.copyTo !== null),
       request.lease,
     ).then(
       (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),

@@ -174,6 +174,7 @@ export function readAndHashSync(
  * Reads a file once: SHA-256 of every byte and, when `copyTo` is given, a copy written while
  * reading (reads and writes overlapped, one pass) that is fsynced and carries the source's
  * mode, owner and times where permitted. Never follows a symlink; a FIFO cannot block it.
+ * `onProgress` is told the bytes done after each chunk: hashed, or written when copying.
  *
  * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
  * was read; the copy is then removed.
@@ -182,7 +183,7 @@ export async function readAndHash(
   path: FsPath,
   expected: FileIdentity,
   copyTo?: FsPath,
-  onCopyProgress?: () => void,
+  onProgress?: (bytesDone: number) => void,
   lease = false,
 ): Promise<ReadResult> {
   const started = performance.now();
@@ -229,11 +230,13 @@ export async function readAndHash(
       // buffers[current] last held chunk N-2, whose write finished before N-1's began.
       reading = fromSource(promisified.read(fd, buffers[current]!, 0, size, position));
       hash.update(chunk);
-      if (output !== undefined) {
+      if (output === undefined) onProgress?.(position);
+      else {
         const out = output;
         await writing;
+        const done = position;
         writing = writeFully(out, chunk, at).then(
-          () => onCopyProgress?.(),
+          () => onProgress?.(done),
           (error: unknown) => {
             throw copyError(copyTo!, error);
           },

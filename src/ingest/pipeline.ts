@@ -64,7 +64,7 @@ export class Pipeline {
     });
     this.#hashing = {
       ...deps,
-      hasher: deps.hasher ?? inThreadHasher,
+      hasher: deps.hasher ?? inThreadHasher(deps.crash),
       tmpDir,
       leases: this.#leases,
       unseen: this.#unseen,

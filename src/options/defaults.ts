@@ -49,12 +49,15 @@ export const commandDefaults = {
   listLimit: 50,
   /** --api-host: like the metrics, the control API listens on loopback only unless told otherwise. */
   apiHost: '127.0.0.1',
+  /** `ctl --server`: a daemon on this host with `--api-port 8443`. */
+  ctlServer: 'https://localhost:8443',
 } as const satisfies {
   logLevel: LevelWithSilent;
   metricsHost: string;
   shutdownTimeoutSeconds: number;
   listLimit: number;
   apiHost: string;
+  ctlServer: string;
 };
 
 export const MODES: readonly Mode[] = ['stability', 'sidecar'];

@@ -18,19 +18,53 @@ export interface FlagSpec {
   readonly defaultDescription?: string;
 }
 
-export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list' | 'certs';
+export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list' | 'certs' | 'ctl';
 
 /** The commands, in the order --help shows them; `run` is also the default. */
-export const COMMANDS: readonly Command[] = ['run', 'verify', 'retry', 'status', 'list', 'certs'];
+export const COMMANDS: readonly Command[] = [
+  'run',
+  'verify',
+  'retry',
+  'status',
+  'list',
+  'certs',
+  'ctl',
+];
+
+/** What `ingestor ctl` does, in the order its help shows them; the words after some are ids. */
+export const CTL_ACTIONS = {
+  status: 'what the daemon is doing, its counts and its use of the machine',
+  ls: 'the newest files',
+  show: 'one file (ctl show ID)',
+  history: "one file's events (ctl history ID)",
+  pending: 'files seen but not taken yet, and why',
+  stats: 'rates, times and failures',
+  retry: 'try quarantined or failed files again (ctl retry ID...)',
+  cancel: 'stop a file being read or copied, and hold it (ctl cancel ID)',
+  release: 'let a held file be taken again (ctl release ID)',
+  pause: "the operator's pause",
+  resume: "end the operator's pause",
+  limits: 'show the limits, or set one (ctl limits --concurrency N)',
+  watch: 'a live screen of files in flight and the last events',
+} as const;
+
+export type CtlActionName = keyof typeof CTL_ACTIONS;
 
 /** A command's words as yargs declares them, where it takes more than its name. */
 export const COMMAND_WORDS: Readonly<Partial<Record<Command, string>>> = {
   certs: 'certs [dir]',
+  ctl: 'ctl [action] [ids..]',
 };
 
 /** What --help says of each positional word a command takes. */
 export const POSITIONALS: Readonly<Partial<Record<Command, Record<string, string>>>> = {
   certs: { dir: 'directory to write the certificates to (created if missing)' },
+  ctl: {
+    action: Object.entries(CTL_ACTIONS)
+      .map(([name, what]) => `${name}: ${what}`)
+      .join('; '),
+    ids: 'row ids (show, history, retry, cancel, release)',
+  },
 };
 
 /** What --help says each command does. */
@@ -41,6 +75,7 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   status: 'counts, last ingest and what the daemon is doing',
   list: 'the history of files, newest first',
   certs: 'write a CA, a server certificate and client certificates for the control API',
+  ctl: "ask a running daemon over its control API (--api-port's mutual TLS)",
 };
 
 export const USAGE = '$0 [run] --input DIR --warehouse DIR --manifests DIR [options]';
@@ -255,6 +290,18 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     json: { type: 'boolean', describe: 'JSON lines' },
   },
   certs: {},
+  ctl: {
+    server: {
+      type: 'string',
+      describe: "the daemon's control API, https://HOST:PORT",
+      defaultDescription: commandDefaults.ctlServer,
+    },
+    cert: { type: 'string', describe: "client certificate (PEM, signed by the daemon's --tls-ca)" },
+    key: { type: 'string', describe: 'its private key (PEM)' },
+    ca: { type: 'string', describe: "the CA that signed the daemon's --tls-cert (PEM)" },
+    json: { type: 'boolean', describe: 'JSON (watch: one event per line)' },
+    concurrency: numberOption('with limits: set --concurrency now (until the next start)'),
+  },
 };
 
 /** Flags every command has. */

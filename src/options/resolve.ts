@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { readRoles } from '../api/roles.js';
 import { loadTls } from '../api/tls.js';
-import { UsageError } from '../errors.js';
+import { UsageError, flagPathMessage, hasCode } from '../errors.js';
+import { UNUSABLE_PATH_CODES } from './check-paths.js';
 import {
   checkInput,
   checkOutputFlag,
@@ -11,10 +13,13 @@ import {
   requireReadableState,
 } from './check-paths.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
-import { RUN_NUMBERS } from './flags.js';
+import { CTL_ACTIONS, RUN_NUMBERS } from './flags.js';
+import type { CtlActionName } from './flags.js';
 import type {
   ApiOptions,
   CertsCommandOptions,
+  CtlAction,
+  CtlCommandOptions,
   FlagValues,
   IngestorOptions,
   ListCommandOptions,
@@ -311,6 +316,102 @@ export function resolveList(flags: FlagValues): ListCommandOptions {
   return Object.freeze({
     statePath: existingStatePath(flags),
     list: Object.freeze(list),
+    json: flags.json === true,
+  });
+}
+
+/** The actions of `ctl` that take one id, and the one that takes several. */
+const ONE_ID: readonly CtlActionName[] = ['show', 'history', 'cancel', 'release'];
+
+/** `ctl ACTION [ids..]`: the action and its ids, each a positive integer. */
+function ctlAction(flags: FlagValues): CtlAction {
+  const names = Object.keys(CTL_ACTIONS);
+  const word = single('action', flags.action);
+  if (word === undefined || word === '') {
+    throw new UsageError(`ctl needs an action: one of ${names.join(', ')}`);
+  }
+  if (!names.includes(word)) {
+    throw new UsageError(`ctl has no action ${JSON.stringify(word)} (one of ${names.join(', ')})`);
+  }
+  const name = word as CtlActionName;
+  const ids = [flags.ids ?? []].flat().map((raw) => {
+    if (typeof raw !== 'string' || !/^[1-9]\d{0,15}$/.test(raw)) {
+      throw new UsageError(
+        `ctl ${name}: an id is a row id (a positive integer), got ${JSON.stringify(raw)}`,
+      );
+    }
+    return Number(raw);
+  });
+  const concurrency = parseNumberFlag('concurrency', flags.concurrency, true);
+  if (concurrency !== undefined && name !== 'limits') {
+    throw new UsageError(`--concurrency applies only to ctl limits, not ctl ${name}`);
+  }
+  if (ONE_ID.includes(name)) {
+    if (ids.length !== 1) {
+      throw new UsageError(`ctl ${name} takes one id (ctl ${name} ID), got ${ids.length}`);
+    }
+    return { kind: name as 'show', id: ids[0]! };
+  }
+  if (name === 'retry') {
+    if (ids.length === 0) throw new UsageError('ctl retry takes at least one id (ctl retry ID...)');
+    return { kind: 'retry', ids: Object.freeze(ids) };
+  }
+  if (ids.length > 0) throw new UsageError(`ctl ${name} takes no ids, got ${ids.join(' ')}`);
+  if (name === 'limits') return { kind: 'limits', concurrency };
+  return { kind: name as 'status' };
+}
+
+/** A PEM file a ctl flag names, read now: one line naming the flag when it cannot be. */
+function pemFile(flag: string, value: unknown): Buffer {
+  const file = fileFlag(flag, value);
+  if (file === undefined) {
+    throw new UsageError(
+      `ctl needs --${flag} (or INGESTOR_CTL_${flag.toUpperCase()}, or the key "${flag}" in --config): the control API takes mutual TLS only (\`ingestor certs DIR\` makes a set to try it)`,
+    );
+  }
+  let pem: Buffer;
+  try {
+    pem = fs.readFileSync(file);
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT', 'ENOTDIR', 'EISDIR', ...UNUSABLE_PATH_CODES)) throw error;
+    throw new UsageError(flagPathMessage(flag, file, 'cannot be read', error), { cause: error });
+  }
+  if (!pem.includes('-----BEGIN ')) {
+    throw new UsageError(`--${flag} ${JSON.stringify(file)} is not PEM (no -----BEGIN line)`);
+  }
+  return pem;
+}
+
+/** `--server`: an https URL with a host (the port defaults to 443), nothing after it. */
+function serverUrl(value: unknown): URL {
+  const raw = single('server', value) ?? commandDefaults.ctlServer;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  if (
+    url === undefined ||
+    url.protocol !== 'https:' ||
+    url.hostname === '' ||
+    (url.pathname !== '/' && url.pathname !== '')
+  ) {
+    throw new FlagValueError('server', `must be https://HOST:PORT, got ${JSON.stringify(raw)}`);
+  }
+  return url;
+}
+
+/** `ingestor ctl ACTION [ids..]`, from its words and flags; the PEM files are read here. */
+export function resolveCtl(flags: FlagValues): CtlCommandOptions {
+  const action = ctlAction(flags);
+  const server = serverUrl(flags.server);
+  return Object.freeze({
+    action: Object.freeze(action),
+    server,
+    cert: pemFile('cert', flags.cert),
+    key: pemFile('key', flags.key),
+    ca: pemFile('ca', flags.ca),
     json: flags.json === true,
   });
 }

@@ -10,6 +10,23 @@ import { FlagValueError } from './values.js';
 
 export const ENV_PREFIX = 'INGESTOR_';
 
+/**
+ * `ingestor ctl` runs where operators work, not where the daemon runs: its variables have a
+ * namespace of their own (INGESTOR_CTL_SERVER, ...), so that a daemon's INGESTOR_* variables and
+ * ctl's never meet. Other commands ignore INGESTOR_CTL_*.
+ */
+export const CTL_ENV_PREFIX = 'INGESTOR_CTL_';
+
+/** The prefix of the variables a command reads: ctl's are its own. */
+export function envPrefixOf(command: Command): string {
+  return command === 'ctl' ? CTL_ENV_PREFIX : ENV_PREFIX;
+}
+
+/** The command the raw words name, before yargs has parsed them: ctl comes first. */
+export function commandOfWords(rawArgs: readonly string[]): Command {
+  return rawArgs[0] === 'ctl' ? 'ctl' : 'run';
+}
+
 /** The flags as parsed (by their names on the command line), with the words before them. */
 export type ParsedFlags = FlagValues & { readonly _: readonly (string | number)[] };
 
@@ -28,8 +45,8 @@ function camel(flag: string): string {
 }
 
 /** `stability-seconds` -> `INGESTOR_STABILITY_SECONDS`. */
-function variableOf(flag: string): string {
-  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+function variableOf(flag: string, prefix = ENV_PREFIX): string {
+  return `${prefix}${flag.toUpperCase().replaceAll('-', '_')}`;
 }
 
 /**
@@ -58,10 +75,11 @@ function sourceNames(
   rawArgs: readonly string[],
   env: NodeJS.ProcessEnv,
   config: ConfigRead | undefined,
+  prefix: string,
 ): SourceName {
   return (flag) => {
     if (wordsGiving(rawArgs, flag).length > 0) return `--${flag}`;
-    const variable = variableOf(flag);
+    const variable = variableOf(flag, prefix);
     if (env[variable] !== undefined) return variable;
     if (config !== undefined && 'options' in config) {
       const key = Object.keys(config.options).find((k) => kebab(k) === flag);
@@ -84,6 +102,7 @@ function checkSwitchValues(
   env: NodeJS.ProcessEnv,
   config: Record<string, unknown>,
   configFile: string | undefined,
+  prefix: string,
 ): void {
   const ok = (v: unknown) => v === true || v === false || v === 'true' || v === 'false';
   for (const [flag, { type }] of Object.entries(flags)) {
@@ -96,7 +115,7 @@ function checkSwitchValues(
         );
       }
     }
-    const name = variableOf(flag);
+    const name = variableOf(flag, prefix);
     const fromEnv = env[name];
     if (fromEnv !== undefined && !ok(fromEnv)) {
       throw new UsageError(`${name} must be true or false, got ${JSON.stringify(fromEnv)}`);
@@ -149,20 +168,22 @@ export function checkSources(
 ): SourceName {
   const command = commandOf(argv);
   const flags = FLAGS[command];
-  const nameOf = sourceNames(rawArgs, env, config);
+  const prefix = envPrefixOf(command);
+  const nameOf = sourceNames(rawArgs, env, config, prefix);
   checkGivenOnce(flags, rawArgs);
   if (config !== undefined && 'problem' in config) throw config.problem;
   const known = new Set([...Object.keys(flags), ...COMMON_FLAGS]);
   const noFlag = (flag: string) =>
     command === 'run' ? `(no flag --${flag})` : `(${command} has no flag --${flag})`;
   for (const name of Object.keys(env)) {
-    if (!name.startsWith(ENV_PREFIX)) continue;
-    const flag = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll('_', '-');
+    if (!name.startsWith(prefix)) continue;
+    if (prefix === ENV_PREFIX && name.startsWith(CTL_ENV_PREFIX)) continue;
+    const flag = name.slice(prefix.length).toLowerCase().replaceAll('_', '-');
     if (!known.has(flag)) {
       throw new UsageError(`unknown environment variable ${name} ${noFlag(flag)}`);
     }
   }
-  checkSwitchValues(flags, rawArgs, env, config?.options ?? {}, config?.file);
+  checkSwitchValues(flags, rawArgs, env, config?.options ?? {}, config?.file, prefix);
   for (const key of Object.keys(config?.options ?? {})) {
     if (!known.has(kebab(key))) {
       throw new UsageError(

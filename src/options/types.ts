@@ -165,3 +165,22 @@ export interface RetryCommandOptions {
   /** Row ids to retry; empty: every quarantined file. */
   readonly ids: readonly number[];
 }
+
+/** What `ingestor ctl` does: one call of the control API, or the live screen. */
+export type CtlAction =
+  | { readonly kind: 'status' | 'ls' | 'pending' | 'stats' | 'pause' | 'resume' | 'watch' }
+  | { readonly kind: 'show' | 'history' | 'cancel' | 'release'; readonly id: number }
+  | { readonly kind: 'retry'; readonly ids: readonly number[] }
+  | { readonly kind: 'limits'; readonly concurrency: number | undefined };
+
+/** `ingestor ctl`, resolved from its words and flags. */
+export interface CtlCommandOptions {
+  readonly action: CtlAction;
+  /** The daemon's control API: `https://host:port`. */
+  readonly server: URL;
+  /** The client certificate, its key, and the CA that signed the server's certificate (PEM). */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer;
+  readonly json: boolean;
+}

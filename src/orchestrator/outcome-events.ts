@@ -82,6 +82,7 @@ export class OutcomeEvents {
         this.#counts.bytes += row.size;
         this.#lastIngestAt = clock();
         events.emit('file:committed', {
+          id: row.id,
           source,
           dest: displayPath(row.dest),
           sha256: row.sha256,
@@ -98,6 +99,7 @@ export class OutcomeEvents {
         this.#counts.duplicates += 1;
         const dest = displayPath(row.dest);
         events.emit('file:duplicate', {
+          id: row.id,
           source,
           sha256: row.sha256,
           original: displayPath(original.source),
@@ -116,7 +118,7 @@ export class OutcomeEvents {
           { event: 'quarantined', source, dest, reason },
           `quarantined${dest === null ? ' in place' : ''}: ${reason}`,
         );
-        events.emit('file:quarantined', { source, dest, reason });
+        events.emit('file:quarantined', { id: row.id, source, dest, reason });
         return;
       }
       case 'deferred': {

@@ -1,0 +1,253 @@
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { clientFiles, makeCerts, request, startWithApi } from '../helpers/api.js';
+import type { Client } from '../helpers/api.js';
+import { finished, makeDirs, output, waitFor, writeOld } from '../helpers/ingestor.js';
+import type { Dirs } from '../helpers/ingestor.js';
+import { openStream, stalledStream } from '../helpers/sse.js';
+import type { Sse, Stream } from '../helpers/sse.js';
+
+interface Setup {
+  d: Dirs;
+  certs: string;
+  ca: Buffer;
+  admin: Client;
+  user: Client;
+}
+
+function setUp(options: { tmpfsWarehouse?: boolean } = {}): Setup {
+  const d = makeDirs(options);
+  const certs = path.join(d.root, 'tls');
+  makeCerts(certs);
+  return {
+    d,
+    certs,
+    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
+    admin: clientFiles(path.join(certs, 'admin.crt'), path.join(certs, 'admin.key')),
+    user: clientFiles(path.join(certs, 'user.crt'), path.join(certs, 'user.key')),
+  };
+}
+
+const ofType = (events: Sse[], type: string) => events.filter((e) => e.type === type);
+const sourceOf = (e: Sse) => String(e.data.source);
+
+async function stop(daemon: ChildProcess): Promise<string> {
+  daemon.kill('SIGTERM');
+  const r = await finished(daemon);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+describe('GET /v1/events', () => {
+  it('shows a large cross-filesystem copy as progress events, then file.ingested', async () => {
+    const s = setUp({ tmpfsWarehouse: true });
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const stream = await openStream({ port, ca: s.ca, client: s.user });
+    expect(stream.status).toBe(200);
+    const big = path.join(s.d.input, 'big.bin');
+    writeOld(big, Buffer.alloc(400 * 1024 * 1024, 7));
+    await stream.until(
+      (events) => events.some((e) => e.type === 'file.ingested' && sourceOf(e) === big),
+      60_000,
+      'big.bin ingested',
+    );
+    const mine = stream.events.filter((e) => e.data.source === big);
+    const types = mine.map((e) => e.type);
+    expect(types[0]).toBe('file.complete');
+    expect(types.at(-1)).toBe('file.ingested');
+    const progress = ofType(mine, 'progress');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    const done = progress.map((e) => Number(e.data.bytesDone));
+    expect([...done].sort((a, b) => a - b)).toEqual(done);
+    for (const e of progress) {
+      expect(e.data).toMatchObject({ bytes: 400 * 1024 * 1024, copying: true });
+      expect(Number(e.data.bytesPerSecond)).toBeGreaterThan(0);
+    }
+    // Ids are <start>-<seq>, the counter increasing.
+    const seqs = stream.events.map((e) => Number(e.id!.split('-')[1]));
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(stream.events.map((e) => e.id!.split('-')[0])).size).toBe(1);
+    // The stats event every second.
+    await stream.until((events) => ofType(events, 'stats').length >= 2, 5_000, 'stats');
+    expect(ofType(stream.events, 'stats')[0]!.data).toMatchObject({
+      queued: expect.any(Number),
+      inflight: expect.any(Number),
+      pending: expect.any(Number),
+      paused: false,
+      filesPerSecond: expect.any(Number),
+      bytesPerSecond: expect.any(Number),
+    });
+    stream.close();
+    await stop(daemon);
+  });
+
+  it('replays what a reconnecting client missed from the ring, with filters by type and file', async () => {
+    const s = setUp();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const first = await openStream({ port, ca: s.ca, client: s.admin });
+    for (const name of ['a', 'b', 'c', 'd']) {
+      writeOld(path.join(s.d.input, `${name}.csv`), name);
+      await first.until(
+        (events) =>
+          ofType(events, 'file.ingested').length === ['a', 'b', 'c', 'd'].indexOf(name) + 1,
+        20_000,
+        `${name} ingested`,
+      );
+    }
+    const ingested = ofType(first.events, 'file.ingested');
+    first.close();
+    // Reconnecting after the second file: the third and fourth, in order, then live.
+    const again = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: '/v1/events?types=file.ingested',
+      lastEventId: ingested[1]!.id!,
+    });
+    await again.until((events) => events.length >= 2, 10_000, 'the replay');
+    expect(again.events.slice(0, 2).map((e) => e.id)).toEqual([ingested[2]!.id, ingested[3]!.id]);
+    writeOld(path.join(s.d.input, 'e.csv'), 'e');
+    await again.until((events) => events.length >= 3, 20_000, 'e ingested');
+    expect(again.events.map((e) => e.type)).toEqual(Array(3).fill('file.ingested'));
+    again.close();
+
+    // ?file= by row id, and by a part of the path (complete, then ingested).
+    const start = ingested[0]!.id!.split('-')[0]!;
+    const b = ingested[1]!;
+    const byId = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: `/v1/events?file=${String(b.data.id)}&types=file.ingested,file.complete`,
+      lastEventId: `${start}-0`,
+    });
+    await byId.until((events) => events.length >= 1, 10_000, 'b by id');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(byId.events.map((e) => [e.type, sourceOf(e)])).toEqual([['file.ingested', sourceOf(b)]]);
+    byId.close();
+    const byPath = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: '/v1/events?file=c.cs&types=file.ingested,file.complete',
+      lastEventId: `${start}-0`,
+    });
+    await byPath.until((events) => events.length >= 2, 10_000, 'c by path');
+    expect(byPath.events.map((e) => e.type)).toEqual(['file.complete', 'file.ingested']);
+    expect(new Set(byPath.events.map(sourceOf))).toEqual(new Set([path.join(s.d.input, 'c.csv')]));
+    byPath.close();
+
+    // An id from another run (a restart): the client is told what it cannot be given, then
+    // gets this run's events.
+    const restarted = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: '/v1/events?types=file.ingested',
+      lastEventId: '1000-42',
+    });
+    await restarted.until((events) => events.length >= 6, 10_000, 'gap and this run');
+    expect(restarted.events[0]!.type).toBe('stream.gap');
+    expect(String(restarted.events[0]!.data.reason)).toContain('the daemon started at');
+    expect(ofType(restarted.events, 'file.ingested')).toHaveLength(5);
+    restarted.close();
+    await stop(daemon);
+  });
+
+  it('streams to 100 clients at once, user and admin alike', async () => {
+    const s = setUp();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const streams: Stream[] = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        openStream({ port, ca: s.ca, client: i % 2 === 0 ? s.user : s.admin }),
+      ),
+    );
+    for (const stream of streams) expect(stream.status).toBe(200);
+    for (let i = 0; i < 5; i += 1) writeOld(path.join(s.d.input, `f${i}.csv`), `content ${i}`);
+    for (const stream of streams) {
+      await stream.until(
+        (events) => ofType(events, 'file.ingested').length === 5,
+        30_000,
+        'five files',
+      );
+    }
+    for (const stream of streams) stream.close();
+    await stop(daemon);
+  });
+
+  it('drops a client that never reads, without slowing ingestion', async () => {
+    const s = setUp();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const stalled = await stalledStream({ port, ca: s.ca, client: s.user });
+    const reader = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: '/v1/events?types=file.ingested',
+    });
+    // Long names make each event about 1.2 KB: 12,000 files are some 14 MB of events, more
+    // than the kernel's buffers (up to 4 MB on loopback here) and the server's 1 MiB together.
+    const files = 12_000;
+    const stem = 'x'.repeat(200);
+    // Written in slices, so that this process goes on reading the other stream meanwhile: the
+    // reading client must not become a client that does not read.
+    for (let i = 0; i < files; i += 1) {
+      writeOld(path.join(s.d.input, `${stem}-${i}.csv`), `file ${i}`);
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    await reader.until(
+      (events) => events.length === files,
+      120_000,
+      'every file ingested while a client does not read',
+    );
+    await waitFor(
+      () => output(daemon).stdout.includes('"event":"api-stream-dropped"'),
+      10_000,
+      'the drop logged',
+    );
+    const status = await request({ port, ca: s.ca, client: s.user, path: '/v1/status' });
+    expect((status.body as { files: { ingested: { files: number } } }).files.ingested.files).toBe(
+      files,
+    );
+    stalled.destroy();
+    reader.close();
+    const stdout = await stop(daemon);
+    const drop = stdout.split('\n').find((l) => l.includes('"event":"api-stream-dropped"'))!;
+    expect(JSON.parse(drop)).toMatchObject({
+      level: 'warn',
+      subject: expect.stringContaining('CN=user'),
+    });
+  });
+
+  it('answers a bad filter with a 400 naming it', async () => {
+    const s = setUp();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const bad = async (query: string, message: RegExp) => {
+      const r = await request({ port, ca: s.ca, client: s.user, path: `/v1/events${query}` });
+      expect(r.status, query).toBe(400);
+      expect(r.body).toMatchObject({
+        error: 'API_ERR_BAD_PARAMETER',
+        message: expect.stringMatching(message),
+      });
+    };
+    await bad(
+      '?types=file.ingested,nope',
+      /types has "nope", which is not an event type \(they are file\.complete/,
+    );
+    await bad('?types=', /types/);
+    await bad('?file=', /file/);
+    await bad('?bogus=1', /"bogus" is not a query parameter/);
+    await bad(`?file=${'x'.repeat(2000)}`, /file/);
+    const longId = await request({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: '/v1/events',
+      headers: { 'last-event-id': 'x'.repeat(500) },
+    });
+    expect(longId.status).toBe(400);
+    await stop(daemon);
+  });
+});

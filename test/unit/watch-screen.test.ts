@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { WatchScreen } from '../../src/ctl/watch-screen.js';
+import { EventRing, formatLiveId, parseLiveId } from '../../src/api/event-ring.js';
+import type { StampedEvent } from '../../src/api/event-ring.js';
+
+const MiB = 1024 * 1024;
+
+describe('the watch screen', () => {
+  it('shows files in flight with a bar and rate, drops them when done, and fits the width', () => {
+    const screen = new WatchScreen('https://localhost:8443');
+    const at = Date.UTC(2026, 10, 24, 1, 2, 3);
+    screen.add(
+      { id: '1-1', type: 'file.complete', data: { source: '/in/big.bin', bytes: 400 * MiB } },
+      at,
+    );
+    screen.add(
+      {
+        id: '1-2',
+        type: 'progress',
+        data: {
+          source: '/in/big.bin',
+          bytesDone: 100 * MiB,
+          bytes: 400 * MiB,
+          bytesPerSecond: 50 * MiB,
+          copying: true,
+        },
+      },
+      at,
+    );
+    screen.add(
+      { id: '1-3', type: 'file.complete', data: { source: '/in/small.csv', bytes: 10 } },
+      at,
+    );
+    screen.add(
+      { id: '1-4', type: 'file.ingested', data: { id: 7, source: '/in/small.csv', bytes: 10 } },
+      at,
+    );
+    screen.add(
+      {
+        id: '1-5',
+        type: 'stats',
+        data: {
+          filesPerSecond: 2,
+          bytesPerSecond: 3 * MiB,
+          queued: 1,
+          inflight: 1,
+          pending: 4,
+          paused: false,
+        },
+      },
+      at,
+    );
+    const lines = screen.render(200, 24);
+    expect(lines[0]).toBe(
+      'ingestor ctl watch  https://localhost:8443  2 files/s  3.0 MiB/s  queued 1  in flight 1  pending 4  connecting',
+    );
+    expect(lines).toContain('IN FLIGHT (1)');
+    expect(lines).toContain(
+      '  [#####---------------]  25%  100.0 MiB / 400.0 MiB  50.0 MiB/s  copy  /in/big.bin',
+    );
+    expect(lines).toContain('  01:02:03  file.ingested     /in/small.csv  #7  10 B');
+    for (const line of screen.render(40, 10)) expect(line.length).toBeLessThanOrEqual(40);
+    expect(screen.render(40, 5)).toHaveLength(5);
+  });
+});
+
+describe('the event ring', () => {
+  const event = (seq: number): StampedEvent => ({
+    id: formatLiveId(5, seq),
+    seq,
+    type: 'file.ingested',
+    at: seq,
+    data: {},
+    frame: '',
+  });
+
+  it('keeps the last events, says which were lost, and parses only live ids', () => {
+    const ring = new EventRing(3);
+    for (let seq = 1; seq <= 5; seq += 1) ring.push(event(seq));
+    expect(ring.after(0).map((e) => e.seq)).toEqual([3, 4, 5]);
+    expect(ring.after(3).map((e) => e.seq)).toEqual([4, 5]);
+    expect(ring.lostThrough).toBe(2);
+    expect(ring.oldest()?.seq).toBe(3);
+    expect(parseLiveId('5-12')).toEqual({ start: 5, seq: 12 });
+    for (const id of ['d12', '5-', '-1', '5-1-2', '1e3-1', ''])
+      expect(parseLiveId(id)).toBeUndefined();
+  });
+});
