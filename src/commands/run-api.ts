@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { DaemonControl, DaemonPhase } from '../api/control.js';
-import { startApiServer } from '../api/server.js';
 import type { ApiServer } from '../api/server.js';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
@@ -56,6 +55,8 @@ export async function startControlApi(
   logger: Logger,
   startedAt: number,
 ): Promise<ApiServer> {
+  // Loaded only when the API is on: Fastify and its TLS setup cost about 18 MB of memory.
+  const { startApiServer } = await import('../api/server.js');
   const server = await startApiServer({
     api,
     control: controlOf(ingestor, phase, startedAt),
