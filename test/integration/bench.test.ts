@@ -8,10 +8,14 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 /** The benchmark's quick version: the script works and prints its table (no timing asserted). */
 describe('npm run bench, quick', () => {
   it('prints every case side by side with its peers', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bench.mjs'), '--quick'], {
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
+    // Its own directory: a full `npm run bench` may be running beside the tests.
+    const dir = fs.mkdtempSync('/tmp/ingestor-bench-test-');
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'scripts/bench.mjs'), '--quick', '--dir', dir],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
     for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |', '| 7 |'])
       expect(r.stdout).toContain(c);
