@@ -356,6 +356,20 @@ function daemon(args) {
 }
 const peakRss = (pid) =>
   Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+/** The daemon's peak RSS (VmHWM), read until it exits. */
+async function peakUntilExit(run) {
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, peakRss(run.child.pid));
+    } catch {
+      // exited
+    }
+  }, 200);
+  await run.exited;
+  clearInterval(sampler);
+  return peak;
+}
 const cpuSeconds = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
@@ -386,16 +400,7 @@ if (CASES.has(4) || CASES.has(5)) {
   ];
   const started = Date.now();
   const run = daemon([...args, '--once']);
-  let peak = 0;
-  const sampler = setInterval(() => {
-    try {
-      peak = Math.max(peak, peakRss(run.child.pid));
-    } catch {
-      // exited
-    }
-  }, 200);
-  await run.exited;
-  clearInterval(sampler);
+  const peak = await peakUntilExit(run);
   const total = (Date.now() - started) / 1000;
   const first = run.lines.find((l) => l.line.includes('"event":"ingested"'));
   const firstCommit = first === undefined ? NaN : (first.at - started) / 1000;
@@ -448,16 +453,7 @@ if (CASES.has(7)) {
     'warn',
     '--once',
   ]);
-  let peak = 0;
-  const sampler = setInterval(() => {
-    try {
-      peak = Math.max(peak, peakRss(run.child.pid));
-    } catch {
-      // exited
-    }
-  }, 200);
-  await run.exited;
-  clearInterval(sampler);
+  const peak = await peakUntilExit(run);
   const total = (Date.now() - started) / 1000;
   results.case7 = { files, peakRssBytes: peak, totalSeconds: total };
   row(
