@@ -49,6 +49,7 @@ export interface HashAndCopyDeps {
 export async function hashAndCopy(
   deps: HashAndCopyDeps,
   candidate: Candidate,
+  signal?: AbortSignal,
 ): Promise<HashedFile> {
   const { hasher, tmpDir, unseen: unseenVolumes } = deps;
   const completedAt = deps.clock();
@@ -67,6 +68,7 @@ export async function hashAndCopy(
       tmp ?? undefined,
       () => deps.crash('during-copy'),
       deps.options.mode === 'stability',
+      signal,
     );
   let read: ReadResult;
   try {

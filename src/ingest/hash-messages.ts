@@ -14,6 +14,14 @@ export interface HashRequest {
   lease: boolean;
 }
 
+/** Stop the copy of request `cancel` at its next chunk (an operator's cancel): its copy is removed. */
+export interface HashCancel {
+  cancel: number;
+}
+
+/** What the main thread sends a hashing thread: a batch of requests, or a cancel. */
+export type HashMessage = HashRequest[] | HashCancel;
+
 /** A hashing thread's answer to one request. */
 export type HashReply =
   { id: number; ok: true; result: ReadResult } | { id: number; ok: false; error: SerializedError };

@@ -4,10 +4,10 @@ import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import type { ReadResult } from './hasher.js';
-import type { HashReply, HashRequest } from './hash-messages.js';
+import type { HashMessage, HashReply, HashRequest } from './hash-messages.js';
 import { deserializeError } from '../thread-errors.js';
 import { workerScript } from '../worker-script.js';
-import { SMALL_FILE_BYTES, readAndHash } from './hasher.js';
+import { SMALL_FILE_BYTES, cancelledError, readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
 export interface Hasher {
@@ -17,13 +17,25 @@ export interface Hasher {
     copyTo?: FsPath,
     onCopyProgress?: () => void,
     lease?: boolean,
+    /** Aborted: a copy stops at its next chunk, removes what it wrote, and fails CANCELLED. */
+    signal?: AbortSignal,
   ): Promise<ReadResult>;
   close(): Promise<void>;
 }
 
 /** On the calling thread (tests, and where worker threads are not wanted). */
 export const inThreadHasher: Hasher = {
-  hash: readAndHash,
+  hash: (path, expected, copyTo, onCopyProgress, lease, signal) =>
+    readAndHash(
+      path,
+      expected,
+      copyTo,
+      () => {
+        onCopyProgress?.();
+        if (signal?.aborted === true) throw cancelledError(path);
+      },
+      lease,
+    ),
   close: async () => {},
 };
 
@@ -127,10 +139,21 @@ export class WorkerHasher implements Hasher {
     copyTo?: FsPath,
     _onCopyProgress?: () => void,
     lease = false,
+    signal?: AbortSignal,
   ): Promise<ReadResult> {
     const slot = this.#slotFor(expected, copyTo !== undefined);
     const worker = slot.worker!;
     const id = (this.#next += 1);
+    // Only a copy can be stopped part way; a read without one ends soon, and the caller
+    // drops its result.
+    if (copyTo !== undefined && signal !== undefined) {
+      const cancel = () => {
+        if (slot.worker === worker && slot.pending.has(id)) {
+          worker.postMessage({ cancel: id } satisfies HashMessage);
+        }
+      };
+      signal.addEventListener('abort', cancel, { once: true });
+    }
     return new Promise<ReadResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       worker.ref();
@@ -147,7 +170,7 @@ export class WorkerHasher implements Hasher {
 
   #flush(slot: Slot): void {
     if (slot.outbox.length === 0) return;
-    slot.worker!.postMessage(slot.outbox);
+    slot.worker!.postMessage(slot.outbox satisfies HashMessage);
     slot.outbox = [];
   }
 

@@ -4,9 +4,9 @@
 import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
-import type { HashReply, HashRequest } from './hash-messages.js';
+import type { HashMessage, HashReply } from './hash-messages.js';
 import { serializeError } from '../thread-errors.js';
-import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
+import { SMALL_FILE_BYTES, cancelledError, readAndHash, readAndHashSync } from './hasher.js';
 
 const crash = crashInjectorFromEnv();
 const asPath = (bytes: Uint8Array) =>
@@ -18,7 +18,16 @@ const failed = (id: number, error: unknown): HashReply => ({
   error: serializeError(error),
 });
 
-parentPort!.on('message', (requests: HashRequest[]) => {
+/** Copies in progress that an operator cancelled: each stops at its next chunk. */
+const cancelled = new Set<number>();
+const copying = new Set<number>();
+
+parentPort!.on('message', (message: HashMessage) => {
+  if (!Array.isArray(message)) {
+    if (copying.has(message.cancel)) cancelled.add(message.cancel);
+    return;
+  }
+  const requests = message;
   const replies: HashReply[] = [];
   for (const request of requests) {
     const path = asPath(request.path);
@@ -34,16 +43,25 @@ parentPort!.on('message', (requests: HashRequest[]) => {
       }
       continue;
     }
+    copying.add(request.id);
     readAndHash(
       path,
       request.expected,
       request.copyTo === null ? undefined : asPath(request.copyTo),
-      () => crash('during-copy'),
+      () => {
+        crash('during-copy');
+        if (cancelled.has(request.id)) throw cancelledError(path);
+      },
       request.lease,
-    ).then(
-      (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
-      (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),
-    );
+    )
+      .then(
+        (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
+        (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),
+      )
+      .finally(() => {
+        copying.delete(request.id);
+        cancelled.delete(request.id);
+      });
   }
   if (replies.length > 0) parentPort!.postMessage(replies);
 });
