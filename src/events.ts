@@ -46,6 +46,8 @@ export interface IngestorEventMap {
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];
+  /** An operator cancelled a file while it was read: its copy removed, its source held. */
+  'file:cancelled': [{ source: string }];
   /** The kernel cannot tell whether files on this volume are open for writing. */
   'watch:no-leases': [{ dir: string; code: string; reason: string }];
 }
