@@ -12,7 +12,12 @@ import { errorReplies, send } from './error-replies.js';
 import { ApiError } from './errors.js';
 import { API_LIMITS } from './limits.js';
 import { ResourceMonitor } from './resources.js';
+import { actionRoutes } from './routes/actions.js';
 import { fileRoutes } from './routes/files.js';
+import { historyRoutes } from './routes/history.js';
+import { operatorRoutes } from './routes/operator.js';
+import { pendingRoutes } from './routes/pending.js';
+import { statsRoutes } from './routes/stats.js';
 import { statusRoutes } from './routes/status.js';
 import { serverTlsOptions } from './tls.js';
 
@@ -76,6 +81,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const monitor = new ResourceMonitor();
   statusRoutes(app, control, monitor);
   fileRoutes(app, control.state);
+  historyRoutes(app, control.state);
+  pendingRoutes(app, control);
+  statsRoutes(app, control);
+  actionRoutes(app, control);
+  operatorRoutes(app, control);
 
   await app.listen({ host: api.host, port: api.port });
   monitor.start();

@@ -4,7 +4,20 @@ import { startApiServer } from '../api/server.js';
 import type { ApiServer } from '../api/server.js';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
+import { ApiError } from '../api/errors.js';
+import { ControlRefusal } from '../orchestrator/operator-controls.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
+
+/** Runs an operator's action; a refusal becomes the API's 404 or 409. */
+async function refusals<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ControlRefusal)) throw error;
+    const code = error.refusal === 'not-found' ? 'API_ERR_NOT_FOUND' : 'API_ERR_CONFLICT';
+    throw new ApiError(code, error.message);
+  }
+}
 
 /** The daemon as the control API sees it: `run`'s phase and the orchestrator's figures. */
 function controlOf(
@@ -21,7 +34,7 @@ function controlOf(
       return { queued: g.queueDepth, inflight: g.inflight, pending: g.pending };
     },
     limits: () => ({
-      concurrency: o.concurrency,
+      concurrency: ingestor.concurrency,
       batchSize: o.batchSize,
       maxRetries: o.maxRetries,
       stabilitySeconds: o.stabilityMs / 1000,
@@ -36,6 +49,18 @@ function controlOf(
       { name: 'state', path: path.dirname(o.statePath) },
     ],
     state: ingestor.state,
+    operatorPause: () => ingestor.controls.operatorPause,
+    eventsAfter: (cursor, limit) => ingestor.state.eventsAfter(cursor, limit),
+    pending: (limit) => ingestor.controls.pendingFiles(limit),
+    throughput: (seconds) => ingestor.throughput.window(seconds),
+    retry: (id, actor) => refusals(() => ingestor.controls.retry(id, actor)),
+    retryMany: (filter, actor) => refusals(() => ingestor.controls.retryMany(filter, actor)),
+    cancel: (id, actor) => refusals(() => ingestor.controls.cancel(id, actor)),
+    hold: (id, actor) => refusals(() => ingestor.controls.hold(id, actor)),
+    release: (id, actor) => refusals(() => ingestor.controls.release(id, actor)),
+    pause: (actor) => refusals(() => ingestor.controls.pause(actor)),
+    resume: (actor) => refusals(() => ingestor.controls.resume(actor)),
+    setConcurrency: (concurrency, actor) => ingestor.controls.setConcurrency(concurrency, actor),
   };
 }
 
