@@ -244,11 +244,12 @@ export class OperatorControls {
    * Refused once the file is being placed (it is claimed then; recovery's rules apply).
    */
   async cancel(id: string, actor: string): Promise<Hold> {
+    // Held first: a cancelled file is still in flight while its copy stops.
+    if (this.#heldById(id) !== undefined) {
+      throw new ControlRefusal('conflict', `file ${id} is held already`);
+    }
     const found = this.#find(id);
     if (found?.job === undefined) {
-      if (this.#heldById(id) !== undefined) {
-        throw new ControlRefusal('conflict', `file ${id} is held already`);
-      }
       if (found !== undefined) {
         throw new ControlRefusal(
           'conflict',
