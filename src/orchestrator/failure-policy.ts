@@ -17,6 +17,8 @@ const BACKOFF_CAPACITY = 100_000;
 export interface Backoff {
   path: FsPath;
   attempts: number;
+  /** When it last failed (ms). */
+  failedAt: number;
   /** When it may be tried again (ms). */
   until: number;
   /** The last error, as one line, and its code. */
@@ -132,6 +134,7 @@ export class FailurePolicy {
       this.#backoff.set(key, {
         path: candidate.path,
         attempts,
+        failedAt: this.#d.clock(),
         until: this.#d.clock() + delay,
         error: describeError(error),
         code: errnoCode(error),

@@ -447,7 +447,7 @@ export class OperatorControls {
     if (filter.status !== 'quarantined') {
       // Copied first: a retry changes the map it walks.
       for (const backoff of [...this.#d.policy.backoffs()]) {
-        if (backoff.until <= this.#d.clock() || !matches(backoff.path, backoff.until)) continue;
+        if (backoff.until <= this.#d.clock() || !matches(backoff.path, backoff.failedAt)) continue;
         this.#retryFailed(backoff, actor);
         retried += 1;
       }
