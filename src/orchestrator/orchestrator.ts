@@ -158,7 +158,7 @@ export class Orchestrator implements AsyncDisposable {
     this.throughput = new Throughput(clock, events);
     this.discovery = discovery;
     this.#flow = flow;
-    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy });
+    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls });
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   finished,
   manifestLines,
   output,
+  run,
   waitFor,
   writeOld,
 } from '../helpers/ingestor.js';
@@ -108,6 +109,9 @@ describe('admin actions', () => {
     expect(st.paused).toMatchObject({ kind: 'operator', by: paused.by, since: paused.since });
     await new Promise((r) => setTimeout(r, 2_000));
     expect(manifestLines(s.d.manifests)).toEqual([]);
+    // `ingestor status` on the host shows it too.
+    const local = await run(['status', '--state-path', s.d.state]);
+    expect(local.stdout).toMatch(/PAUSED: by an operator \(.*admin.*\) since/);
 
     ok(await call(s, port, s.admin, 'POST', '/v1/resume'));
     expectError(await call(s, port, s.admin, 'POST', '/v1/resume'), 409, 'API_ERR_CONFLICT');
