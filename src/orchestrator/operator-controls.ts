@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { describeError } from '../errors.js';
+import { IngestError, describeError } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import { putBack } from '../ingest/put-back.js';
 import { Signal } from '../ingest/signal.js';
@@ -105,6 +105,7 @@ export class OperatorControls {
   readonly #inFlight = new Map<string, InFlightJob>();
   #pause: OperatorPause | undefined;
   readonly #resumed = new Signal();
+  #stopping = false;
 
   constructor(deps: OperatorControlsDeps) {
     this.#d = deps;
@@ -122,9 +123,20 @@ export class OperatorControls {
     return this.#pause;
   }
 
-  /** Resolves when no operator's pause is on: nothing new is hashed meanwhile. */
+  /**
+   * Resolves when no operator's pause is on: nothing new is hashed meanwhile. Throws
+   * INGEST_ERR_STOPPING when the daemon stops during the pause: a file queued before the pause
+   * then stays in the input for the next start, instead of holding the stop up.
+   */
   async whenResumed(): Promise<void> {
-    while (this.#pause !== undefined) await this.#resumed.wait();
+    while (this.#pause !== undefined && !this.#stopping) await this.#resumed.wait();
+    if (this.#pause !== undefined) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
+  }
+
+  /** The daemon stops: files waiting for the operator's pause to end give up waiting. */
+  stop(): void {
+    this.#stopping = true;
+    this.#resumed.notify();
   }
 
   /** Records that a file is in flight; `settled` forgets it. */

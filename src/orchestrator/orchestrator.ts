@@ -291,6 +291,7 @@ export class Orchestrator implements AsyncDisposable {
     } finally {
       stopStats();
     }
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
@@ -351,6 +352,7 @@ export class Orchestrator implements AsyncDisposable {
       stopPruning();
       this.discovery.stopWatching();
     }
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
@@ -401,6 +403,7 @@ export class Orchestrator implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.discovery.stopWatching();
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#parts.manifest.close();
