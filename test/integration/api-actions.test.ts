@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { startWithApi } from '../helpers/api.js';
 import {
@@ -166,6 +167,16 @@ describe('admin actions', () => {
     expect((await status(s, port)).limits.concurrency).not.toBe(3);
     await stop(daemon);
     expectExactlyOnce(s.d, ['alpha', 'beta']);
+    // The ordinary path wrote nothing to the journal: only the operator's three actions are there.
+    const db = new Database(s.d.state, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT type, actor FROM events ORDER BY id').all();
+      expect(rows).toEqual(
+        ['paused', 'resumed', 'limits'].map((type) => ({ type, actor: paused.by })),
+      );
+    } finally {
+      db.close();
+    }
   }, 90_000);
 
   it('history of a duplicate names its original; stats count the files', async () => {
