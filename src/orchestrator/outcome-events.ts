@@ -88,6 +88,8 @@ export class OutcomeEvents {
     const detail = {
       class: kind,
       code: errnoCode(error) ?? null,
+      // The system's code under ours (EIO under INGEST_ERR_SOURCE_READ): what an operator acts on.
+      cause: (error instanceof Error ? errnoCode(error.cause) : undefined) ?? null,
       error: describeError(error),
       attempt: backoff?.attempts ?? 1,
     };
