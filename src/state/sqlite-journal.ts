@@ -156,7 +156,13 @@ export class SqliteJournal {
     while (events.length < limit && (r < rows.length || j < journal.length)) {
       const row = rows[r];
       const event = journal[j];
-      const rowAt = row === undefined ? Infinity : (row.committedAt ?? row.intentAt);
+      // A release rewrites a quarantine row's committed_at: its quarantine is at its intent.
+      const rowAt =
+        row === undefined
+          ? Infinity
+          : row.kind === 'quarantine'
+            ? row.intentAt
+            : (row.committedAt ?? row.intentAt);
       if (row !== undefined && (event === undefined || rowAt <= event.at)) {
         fileId = row.id;
         r += 1;
