@@ -10,6 +10,8 @@ import { pendingId } from '../pending-id.js';
 import type { Hold, NewJournalEvent, StateStore } from '../state/store.js';
 import type { PendingSet } from '../watch/pending.js';
 import type { Backoff, FailurePolicy } from './failure-policy.js';
+import { listPending } from './pending-list.js';
+import type { PendingView } from './pending-list.js';
 import type { Scheduler } from './scheduler.js';
 
 /** The settings key of the operator's pause. */
@@ -50,17 +52,6 @@ export interface RetryDone {
   source: string;
   /** Where the file is now (back in the input), for a quarantined file. */
   restoredTo: string | null;
-}
-
-/** A file seen and not taken, and why. */
-export interface PendingView {
-  id: string;
-  source: string;
-  reason: 'stabilizing' | 'waiting' | 'backoff' | 'held';
-  /** One line for people: "stable for 3.0 of 5 s", "retry at ... after EIO: ...". */
-  why: string;
-  /** When it may be taken (ms), where that is known. */
-  dueAt: number | null;
 }
 
 /** The bulk retry's filter. */
@@ -472,43 +463,15 @@ export class OperatorControls {
    * then those not complete yet. `total` counts them all (the pending set is bounded).
    */
   pendingFiles(limit: number): { files: PendingView[]; total: number } {
-    const now = this.#d.clock();
-    const files: PendingView[] = [];
-    const add = (view: PendingView) => {
-      if (files.length < limit) files.push(view);
-    };
-    for (const hold of this.#holds.values()) {
-      add({
-        id: pendingId(hold.source),
-        source: displayPath(hold.source),
-        reason: 'held',
-        why: `${hold.reason === 'cancelled' ? 'cancelled' : 'held'} by ${hold.actor} at ${new Date(hold.at).toISOString()}; release to take it again`,
-        dueAt: null,
-      });
-    }
-    let backoffs = 0;
-    for (const b of this.#d.policy.backoffs()) {
-      if (b.until <= now) continue;
-      backoffs += 1;
-      add({
-        id: pendingId(b.path),
-        source: displayPath(b.path),
-        reason: 'backoff',
-        why: `retry at ${new Date(b.until).toISOString()} after ${b.code ?? 'an error'} (attempt ${b.attempts}): ${b.error}`,
-        dueAt: b.until,
-      });
-    }
-    const window = this.#d.options.stabilityMs / 1000;
-    for (const file of this.#d.pending.files()) {
-      const stable = Math.max(0, (now - file.tracked.stableSince) / 1000);
-      add({
-        id: pendingId(file.path),
-        source: displayPath(file.path),
-        reason: file.why === undefined ? 'stabilizing' : 'waiting',
-        why: file.why ?? `stable for ${stable.toFixed(1)} of ${window} s`,
-        dueAt: file.dueAt,
-      });
-    }
-    return { files, total: this.#holds.size + backoffs + this.#d.pending.size };
+    return listPending(
+      {
+        holds: this.#holds,
+        backoffs: this.#d.policy.backoffs(),
+        pending: this.#d.pending,
+        stabilityMs: this.#d.options.stabilityMs,
+        now: this.#d.clock(),
+      },
+      limit,
+    );
   }
 }
