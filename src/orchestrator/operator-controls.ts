@@ -77,6 +77,12 @@ export interface OperatorControlsDeps {
   options: { batchSize: number; stabilityMs: number };
   /** Asks discovery for a scan soon (a released or retried file is found by it). */
   rescan(): void;
+  /**
+   * Asks discovery to look at one file soon (a released or retried file): a hint, as inotify
+   * gives, so that it does not wait for the next scan (spaced up to a minute apart on a large
+   * input) or for a rescan request that a scan in progress would clear.
+   */
+  recheck(path: FsPath): void;
   /** Read from the state at start. */
   holds: readonly Hold[];
   operatorPause: OperatorPause | undefined;
@@ -345,7 +351,7 @@ export class OperatorControls {
     this.#holds.delete(pathKey(hold.source));
     const source = displayPath(hold.source);
     this.#d.logger.warn({ event: 'released', source, actor }, `released by ${actor}: ${source}`);
-    this.#d.rescan();
+    this.#d.recheck(hold.source);
     return hold;
   }
 
@@ -401,7 +407,7 @@ export class OperatorControls {
       detail: { restoredTo: displayPath(target) },
     });
     await this.#d.policy.refreshQuarantinedInPlace();
-    this.#d.rescan();
+    this.#d.recheck(target);
     const source = displayPath(row.source);
     this.#d.logger.warn(
       { event: 'retried', source, actor, id: row.id },
@@ -419,7 +425,7 @@ export class OperatorControls {
       actor,
       detail: { attempts: backoff.attempts },
     });
-    this.#d.rescan();
+    this.#d.recheck(backoff.path);
     const source = displayPath(backoff.path);
     this.#d.logger.warn({ event: 'retried', source, actor }, `retried by ${actor}: ${source}`);
     return { id: pendingId(backoff.path), source, restoredTo: null };

@@ -153,6 +153,7 @@ export class Orchestrator implements AsyncDisposable {
       rescan: () => {
         discovery.rescanRequested = true;
       },
+      recheck: (path) => discovery.recheck(path),
     });
     const flow: Flow = { scheduler, pipeline, policy, outcomes, controls };
     this.throughput = new Throughput(clock, events);

@@ -6,7 +6,15 @@ import type { IngestorEvents } from '../events.js';
 import type { Candidate, FsPath, Mode, SkipReason } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { baseName, displayPath, joinPath, pathKey, withSuffix, withoutSuffix } from '../paths.js';
+import {
+  baseName,
+  dirName,
+  displayPath,
+  joinPath,
+  pathKey,
+  withSuffix,
+  withoutSuffix,
+} from '../paths.js';
 import { identityOf } from '../identity.js';
 import { isStable, observe, stableAt } from './completion.js';
 import type { NameFilter } from './filters.js';
@@ -125,6 +133,14 @@ export class Discovery {
       this.#hints.set(key, { dir, name });
     }
     this.#wake?.();
+  }
+
+  /**
+   * Looks at one file at the next turn of the hint loop, as if inotify had named it (an
+   * operator released or retried it).
+   */
+  recheck(path: FsPath): void {
+    this.#hint(dirName(path), baseName(path));
   }
 
   /** Examines the files that hints named since the last call. */

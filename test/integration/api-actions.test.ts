@@ -262,12 +262,13 @@ describe('admin actions', () => {
       }),
     ]);
     ok(await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`));
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'ingest after release');
+    // Gone from the input: nothing to release (while it was in flight, 409 "not held").
     expectError(
       await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`),
       404,
       'API_ERR_NOT_FOUND',
     );
-    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'ingest after release');
     const row = (await listFiles(s, port))[0]!;
     const history = await historyOf(s, port, row.id);
     expect(history.map((e) => [e.type, e.actor === null ? null : 'admin'])).toEqual([

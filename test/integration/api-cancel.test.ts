@@ -21,6 +21,7 @@ import {
   filesUnder,
   finished,
   manifestLines,
+  output,
   partitionFiles,
   run,
   waitFor,
@@ -124,7 +125,15 @@ describe('cancel', () => {
     const id = pendingIdOf(path.join(s.d.input, 'big.bin'));
     expect((await pending(s, port)).map((f) => [f.id, f.reason])).toEqual([[id, 'held']]);
     ok(await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`));
-    await waitFor(() => manifestLines(s.d.manifests).length === 1, 60_000, 'ingest after release');
+    // 300 MB copied again, perhaps beside other tests' copies: a generous wait, and the daemon's
+    // last lines if it is not enough.
+    await waitFor(
+      () => manifestLines(s.d.manifests).length === 1,
+      120_000,
+      'ingest after release',
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${output(daemon).stdout.slice(-4000)}`);
+    });
     const row = (await listFiles(s, port))[0]!;
     const history = await historyOf(s, port, row.id);
     expect(history.map((e) => e.type)).toEqual([
@@ -140,7 +149,7 @@ describe('cancel', () => {
     expect(history[0]!.actor).toMatch(/admin/);
     await stop(daemon);
     expectExactlyOnce(s.d, [big]);
-  }, 180_000);
+  }, 300_000);
 });
 
 const NOBODY = 65534;

@@ -42,6 +42,7 @@ function controls(backoffs: Backoff[] = []) {
     pending,
     options: { batchSize: 256, stabilityMs: 5_000 },
     rescan: () => (rescans += 1),
+    recheck: () => (rescans += 1),
     holds: [],
     operatorPause: undefined,
   });
