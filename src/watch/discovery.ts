@@ -202,6 +202,9 @@ export class Discovery {
    */
   async scan(root: FsPath = this.#o.input, relRoot = ''): Promise<ScanStats> {
     const started = this.#o.clock();
+    // Cleared as the scan starts, not as it ends: a request made while it runs (hints dropped,
+    // an operator's resume) may concern files it has already passed, and asks for another.
+    if (root === this.#o.input) this.rescanRequested = false;
     let files = 0;
     let complete = 0;
     const walk = scanTree(root as string, {
@@ -224,7 +227,6 @@ export class Discovery {
         if (await this.#examine(full)) complete += 1;
       }
     }
-    if (root === this.#o.input) this.rescanRequested = false;
     return { files, complete, ms: this.#o.clock() - started };
   }
 
