@@ -63,9 +63,10 @@ export interface IngestorEventMap {
    * subject that asked. Declared here so that the event stream carries them once they are
    * emitted.
    */
-  'file:held': [{ id: number; source: string; subject: string }];
-  'file:released': [{ id: number; source: string; subject: string }];
-  'file:cancelled': [{ id: number; source: string; subject: string }];
+  'file:held': [{ id: number | null; source: string; subject: string | null }];
+  'file:released': [{ id: number | null; source: string; subject: string | null }];
+  /** Cancelled while it was read: its copy removed, its source held (the journal has who). */
+  'file:cancelled': [{ id: number | null; source: string; subject: string | null }];
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];

@@ -1,5 +1,6 @@
 import type { IngestorEvents } from '../events.js';
-import type { StateReader } from '../state/store.js';
+import type { FailureClass, FsPath } from '../interfaces.js';
+import type { DurableEventPage, StateReader } from '../state/store.js';
 import type { Volume } from './resources.js';
 
 /** Where the daemon is in its life: the phases `/healthz` knows. */
@@ -15,10 +16,54 @@ export interface QueueFigures {
   pending: number;
 }
 
+/** An operator's pause: who asked, since when (ms). */
+export interface OperatorPauseView {
+  by: string;
+  since: number;
+}
+
+/** A file seen and not taken, and why (ids: see src/pending-id.ts). */
+export interface PendingFileView {
+  id: string;
+  source: string;
+  reason: 'stabilizing' | 'waiting' | 'backoff' | 'held';
+  why: string;
+  dueAt: number | null;
+}
+
+/** A held file, as an action answers it. */
+export interface HoldView {
+  source: FsPath;
+  actor: string;
+  reason: 'cancelled' | 'held';
+  at: number;
+}
+
+/** One window of the daemon's recent throughput. */
+export interface ThroughputView {
+  seconds: number;
+  files: number;
+  bytes: number;
+  filesPerSecond: number;
+  bytesPerSecond: number;
+  duplicates: number;
+  failures: Record<FailureClass, number>;
+  failureRate: Record<FailureClass, number>;
+  latencyMs: { mean: number; p95: number; samples: number } | null;
+}
+
+/** The bulk retry's filter, checked by the route. */
+export interface RetryFilterView {
+  status?: 'quarantined' | 'failed';
+  q?: string;
+  since?: number;
+}
+
 /**
- * What the control API may ask of the daemon: the narrow side of it that commands/run.ts wires
- * to the orchestrator, so that the server imports no orchestrator internals (and tests can
- * give it a daemon of their own). Reads only, in this step; the remote controls come next.
+ * What the control API may ask of the daemon: the narrow side of it that commands/run-api.ts
+ * wires to the orchestrator, so that the server imports no orchestrator internals (and tests
+ * can give it a daemon of their own). Actions take the caller's certificate subject (`actor`),
+ * which the daemon logs and journals; they throw an `ApiError` (404, 409) when refused.
  */
 export interface DaemonControl {
   phase(): DaemonPhase;
@@ -42,19 +87,45 @@ export interface DaemonControl {
    *
    * Ids. A live event's id is `<start>-<seq>`: the daemon's start (ms since the epoch) and a
    * counter from 1 in that run, so an id names its run and orders events within it (see
-   * api/event-ring.ts). A durable event's id is the state's own and must not have that form
-   * (for example `d<row>`). `cursor` is the client's `Last-Event-ID`: a durable id returned
-   * here, or a live id of an earlier run (the state answers from what it can place: the
-   * events of that run's start or later).
+   * api/event-ring.ts). A durable event's id is the state's cursor (`eventsAfter`), never of
+   * that form. `cursor` is the client's `Last-Event-ID` when it is a durable id returned here;
+   * a live id of an earlier run cannot be placed among durable events yet, and gets a
+   * `stream.gap` instead.
    */
-  eventsAfter?(
+  replayAfter?(
     cursor: string,
     limit: number,
-  ): Promise<{ events: DurableEvent[]; next: string | null }>;
+  ): Promise<{ events: ReplayedEvent[]; next: string | null }>;
+  /** The operator's pause, if one is on (distinct from `pausedReason`'s volume pause). */
+  operatorPause(): OperatorPauseView | undefined;
+  /**
+   * Durable events in commit order after `cursor` (`StateStore.eventsAfter`: file rows
+   * committed as ingested, duplicate or quarantined, and the journal's events), at most
+   * `limit`. For a stream's replay on `Last-Event-ID`: send each event's `cursor` as its id;
+   * a client that comes back with it gets what followed, each event once, within
+   * `--history-days` for journal events. A malformed cursor throws a TypeError.
+   */
+  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage>;
+  /** Files seen and not taken, at most `limit`, and how many there are. */
+  pending(limit: number): { files: PendingFileView[]; total: number };
+  /** Throughput over the last `seconds` (at most 3600). */
+  throughput(seconds: number): ThroughputView;
+  retry(
+    id: string,
+    actor: string,
+  ): Promise<{ id: string; source: string; restoredTo: string | null }>;
+  retryMany(filter: RetryFilterView, actor: string): Promise<{ retried: number; failed: number }>;
+  cancel(id: string, actor: string): Promise<HoldView>;
+  hold(id: string, actor: string): Promise<HoldView>;
+  release(id: string, actor: string): Promise<HoldView>;
+  pause(actor: string): Promise<OperatorPauseView>;
+  resume(actor: string): Promise<void>;
+  /** Sets the reading concurrency until the next start. */
+  setConcurrency(concurrency: number, actor: string): void;
 }
 
-/** An event the state keeps (a file's history), as `eventsAfter` returns it. */
-export interface DurableEvent {
+/** An event the state keeps (a file's history), as `replayAfter` returns it for the stream. */
+export interface ReplayedEvent {
   /** Unique among durable events; never of the live form `<start>-<seq>`. */
   id: string;
   /** One of the stream's dotted types (`file.ingested`, ...). */

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import type { DaemonControl, DurableEvent } from './control.js';
+import type { DaemonControl, ReplayedEvent } from './control.js';
 import { EventRing, formatLiveId, parseLiveId } from './event-ring.js';
 import type { StampedEvent } from './event-ring.js';
 import type { StreamPayload } from './stream-events.js';
@@ -278,7 +278,7 @@ export class EventHub {
         cut,
       };
     }
-    if (this.#control.eventsAfter !== undefined) {
+    if (this.#control.replayAfter !== undefined && live === undefined) {
       return { ring: this.#ring.after(0), durableFrom: lastEventId, cut };
     }
     return {
@@ -299,8 +299,8 @@ export class EventHub {
     let next: string | null = cursor;
     let sent = 0;
     while (next !== null && client.open) {
-      const page: { events: DurableEvent[]; next: string | null } = await this.#control
-        .eventsAfter!(next, STREAM_LIMITS.replayPage);
+      const page: { events: ReplayedEvent[]; next: string | null } = await this.#control
+        .replayAfter!(next, STREAM_LIMITS.replayPage);
       for (const event of page.events) {
         if (event.at >= cut) return;
         if (sent >= STREAM_LIMITS.maxReplayed) {

@@ -12,7 +12,12 @@ import { errorReplies, send } from './error-replies.js';
 import { ApiError } from './errors.js';
 import { API_LIMITS } from './limits.js';
 import { ResourceMonitor } from './resources.js';
+import { actionRoutes } from './routes/actions.js';
 import { fileRoutes } from './routes/files.js';
+import { historyRoutes } from './routes/history.js';
+import { operatorRoutes } from './routes/operator.js';
+import { pendingRoutes } from './routes/pending.js';
+import { statsRoutes } from './routes/stats.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import { EventHub } from './event-stream.js';
@@ -80,6 +85,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   fileRoutes(app, control.state);
   const hub = new EventHub(control, log);
   eventRoutes(app, hub);
+  historyRoutes(app, control.state);
+  pendingRoutes(app, control);
+  statsRoutes(app, control);
+  actionRoutes(app, control);
+  operatorRoutes(app, control);
 
   try {
     await app.listen({ host: api.host, port: api.port });

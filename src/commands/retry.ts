@@ -1,11 +1,7 @@
-import fs from 'node:fs';
-import { EXIT, describeError, hasCode } from '../errors.js';
-import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
-import { placeNoReplace } from '../ingest/move.js';
-import { freeName, isNoDest } from '../naming.js';
-import type { FsPath } from '../interfaces.js';
+import { EXIT, describeError } from '../errors.js';
+import { putBack } from '../ingest/put-back.js';
 import type { RetryCommandOptions } from '../options/types.js';
-import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
+import { displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
 
 export interface RetryResult {
@@ -14,16 +10,6 @@ export interface RetryResult {
   /** Where the file is now: back in the input (or left there, if quarantined in place). */
   restoredTo: string | null;
   error?: string;
-}
-
-async function moveBack(from: FsPath, to: FsPath): Promise<void> {
-  try {
-    if (placeNoReplace(from, to) === 'linked') await fs.promises.unlink(from);
-  } catch (error) {
-    if (!hasCode(error, 'EXDEV')) throw error;
-    await fs.promises.copyFile(from, to, fs.constants.COPYFILE_EXCL);
-    await fs.promises.unlink(from);
-  }
 }
 
 /**
@@ -54,30 +40,7 @@ export async function retryQuarantined(
     for (const row of rows) {
       const source = displayPath(row.source);
       try {
-        if (isNoDest(row.dest)) {
-          await store.release(row.id, Date.now());
-          results.push({ id: row.id, source, restoredTo: source });
-          continue;
-        }
-        if ((await lstatIfExists(row.dest)) === undefined) {
-          throw new Error(`${displayPath(row.dest)} is no longer in quarantine`);
-        }
-        // Back under its own name, or a tagged one if the name has been reused since.
-        const target = freeName(
-          dirName(row.source),
-          baseName(row.source),
-          `retry${row.id}`,
-          new Set(),
-        );
-        await fs.promises.mkdir(dirName(target) as string, { recursive: true });
-        await moveBack(row.dest, target);
-        await fsyncDir(dirName(target));
-        await unlinkIfExists(withSuffix(row.dest, '.reason.json'));
-        if (row.sidecar !== null) {
-          // Sidecar mode: the file was complete when it failed; mark it complete again.
-          await fs.promises.writeFile(withSuffix(target, '.ok'), '');
-        }
-        await store.release(row.id, Date.now());
+        const target = await putBack(store, row, Date.now());
         results.push({ id: row.id, source, restoredTo: displayPath(target) });
       } catch (error) {
         results.push({ id: row.id, source, restoredTo: null, error: describeError(error) });

@@ -1,9 +1,25 @@
 import path from 'node:path';
-import type { DaemonControl, DaemonPhase } from '../api/control.js';
+import type { DaemonControl, DaemonPhase, ReplayedEvent } from '../api/control.js';
+import { fileView } from '../ops/file-view.js';
+import { displayPath } from '../paths.js';
+import type { DurableEvent, JournalEventType } from '../state/store.js';
 import type { ApiServer } from '../api/server.js';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
+import { ApiError } from '../api/errors.js';
+import { ControlRefusal } from '../orchestrator/operator-controls.js';
 import type { Orchestrator } from '../orchestrator/orchestrator.js';
+
+/** Runs an operator's action; a refusal becomes the API's 404 or 409. */
+async function refusals<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ControlRefusal)) throw error;
+    const code = error.refusal === 'not-found' ? 'API_ERR_NOT_FOUND' : 'API_ERR_CONFLICT';
+    throw new ApiError(code, error.message);
+  }
+}
 
 /** The daemon as the control API sees it: `run`'s phase and the orchestrator's figures. */
 function controlOf(
@@ -20,7 +36,7 @@ function controlOf(
       return { queued: g.queueDepth, inflight: g.inflight, pending: g.pending };
     },
     limits: () => ({
-      concurrency: o.concurrency,
+      concurrency: ingestor.concurrency,
       batchSize: o.batchSize,
       maxRetries: o.maxRetries,
       stabilitySeconds: o.stabilityMs / 1000,
@@ -36,8 +52,60 @@ function controlOf(
     ],
     state: ingestor.state,
     events: ingestor.events,
+    operatorPause: () => ingestor.controls.operatorPause,
+    eventsAfter: (cursor, limit) => ingestor.state.eventsAfter(cursor, limit),
+    replayAfter: async (cursor, limit) => {
+      const page = await ingestor.state.eventsAfter(cursor, limit);
+      return {
+        events: page.events.map(replayed),
+        next: page.events.length < limit ? null : page.cursor,
+      };
+    },
+    pending: (limit) => ingestor.controls.pendingFiles(limit),
+    throughput: (seconds) => ingestor.throughput.window(seconds),
+    retry: (id, actor) => refusals(() => ingestor.controls.retry(id, actor)),
+    retryMany: (filter, actor) => refusals(() => ingestor.controls.retryMany(filter, actor)),
+    cancel: (id, actor) => refusals(() => ingestor.controls.cancel(id, actor)),
+    hold: (id, actor) => refusals(() => ingestor.controls.hold(id, actor)),
+    release: (id, actor) => refusals(() => ingestor.controls.release(id, actor)),
+    pause: (actor) => refusals(() => ingestor.controls.pause(actor)),
+    resume: (actor) => refusals(() => ingestor.controls.resume(actor)),
+    setConcurrency: (concurrency, actor) => ingestor.controls.setConcurrency(concurrency, actor),
   };
 }
+
+/** A durable event as the event stream sends it: the type by the stream's names. */
+function replayed(event: DurableEvent): ReplayedEvent {
+  if (event.kind === 'file') {
+    return {
+      id: event.cursor,
+      type: `file.${event.type}`,
+      at: event.at,
+      data: fileView(event.row, undefined),
+    };
+  }
+  const j = event.event;
+  const type = JOURNAL_STREAM_TYPES[j.type] ?? `file.${j.type}`;
+  return {
+    id: event.cursor,
+    type,
+    at: event.at,
+    data: {
+      id: j.fileId,
+      source: j.source === null ? null : displayPath(j.source),
+      actor: j.actor,
+      ...j.detail,
+    },
+  };
+}
+
+/** Journal events whose stream name is not `file.<type>`. */
+const JOURNAL_STREAM_TYPES: Partial<Record<JournalEventType, string>> = {
+  'retry-scheduled': 'file.retrying',
+  paused: 'daemon.paused',
+  resumed: 'daemon.resumed',
+  limits: 'daemon.limits',
+};
 
 /** How a URL names a host: an IPv6 address in brackets. */
 function urlHost(host: string): string {

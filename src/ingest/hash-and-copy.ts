@@ -82,6 +82,7 @@ function progressOf(
 export async function hashAndCopy(
   deps: HashAndCopyDeps,
   candidate: Candidate,
+  signal?: AbortSignal,
 ): Promise<HashedFile> {
   const { hasher, tmpDir, unseen: unseenVolumes } = deps;
   const completedAt = deps.clock();
@@ -104,6 +105,7 @@ export async function hashAndCopy(
       tmp ?? undefined,
       progressOf(deps, candidate, completedAt, tmp !== null),
       deps.options.mode === 'stability',
+      signal,
     );
   let read: ReadResult;
   try {

@@ -14,6 +14,14 @@ export interface HashRequest {
   lease: boolean;
 }
 
+/** Stop the copy of request `cancel` at its next chunk (an operator's cancel): its copy is removed. */
+export interface HashCancel {
+  cancel: number;
+}
+
+/** What the main thread sends a hashing thread: a batch of requests, or a cancel. */
+export type ToHashThread = HashRequest[] | HashCancel;
+
 /** A hashing thread's answer to one request. */
 export type HashReply =
   { id: number; ok: true; result: ReadResult } | { id: number; ok: false; error: SerializedError };
@@ -28,7 +36,7 @@ export interface HashProgress {
 }
 
 /** What a hashing thread posts: a batch of replies, or one job's progress. */
-export type HashMessage = HashReply[] | HashProgress;
+export type FromHashThread = HashReply[] | HashProgress;
 
 /** At most this often per job: the event stream shows a few progress events a second. */
 export const PROGRESS_INTERVAL_MS = 250;

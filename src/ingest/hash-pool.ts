@@ -4,11 +4,11 @@ import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import type { ReadResult } from './hasher.js';
-import type { HashMessage, HashRequest } from './hash-messages.js';
+import type { FromHashThread, HashRequest, ToHashThread } from './hash-messages.js';
 import type { CrashInjector } from '../crash.js';
 import { deserializeError } from '../thread-errors.js';
 import { workerScript } from '../worker-script.js';
-import { SMALL_FILE_BYTES, readAndHash } from './hasher.js';
+import { SMALL_FILE_BYTES, cancelledError, readAndHash } from './hasher.js';
 
 /** Reads and hashes files (copying them across filesystems); see readAndHash. */
 export interface Hasher {
@@ -19,17 +19,20 @@ export interface Hasher {
     /** Bytes done so far of a large read or a copy, a few times a second at most. */
     onProgress?: (bytesDone: number) => void,
     lease?: boolean,
+    /** Aborted: a copy stops at its next chunk, removes what it wrote, and fails CANCELLED. */
+    signal?: AbortSignal,
   ): Promise<ReadResult>;
   close(): Promise<void>;
 }
 
 /**
  * On the calling thread (tests, and where worker threads are not wanted). The crash point
- * during a copy is reached here as a hashing thread reaches it in hash-worker.ts.
+ * during a copy is reached here as a hashing thread reaches it in hash-worker.ts, and a cancel
+ * stops the copy at its next chunk as there.
  */
 export function inThreadHasher(crash: CrashInjector = () => {}): Hasher {
   return {
-    hash: (path, expected, copyTo, onProgress, lease) =>
+    hash: (path, expected, copyTo, onProgress, lease, signal) =>
       readAndHash(
         path,
         expected,
@@ -37,6 +40,7 @@ export function inThreadHasher(crash: CrashInjector = () => {}): Hasher {
         (bytesDone) => {
           if (copyTo !== undefined) crash('during-copy');
           onProgress?.(bytesDone);
+          if (signal?.aborted === true) throw cancelledError(path);
         },
         lease,
       ),
@@ -101,7 +105,7 @@ export class WorkerHasher implements Hasher {
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     slot.worker = worker;
-    worker.on('message', (message: HashMessage) => {
+    worker.on('message', (message: FromHashThread) => {
       if (!Array.isArray(message)) {
         slot.pending.get(message.progress)?.onProgress?.(message.bytesDone);
         return;
@@ -154,10 +158,21 @@ export class WorkerHasher implements Hasher {
     copyTo?: FsPath,
     onProgress?: (bytesDone: number) => void,
     lease = false,
+    signal?: AbortSignal,
   ): Promise<ReadResult> {
     const slot = this.#slotFor(expected, copyTo !== undefined);
     const worker = slot.worker!;
     const id = (this.#next += 1);
+    // Only a copy can be stopped part way; a read without one ends soon, and the caller
+    // drops its result.
+    if (copyTo !== undefined && signal !== undefined) {
+      const cancel = () => {
+        if (slot.worker === worker && slot.pending.has(id)) {
+          worker.postMessage({ cancel: id } satisfies ToHashThread);
+        }
+      };
+      signal.addEventListener('abort', cancel, { once: true });
+    }
     return new Promise<ReadResult>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, onProgress });
       worker.ref();
@@ -174,7 +189,7 @@ export class WorkerHasher implements Hasher {
 
   #flush(slot: Slot): void {
     if (slot.outbox.length === 0) return;
-    slot.worker!.postMessage(slot.outbox);
+    slot.worker!.postMessage(slot.outbox satisfies ToHashThread);
     slot.outbox = [];
   }
 

@@ -4,10 +4,10 @@
 import { parentPort } from 'node:worker_threads';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
-import type { HashProgress, HashReply, HashRequest } from './hash-messages.js';
+import type { HashProgress, HashReply, ToHashThread } from './hash-messages.js';
 import { PROGRESS_INTERVAL_MS } from './hash-messages.js';
 import { serializeError } from '../thread-errors.js';
-import { SMALL_FILE_BYTES, readAndHash, readAndHashSync } from './hasher.js';
+import { SMALL_FILE_BYTES, cancelledError, readAndHash, readAndHashSync } from './hasher.js';
 
 const crash = crashInjectorFromEnv();
 const asPath = (bytes: Uint8Array) =>
@@ -35,7 +35,16 @@ function reportProgress(id: number, copying: boolean): (bytesDone: number) => vo
   };
 }
 
-parentPort!.on('message', (requests: HashRequest[]) => {
+/** Copies in progress that an operator cancelled: each stops at its next chunk. */
+const cancelled = new Set<number>();
+const copying = new Set<number>();
+
+parentPort!.on('message', (message: ToHashThread) => {
+  if (!Array.isArray(message)) {
+    if (copying.has(message.cancel)) cancelled.add(message.cancel);
+    return;
+  }
+  const requests = message;
   const replies: HashReply[] = [];
   for (const request of requests) {
     const path = asPath(request.path);
@@ -51,16 +60,26 @@ parentPort!.on('message', (requests: HashRequest[]) => {
       }
       continue;
     }
+    copying.add(request.id);
+    const progress = reportProgress(request.id, request.copyTo !== null);
     readAndHash(
       path,
       request.expected,
       request.copyTo === null ? undefined : asPath(request.copyTo),
-      reportProgress(request.id, request.copyTo !== null),
+      (bytesDone) => {
+        progress(bytesDone);
+        if (cancelled.has(request.id)) throw cancelledError(path);
+      },
       request.lease,
-    ).then(
-      (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
-      (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),
-    );
+    )
+      .then(
+        (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),
+        (error: unknown) => parentPort!.postMessage([failed(request.id, error)]),
+      )
+      .finally(() => {
+        copying.delete(request.id);
+        cancelled.delete(request.id);
+      });
   }
   if (replies.length > 0) parentPort!.postMessage(replies);
 });

@@ -288,6 +288,14 @@ export async function readAndHash(
   }
 }
 
+/** The error of a copy stopped by an operator's cancel (its copy is removed like any failed one). */
+export function cancelledError(path: FsPath): IngestError {
+  return new IngestError(
+    'INGEST_ERR_CANCELLED',
+    `${displayPath(path)} was cancelled by an operator`,
+  );
+}
+
 /** SHA-256 of a whole file, read afresh (to check a copy against what was hashed). */
 export async function hashFile(path: FsPath): Promise<string> {
   const hash = createHash('sha256');

@@ -139,8 +139,8 @@ export class Pipeline {
   }
 
   /** Reads, hashes and copies a complete file under a read lease: see `hashAndCopy`. */
-  hashAndCopy(candidate: Candidate): Promise<HashedFile> {
-    return hashAndCopy(this.#hashing, candidate);
+  hashAndCopy(candidate: Candidate, signal?: AbortSignal): Promise<HashedFile> {
+    return hashAndCopy(this.#hashing, candidate, signal);
   }
 
   /** Claims, moves, records and commits a prepared file, in the next group commit. */

@@ -28,6 +28,11 @@ export const defaults = {
   batchSize: 256,
   /** `--max-retries`: attempts for transient read errors before quarantine. */
   maxRetries: 8,
+  /**
+   * `--history-days`: days the journal of exceptional events (failures, retries, holds, an
+   * operator's actions) is kept; the files' rows, and the content index, are never pruned.
+   */
+  historyDays: 30,
   /** Most not-yet-complete files remembered between scans. No flag. */
   pendingCapacity: 50_000,
   /** `--stats-interval`: seconds between stats log lines. */

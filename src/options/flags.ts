@@ -139,6 +139,13 @@ export const RUN_NUMBERS: readonly RunNumber[] = [
   },
   { flag: 'batch-size', key: 'batchSize', integer: true, describe: 'most files per group commit' },
   {
+    flag: 'history-days',
+    key: 'historyDays',
+    integer: true,
+    describe: "days the journal of failures, retries, holds and operators' actions is kept",
+    max: 36_500,
+  },
+  {
     flag: 'stats-interval',
     key: 'statsIntervalSeconds',
     integer: false,

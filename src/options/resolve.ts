@@ -75,6 +75,11 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     options.stabilitySeconds ?? defaults.stabilitySeconds,
     false,
   );
+  const historyDays = positiveNumber(
+    'history-days',
+    options.historyDays ?? defaults.historyDays,
+    true,
+  );
   const concurrency = positiveNumber(
     'concurrency',
     options.concurrency ?? defaults.concurrency,
@@ -139,6 +144,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     batchSize,
     pendingCapacity,
     statsIntervalMs: Math.round(statsIntervalSeconds * 1000),
+    historyDays,
   });
 }
 

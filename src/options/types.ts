@@ -42,6 +42,8 @@ export interface IngestorOptions {
   batchSize?: number;
   /** Seconds between structured stats log lines. Default: 60. */
   statsIntervalSeconds?: number;
+  /** Days the journal of exceptional events is kept (files' rows never pruned). Default: 30. */
+  historyDays?: number;
   /**
    * Most not-yet-complete files remembered between scans (the rest are found again by the
    * next scan). Default: 50,000. Advanced; no command-line flag.
@@ -68,6 +70,7 @@ export interface ResolvedOptions {
   readonly batchSize: number;
   readonly pendingCapacity: number;
   readonly statsIntervalMs: number;
+  readonly historyDays: number;
 }
 
 /** The flags of `run` that are the daemon's own rather than ingest options. */

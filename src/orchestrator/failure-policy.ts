@@ -13,6 +13,19 @@ const RETRY_BASE_MS = 1_000;
 const RETRY_CAP_MS = 60_000;
 const BACKOFF_CAPACITY = 100_000;
 
+/** A file whose reads failed and that waits for its next try. */
+export interface Backoff {
+  path: FsPath;
+  attempts: number;
+  /** When it last failed (ms). */
+  failedAt: number;
+  /** When it may be tried again (ms). */
+  until: number;
+  /** The last error, as one line, and its code. */
+  error: string;
+  code: string | undefined;
+}
+
 /** What the failure policy acts on. */
 export interface FailurePolicyDeps {
   pipeline: Pick<Pipeline, 'pause' | 'quarantine' | 'pausedReason'>;
@@ -34,7 +47,7 @@ export interface FailurePolicyDeps {
  */
 export class FailurePolicy {
   readonly #d: FailurePolicyDeps;
-  readonly #backoff = new Map<string, { attempts: number; until: number }>();
+  readonly #backoff = new Map<string, Backoff>();
   /**
    * Files that failed only because an output volume did (a pause): not counted as failed while
    * they wait for the pause to end; those still waiting when a `--once` pass ends are.
@@ -118,9 +131,37 @@ export class FailurePolicy {
       const attempts = (this.#backoff.get(key)?.attempts ?? 0) + 1;
       const delay = backoffMs(attempts, RETRY_BASE_MS, RETRY_CAP_MS);
       if (this.#backoff.size >= BACKOFF_CAPACITY) this.#backoff.clear();
-      this.#backoff.set(key, { attempts, until: this.#d.clock() + delay });
+      this.#backoff.set(key, {
+        path: candidate.path,
+        attempts,
+        failedAt: this.#d.clock(),
+        until: this.#d.clock() + delay,
+        error: describeError(error),
+        code: errnoCode(error),
+      });
     }
     return kind;
+  }
+
+  /** The backoff of a file that failed and waits for its next try, if it does. */
+  backoffOf(path: FsPath): Backoff | undefined {
+    return this.#backoff.get(pathKey(path));
+  }
+
+  /** The files that wait for their next try after a failure (the API's pending list). */
+  backoffs(): IterableIterator<Backoff> {
+    return this.#backoff.values();
+  }
+
+  /**
+   * An operator's retry of a file that failed: it may be tried at once (its attempts are
+   * kept, so that a file that keeps failing is still quarantined). False if it was not waiting.
+   */
+  retryNow(path: FsPath): boolean {
+    const backoff = this.#backoff.get(pathKey(path));
+    if (backoff === undefined) return false;
+    backoff.until = 0;
+    return true;
   }
 
   /**

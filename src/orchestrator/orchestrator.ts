@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { describeError } from '../errors.js';
 import os from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -18,14 +19,17 @@ import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import type { StateReader, StateStore } from '../state/store.js';
+import type { Hold, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { FailurePolicy } from './failure-policy.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
+import { OPERATOR_PAUSE_KEY, OperatorControls } from './operator-controls.js';
+import type { OperatorPause } from './operator-controls.js';
 import { OutcomeEvents } from './outcome-events.js';
 import { RunStats } from './run-stats.js';
 import { Scheduler } from './scheduler.js';
+import { Throughput } from './throughput.js';
 import { recoverAtStart } from './start-up-recovery.js';
 
 export interface OrchestratorDeps {
@@ -61,6 +65,9 @@ interface Parts {
   /** Read from the state at start: the last commit, and the files quarantined in place. */
   lastIngestAt: number | undefined;
   quarantinedInPlace: FsPath[];
+  /** What operators left in force: held files and their pause (the state keeps them). */
+  holds: Hold[];
+  operatorPause: OperatorPause | undefined;
 }
 
 /** What carries files, made by the constructor. */
@@ -69,7 +76,14 @@ interface Flow {
   pipeline: Pipeline;
   policy: FailurePolicy;
   outcomes: OutcomeEvents;
+  controls: OperatorControls;
 }
+
+/** Journal events pruned per statement: short transactions, between the daemon's own. */
+const PRUNE_BATCH = 500;
+/** How often the journal is pruned. */
+const PRUNE_INTERVAL_MS = 60_000;
+const DAY_MS = 86_400_000;
 
 /**
  * The daemon: recovery first, then discovery feeding a bounded worker pool that hashes files
@@ -85,6 +99,8 @@ export class Orchestrator implements AsyncDisposable {
   readonly #parts: Parts;
   readonly #flow: Flow;
   readonly #stats: RunStats;
+  /** Files and bytes per second, latencies and failures over the last hour (the API's stats). */
+  readonly throughput: Throughput;
   #unsubscribe: () => void;
   #closed = false;
 
@@ -103,14 +119,25 @@ export class Orchestrator implements AsyncDisposable {
     const all = { options, ...deps, ...parts };
     const defer: Discovery['defer'] = (candidate, how) => this.discovery.defer(candidate, how);
     const policy = new FailurePolicy({ ...all, defer });
-    const outcomes = new OutcomeEvents({ ...all, policy, defer, lastIngestAt: parts.lastIngestAt });
-    const flow: Flow = { scheduler, pipeline, policy, outcomes };
+    const outcomes = new OutcomeEvents({
+      ...all,
+      policy,
+      defer,
+      lastIngestAt: parts.lastIngestAt,
+      journal: (event) => controls.journal(event),
+    });
+    // While an operator pauses, discovery hands nothing over: files wait where they are.
+    const isBusy = (path: FsPath) =>
+      controls.operatorPause !== undefined ||
+      scheduler.has(pathKey(path)) ||
+      policy.isHeldBack(path) ||
+      controls.isHeld(path);
     const discovery = new Discovery({
       ...discoveryOptionsOf(options),
       clock,
       logger,
       events,
-      isBusy: (path) => scheduler.has(pathKey(path)) || policy.isHeldBack(path),
+      isBusy,
       // Queues a complete file; resolves when the queue has room (backpressure on scans).
       submit: async (candidate) => {
         if (this.#closed) return;
@@ -118,9 +145,21 @@ export class Orchestrator implements AsyncDisposable {
       },
     });
     const pending = discovery.pending;
+    const controls = new OperatorControls({
+      ...all,
+      policy,
+      scheduler,
+      pending,
+      rescan: () => {
+        discovery.rescanRequested = true;
+      },
+      recheck: (path) => discovery.recheck(path),
+    });
+    const flow: Flow = { scheduler, pipeline, policy, outcomes, controls };
+    this.throughput = new Throughput(clock, events);
     this.discovery = discovery;
     this.#flow = flow;
-    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy });
+    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls });
   }
 
   /**
@@ -165,6 +204,8 @@ export class Orchestrator implements AsyncDisposable {
         ...{ lock, inputLock, store, manifest, pipeline, recovery, hasher },
         lastIngestAt: await store.lastIngestAt(),
         quarantinedInPlace: await store.quarantinedInPlace(),
+        holds: await store.holds(),
+        operatorPause: await readOperatorPause(store),
       };
       return new Orchestrator(options, full, parts);
     } catch (error) {
@@ -175,6 +216,59 @@ export class Orchestrator implements AsyncDisposable {
       lock.release();
       throw error;
     }
+  }
+
+  /** The operator's controls: holds, cancels, retries, the pause and the concurrency. */
+  get controls(): OperatorControls {
+    return this.#flow.controls;
+  }
+
+  /** The reading concurrency in force (an operator may have changed it). */
+  get concurrency(): number {
+    return this.#flow.scheduler.concurrency;
+  }
+
+  /**
+   * Prunes journal events older than `--history-days`, a batch per statement, every minute and
+   * once at the start: off the hot path (the state thread runs each batch between claims).
+   * Files' rows are never pruned: the content index that keeps exactly-once lives in them.
+   */
+  #startPruning(): () => void {
+    let running = false;
+    const prune = async () => {
+      if (running) return;
+      running = true;
+      try {
+        const before = this.#clock() - this.options.historyDays * DAY_MS;
+        let removed = 0;
+        for (;;) {
+          const n = await this.#parts.store.pruneEvents(before, PRUNE_BATCH);
+          removed += n;
+          if (n < PRUNE_BATCH || this.#closed) break;
+        }
+        if (removed > 0) {
+          this.#logger.info(
+            { event: 'journal-pruned', removed },
+            `pruned ${removed} journal events`,
+          );
+        }
+      } catch (error) {
+        this.#logger.warn(
+          { event: 'journal-prune-failed', err: describeError(error) },
+          'could not prune the journal',
+        );
+      } finally {
+        running = false;
+      }
+    };
+    const first = setTimeout(() => void prune(), 1_000);
+    const timer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+    first.unref();
+    timer.unref();
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
   }
 
   /** Resolves when every queued file has been settled. */
@@ -198,6 +292,7 @@ export class Orchestrator implements AsyncDisposable {
     } finally {
       stopStats();
     }
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
@@ -224,6 +319,7 @@ export class Orchestrator implements AsyncDisposable {
     let waiting: AbortController | undefined;
     this.discovery.startWatching(() => waiting?.abort());
     const stopStats = this.#stats.start();
+    const stopPruning = this.#startPruning();
     this.events.emit('discovery:started', { input: this.options.input });
     try {
       let scan = await this.discovery.scan();
@@ -254,8 +350,10 @@ export class Orchestrator implements AsyncDisposable {
       }
     } finally {
       stopStats();
+      stopPruning();
       this.discovery.stopWatching();
     }
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
@@ -306,6 +404,7 @@ export class Orchestrator implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.discovery.stopWatching();
+    this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#parts.manifest.close();
@@ -319,4 +418,10 @@ export class Orchestrator implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The operator's pause as the state keeps it (JSON written by OperatorControls.pause). */
+async function readOperatorPause(store: StateStore): Promise<OperatorPause | undefined> {
+  const value = await store.readSetting(OPERATOR_PAUSE_KEY);
+  return value === undefined ? undefined : (JSON.parse(value) as OperatorPause);
 }

@@ -6,6 +6,7 @@ import { isNoDest } from '../naming.js';
 import type { Candidate, RunSummary } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath } from '../paths.js';
+import type { NewJournalEvent } from '../state/store.js';
 import type { Discovery } from '../watch/discovery.js';
 import type { FailurePolicy } from './failure-policy.js';
 
@@ -17,7 +18,9 @@ export interface OutcomeEventsDeps {
   events: IngestorEvents;
   logger: Logger;
   clock: Clock;
-  policy: Pick<FailurePolicy, 'done' | 'scheduleNextTry'>;
+  policy: Pick<FailurePolicy, 'done' | 'scheduleNextTry' | 'backoffOf'>;
+  /** Records exceptional events in the state's journal (failures, retries, cancels). */
+  journal(event: NewJournalEvent): void;
   /** Puts a file back to wait (Discovery's `defer`). */
   defer: Discovery['defer'];
   /** When the newest file was committed by an earlier run, if ever. */
@@ -68,6 +71,38 @@ export class OutcomeEvents {
       { event: 'unsettled', files, reason },
       `${files} moved files could not be recorded (${reason}); the next start settles them`,
     );
+  }
+
+  /**
+   * A file an operator cancelled while it was read: not claimed, its copy removed, its source
+   * held. Journaled with the hold itself (OperatorControls); here it is only announced.
+   */
+  reportCancelled(candidate: Candidate): void {
+    const source = displayPath(candidate.path);
+    this.#d.events.emit('file:cancelled', { id: null, source, subject: null });
+  }
+
+  /** Journals a failure that leaves the file to be tried again: its class, code and attempt. */
+  #journalFailure(candidate: Candidate, error: unknown, kind: 'retry' | 'quarantine'): void {
+    const backoff = this.#d.policy.backoffOf(candidate.path);
+    const detail = {
+      class: kind,
+      code: errnoCode(error) ?? null,
+      // The system's code under ours (EIO under INGEST_ERR_SOURCE_READ): what an operator acts on.
+      cause: (error instanceof Error ? errnoCode(error.cause) : undefined) ?? null,
+      error: describeError(error),
+      attempt: backoff?.attempts ?? 1,
+    };
+    this.#d.journal({ type: 'failed', fileId: null, source: candidate.path, actor: null, detail });
+    if (backoff !== undefined) {
+      this.#d.journal({
+        type: 'retry-scheduled',
+        fileId: null,
+        source: candidate.path,
+        actor: null,
+        detail: { attempt: backoff.attempts + 1, at: backoff.until },
+      });
+    }
   }
 
   /** Emits the file's event and counts it; a file that is not done waits or is tried again. */
@@ -146,6 +181,11 @@ export class OutcomeEvents {
         }
         // A file that waits for a pause is not counted: a pass counts those still waiting.
         if (kind !== 'pause') this.#counts.failed += 1;
+        // A pause is no file's fault (and a full volume fails many files at once): not journaled
+        // per file; the status says why ingestion is paused.
+        if (kind === 'retry' || kind === 'quarantine') {
+          this.#journalFailure(candidate, outcome.error, kind);
+        }
         events.emit('file:failed', {
           source,
           error: describeError(outcome.error),

@@ -10,6 +10,7 @@ import { displayPath } from '../paths.js';
 import type { RuntimeSnapshot, StateStore } from '../state/store.js';
 import type { PendingSet } from '../watch/pending.js';
 import type { FailurePolicy } from './failure-policy.js';
+import type { OperatorControls } from './operator-controls.js';
 import type { OutcomeEvents } from './outcome-events.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -29,6 +30,8 @@ export interface RunStatsDeps {
   pipeline: Pick<Pipeline, 'pausedReason' | 'volumesWithoutLeases'>;
   outcomes: Pick<OutcomeEvents, 'counts' | 'lastIngestAt'>;
   policy: Pick<FailurePolicy, 'waitingForPause'>;
+  /** The operator's pause, which `ingestor status` shows as it shows a volume's. */
+  controls: Pick<OperatorControls, 'operatorPause'>;
 }
 
 /**
@@ -105,7 +108,7 @@ export class RunStats {
       queueDepth,
       inflight,
       pending,
-      paused: pipeline.pausedReason ?? null,
+      paused: pipeline.pausedReason ?? operatorPaused(this.#d.controls),
       oldestPending:
         oldest === undefined
           ? null
@@ -142,4 +145,12 @@ export class RunStats {
       seconds: (this.#d.clock() - this.#started) / 1000,
     };
   }
+}
+
+/** An operator's pause as `ingestor status` prints it, or null. */
+function operatorPaused(controls: RunStatsDeps['controls']): string | null {
+  const pause = controls.operatorPause;
+  return pause === undefined
+    ? null
+    : `by an operator (${pause.by}) since ${new Date(pause.since).toISOString()}`;
 }

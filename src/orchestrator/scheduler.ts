@@ -34,6 +34,21 @@ export class Scheduler {
     this.#maxQueued = Math.max(256, options.batchSize * 4);
   }
 
+  /** Large files read and hashed at once now (`--concurrency`, or what an operator set). */
+  get concurrency(): number {
+    return this.#limit.concurrency;
+  }
+
+  /**
+   * Changes the reading concurrency at run time (an operator's `PUT /v1/limits`): p-limit
+   * starts queued files at once when it grows, and lets running ones finish when it shrinks.
+   * The small files' pool keeps its own bound unless the new figure is larger.
+   */
+  setConcurrency(concurrency: number, batchSize: number): void {
+    this.#limit.concurrency = concurrency;
+    this.#smallLimit.concurrency = Math.max(concurrency, batchSize * 2);
+  }
+
   /** Whether the file with this key was submitted and has not settled yet. */
   has(key: string): boolean {
     return this.#inflight.has(key);

@@ -45,4 +45,35 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX files_one_live_ingest_per_content ON files (live_sha256)
     WHERE live_sha256 IS NOT NULL;
   `,
+  // v3: the control API's journal. `events` holds only what the ordinary path does not (a
+  // failure, a retry, a hold, a cancel, a release, an operator's pause or limits): a file's
+  // ordinary history is read from its row (docs/DESIGN.md). `file_id` is the file's row when it
+  // has one; a file that has none yet (failed before its claim, held while pending) is known by
+  // `source`. `holds` keeps the files an operator held, and `settings` what an operator set that
+  // outlives a restart (the operator's pause).
+  `
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER,
+    source BLOB,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT,
+    detail TEXT
+  );
+  CREATE INDEX events_by_file ON events (file_id) WHERE file_id IS NOT NULL;
+  CREATE INDEX events_by_source ON events (source) WHERE source IS NOT NULL;
+  CREATE INDEX events_by_time ON events (at);
+  CREATE TABLE holds (
+    source BLOB PRIMARY KEY,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ms REAL NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);
+  `,
 ];

@@ -4,6 +4,10 @@ import type { SqliteStore } from './sqlite-store.js';
 import type {
   ClaimInput,
   ClaimResult,
+  DurableEventPage,
+  Hold,
+  JournalEvent,
+  NewJournalEvent,
   Finish,
   HistoryFilter,
   PlacementPlan,
@@ -98,6 +102,52 @@ export class SqliteStateStore implements StateStore {
 
   async readRuntime(): Promise<RuntimeRecord | undefined> {
     return this.#sync.readRuntime();
+  }
+
+  async recordEvents(events: readonly NewJournalEvent[], at: number): Promise<number[]> {
+    return this.#sync.journal.recordEvents(events, at);
+  }
+
+  async fileEvents(
+    fileId: number,
+    source: FsPath,
+    until: number,
+    limit: number,
+  ): Promise<JournalEvent[]> {
+    return this.#sync.journal.fileEvents(fileId, source, until, limit);
+  }
+
+  async eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage> {
+    return this.#sync.journal.eventsAfter(cursor, limit);
+  }
+
+  async pruneEvents(before: number, limit: number): Promise<number> {
+    return this.#sync.journal.pruneEvents(before, limit);
+  }
+
+  async holds(): Promise<Hold[]> {
+    return this.#sync.journal.holds();
+  }
+
+  async hold(hold: Hold, event: NewJournalEvent): Promise<void> {
+    this.#sync.journal.hold(hold, event);
+  }
+
+  async releaseHold(source: FsPath, event: NewJournalEvent, at: number): Promise<boolean> {
+    return this.#sync.journal.releaseHold(source, event, at);
+  }
+
+  async readSetting(key: string): Promise<string | undefined> {
+    return this.#sync.journal.readSetting(key);
+  }
+
+  async writeSetting(
+    key: string,
+    value: string | null,
+    event: NewJournalEvent,
+    at: number,
+  ): Promise<void> {
+    this.#sync.journal.writeSetting(key, value, event, at);
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
 import { intentValues, toRow, toTotals } from './sqlite-rows.js';
+import { SqliteJournal } from './sqlite-journal.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
 import type { Statements } from './sqlite-statements.js';
 import type {
@@ -116,11 +117,17 @@ export class SqliteStore {
   readonly db: DatabaseType;
   readonly #sql: Statements;
   readonly #snapshot: string | undefined;
+  #journal: SqliteJournal | undefined;
 
   constructor(db: DatabaseType, snapshot?: string) {
     this.db = db;
     this.#snapshot = snapshot;
     this.#sql = prepareStatements(db);
+  }
+
+  /** The journal, holds and settings (prepared at first use: most commands never touch them). */
+  get journal(): SqliteJournal {
+    return (this.#journal ??= new SqliteJournal(this.db));
   }
 
   claim(

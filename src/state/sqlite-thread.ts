@@ -9,6 +9,10 @@ import { openSqliteState } from './sqlite-store.js';
 import type {
   ClaimInput,
   ClaimResult,
+  DurableEventPage,
+  Hold,
+  JournalEvent,
+  NewJournalEvent,
   Finish,
   HistoryFilter,
   PlacementPlan,
@@ -192,6 +196,52 @@ export class SqliteThreadStore implements StateStore {
 
   readRuntime(): Promise<RuntimeRecord | undefined> {
     return this.#call('readRuntime');
+  }
+
+  recordEvents(events: readonly NewJournalEvent[], at: number): Promise<number[]> {
+    return this.#call('recordEvents', events, at);
+  }
+
+  fileEvents(
+    fileId: number,
+    source: FsPath,
+    until: number,
+    limit: number,
+  ): Promise<JournalEvent[]> {
+    return this.#call('fileEvents', fileId, source, until, limit);
+  }
+
+  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage> {
+    return this.#call('eventsAfter', cursor, limit);
+  }
+
+  pruneEvents(before: number, limit: number): Promise<number> {
+    return this.#call('pruneEvents', before, limit);
+  }
+
+  holds(): Promise<Hold[]> {
+    return this.#call('holds');
+  }
+
+  hold(hold: Hold, event: NewJournalEvent): Promise<void> {
+    return this.#call('hold', hold, event);
+  }
+
+  releaseHold(source: FsPath, event: NewJournalEvent, at: number): Promise<boolean> {
+    return this.#call('releaseHold', source, event, at);
+  }
+
+  readSetting(key: string): Promise<string | undefined> {
+    return this.#call('readSetting', key);
+  }
+
+  writeSetting(
+    key: string,
+    value: string | null,
+    event: NewJournalEvent,
+    at: number,
+  ): Promise<void> {
+    return this.#call('writeSetting', key, value, event, at);
   }
 
   /** Closes the state (the WAL is folded back) and lets the thread end. */

@@ -46,6 +46,64 @@ export type ClaimResult =
   /** The same content is being ingested right now under another name: try again later. */
   | { outcome: 'busy' };
 
+/** What the journal records: the exceptional steps of a file, and an operator's actions. */
+export type JournalEventType =
+  | 'failed'
+  | 'retry-scheduled'
+  | 'retried'
+  | 'released'
+  | 'held'
+  | 'cancelled'
+  | 'paused'
+  | 'resumed'
+  | 'limits';
+
+/** One event to record. `fileId` when the file has a row; `source` when it has none yet. */
+export interface NewJournalEvent {
+  type: JournalEventType;
+  fileId: number | null;
+  source: FsPath | null;
+  /** The certificate subject of the operator who asked; null for the daemon's own doing. */
+  actor: string | null;
+  /** What the event says beyond its type (class, code, attempt...): JSON, kept small. */
+  detail: Readonly<Record<string, unknown>> | null;
+}
+
+/** A recorded event. */
+export interface JournalEvent extends NewJournalEvent {
+  id: number;
+  at: number;
+}
+
+/**
+ * A durable event as a stream replays it (`eventsAfter`): a file row that was committed
+ * (`ingested`, `duplicate`, `quarantined`) or a journal event.
+ */
+export type DurableEvent = (
+  | { kind: 'file'; type: 'ingested' | 'duplicate' | 'quarantined'; at: number; row: FileRow }
+  | { kind: 'journal'; type: JournalEventType; at: number; event: JournalEvent }
+) & {
+  /** The cursor that resumes right after this event: what a stream sends as its `id`. */
+  cursor: string;
+};
+
+/** A page of durable events and where the next one starts. */
+export interface DurableEventPage {
+  events: DurableEvent[];
+  /** Give it back to read on; the same cursor when nothing was there yet. */
+  cursor: string;
+}
+
+/** A file an operator held: not taken again until released, across restarts. */
+export interface Hold {
+  source: FsPath;
+  identity: FileIdentity;
+  actor: string;
+  /** `cancelled` (stopped while it was read) or `held` (held before it was taken). */
+  reason: 'cancelled' | 'held';
+  at: number;
+}
+
 /** Which rows `history` returns; every field narrows, none given means all rows. */
 export interface HistoryFilter {
   kind?: RowKind;
@@ -165,11 +223,49 @@ export interface StateStore {
   totals(): Promise<StateTotals>;
   /** The daemon's last runtime record, if it ever wrote one. */
   readRuntime(): Promise<RuntimeRecord | undefined>;
+  /** Records journal events in one durable transaction; resolves with their ids. */
+  recordEvents(events: readonly NewJournalEvent[], at: number): Promise<number[]>;
+  /**
+   * The journal events of a file: those of its row, and those recorded under its source path
+   * before it had one (up to `until`, ms), oldest first, at most `limit`.
+   */
+  fileEvents(fileId: number, source: FsPath, until: number, limit: number): Promise<JournalEvent[]>;
+  /**
+   * Durable events in commit order after `cursor` (undefined: from the oldest kept), at most
+   * `limit`. Contract for a replaying reader (the SSE stream's Last-Event-ID):
+   * - the cursor is opaque (`[A-Za-z0-9_-]`, at most 40 characters); give back the one a page
+   *   returned, or undefined to start at the oldest event kept;
+   * - events come in the order they became durable, each once: a file row is returned only
+   *   once no older row is still an intent, so a row committed late is not skipped;
+   * - a cursor older than the retention (`--history-days`) starts at the oldest event kept;
+   * - a malformed cursor throws a TypeError (a caller's 400).
+   */
+  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage>;
+  /** Removes up to `limit` journal events recorded before `before` (ms); resolves how many. */
+  pruneEvents(before: number, limit: number): Promise<number>;
+  /** Every file held by an operator. */
+  holds(): Promise<Hold[]>;
+  /** Holds a file (replacing an earlier hold of the same source) and journals it, at once. */
+  hold(hold: Hold, event: NewJournalEvent): Promise<void>;
+  /** Releases a held file and journals it; false when it was not held. */
+  releaseHold(source: FsPath, event: NewJournalEvent, at: number): Promise<boolean>;
+  /** A setting an operator made that outlives a restart (JSON), if set. */
+  readSetting(key: string): Promise<string | undefined>;
+  /** Sets (a string) or clears (null) a setting, and journals the change, at once. */
+  writeSetting(
+    key: string,
+    value: string | null,
+    event: NewJournalEvent,
+    at: number,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
 /** What readers of the history (the control API) may call: reads only. */
-export type StateReader = Pick<StateStore, 'history' | 'getRow' | 'totals'>;
+export type StateReader = Pick<
+  StateStore,
+  'history' | 'getRow' | 'totals' | 'fileEvents' | 'eventsAfter'
+>;
 
 /** Rows read per page by `history` and `rows`. */
 export const PAGE_ROWS = 500;

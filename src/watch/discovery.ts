@@ -6,7 +6,15 @@ import type { IngestorEvents } from '../events.js';
 import type { Candidate, FsPath, Mode, SkipReason } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { baseName, displayPath, joinPath, pathKey, withSuffix, withoutSuffix } from '../paths.js';
+import {
+  baseName,
+  dirName,
+  displayPath,
+  joinPath,
+  pathKey,
+  withSuffix,
+  withoutSuffix,
+} from '../paths.js';
 import { identityOf } from '../identity.js';
 import { isStable, observe, stableAt } from './completion.js';
 import type { NameFilter } from './filters.js';
@@ -127,6 +135,14 @@ export class Discovery {
     this.#wake?.();
   }
 
+  /**
+   * Looks at one file at the next turn of the hint loop, as if inotify had named it (an
+   * operator released or retried it).
+   */
+  recheck(path: FsPath): void {
+    this.#hint(dirName(path), baseName(path));
+  }
+
   /** Examines the files that hints named since the last call. */
   async processHints(): Promise<void> {
     const hints = [...this.#hints.values()];
@@ -186,6 +202,9 @@ export class Discovery {
    */
   async scan(root: FsPath = this.#o.input, relRoot = ''): Promise<ScanStats> {
     const started = this.#o.clock();
+    // Cleared as the scan starts, not as it ends: a request made while it runs (hints dropped,
+    // an operator's resume) may concern files it has already passed, and asks for another.
+    if (root === this.#o.input) this.rescanRequested = false;
     let files = 0;
     let complete = 0;
     const walk = scanTree(root as string, {
@@ -208,7 +227,6 @@ export class Discovery {
         if (await this.#examine(full)) complete += 1;
       }
     }
-    if (root === this.#o.input) this.rescanRequested = false;
     return { files, complete, ms: this.#o.clock() - started };
   }
 

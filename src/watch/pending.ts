@@ -51,6 +51,11 @@ export class PendingSet {
     this.#files.delete(pathKey(path));
   }
 
+  /** Every file tracked, in the order they were first seen (the API lists a bounded part). */
+  files(): IterableIterator<PendingFile> {
+    return this.#files.values();
+  }
+
   /** Files whose time has come, removed from the set. */
   takeDue(now: number): PendingFile[] {
     const due: PendingFile[] = [];

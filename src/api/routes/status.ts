@@ -43,6 +43,23 @@ const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** The pauses in force: an operator's (who, since when) and a failing output volume's. */
+function pausesOf(control: DaemonControl) {
+  const pauses: { kind: 'operator' | 'volume'; reason: string; by?: string; since?: string }[] = [];
+  const operator = control.operatorPause();
+  if (operator !== undefined) {
+    pauses.push({
+      kind: 'operator',
+      reason: `paused by ${operator.by}`,
+      by: operator.by,
+      since: new Date(operator.since).toISOString(),
+    });
+  }
+  const volume = control.pausedReason();
+  if (volume !== undefined) pauses.push({ kind: 'volume', reason: volume });
+  return pauses;
+}
+
 /** `GET /v1/status`: what the daemon is doing, its counts, its queue and its use of the machine. */
 export function statusRoutes(
   app: FastifyInstance,
@@ -53,10 +70,12 @@ export function statusRoutes(
   app.get('/v1/status', { schema: { querystring: NO_QUERY } }, async () => {
     const [t, resources] = await Promise.all([totals(), monitor.read(control.volumes)]);
     const phase = control.phase();
-    const paused = control.pausedReason();
+    const pauses = pausesOf(control);
     return {
-      state: phase === 'running' && paused !== undefined ? 'paused' : phase,
-      paused: paused === undefined ? null : { reason: paused },
+      state: phase === 'running' && pauses.length > 0 ? 'paused' : phase,
+      // The operator's pause first when both are on: it outlasts the volume's.
+      paused: pauses[0] ?? null,
+      pauses,
       pid: process.pid,
       version: ingestorVersion(),
       startedAt: iso(control.startedAt),

@@ -1,0 +1,34 @@
+import { PENDING_ID_PATTERN } from '../../pending-id.js';
+
+/** A row id as a path parameter: digits, no sign, no leading zero, a safe integer. */
+export const ROW_ID_PATTERN = '^[1-9][0-9]{0,14}$';
+
+/**
+ * The `:id` of an action: a row id (a file with a row: quarantined, ingested...) or a pending
+ * id (`p` + 22 characters: a file pending, in flight, backing off or held; src/pending-id.ts).
+ */
+export const ACTION_ID = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: {
+      type: 'string',
+      pattern: `^(?:${ROW_ID_PATTERN.slice(1, -1)}|${PENDING_ID_PATTERN.slice(1, -1)})$`,
+      description: 'a file id (a positive integer) or a pending id (p and 22 characters)',
+    },
+  },
+} as const;
+
+/** A row id only (`GET /v1/files/:id/history`). */
+export const ROW_ID = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: { type: 'string', pattern: ROW_ID_PATTERN, description: 'a file id (a positive integer)' },
+  },
+} as const;
+
+/** A call that takes no query: an unknown field is a mistake worth a 400 naming it. */
+export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;

@@ -1,0 +1,483 @@
+import type { Clock } from '../clock.js';
+import { IngestError, describeError } from '../errors.js';
+import type { IngestorEvents } from '../events.js';
+import { putBack } from '../ingest/put-back.js';
+import { Signal } from '../ingest/signal.js';
+import type { Candidate, FileRow, FsPath } from '../interfaces.js';
+import type { Logger } from '../ops/logger.js';
+import { displayPath, pathKey } from '../paths.js';
+import { pendingId } from '../pending-id.js';
+import type { Hold, NewJournalEvent, StateStore } from '../state/store.js';
+import type { PendingSet } from '../watch/pending.js';
+import type { Backoff, FailurePolicy } from './failure-policy.js';
+import { listPending } from './pending-list.js';
+import type { PendingView } from './pending-list.js';
+import type { Scheduler } from './scheduler.js';
+
+/** The settings key of the operator's pause. */
+export const OPERATOR_PAUSE_KEY = 'operator-pause';
+
+/** An operator's pause: who asked and since when. */
+export interface OperatorPause {
+  by: string;
+  since: number;
+}
+
+/** Why an operator's call was refused: the API answers 404 or 409 with the message. */
+export class ControlRefusal extends Error {
+  readonly refusal: 'not-found' | 'conflict';
+
+  constructor(refusal: 'not-found' | 'conflict', message: string) {
+    super(message);
+    this.name = 'ControlRefusal';
+    this.refusal = refusal;
+  }
+}
+
+/** A file submitted and not settled: what a cancel reaches. */
+export interface InFlightJob {
+  readonly candidate: Candidate;
+  /** Aborted by a cancel: a copy stops at its next chunk. */
+  readonly controller: AbortController;
+  /** Hashing began (its slot was given). */
+  hashing: boolean;
+  /** Claimed or about to be: past the point where a cancel can stop it. */
+  placing: boolean;
+  cancelled: boolean;
+}
+
+/** What a retry did. */
+export interface RetryDone {
+  id: string;
+  source: string;
+  /** Where the file is now (back in the input), for a quarantined file. */
+  restoredTo: string | null;
+}
+
+/** The bulk retry's filter. */
+export interface RetryFilter {
+  status?: 'quarantined' | 'failed';
+  /** A part of the source path. */
+  q?: string;
+  /** Only files that failed (or were quarantined) at or after this instant (ms). */
+  since?: number;
+}
+
+export interface OperatorControlsDeps {
+  store: Pick<
+    StateStore,
+    'recordEvents' | 'hold' | 'releaseHold' | 'writeSetting' | 'getRow' | 'quarantined' | 'release'
+  >;
+  clock: Clock;
+  logger: Logger;
+  events: IngestorEvents;
+  policy: Pick<FailurePolicy, 'retryNow' | 'backoffs' | 'refreshQuarantinedInPlace'>;
+  scheduler: Pick<Scheduler, 'setConcurrency' | 'concurrency'>;
+  pending: PendingSet;
+  options: { batchSize: number; stabilityMs: number };
+  /** Asks discovery for a scan soon (a released or retried file is found by it). */
+  rescan(): void;
+  /**
+   * Asks discovery to look at one file soon (a released or retried file): a hint, as inotify
+   * gives, so that it does not wait for the next scan (spaced up to a minute apart on a large
+   * input) or for a rescan request that a scan in progress would clear.
+   */
+  recheck(path: FsPath): void;
+  /** Read from the state at start. */
+  holds: readonly Hold[];
+  operatorPause: OperatorPause | undefined;
+}
+
+const ROW_ID = /^[1-9][0-9]{0,14}$/;
+
+/**
+ * An operator's controls over the running daemon: holds (a cancel holds too), the operator's
+ * pause, retries, the reading concurrency, and the journal of each with the operator's name.
+ * Holds and the pause are kept in the state, so that they outlive a restart; the daemon asks
+ * `isHeld` and `whenResumed` on its hot path, which read memory only.
+ */
+export class OperatorControls {
+  readonly #d: OperatorControlsDeps;
+  readonly #holds = new Map<string, Hold>();
+  readonly #inFlight = new Map<string, InFlightJob>();
+  #pause: OperatorPause | undefined;
+  readonly #resumed = new Signal();
+  #stopping = false;
+
+  constructor(deps: OperatorControlsDeps) {
+    this.#d = deps;
+    for (const hold of deps.holds) this.#holds.set(pathKey(hold.source), hold);
+    this.#pause = deps.operatorPause;
+  }
+
+  /** Whether an operator holds this file (it is not taken until released). */
+  isHeld(path: FsPath): boolean {
+    return this.#holds.size > 0 && this.#holds.has(pathKey(path));
+  }
+
+  /** The operator's pause, if one is on. */
+  get operatorPause(): OperatorPause | undefined {
+    return this.#pause;
+  }
+
+  /**
+   * Resolves when no operator's pause is on: nothing new is hashed meanwhile. Throws
+   * INGEST_ERR_STOPPING when the daemon stops during the pause: a file queued before the pause
+   * then stays in the input for the next start, instead of holding the stop up.
+   */
+  async whenResumed(): Promise<void> {
+    while (this.#pause !== undefined && !this.#stopping) await this.#resumed.wait();
+    if (this.#pause !== undefined) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
+  }
+
+  /** The daemon stops: files waiting for the operator's pause to end give up waiting. */
+  stop(): void {
+    this.#stopping = true;
+    this.#resumed.notify();
+  }
+
+  /** Records that a file is in flight; `settled` forgets it. */
+  track(candidate: Candidate): InFlightJob {
+    const job: InFlightJob = {
+      candidate,
+      controller: new AbortController(),
+      hashing: false,
+      placing: false,
+      cancelled: false,
+    };
+    this.#inFlight.set(pathKey(candidate.path), job);
+    return job;
+  }
+
+  settled(job: InFlightJob): void {
+    const key = pathKey(job.candidate.path);
+    if (this.#inFlight.get(key) === job) this.#inFlight.delete(key);
+  }
+
+  /** Writes a journal event; a failure to write it is logged, never the caller's failure. */
+  journal(event: NewJournalEvent): void {
+    this.#d.store.recordEvents([event], this.#d.clock()).catch((error: unknown) => {
+      this.#d.logger.warn(
+        { event: 'journal-failed', type: event.type, err: describeError(error) },
+        'could not record an event in the state',
+      );
+    });
+  }
+
+  /** Files in flight now (the API's pending list leaves them out; status counts them). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  async pause(actor: string): Promise<OperatorPause> {
+    if (this.#pause !== undefined) {
+      throw new ControlRefusal(
+        'conflict',
+        `ingestion is already paused by ${this.#pause.by} since ${new Date(this.#pause.since).toISOString()}`,
+      );
+    }
+    const pause = { by: actor, since: this.#d.clock() };
+    await this.#d.store.writeSetting(
+      OPERATOR_PAUSE_KEY,
+      JSON.stringify(pause),
+      { type: 'paused', fileId: null, source: null, actor, detail: null },
+      pause.since,
+    );
+    this.#pause = pause;
+    this.#d.logger.warn({ event: 'operator-paused', actor }, `ingestion paused by ${actor}`);
+    return pause;
+  }
+
+  async resume(actor: string): Promise<void> {
+    const pause = this.#pause;
+    if (pause === undefined) {
+      throw new ControlRefusal('conflict', 'ingestion is not paused by an operator');
+    }
+    const at = this.#d.clock();
+    await this.#d.store.writeSetting(
+      OPERATOR_PAUSE_KEY,
+      null,
+      {
+        type: 'resumed',
+        fileId: null,
+        source: null,
+        actor,
+        detail: { pausedMs: at - pause.since },
+      },
+      at,
+    );
+    this.#pause = undefined;
+    this.#resumed.notify();
+    this.#d.logger.warn({ event: 'operator-resumed', actor }, `ingestion resumed by ${actor}`);
+    this.#d.rescan();
+  }
+
+  /** Sets the reading concurrency until the next start; journals who did. */
+  setConcurrency(concurrency: number, actor: string): void {
+    const before = this.#d.scheduler.concurrency;
+    this.#d.scheduler.setConcurrency(concurrency, this.#d.options.batchSize);
+    this.journal({
+      type: 'limits',
+      fileId: null,
+      source: null,
+      actor,
+      detail: { concurrency, before },
+    });
+    this.#d.logger.warn(
+      { event: 'limits', actor, concurrency, before },
+      `concurrency set to ${concurrency} by ${actor} (was ${before}) until the next start`,
+    );
+  }
+
+  /** The in-flight job, backoff or pending file with this pending id. */
+  #find(id: string): { path: FsPath; job?: InFlightJob; backoff?: Backoff } | undefined {
+    for (const job of this.#inFlight.values()) {
+      if (pendingId(job.candidate.path) === id) return { path: job.candidate.path, job };
+    }
+    for (const backoff of this.#d.policy.backoffs()) {
+      if (pendingId(backoff.path) === id) return { path: backoff.path, backoff };
+    }
+    for (const file of this.#d.pending.files()) {
+      if (pendingId(file.path) === id) return { path: file.path };
+    }
+    return undefined;
+  }
+
+  #heldById(id: string): Hold | undefined {
+    for (const hold of this.#holds.values()) if (pendingId(hold.source) === id) return hold;
+    return undefined;
+  }
+
+  /**
+   * Stops a file being read or copied: its copy is removed, its source stays, and it is held.
+   * Refused once the file is being placed (it is claimed then; recovery's rules apply).
+   */
+  async cancel(id: string, actor: string): Promise<Hold> {
+    // Held first: a cancelled file is still in flight while its copy stops.
+    if (this.#heldById(id) !== undefined) {
+      throw new ControlRefusal('conflict', `file ${id} is held already`);
+    }
+    const found = this.#find(id);
+    if (found?.job === undefined) {
+      if (found !== undefined) {
+        throw new ControlRefusal(
+          'conflict',
+          `file ${id} is not being read or copied; hold it instead (POST /v1/files/${id}/hold)`,
+        );
+      }
+      throw new ControlRefusal('not-found', `no pending or in-flight file has the id ${id}`);
+    }
+    const { job } = found;
+    if (job.placing) {
+      throw new ControlRefusal(
+        'conflict',
+        `file ${id} is already being placed in the warehouse; it can no longer be cancelled`,
+      );
+    }
+    // Held in memory at once, before the copy stops, so that nothing takes the file again;
+    // then durably, so that a restart keeps it held.
+    const hold = this.#holdOf(job.candidate, actor, 'cancelled');
+    job.cancelled = true;
+    job.controller.abort();
+    await this.#persistHold(hold, id, actor);
+    return hold;
+  }
+
+  /** Holds a file that waits (pending or backing off): it is not taken until released. */
+  async hold(id: string, actor: string): Promise<Hold> {
+    if (this.#heldById(id) !== undefined) {
+      throw new ControlRefusal('conflict', `file ${id} is held already`);
+    }
+    const found = this.#find(id);
+    if (found === undefined) {
+      throw new ControlRefusal('not-found', `no pending file has the id ${id}`);
+    }
+    if (found.job !== undefined) {
+      throw new ControlRefusal(
+        'conflict',
+        `file ${id} is in flight; cancel it instead (POST /v1/files/${id}/cancel)`,
+      );
+    }
+    const tracked = this.#d.pending.get(found.path)?.tracked.identity;
+    const identity = tracked ?? { device: 0, inode: 0, size: 0, mtimeMs: 0 };
+    const hold = this.#holdOf({ path: found.path, identity }, actor, 'held');
+    this.#d.pending.delete(found.path);
+    await this.#persistHold(hold, id, actor);
+    return hold;
+  }
+
+  #holdOf(file: Pick<Candidate, 'path' | 'identity'>, actor: string, reason: Hold['reason']): Hold {
+    const hold: Hold = {
+      source: file.path,
+      identity: file.identity,
+      actor,
+      reason,
+      at: this.#d.clock(),
+    };
+    this.#holds.set(pathKey(file.path), hold);
+    return hold;
+  }
+
+  async #persistHold(hold: Hold, id: string, actor: string): Promise<void> {
+    await this.#d.store.hold(hold, {
+      type: hold.reason,
+      fileId: null,
+      source: hold.source,
+      actor,
+      detail: { id, size: hold.identity.size },
+    });
+    const source = displayPath(hold.source);
+    this.#d.logger.warn(
+      { event: hold.reason, source, actor },
+      `${hold.reason} by ${actor}: ${source}`,
+    );
+  }
+
+  /** Releases a held file: it is taken again when discovery next sees it complete. */
+  async release(id: string, actor: string): Promise<Hold> {
+    const hold = this.#heldById(id);
+    if (hold === undefined) {
+      if (this.#find(id) !== undefined) {
+        throw new ControlRefusal('conflict', `file ${id} is not held`);
+      }
+      throw new ControlRefusal('not-found', `no held file has the id ${id}`);
+    }
+    const at = this.#d.clock();
+    await this.#d.store.releaseHold(
+      hold.source,
+      { type: 'released', fileId: null, source: hold.source, actor, detail: { id } },
+      at,
+    );
+    this.#holds.delete(pathKey(hold.source));
+    const source = displayPath(hold.source);
+    this.#d.logger.warn({ event: 'released', source, actor }, `released by ${actor}: ${source}`);
+    this.#d.recheck(hold.source);
+    return hold;
+  }
+
+  /** Every held file. */
+  holds(): IterableIterator<Hold> {
+    return this.#holds.values();
+  }
+
+  /**
+   * Retries a file: a quarantined one (a row id) is put back into the input, as `ingestor
+   * retry` does; one that failed and waits for its next try (a pending id) is tried at once.
+   */
+  async retry(id: string, actor: string): Promise<RetryDone> {
+    if (ROW_ID.test(id)) {
+      const row = await this.#d.store.getRow(Number(id));
+      if (row === undefined) throw new ControlRefusal('not-found', `no file has the id ${id}`);
+      if (row.kind !== 'quarantine' || row.status !== 'committed') {
+        throw new ControlRefusal(
+          'conflict',
+          `file ${id} is ${row.kind === 'quarantine' ? `a quarantine row, ${row.status}` : `${row.kind === 'ingest' ? 'an ingest' : 'a duplicate'}, ${row.status}`}; only a quarantined file (or one that failed and waits) can be retried`,
+        );
+      }
+      return this.#retryQuarantined(row, actor);
+    }
+    const found = this.#find(id);
+    if (found?.backoff === undefined) {
+      if (this.#heldById(id) !== undefined) {
+        throw new ControlRefusal('conflict', `file ${id} is held; release it instead`);
+      }
+      if (found !== undefined) {
+        throw new ControlRefusal('conflict', `file ${id} has not failed; nothing to retry`);
+      }
+      throw new ControlRefusal('not-found', `no failed or quarantined file has the id ${id}`);
+    }
+    return this.#retryFailed(found.backoff, actor);
+  }
+
+  async #retryQuarantined(row: FileRow, actor: string): Promise<RetryDone> {
+    let target: FsPath;
+    try {
+      target = await putBack(this.#d.store, row, this.#d.clock());
+    } catch (error) {
+      throw new ControlRefusal(
+        'conflict',
+        `file ${row.id} cannot be put back: ${describeError(error)}`,
+      );
+    }
+    this.journal({
+      type: 'retried',
+      fileId: row.id,
+      source: null,
+      actor,
+      detail: { restoredTo: displayPath(target) },
+    });
+    await this.#d.policy.refreshQuarantinedInPlace();
+    this.#d.recheck(target);
+    const source = displayPath(row.source);
+    this.#d.logger.warn(
+      { event: 'retried', source, actor, id: row.id },
+      `retried by ${actor}: ${source}`,
+    );
+    return { id: String(row.id), source, restoredTo: displayPath(target) };
+  }
+
+  #retryFailed(backoff: Backoff, actor: string): RetryDone {
+    this.#d.policy.retryNow(backoff.path);
+    this.journal({
+      type: 'retried',
+      fileId: null,
+      source: backoff.path,
+      actor,
+      detail: { attempts: backoff.attempts },
+    });
+    this.#d.recheck(backoff.path);
+    const source = displayPath(backoff.path);
+    this.#d.logger.warn({ event: 'retried', source, actor }, `retried by ${actor}: ${source}`);
+    return { id: pendingId(backoff.path), source, restoredTo: null };
+  }
+
+  /** Retries every file the filter matches; answers how many were and were not. */
+  async retryMany(
+    filter: RetryFilter,
+    actor: string,
+  ): Promise<{ retried: number; failed: number }> {
+    const matches = (path: FsPath, at: number) =>
+      (filter.q === undefined || displayPath(path).includes(filter.q)) &&
+      (filter.since === undefined || at >= filter.since);
+    let retried = 0;
+    let failed = 0;
+    if (filter.status !== 'failed') {
+      for (const row of await this.#d.store.quarantined()) {
+        if (!matches(row.source, row.committedAt ?? row.intentAt)) continue;
+        try {
+          await this.#retryQuarantined(row, actor);
+          retried += 1;
+        } catch (error) {
+          if (!(error instanceof ControlRefusal)) throw error;
+          failed += 1;
+        }
+      }
+    }
+    if (filter.status !== 'quarantined') {
+      // Copied first: a retry changes the map it walks.
+      for (const backoff of [...this.#d.policy.backoffs()]) {
+        if (backoff.until <= this.#d.clock() || !matches(backoff.path, backoff.failedAt)) continue;
+        this.#retryFailed(backoff, actor);
+        retried += 1;
+      }
+    }
+    return { retried, failed };
+  }
+
+  /**
+   * Files seen and not taken, with why, at most `limit`: held first, then those backing off,
+   * then those not complete yet. `total` counts them all (the pending set is bounded).
+   */
+  pendingFiles(limit: number): { files: PendingView[]; total: number } {
+    return listPending(
+      {
+        holds: this.#holds,
+        backoffs: this.#d.policy.backoffs(),
+        pending: this.#d.pending,
+        stabilityMs: this.#d.options.stabilityMs,
+        now: this.#d.clock(),
+      },
+      limit,
+    );
+  }
+}

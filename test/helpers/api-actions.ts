@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { apiArgs, apiPort, clientFiles, makeCerts, request } from './api.js';
+import type { ApiResponse, Client } from './api.js';
+import { baseArgs, makeDirs, output, start, waitFor } from './ingestor.js';
+import type { Dirs } from './ingestor.js';
+
+/** A test tree with certificates, and the admin's and the user's clients. */
+export interface ApiSetup {
+  d: Dirs;
+  certs: string;
+  ca: Buffer;
+  admin: Client;
+  user: Client;
+}
+
+export function setUpApi(options: { tmpfsWarehouse?: boolean } = {}): ApiSetup {
+  const d = makeDirs(options);
+  const certs = path.join(d.root, 'tls');
+  makeCerts(certs);
+  return {
+    d,
+    certs,
+    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
+    admin: clientFiles(path.join(certs, 'admin.crt'), path.join(certs, 'admin.key')),
+    user: clientFiles(path.join(certs, 'user.crt'), path.join(certs, 'user.key')),
+  };
+}
+
+/** The API's id of a file without a row (src/pending-id.ts), computed as a client may. */
+export function pendingIdOf(file: string): string {
+  return `p${createHash('sha256').update(file).digest('base64url').slice(0, 22)}`;
+}
+
+/** A call as `who`; a JSON body is sent with its type. */
+export function call(
+  s: ApiSetup,
+  port: number,
+  who: Client,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<ApiResponse> {
+  return request({
+    port,
+    ca: s.ca,
+    client: who,
+    method,
+    path: urlPath,
+    ...(body === undefined
+      ? {}
+      : {
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+          headers: { 'content-type': 'application/json' },
+        }),
+  });
+}
+
+/** A JSON error of the API's shape, with this status and code. */
+export function expectError(
+  r: ApiResponse,
+  status: number,
+  code: string,
+  message?: string | RegExp,
+): void {
+  expect(r.status, `${r.path}: ${JSON.stringify(r.body)}`).toBe(status);
+  expect(String(r.headers['content-type'])).toContain('application/json');
+  const body = r.body as { error: string; message: string };
+  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+  expect(body.error).toBe(code);
+  if (message !== undefined) expect(body.message).toMatch(message);
+}
+
+/** Expects a 200 and returns its body. */
+export function ok<T>(r: ApiResponse): T {
+  expect(r.status, `${r.path}: ${JSON.stringify(r.body)}`).toBe(200);
+  return r.body as T;
+}
+
+/** One history entry as the API answers it. */
+export interface HistoryJson {
+  at: string;
+  type: string;
+  actor: string | null;
+  from: 'row' | 'journal';
+  detail: Record<string, unknown>;
+}
+
+export interface FileJson {
+  id: number;
+  status: string;
+  source: string;
+  duplicateOf: { id: number } | null;
+}
+
+/** The files listed by the API (newest first). */
+export async function listFiles(s: ApiSetup, port: number): Promise<FileJson[]> {
+  return ok<{ files: FileJson[] }>(await call(s, port, s.user, 'GET', '/v1/files?limit=1000'))
+    .files;
+}
+
+/** The history of one file, as its types in order. */
+export async function historyOf(s: ApiSetup, port: number, id: number): Promise<HistoryJson[]> {
+  return ok<{ events: HistoryJson[] }>(
+    await call(s, port, s.user, 'GET', `/v1/files/${id}/history`),
+  ).events;
+}
+
+/** A daemon with the control API and this stability window, once it has started. */
+export async function startDaemon(
+  s: ApiSetup,
+  stabilitySeconds: string,
+  extra: string[] = [],
+): Promise<{ daemon: ChildProcess; port: number }> {
+  const daemon = start([
+    ...baseArgs(s.d),
+    '--stability-seconds',
+    stabilitySeconds,
+    '--scan-interval',
+    '1',
+    ...apiArgs(s.certs),
+    ...extra,
+  ]);
+  await waitFor(
+    () => output(daemon).stdout.includes('ingestor started') || daemon.exitCode !== null,
+    15_000,
+    'start',
+  );
+  if (daemon.exitCode !== null) {
+    throw new Error(`the daemon exited ${daemon.exitCode}: ${output(daemon).stderr}`);
+  }
+  return { daemon, port: await apiPort(daemon) };
+}

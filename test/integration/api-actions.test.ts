@@ -1,0 +1,328 @@
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { startWithApi } from '../helpers/api.js';
+import {
+  call,
+  expectError,
+  historyOf,
+  listFiles,
+  ok,
+  pendingIdOf,
+  setUpApi,
+  startDaemon,
+} from '../helpers/api-actions.js';
+import type { ApiSetup } from '../helpers/api-actions.js';
+import {
+  expectExactlyOnce,
+  finished,
+  manifestLines,
+  output,
+  run,
+  waitFor,
+  writeOld,
+} from '../helpers/ingestor.js';
+
+interface StatusJson {
+  state: string;
+  paused: { kind: string; by?: string; since?: string; reason: string } | null;
+  limits: Record<string, number>;
+  files: { ingested: { files: number } };
+}
+interface PendingJson {
+  total: number;
+  truncated: boolean;
+  pausedBy: string | null;
+  files: { id: string; source: string; reason: string; why: string; dueAt: string | null }[];
+}
+
+async function status(s: ApiSetup, port: number): Promise<StatusJson> {
+  return ok<StatusJson>(await call(s, port, s.user, 'GET', '/v1/status'));
+}
+
+async function stop(daemon: ChildProcess): Promise<void> {
+  daemon.kill('SIGTERM');
+  const result = await finished(daemon);
+  expect(result.code, result.stderr).toBe(0);
+}
+
+describe('admin actions', () => {
+  it('are refused to the user role (403 naming admin) and change nothing', async () => {
+    const s = setUpApi();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const id = pendingIdOf(path.join(s.d.input, 'x.csv'));
+    const calls: [string, string, unknown?][] = [
+      ['POST', '/v1/pause'],
+      ['POST', '/v1/resume'],
+      ['PUT', '/v1/limits', { concurrency: 7 }],
+      ['POST', '/v1/retry', {}],
+      ['POST', '/v1/files/1/retry'],
+      ['POST', `/v1/files/${id}/cancel`],
+      ['POST', `/v1/files/${id}/hold`],
+      ['POST', `/v1/files/${id}/release`],
+    ];
+    const before = await status(s, port);
+    for (const [method, url, body] of calls) {
+      expectError(
+        await call(s, port, s.user, method, url, body),
+        403,
+        'API_ERR_FORBIDDEN',
+        /needs the admin role; the certificate .* has the user role/,
+      );
+    }
+    const after = await status(s, port);
+    expect(after.paused).toBeNull();
+    expect(after.limits).toEqual(before.limits);
+    // The journal holds nothing: no action was taken.
+    expect(fs.readdirSync(s.d.input)).toEqual([]);
+    await stop(daemon);
+  });
+
+  it("an operator's pause survives a restart; resume lets files in; limits change at run time", async () => {
+    const s = setUpApi();
+    let { daemon, port } = await startWithApi(s.d, s.certs);
+    const paused = ok<{ paused: { by: string; since: string } }>(
+      await call(s, port, s.admin, 'POST', '/v1/pause'),
+    ).paused;
+    expect(paused.by).toMatch(/admin/);
+    expectError(
+      await call(s, port, s.admin, 'POST', '/v1/pause'),
+      409,
+      'API_ERR_CONFLICT',
+      /already paused/,
+    );
+    let st = await status(s, port);
+    expect(st.state).toBe('paused');
+    expect(st.paused).toMatchObject({ kind: 'operator', by: paused.by, since: paused.since });
+
+    writeOld(path.join(s.d.input, 'a.csv'), 'alpha');
+    await new Promise((r) => setTimeout(r, 2_500)); // two scans
+    expect(manifestLines(s.d.manifests)).toEqual([]);
+    expect(ok<PendingJson>(await call(s, port, s.user, 'GET', '/v1/pending')).pausedBy).toBe(
+      paused.by,
+    );
+
+    await stop(daemon);
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
+    st = await status(s, port);
+    expect(st.paused).toMatchObject({ kind: 'operator', by: paused.by, since: paused.since });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(manifestLines(s.d.manifests)).toEqual([]);
+    // `ingestor status` on the host shows it too.
+    const local = await run(['status', '--state-path', s.d.state]);
+    expect(local.stdout).toMatch(/PAUSED: by an operator \(.*admin.*\) since/);
+
+    ok(await call(s, port, s.admin, 'POST', '/v1/resume'));
+    expectError(await call(s, port, s.admin, 'POST', '/v1/resume'), 409, 'API_ERR_CONFLICT');
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'ingest after resume');
+    expect((await status(s, port)).paused).toBeNull();
+
+    // Limits: in force at once, shown by the status, and checked.
+    const limits = ok<{ limits: Record<string, number> }>(
+      await call(s, port, s.admin, 'PUT', '/v1/limits', { concurrency: 3 }),
+    ).limits;
+    expect(limits.concurrency).toBe(3);
+    expect((await status(s, port)).limits.concurrency).toBe(3);
+    for (const bad of [{ concurrency: 0 }, { concurrency: 100_000 }, { concurrency: 'many' }, {}]) {
+      expectError(
+        await call(s, port, s.admin, 'PUT', '/v1/limits', bad),
+        400,
+        'API_ERR_BAD_PARAMETER',
+        /concurrency/,
+      );
+    }
+    expectError(
+      await call(s, port, s.admin, 'PUT', '/v1/limits', { concurrency: 2, rate: 5 }),
+      400,
+      'API_ERR_BAD_PARAMETER',
+      /"rate" is not a field of the body/,
+    );
+    expect((await status(s, port)).limits.concurrency).toBe(3);
+
+    // Files still go in with the new limit.
+    writeOld(path.join(s.d.input, 'b.csv'), 'beta');
+    await waitFor(() => manifestLines(s.d.manifests).length === 2, 20_000, 'ingest with limit 3');
+
+    // The history of an ingested file: the ordinary path from its row, then the journal has
+    // nothing for it; the operator's pause and resume are not per file.
+    const files = await listFiles(s, port);
+    const a = files.find((f) => f.source.endsWith('a.csv'))!;
+    const history = await historyOf(s, port, a.id);
+    expect(history.map((e) => e.type)).toEqual([
+      'complete',
+      'hashed',
+      'claimed',
+      'moved',
+      'manifest',
+      'committed',
+    ]);
+    expect(history.find((e) => e.type === 'manifest')!.detail.manifest).toEqual(
+      expect.stringContaining(s.d.manifests),
+    );
+    await stop(daemon);
+    // Limits hold until the next start.
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
+    expect((await status(s, port)).limits.concurrency).not.toBe(3);
+    await stop(daemon);
+    expectExactlyOnce(s.d, ['alpha', 'beta']);
+    // The ordinary path wrote nothing to the journal: only the operator's three actions are there.
+    const db = new Database(s.d.state, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT type, actor FROM events ORDER BY id').all();
+      expect(rows).toEqual(
+        ['paused', 'resumed', 'limits'].map((type) => ({ type, actor: paused.by })),
+      );
+    } finally {
+      db.close();
+    }
+  }, 90_000);
+
+  it('history of a duplicate names its original; stats count the files', async () => {
+    const s = setUpApi();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    writeOld(path.join(s.d.input, 'one.csv'), 'same');
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'first');
+    writeOld(path.join(s.d.input, 'two.csv'), 'same');
+    await waitFor(() => fs.readdirSync(s.d.input).length === 0, 20_000, 'duplicate');
+    const files = await listFiles(s, port);
+    const original = files.find((f) => f.source.endsWith('one.csv'))!;
+    const duplicate = files.find((f) => f.source.endsWith('two.csv'))!;
+    const history = await historyOf(s, port, duplicate.id);
+    expect(history.map((e) => e.type)).toEqual([
+      'complete',
+      'hashed',
+      'claimed',
+      'moved',
+      'committed',
+    ]);
+    expect(history[2]!.detail).toMatchObject({
+      outcome: 'duplicate',
+      duplicateOf: { id: original.id, source: original.source },
+    });
+    const stats = ok<{
+      windows: Record<string, { files: number; duplicates: number; latencyMs: { p95: number } }>;
+    }>(await call(s, port, s.user, 'GET', '/v1/stats'));
+    expect(Object.keys(stats.windows)).toEqual(['1m', '5m', '60m']);
+    expect(stats.windows['1m']).toMatchObject({ files: 1, duplicates: 1 });
+    expect(stats.windows['60m']!.latencyMs.p95).toBeGreaterThanOrEqual(0);
+    expectError(await call(s, port, s.user, 'GET', '/v1/stats?x=1'), 400, 'API_ERR_BAD_PARAMETER');
+    expectError(
+      await call(s, port, s.user, 'GET', '/v1/files/999/history'),
+      404,
+      'API_ERR_NOT_FOUND',
+    );
+    await stop(daemon);
+  }, 60_000);
+
+  it('pending shows why; a pending file is held, survives a restart, and is released', async () => {
+    const s = setUpApi();
+    const file = path.join(s.d.input, 'fresh.csv');
+    let { daemon, port } = await startDaemon(s, '8');
+    fs.writeFileSync(file, 'fresh'); // changed just now: waits for its window
+    const id = pendingIdOf(file);
+    let pending: PendingJson | undefined;
+    for (let i = 0; i < 50 && pending?.files.some((f) => f.id === id) !== true; i += 1) {
+      pending = ok<PendingJson>(await call(s, port, s.user, 'GET', '/v1/pending'));
+      if (pending.files.some((f) => f.id === id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const entry = pending!.files.find((f) => f.id === id)!;
+    expect(entry).toMatchObject({ source: file, reason: 'stabilizing' });
+    expect(entry.why).toMatch(/^stable for [0-9.]+ of 8 s$/);
+
+    expectError(
+      await call(s, port, s.admin, 'POST', `/v1/files/${id}/cancel`),
+      409,
+      'API_ERR_CONFLICT',
+      /hold it instead/,
+    );
+    const held = ok<{ held: { id: string; reason: string; by: string } }>(
+      await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
+    ).held;
+    expect(held).toMatchObject({ id, reason: 'held' });
+    expectError(
+      await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
+      409,
+      'API_ERR_CONFLICT',
+      /held already/,
+    );
+
+    await stop(daemon);
+    ({ daemon, port } = await startDaemon(s, '0.3'));
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(manifestLines(s.d.manifests)).toEqual([]);
+    pending = ok<PendingJson>(await call(s, port, s.user, 'GET', '/v1/pending'));
+    expect(pending.files).toEqual([
+      expect.objectContaining({
+        id,
+        reason: 'held',
+        why: expect.stringMatching(/^held by .*admin/),
+      }),
+    ]);
+    ok(await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`));
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'ingest after release');
+    // Gone from the input: nothing to release (while it was in flight, 409 "not held").
+    expectError(
+      await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`),
+      404,
+      'API_ERR_NOT_FOUND',
+    );
+    const row = (await listFiles(s, port))[0]!;
+    const history = await historyOf(s, port, row.id);
+    expect(history.map((e) => [e.type, e.actor === null ? null : 'admin'])).toEqual([
+      ['held', 'admin'],
+      ['released', 'admin'],
+      ['complete', null],
+      ['hashed', null],
+      ['claimed', null],
+      ['moved', null],
+      ['manifest', null],
+      ['committed', null],
+    ]);
+    expect(history[0]!.actor).toBe(held.by);
+    await stop(daemon);
+    expectExactlyOnce(s.d, ['fresh']);
+  }, 60_000);
+
+  it('hostile ids and bodies get a 4xx in the JSON shape, and the daemon is unharmed', async () => {
+    const s = setUpApi();
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    const cases: [string, string, unknown, number][] = [
+      ['POST', '/v1/files/..%2F..%2Fetc/retry', undefined, 400],
+      ['POST', '/v1/files/0/retry', undefined, 400],
+      ['POST', '/v1/files/99999999999999999999/retry', undefined, 400],
+      ['POST', '/v1/files/-1/cancel', undefined, 400],
+      ['POST', '/v1/files/p123/cancel', undefined, 400],
+      ['POST', `/v1/files/p${'A'.repeat(22)}/cancel`, undefined, 404],
+      ['POST', '/v1/files/12345/retry', undefined, 404],
+      ['POST', `/v1/files/p${'A'.repeat(22)}/release`, undefined, 404],
+      ['POST', '/v1/files/1/hold?force=1', undefined, 400],
+      ['POST', '/v1/retry', { status: 'everything' }, 400],
+      ['POST', '/v1/retry', { since: 'yesterday-ish' }, 400],
+      ['POST', '/v1/retry', { q: '', status: 'failed' }, 400],
+      ['POST', '/v1/retry', { __proto__: { x: 1 }, constructor: 1 }, 400],
+      ['POST', '/v1/retry', '[1,2', 400],
+      ['POST', '/v1/retry', '"a string"', 400],
+      ['PUT', '/v1/limits', { concurrency: 1e300 }, 400],
+      ['PUT', '/v1/limits', { concurrency: 2.5 }, 400],
+      ['GET', '/v1/pending?limit=0', undefined, 400],
+      ['GET', '/v1/pending?limit=1001', undefined, 400],
+      ['GET', '/v1/files/abc/history', undefined, 400],
+    ];
+    for (const [method, url, body, code] of cases) {
+      const r = await call(s, port, s.admin, method, url, body);
+      expect(r.status, `${method} ${url}: ${JSON.stringify(r.body)}`).toBe(code);
+      expect(Object.keys(r.body as object).sort()).toEqual(['error', 'message']);
+    }
+    const bulk = ok<{ retried: number; failed: number }>(
+      await call(s, port, s.admin, 'POST', '/v1/retry', {}),
+    );
+    expect(bulk).toEqual({ retried: 0, failed: 0 });
+    writeOld(path.join(s.d.input, 'after.csv'), 'after');
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'still ingesting');
+    expect(output(daemon).stderr).toBe('');
+    await stop(daemon);
+  }, 60_000);
+});

@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { IngestorEvents } from '../../src/events.js';
+import type { Candidate } from '../../src/interfaces.js';
+import type { Backoff } from '../../src/orchestrator/failure-policy.js';
+import { ControlRefusal, OperatorControls } from '../../src/orchestrator/operator-controls.js';
+import { pendingId } from '../../src/pending-id.js';
+import { SqliteStateStore } from '../../src/state/sqlite-async.js';
+import { openSqliteState } from '../../src/state/sqlite-store.js';
+import { PendingSet } from '../../src/watch/pending.js';
+
+const identity = { device: 1, inode: 2, size: 3, mtimeMs: 4 };
+const candidate = (p: string): Candidate => ({ path: p, relPath: p, identity, links: 1 });
+
+function controls(backoffs: Backoff[] = []) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'oc-')), 'state.db');
+  const store = new SqliteStateStore(openSqliteState(file));
+  const pending = new PendingSet(10);
+  let concurrency = 4;
+  let rescans = 0;
+  const c = new OperatorControls({
+    store,
+    clock: () => 1_000,
+    logger: pino({ level: 'silent' }),
+    events: new IngestorEvents(),
+    policy: {
+      retryNow: (p) => backoffs.some((b) => b.path === p),
+      backoffs: () => backoffs.values(),
+      refreshQuarantinedInPlace: async () => {},
+    },
+    scheduler: {
+      get concurrency() {
+        return concurrency;
+      },
+      setConcurrency: (n: number) => {
+        concurrency = n;
+      },
+    },
+    pending,
+    options: { batchSize: 256, stabilityMs: 5_000 },
+    rescan: () => (rescans += 1),
+    recheck: () => (rescans += 1),
+    holds: [],
+    operatorPause: undefined,
+  });
+  return { c, store, pending, rescans: () => rescans };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ControlRefusal> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ControlRefusal);
+  return error as ControlRefusal;
+}
+
+describe('operator controls', () => {
+  it('a cancel aborts a file in flight and holds it; refused once it is being placed', async () => {
+    const { c, store } = controls();
+    const job = c.track(candidate('/in/a'));
+    const hold = await c.cancel(pendingId('/in/a'), 'CN=admin');
+    expect(job.controller.signal.aborted).toBe(true);
+    expect(job.cancelled).toBe(true);
+    expect(hold).toMatchObject({ source: '/in/a', reason: 'cancelled', actor: 'CN=admin' });
+    expect(c.isHeld('/in/a')).toBe(true);
+    expect((await refusal(c.cancel(pendingId('/in/a'), 'CN=admin'))).refusal).toBe('conflict');
+    expect(await store.holds()).toHaveLength(1);
+
+    const placing = c.track(candidate('/in/b'));
+    placing.placing = true;
+    const r = await refusal(c.cancel(pendingId('/in/b'), 'CN=admin'));
+    expect(r.message).toMatch(/already being placed/);
+    expect(placing.controller.signal.aborted).toBe(false);
+    expect(c.isHeld('/in/b')).toBe(false);
+    expect((await refusal(c.cancel(pendingId('/in/zzz'), 'CN=admin'))).refusal).toBe('not-found');
+  });
+
+  it('holds a pending file, lists why, and releases it', async () => {
+    const backoff: Backoff = {
+      path: '/in/b',
+      attempts: 2,
+      failedAt: 900,
+      until: 5_000,
+      error: 'EIO: i/o error',
+      code: 'EIO',
+    };
+    const { c, pending, rescans } = controls([backoff]);
+    pending.set({
+      path: '/in/p',
+      relPath: 'p',
+      tracked: { identity, stableSince: -2_000, observedAt: 1_000 },
+      dueAt: 3_000,
+    });
+    let listed = c.pendingFiles(10);
+    expect(listed.files.map((f) => [f.source, f.reason, f.why])).toEqual([
+      [
+        '/in/b',
+        'backoff',
+        'retry at 1970-01-01T00:00:05.000Z after EIO (attempt 2): EIO: i/o error',
+      ],
+      ['/in/p', 'stabilizing', 'stable for 3.0 of 5 s'],
+    ]);
+    expect(c.pendingFiles(1)).toMatchObject({ total: 2 });
+    expect((await refusal(c.cancel(pendingId('/in/p'), 'CN=a'))).message).toMatch(/hold it/);
+    await c.hold(pendingId('/in/p'), 'CN=a');
+    listed = c.pendingFiles(10);
+    expect(listed.files[0]).toMatchObject({ source: '/in/p', reason: 'held' });
+    await c.release(pendingId('/in/p'), 'CN=a');
+    expect(c.isHeld('/in/p')).toBe(false);
+    expect(rescans()).toBe(1);
+    expect((await refusal(c.release(pendingId('/in/p'), 'CN=a'))).refusal).toBe('not-found');
+    expect(await c.retry(pendingId('/in/b'), 'CN=a')).toMatchObject({ source: '/in/b' });
+  });
+
+  it("the operator's pause: kept, refused twice, and a stop ends the wait for it", async () => {
+    const { c, store } = controls();
+    await c.pause('CN=a');
+    expect(await store.readSetting('operator-pause')).toBe('{"by":"CN=a","since":1000}');
+    expect((await refusal(c.pause('CN=a'))).refusal).toBe('conflict');
+    const waiting = c.whenResumed();
+    c.stop();
+    await expect(waiting).rejects.toMatchObject({ code: 'INGEST_ERR_STOPPING' });
+    await c.resume('CN=a');
+    expect(await store.readSetting('operator-pause')).toBeUndefined();
+    await expect(c.whenResumed()).resolves.toBeUndefined();
+    c.setConcurrency(2, 'CN=a');
+    const journal = (await store.eventsAfter(undefined, 10)).events.map((e) => e.type);
+    expect(journal).toEqual(['paused', 'resumed', 'limits']);
+    expect((await refusal(c.retry('42', 'CN=a'))).refusal).toBe('not-found');
+  });
+});
