@@ -57,8 +57,12 @@ describe('GET /v1/events', () => {
     const types = mine.map((e) => e.type);
     expect(types[0]).toBe('file.complete');
     expect(types.at(-1)).toBe('file.ingested');
+    // The first chunk's progress goes out at once, the next at most every 250 ms: how many a
+    // 400 MiB copy shows depends on the machine's speed (one on a quiet one), so the test asks
+    // for one caught mid-copy, in order.
     const progress = ofType(mine, 'progress');
-    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    expect(Number(progress[0]!.data.bytesDone)).toBeLessThan(400 * 1024 * 1024);
     const done = progress.map((e) => Number(e.data.bytesDone));
     expect([...done].sort((a, b) => a - b)).toEqual(done);
     for (const e of progress) {
