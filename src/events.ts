@@ -63,10 +63,13 @@ export interface IngestorEventMap {
    * subject that asked. Declared here so that the event stream carries them once they are
    * emitted.
    */
-  'file:held': [{ id: number | null; source: string; subject: string | null }];
-  'file:released': [{ id: number | null; source: string; subject: string | null }];
-  /** Cancelled while it was read: its copy removed, its source held (the journal has who). */
-  'file:cancelled': [{ id: number | null; source: string; subject: string | null }];
+  'file:held': [{ id: string; source: string; subject: string }];
+  'file:released': [{ id: string; source: string; subject: string }];
+  /** Cancelled while it was read: its copy stops at its next chunk, its source is held. */
+  'file:cancelled': [{ id: string; source: string; subject: string }];
+  /** An operator's pause and its end (a full volume's are `pipeline:*`). */
+  'operator:paused': [{ kind: 'operator'; subject: string; since: number }];
+  'operator:resumed': [{ kind: 'operator'; subject: string; pausedMs: number }];
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];

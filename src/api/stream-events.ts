@@ -61,8 +61,10 @@ export function followDaemonEvents(events: IngestorEvents, emit: Emit): () => vo
       emit({ type: 'file.failed', data: e });
       if (e.kind === 'retry') emit({ type: 'file.retrying', data: e });
     },
-    'pipeline:paused': file('daemon.paused'),
-    'pipeline:resumed': file('daemon.resumed'),
+    'pipeline:paused': (e) => emit({ type: 'daemon.paused', data: { kind: 'volume', ...e } }),
+    'pipeline:resumed': (e) => emit({ type: 'daemon.resumed', data: { kind: 'volume', ...e } }),
+    'operator:paused': file('daemon.paused'),
+    'operator:resumed': file('daemon.resumed'),
     'scan:done': file('scan.finished'),
   };
   const entries = Object.entries(listeners) as [keyof IngestorEventMap, (...a: never[]) => void][];

@@ -13,7 +13,7 @@ export interface IngestFileDeps {
   scheduler: Pick<Scheduler, 'slot'>;
   pipeline: Pick<Pipeline, 'whenNotPaused' | 'hashAndCopy' | 'whenBatchRoom' | 'ingestInNextBatch'>;
   policy: Pick<FailurePolicy, 'decide'>;
-  outcomes: Pick<OutcomeEvents, 'report' | 'reportCancelled'>;
+  outcomes: Pick<OutcomeEvents, 'report'>;
   controls: Pick<OperatorControls, 'track' | 'settled' | 'whenResumed'>;
 }
 
@@ -52,8 +52,8 @@ export async function ingestFile(candidate: Candidate, d: IngestFileDeps): Promi
   }
   if (outcome.kind === 'failed' && errnoCode(outcome.error) === 'INGEST_ERR_CANCELLED') {
     // Not claimed: the copy (if it was made) is all there is to undo; the source stays, held.
+    // The stream heard of the cancel when the operator asked (OperatorControls).
     if (hashed !== undefined && hashed.tmp !== null) await unlinkIfExists(hashed.tmp);
-    d.outcomes.reportCancelled(candidate);
     return;
   }
   if (outcome.kind === 'failed') outcome = await d.policy.decide(candidate, outcome.error);

@@ -185,6 +185,11 @@ export class OperatorControls {
     );
     this.#pause = pause;
     this.#d.logger.warn({ event: 'operator-paused', actor }, `ingestion paused by ${actor}`);
+    this.#d.events.emit('operator:paused', {
+      kind: 'operator',
+      subject: actor,
+      since: pause.since,
+    });
     return pause;
   }
 
@@ -209,6 +214,11 @@ export class OperatorControls {
     this.#pause = undefined;
     this.#resumed.notify();
     this.#d.logger.warn({ event: 'operator-resumed', actor }, `ingestion resumed by ${actor}`);
+    this.#d.events.emit('operator:resumed', {
+      kind: 'operator',
+      subject: actor,
+      pausedMs: at - pause.since,
+    });
     this.#d.rescan();
   }
 
@@ -331,6 +341,8 @@ export class OperatorControls {
       { event: hold.reason, source, actor },
       `${hold.reason} by ${actor}: ${source}`,
     );
+    const event = hold.reason === 'cancelled' ? 'file:cancelled' : 'file:held';
+    this.#d.events.emit(event, { id, source, subject: actor });
   }
 
   /** Releases a held file: it is taken again when discovery next sees it complete. */
@@ -351,6 +363,7 @@ export class OperatorControls {
     this.#holds.delete(pathKey(hold.source));
     const source = displayPath(hold.source);
     this.#d.logger.warn({ event: 'released', source, actor }, `released by ${actor}: ${source}`);
+    this.#d.events.emit('file:released', { id, source, subject: actor });
     this.#d.recheck(hold.source);
     return hold;
   }

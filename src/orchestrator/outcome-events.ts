@@ -73,15 +73,6 @@ export class OutcomeEvents {
     );
   }
 
-  /**
-   * A file an operator cancelled while it was read: not claimed, its copy removed, its source
-   * held. Journaled with the hold itself (OperatorControls); here it is only announced.
-   */
-  reportCancelled(candidate: Candidate): void {
-    const source = displayPath(candidate.path);
-    this.#d.events.emit('file:cancelled', { id: null, source, subject: null });
-  }
-
   /** Journals a failure that leaves the file to be tried again: its class, code and attempt. */
   #journalFailure(candidate: Candidate, error: unknown, kind: 'retry' | 'quarantine'): void {
     const backoff = this.#d.policy.backoffOf(candidate.path);

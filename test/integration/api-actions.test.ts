@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { startWithApi } from '../helpers/api.js';
+import { openStream } from '../helpers/sse.js';
 import {
   call,
   expectError,
@@ -325,4 +326,36 @@ describe('admin actions', () => {
     expect(output(daemon).stderr).toBe('');
     await stop(daemon);
   }, 60_000);
+
+  it("the event stream carries an operator's pause, resume, hold and release, with who asked", async () => {
+    const s = setUpApi();
+    const { daemon, port } = await startDaemon(s, '30');
+    const stream = await openStream({ port, ca: s.ca, client: s.user });
+    ok(await call(s, port, s.admin, 'POST', '/v1/pause'));
+    ok(await call(s, port, s.admin, 'POST', '/v1/resume'));
+    const file = path.join(s.d.input, 'wait.csv');
+    fs.writeFileSync(file, 'not stable for 30 s');
+    const id = pendingIdOf(file);
+    // Held once discovery has seen it (pending: not stable for 30 s).
+    const deadline = Date.now() + 10_000;
+    while ((await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the file was never pending');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    ok(await call(s, port, s.admin, 'POST', `/v1/files/${id}/release`));
+    await stream.until(
+      (events) => events.some((e) => e.type === 'file.released'),
+      10_000,
+      'released on the stream',
+    );
+    const first = (type: string) => stream.events.find((e) => e.type === type)?.data;
+    const admin = expect.stringMatching(/admin/);
+    expect(first('daemon.paused')).toMatchObject({ kind: 'operator', subject: admin });
+    expect(first('daemon.resumed')).toMatchObject({ kind: 'operator', subject: admin });
+    expect(first('file.held')).toMatchObject({ id, source: file, subject: admin });
+    expect(first('file.released')).toMatchObject({ id, source: file, subject: admin });
+    stream.close();
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+  });
 });
