@@ -48,7 +48,9 @@ export interface ThroughputView {
   bytesPerSecond: number;
   duplicates: number;
   failures: Record<FailureClass, number>;
+  /** Failures per file settled (committed, duplicate or failed), by class. */
   failureRate: Record<FailureClass, number>;
+  /** From complete (hashing starts) to committed, over the files of the window. */
   latencyMs: { mean: number; p95: number; samples: number } | null;
 }
 

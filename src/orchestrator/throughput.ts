@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass } from '../interfaces.js';
+import type { ThroughputView } from '../api/control.js';
 
 /** Seconds kept: the longest window asked for. */
 const SECONDS = 3600;
@@ -8,20 +9,8 @@ const SECONDS = 3600;
 const LATENCY_SAMPLES = 4096;
 const CLASSES: readonly FailureClass[] = ['changed', 'retry', 'quarantine', 'pause'];
 
-/** One window's figures. */
-export interface WindowFigures {
-  seconds: number;
-  files: number;
-  bytes: number;
-  filesPerSecond: number;
-  bytesPerSecond: number;
-  duplicates: number;
-  failures: Record<FailureClass, number>;
-  /** Failures per file settled (committed, duplicate or failed), by class. */
-  failureRate: Record<FailureClass, number>;
-  /** From complete (hashing starts) to committed, over the files of the window. */
-  latencyMs: { mean: number; p95: number; samples: number } | null;
-}
+/** One window's figures: what `GET /v1/stats` shows (the API's `ThroughputView`). */
+export type WindowFigures = ThroughputView;
 
 /**
  * The daemon's recent throughput, in memory and bounded: one bucket per second for an hour
