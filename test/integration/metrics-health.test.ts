@@ -141,7 +141,13 @@ describe('metrics from the start', () => {
     const first = await startWithMetrics(d);
     writeOld(path.join(d.input, 'a.csv'), 'alpha');
     await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest');
-    const live = metricValue(await scrape(first.url), 'ingestor_last_ingest_timestamp_seconds');
+    // The manifest line is written before the commit, and the gauge is set at the commit:
+    // scrape until the commit has happened.
+    let live = 0;
+    for (const until = Date.now() + 10_000; live === 0 && Date.now() < until;) {
+      live = metricValue(await scrape(first.url), 'ingestor_last_ingest_timestamp_seconds');
+      if (live === 0) await new Promise((r) => setTimeout(r, 25));
+    }
     first.daemon.kill('SIGTERM');
     expect((await finished(first.daemon)).code).toBe(0);
     const db = new Database(d.state, { readonly: true });
