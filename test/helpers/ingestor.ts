@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach } from 'vitest';
 
 export const BIN = path.resolve(import.meta.dirname, '../../dist/bin/ingestor.js');
@@ -182,6 +183,27 @@ export async function waitFor(check: () => boolean, timeoutMs = 20_000, what = '
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Waits until the state holds `count` committed rows. A manifest line is written before its
+ * row commits, so a test that reads counts after seeing the line waits for this as well.
+ */
+export async function waitForCommitted(statePath: string, count: number, timeoutMs = 20_000) {
+  const committed = () => {
+    if (!fs.existsSync(statePath)) return 0;
+    const db = new Database(statePath, { readonly: true, fileMustExist: true });
+    try {
+      return (
+        db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'committed'`).get() as {
+          n: number;
+        }
+      ).n;
+    } finally {
+      db.close();
+    }
+  };
+  await waitFor(() => committed() >= count, timeoutMs, `${count} committed rows`);
 }
 
 /** Writes a file whose mtime lies in the past, so it is complete at once. */

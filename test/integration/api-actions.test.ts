@@ -23,6 +23,7 @@ import {
   output,
   run,
   waitFor,
+  waitForCommitted,
   writeOld,
 } from '../helpers/ingestor.js';
 
@@ -186,7 +187,7 @@ describe('admin actions', () => {
     writeOld(path.join(s.d.input, 'one.csv'), 'same');
     await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'first');
     writeOld(path.join(s.d.input, 'two.csv'), 'same');
-    await waitFor(() => fs.readdirSync(s.d.input).length === 0, 20_000, 'duplicate');
+    await waitForCommitted(s.d.state, 2); // the duplicate's row as well
     const files = await listFiles(s, port);
     const original = files.find((f) => f.source.endsWith('one.csv'))!;
     const duplicate = files.find((f) => f.source.endsWith('two.csv'))!;

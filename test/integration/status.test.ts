@@ -5,11 +5,11 @@ import {
   baseArgs,
   finished,
   makeDirs,
-  manifestLines,
   output,
   run,
   start,
   waitFor,
+  waitForCommitted,
   writeOld,
 } from '../helpers/ingestor.js';
 
@@ -33,7 +33,7 @@ describe('status with the daemon running', () => {
     writeOld(path.join(d.input, 'a.csv'), 'alpha');
     // A long window: a new file stays pending for the whole test.
     const daemon = start([...baseArgs(d), '--stability-seconds', '60', '--scan-interval', '1']);
-    await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest');
+    await waitForCommitted(d.state, 1);
     await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
     // Its snapshots come every 5 s; the first one is written when it starts.
     const first = await statusOf(d.state);
