@@ -28,6 +28,8 @@ export function deserializeError(s: SerializedError): Error {
       ? undefined
       : Object.assign(new Error(s.causeMessage), { code: s.causeCode });
   if (s.name === 'SourceReadError') return new SourceReadError(s.message, cause);
+  // A caller's mistake (a malformed cursor): the API answers it with a 400.
+  if (s.name === 'TypeError') return new TypeError(s.message, { cause });
   if (s.code?.startsWith('INGEST_ERR_') === true) {
     return new IngestError(s.code as never, s.message, { cause });
   }

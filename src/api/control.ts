@@ -1,6 +1,6 @@
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass, FsPath } from '../interfaces.js';
-import type { DurableEventPage, StateReader } from '../state/store.js';
+import type { StateReader } from '../state/store.js';
 import type { Volume } from './resources.js';
 
 /** Where the daemon is in its life: the phases `/healthz` knows. */
@@ -83,31 +83,18 @@ export interface DaemonControl {
   /** The daemon's events, which the event stream (`GET /v1/events`) follows. */
   readonly events: IngestorEvents;
   /**
-   * Durable events after `cursor`, oldest first, at most `limit`, and the cursor to go on from
-   * (null at the end): what `GET /v1/events` replays to a client whose `Last-Event-ID` is not
-   * in its in-memory ring. Optional: a daemon without it replays from memory only.
-   *
-   * Ids. A live event's id is `<start>-<seq>`: the daemon's start (ms since the epoch) and a
-   * counter from 1 in that run, so an id names its run and orders events within it (see
-   * api/event-ring.ts). A durable event's id is the state's cursor (`eventsAfter`), never of
-   * that form. `cursor` is the client's `Last-Event-ID` when it is a durable id returned here;
-   * a live id of an earlier run cannot be placed among durable events yet, and gets a
-   * `stream.gap` instead.
+   * Durable events after `cursor` (undefined: the oldest kept) and up to `until` if given, in
+   * the order they became durable (`StateStore.eventsAfter`: file rows committed as ingested,
+   * duplicate or quarantined, and the journal's events), at most `limit`, named as the stream
+   * names them. `more` is false once the page reached the end (or `until`). The event stream
+   * follows the daemon's durable events through it, and replays them to a client that comes
+   * back (see api/event-ring.ts for the ids). A malformed cursor throws a TypeError.
    */
-  replayAfter?(
-    cursor: string,
-    limit: number,
-  ): Promise<{ events: ReplayedEvent[]; next: string | null }>;
+  replayAfter(cursor: string | undefined, limit: number, until?: string): Promise<ReplayPage>;
+  /** The state's cursor after its newest durable event: where the stream starts following. */
+  eventsCursor(): Promise<string>;
   /** The operator's pause, if one is on (distinct from `pausedReason`'s volume pause). */
   operatorPause(): OperatorPauseView | undefined;
-  /**
-   * Durable events in commit order after `cursor` (`StateStore.eventsAfter`: file rows
-   * committed as ingested, duplicate or quarantined, and the journal's events), at most
-   * `limit`. For a stream's replay on `Last-Event-ID`: send each event's `cursor` as its id;
-   * a client that comes back with it gets what followed, each event once, within
-   * `--history-days` for journal events. A malformed cursor throws a TypeError.
-   */
-  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage>;
   /** Files seen and not taken, at most `limit`, and how many there are. */
   pending(limit: number): { files: PendingFileView[]; total: number };
   /** Throughput over the last `seconds` (at most 3600). */
@@ -126,13 +113,21 @@ export interface DaemonControl {
   setConcurrency(concurrency: number, actor: string): void;
 }
 
-/** An event the state keeps (a file's history), as `replayAfter` returns it for the stream. */
+/** A durable event (a file's row, or the journal's), as `replayAfter` returns it. */
 export interface ReplayedEvent {
-  /** Unique among durable events; never of the live form `<start>-<seq>`. */
-  id: string;
+  /** The state's cursor right after it (see api/event-ring.ts). */
+  cursor: string;
   /** One of the stream's dotted types (`file.ingested`, ...). */
   type: string;
   /** When it happened (ms since the epoch). */
   at: number;
-  data: object;
+  data: Record<string, unknown>;
+}
+
+/** A page of durable events and where to go on from. */
+export interface ReplayPage {
+  events: ReplayedEvent[];
+  cursor: string;
+  /** Whether more may follow at once (the page was full). */
+  more: boolean;
 }

@@ -1,29 +1,44 @@
 /**
- * Live event ids: `<start>-<seq>`, the daemon's start (ms since the epoch) and a counter from 1
- * within that run. The start makes an id from an earlier run recognisable (its events are not
- * in this run's memory); the counter orders events within a run and says how many a client
- * missed.
+ * Event ids: `<start>-<seq>.<cursor>`. `start` is the daemon's start (ms since the epoch) and
+ * `seq` a counter from 1 within that run: together they place an event in this run's memory
+ * (the ring below) and say how many a client missed. `cursor` is the state's place in the
+ * durable events (`StateStore.eventsAfter`) when the event was sent: every durable event up to
+ * it had been sent before. A client that comes back after the ring has moved on, or to a daemon
+ * started since, is replayed the durable events after its cursor from the state.
+ *
+ * A bare cursor (no `<start>-<seq>.`) is also an id: the one a replayed durable event carries.
  */
-export interface LiveId {
-  start: number;
-  seq: number;
+export interface EventId {
+  /** The run and the counter, for a live event; undefined for a replayed durable one. */
+  live: { start: number; seq: number } | undefined;
+  /** The state's cursor; undefined only for the ids of older versions (`<start>-<seq>`). */
+  cursor: string | undefined;
 }
 
-export function formatLiveId(start: number, seq: number): string {
-  return `${start}-${seq}`;
+/** The characters of a state's cursor (see `StateStore.eventsAfter`). */
+const CURSOR = '[A-Za-z0-9_-]{1,40}';
+const LIVE_ID = new RegExp(`^(\\d{1,15})-(\\d{1,15})(?:\\.(${CURSOR}))?$`);
+const CURSOR_ID = new RegExp(`^${CURSOR}$`);
+
+export function formatEventId(start: number, seq: number, cursor: string): string {
+  return `${start}-${seq}.${cursor}`;
 }
 
-/** A live id's parts, or undefined for anything else (a durable id, or garbage). */
-export function parseLiveId(id: string): LiveId | undefined {
-  const match = /^(\d{1,15})-(\d{1,15})$/.exec(id);
-  if (match === null) return undefined;
-  return { start: Number(match[1]), seq: Number(match[2]) };
+/** An id's parts, or undefined for anything that is not an id this stream sends. */
+export function parseEventId(id: string): EventId | undefined {
+  const live = LIVE_ID.exec(id);
+  if (live !== null) {
+    return { live: { start: Number(live[1]), seq: Number(live[2]) }, cursor: live[3] };
+  }
+  return CURSOR_ID.test(id) ? { live: undefined, cursor: id } : undefined;
 }
 
 /** An event with its id, as it is written to clients. */
 export interface StampedEvent {
   id: string;
   seq: number;
+  /** The state's cursor when it was sent (see above). */
+  cursor: string;
   type: string;
   at: number;
   data: Record<string, unknown>;
@@ -39,7 +54,7 @@ export class EventRing {
   readonly #items: (StampedEvent | undefined)[];
   #next = 0;
   #size = 0;
-  #lostThrough = 0;
+  #lost: StampedEvent | undefined;
 
   constructor(readonly capacity: number) {
     this.#items = new Array<StampedEvent | undefined>(capacity);
@@ -47,7 +62,7 @@ export class EventRing {
 
   push(event: StampedEvent): void {
     const evicted = this.#items[this.#next];
-    if (evicted !== undefined) this.#lostThrough = evicted.seq;
+    if (evicted !== undefined) this.#lost = evicted;
     this.#items[this.#next] = event;
     this.#next = (this.#next + 1) % this.capacity;
     this.#size = Math.min(this.capacity, this.#size + 1);
@@ -58,13 +73,12 @@ export class EventRing {
    * event is at or after it gets everything it missed from the ring.
    */
   get lostThrough(): number {
-    return this.#lostThrough;
+    return this.#lost?.seq ?? 0;
   }
 
-  /** The oldest event held, if any. */
-  oldest(): StampedEvent | undefined {
-    if (this.#size === 0) return undefined;
-    return this.#items[(this.#next - this.#size + this.capacity) % this.capacity];
+  /** The cursor of the newest event no longer held: durable events up to it are not here. */
+  get lostCursor(): string | undefined {
+    return this.#lost?.cursor;
   }
 
   /** Events with a counter above `seq`, oldest first. */

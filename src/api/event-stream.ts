@@ -1,10 +1,9 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import type { DaemonControl, ReplayedEvent } from './control.js';
-import { EventRing, formatLiveId, parseLiveId } from './event-ring.js';
-import type { StampedEvent } from './event-ring.js';
-import type { StreamPayload } from './stream-events.js';
+import type { DaemonControl } from './control.js';
+import { EventRing, formatEventId } from './event-ring.js';
+import type { EventId, StampedEvent } from './event-ring.js';
 import { followDaemonEvents, isReplayed } from './stream-events.js';
 
 /** The event stream's figures (README, "The event stream"). */
@@ -21,6 +20,8 @@ export const STREAM_LIMITS = {
   maxReplayed: 10_000,
   /** Durable events asked of the state at once. */
   replayPage: 500,
+  /** The state is read this often for durable events no daemon event announced. */
+  followMs: 1_000,
 } as const;
 
 /** Which events a client asked for: `?types=` and `?file=`. */
@@ -102,12 +103,27 @@ class StreamClient {
   }
 }
 
+/** What a reconnecting client is owed, decided at once (synchronously) when it attaches. */
+interface ReplayPlan {
+  /** Durable events after this cursor, up to `until`, come first from the state. */
+  durable?: { after: string; until: string };
+  gap?: { id: string; data: object };
+  /** Then these, from memory. */
+  ring: StampedEvent[];
+}
+
 /**
- * The live event stream (`GET /v1/events`): follows the daemon's events, stamps each with an id
- * (`<start>-<seq>`, see event-ring.ts), keeps the recent ones in a ring for clients that
- * reconnect, and writes each to every client whose filter takes it. Ingestion never waits for
- * a client: the listeners write to sockets without awaiting, and a client that does not read
- * is dropped once its queue passes STREAM_LIMITS.maxQueuedBytes.
+ * The live event stream (`GET /v1/events`). It follows the daemon two ways: the events the
+ * state does not keep (progress, a file found complete, a full volume's pause) as they are
+ * emitted, and the durable ones (files committed, the journal's failures, holds, an operator's
+ * pause) by reading the state after each write (`#follow`), so that a live event and its
+ * replay are the same and carry the same place in the state. Each event is stamped with an id
+ * (`<start>-<seq>.<cursor>`, see event-ring.ts), kept in a ring for clients that reconnect,
+ * and written to every client whose filter takes it. A client that comes back after the ring
+ * has moved on, or after a restart, is replayed the durable events it missed from the state.
+ *
+ * Ingestion never waits for a client: the listeners write to sockets without awaiting, and a
+ * client that does not read is dropped once its queue passes STREAM_LIMITS.maxQueuedBytes.
  */
 export class EventHub {
   readonly #control: DaemonControl;
@@ -116,22 +132,41 @@ export class EventHub {
   readonly #clients = new Set<StreamClient>();
   readonly #unfollow: () => void;
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #poll: NodeJS.Timeout;
   #stats: NodeJS.Timeout | undefined;
   #seq = 0;
+  /** The state's cursor after the last durable event sent; where this run began following. */
+  #cursor: string;
+  readonly #startCursor: string;
+  /** A read of the state under way, and whether another was asked for meanwhile. */
+  #following: Promise<void> | undefined;
+  #again = false;
+  #followFailed = false;
+  #closed = false;
   /** Files and bytes ingested so far, and at the last stats event: the rates' source. */
   #ingested = { files: 0, bytes: 0 };
   #lastStats = { at: 0, files: 0, bytes: 0 };
 
-  constructor(control: DaemonControl, log: FastifyBaseLogger) {
+  /** A hub that follows the daemon from now on (the state's newest event). */
+  static async open(control: DaemonControl, log: FastifyBaseLogger): Promise<EventHub> {
+    return new EventHub(control, log, await control.eventsCursor());
+  }
+
+  private constructor(control: DaemonControl, log: FastifyBaseLogger, cursor: string) {
     this.#control = control;
     this.#log = log;
-    this.#unfollow = followDaemonEvents(control.events, (payload) => this.#publish(payload));
+    this.#cursor = cursor;
+    this.#startCursor = cursor;
+    const unfollow = followDaemonEvents(
+      control.events,
+      (payload) => this.#publish(payload, this.#cursor),
+      () => this.#follow(),
+    );
     const count = (e: { bytes: number }) => {
       this.#ingested.files += 1;
       this.#ingested.bytes += e.bytes;
     };
     control.events.on('file:committed', count);
-    const unfollow = this.#unfollow;
     this.#unfollow = () => {
       unfollow();
       control.events.off('file:committed', count);
@@ -140,6 +175,20 @@ export class EventHub {
       for (const client of this.#clients) client.write(': keep-alive\n\n');
     }, STREAM_LIMITS.heartbeatMs);
     this.#heartbeat.unref();
+    // Writes no event announces (a retry, a change of limits) are read within this.
+    this.#poll = setInterval(() => this.#follow(), STREAM_LIMITS.followMs);
+    this.#poll.unref();
+  }
+
+  /** Whether the state can place `cursor` (a client's `Last-Event-ID`): false when malformed. */
+  async knows(cursor: string): Promise<boolean> {
+    try {
+      await this.#control.replayAfter(cursor, 0);
+      return true;
+    } catch (error) {
+      if (error instanceof TypeError) return false;
+      throw error;
+    }
   }
 
   /** Clients streaming now. */
@@ -147,22 +196,62 @@ export class EventHub {
     return this.#clients.size;
   }
 
-  #stamp(payload: StreamPayload): StampedEvent {
+  #publish(
+    payload: { type: string; data: Record<string, unknown> },
+    cursor: string,
+    at = Date.now(),
+  ): void {
     this.#seq += 1;
-    const id = formatLiveId(this.#control.startedAt, this.#seq);
-    return {
+    const id = formatEventId(this.#control.startedAt, this.#seq, cursor);
+    const event: StampedEvent = {
       id,
       seq: this.#seq,
-      at: Date.now(),
+      cursor,
+      at,
       ...payload,
       frame: frameOf(id, payload.type, payload.data),
     };
-  }
-
-  #publish(payload: StreamPayload): void {
-    const event = this.#stamp(payload);
     if (isReplayed(event.type)) this.#ring.push(event);
     for (const client of this.#clients) client.offer(event);
+  }
+
+  /**
+   * Reads what the state has after `#cursor` and sends it, page by page; asked again while it
+   * reads, it reads again. One read at a time, so events go out in the state's order.
+   */
+  #follow(): void {
+    if (this.#closed) return;
+    if (this.#following !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#following = (async () => {
+      try {
+        let more = true;
+        while (more && !this.#closed) {
+          this.#again = false;
+          const page = await this.#control.replayAfter(this.#cursor, STREAM_LIMITS.replayPage);
+          for (const event of page.events) {
+            this.#cursor = event.cursor;
+            this.#publish({ type: event.type, data: event.data }, event.cursor, event.at);
+          }
+          this.#cursor = page.cursor;
+          more = page.more || this.#again;
+        }
+        this.#followFailed = false;
+      } catch (error) {
+        // Logged once until a read works again; the next write or the poll tries again.
+        if (!this.#followFailed) {
+          this.#log.warn(
+            { event: 'api-stream-follow-failed', err: error },
+            `event stream: could not read the state's events: ${(error as Error).message}`,
+          );
+        }
+        this.#followFailed = true;
+      } finally {
+        this.#following = undefined;
+      }
+    })();
   }
 
   #publishStats(): void {
@@ -171,18 +260,21 @@ export class EventHub {
     const { files, bytes } = this.#ingested;
     const queue = this.#control.queue();
     const paused = this.#control.pausedReason();
-    this.#publish({
-      type: 'stats',
-      data: {
-        filesPerSecond: Math.round(((files - this.#lastStats.files) / seconds) * 1000) / 1000,
-        bytesPerSecond: Math.round((bytes - this.#lastStats.bytes) / seconds),
-        queued: queue.queued,
-        inflight: queue.inflight,
-        pending: queue.pending,
-        paused: paused !== undefined,
-        pausedReason: paused ?? null,
+    this.#publish(
+      {
+        type: 'stats',
+        data: {
+          filesPerSecond: Math.round(((files - this.#lastStats.files) / seconds) * 1000) / 1000,
+          bytesPerSecond: Math.round((bytes - this.#lastStats.bytes) / seconds),
+          queued: queue.queued,
+          inflight: queue.inflight,
+          pending: queue.pending,
+          paused: paused !== undefined,
+          pausedReason: paused ?? null,
+        },
       },
-    });
+      this.#cursor,
+    );
     this.#lastStats = { at: now, files, bytes };
   }
 
@@ -205,13 +297,13 @@ export class EventHub {
 
   /**
    * Streams to `raw` until it closes: the headers, what the client missed since
-   * `lastEventId` (see `#replay`), then live events. Resolves once it is live.
+   * `lastEventId` (see `#plan`), then live events. Resolves once it is live.
    */
   async attach(
     raw: ServerResponse,
     filter: StreamFilter,
     subject: string,
-    lastEventId: string | undefined,
+    lastEventId: EventId | undefined,
   ): Promise<void> {
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -230,8 +322,9 @@ export class EventHub {
     // What the ring holds now is taken at once: later events reach the client's backlog.
     const plan = this.#plan(lastEventId);
     try {
-      if (plan.durableFrom !== undefined)
-        await this.#replayDurable(client, plan.durableFrom, plan.cut);
+      if (plan.durable !== undefined) {
+        await this.#replayDurable(client, plan.durable.after, plan.durable.until);
+      }
       if (plan.gap !== undefined) {
         await client.replay(frameOf(plan.gap.id, 'stream.gap', plan.gap.data));
       }
@@ -239,8 +332,8 @@ export class EventHub {
     } catch (error) {
       this.#log.warn({ err: error, subject }, 'event stream: replay failed');
       await client.replay(
-        frameOf(formatLiveId(this.#control.startedAt, 0), 'stream.gap', {
-          reason: `the events before this run could not be read: ${(error as Error).message}`,
+        frameOf(formatEventId(this.#control.startedAt, 0, this.#startCursor), 'stream.gap', {
+          reason: `the events missed could not be read from the state: ${(error as Error).message}`,
         }),
       );
     }
@@ -250,84 +343,75 @@ export class EventHub {
     for (const event of backlog) if (event.seq > after) client.write(event.frame);
   }
 
-  /** What a client that last saw `lastEventId` is owed, decided at once (synchronously). */
-  #plan(lastEventId: string | undefined): {
-    ring: StampedEvent[];
-    gap?: { id: string; data: object };
-    durableFrom?: string;
-    cut: number;
-  } {
+  #plan(last: EventId | undefined): ReplayPlan {
+    if (last === undefined) return { ring: [] };
+    const { live, cursor } = last;
     const start = this.#control.startedAt;
-    const oldest = this.#ring.oldest();
-    // Durable events before `cut` happened before the ring's first: the ring has the rest.
-    const cut = this.#ring.lostThrough === 0 ? start : (oldest?.at ?? Date.now());
-    if (lastEventId === undefined) return { ring: [], cut };
-    const live = parseLiveId(lastEventId);
-    const gapId = formatLiveId(start, this.#ring.lostThrough);
-    if (live !== undefined && live.start === start) {
-      if (live.seq >= this.#ring.lostThrough) return { ring: this.#ring.after(live.seq), cut };
+    // This run's, still in memory.
+    if (live?.start === start && live.seq >= this.#ring.lostThrough) {
+      return { ring: this.#ring.after(live.seq) };
+    }
+    const ring = this.#ring.after(0);
+    // An earlier run's, or one the ring has moved past: the state has the durable events up to
+    // where the ring begins.
+    if (cursor !== undefined) {
       return {
-        ring: this.#ring.after(0),
-        gap: {
-          id: gapId,
-          data: {
-            reason: `events after ${lastEventId} are older than the ${STREAM_LIMITS.ringEvents} kept in memory; GET /v1/files has every file's row`,
-            lastEventId,
-          },
-        },
-        cut,
+        durable: { after: cursor, until: this.#ring.lostCursor ?? this.#startCursor },
+        ring,
       };
     }
-    if (this.#control.replayAfter !== undefined && live === undefined) {
-      return { ring: this.#ring.after(0), durableFrom: lastEventId, cut };
-    }
     return {
-      ring: this.#ring.after(0),
+      ring,
       gap: {
-        id: gapId,
+        id: formatEventId(
+          start,
+          this.#ring.lostThrough,
+          this.#ring.lostCursor ?? this.#startCursor,
+        ),
         data: {
-          reason: `the daemon started at ${new Date(start).toISOString()}, after ${lastEventId}; the events before that are not kept in memory`,
-          lastEventId,
+          reason: `${formatLive(live)} names no place in the state's events (an id of an older version); GET /v1/files has every file's row`,
         },
       },
-      cut,
     };
   }
 
-  /** Durable events after `cursor` that happened before `cut`, at most STREAM_LIMITS.maxReplayed. */
-  async #replayDurable(client: StreamClient, cursor: string, cut: number): Promise<void> {
-    let next: string | null = cursor;
+  /** Durable events after `cursor` up to `until`, at most STREAM_LIMITS.maxReplayed. */
+  async #replayDurable(client: StreamClient, cursor: string, until: string): Promise<void> {
+    let next = cursor;
     let sent = 0;
-    while (next !== null && client.open) {
-      const page: { events: ReplayedEvent[]; next: string | null } = await this.#control
-        .replayAfter!(next, STREAM_LIMITS.replayPage);
+    for (let more = true; more && client.open;) {
+      const page = await this.#control.replayAfter(next, STREAM_LIMITS.replayPage, until);
       for (const event of page.events) {
-        if (event.at >= cut) return;
         if (sent >= STREAM_LIMITS.maxReplayed) {
           const data = {
             reason: `more than ${STREAM_LIMITS.maxReplayed} events were missed; GET /v1/files has every file's row`,
-            lastEventId: event.id,
+            lastEventId: event.cursor,
           };
-          await client.replay(frameOf(event.id, 'stream.gap', data));
+          await client.replay(frameOf(event.cursor, 'stream.gap', data));
           return;
         }
-        if (
-          matches(client.filter, { type: event.type, data: event.data as Record<string, unknown> })
-        ) {
-          await client.replay(frameOf(event.id, event.type, event.data));
+        if (matches(client.filter, event)) {
+          await client.replay(frameOf(event.cursor, event.type, event.data));
         }
         sent += 1;
       }
-      next = page.next;
+      next = page.cursor;
+      more = page.more;
     }
   }
 
   /** Ends every stream (a stop): clients see the end and reconnect to the next daemon. */
   close(): void {
+    this.#closed = true;
     this.#unfollow();
     clearInterval(this.#heartbeat);
+    clearInterval(this.#poll);
     if (this.#stats !== undefined) clearInterval(this.#stats);
     for (const client of this.#clients) client.raw.end();
     this.#clients.clear();
   }
+}
+
+function formatLive(live: EventId['live']): string {
+  return live === undefined ? 'the id' : `${live.start}-${live.seq}`;
 }

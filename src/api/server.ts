@@ -83,7 +83,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const monitor = new ResourceMonitor();
   statusRoutes(app, control, monitor);
   fileRoutes(app, control.state);
-  const hub = new EventHub(control, log);
+  const hub = await EventHub.open(control, log);
   eventRoutes(app, hub);
   historyRoutes(app, control.state);
   pendingRoutes(app, control);

@@ -16,8 +16,10 @@ export const STREAM_TYPES = [
   'file.held',
   'file.released',
   'file.cancelled',
+  'file.retried',
   'daemon.paused',
   'daemon.resumed',
+  'daemon.limits',
   'scan.finished',
   'progress',
   'stats',
@@ -40,36 +42,59 @@ type Emit = (payload: StreamPayload) => void;
 type Listeners = { [K in keyof IngestorEventMap]?: (...args: IngestorEventMap[K]) => void };
 
 /**
- * The daemon's events as the stream names them. Returns what unsubscribes. The listeners only
- * build a small object and hand it on: the pipeline emits synchronously and must not wait.
+ * The daemon's events that follow a write to the state: the stream reads what was written (the
+ * row, the journal's event) rather than sending the event itself, so that a live event and its
+ * replay are the same, with the same place in the state (see event-ring.ts).
  */
-export function followDaemonEvents(events: IngestorEvents, emit: Emit): () => void {
-  const file = (type: StreamType) => (data: object) =>
-    emit({ type, data: data as Record<string, unknown> });
-  const listeners: Listeners = {
-    'file:complete': file('file.complete'),
-    'file:committed': file('file.ingested'),
-    'file:duplicate': file('file.duplicate'),
-    'file:deferred': file('file.deferred'),
-    'file:quarantined': file('file.quarantined'),
-    'file:held': file('file.held'),
-    'file:released': file('file.released'),
-    'file:cancelled': file('file.cancelled'),
-    'file:progress': file('progress'),
-    // A failure the policy tries again is both: it failed, and it is retrying.
-    'file:failed': (e) => {
-      emit({ type: 'file.failed', data: e });
-      if (e.kind === 'retry') emit({ type: 'file.retrying', data: e });
-    },
-    'pipeline:paused': (e) => emit({ type: 'daemon.paused', data: { kind: 'volume', ...e } }),
-    'pipeline:resumed': (e) => emit({ type: 'daemon.resumed', data: { kind: 'volume', ...e } }),
-    'operator:paused': file('daemon.paused'),
-    'operator:resumed': file('daemon.resumed'),
-    'scan:done': file('scan.finished'),
-  };
+const DURABLE_SIGNS: readonly (keyof IngestorEventMap)[] = [
+  'recovery:done',
+  'file:committed',
+  'file:duplicate',
+  'file:quarantined',
+  'file:failed',
+  'file:held',
+  'file:released',
+  'file:cancelled',
+  'operator:paused',
+  'operator:resumed',
+];
+
+function follow(events: IngestorEvents, listeners: Listeners): () => void {
   const entries = Object.entries(listeners) as [keyof IngestorEventMap, (...a: never[]) => void][];
   for (const [name, listener] of entries) events.on(name, listener as never);
   return () => {
     for (const [name, listener] of entries) events.off(name, listener as never);
+  };
+}
+
+/**
+ * Follows the daemon: `emit` gets the events the state does not keep (a file found complete,
+ * progress, a full volume's pause, a scan), named as the stream names them; `written` is told
+ * when the state has something new for the stream to read. Returns what unsubscribes. The
+ * listeners only build a small object or set a flag: the pipeline emits synchronously and must
+ * not wait.
+ */
+export function followDaemonEvents(
+  events: IngestorEvents,
+  emit: Emit,
+  written: () => void,
+): () => void {
+  const live = (type: StreamType) => (data: object) =>
+    emit({ type, data: data as Record<string, unknown> });
+  const unfollowLive = follow(events, {
+    'file:complete': live('file.complete'),
+    'file:deferred': live('file.deferred'),
+    'file:progress': live('progress'),
+    'pipeline:paused': (e) => emit({ type: 'daemon.paused', data: { kind: 'volume', ...e } }),
+    'pipeline:resumed': (e) => emit({ type: 'daemon.resumed', data: { kind: 'volume', ...e } }),
+    'scan:done': live('scan.finished'),
+  });
+  const unfollowWritten = follow(
+    events,
+    Object.fromEntries(DURABLE_SIGNS.map((name) => [name, written])) as Listeners,
+  );
+  return () => {
+    unfollowLive();
+    unfollowWritten();
   };
 }

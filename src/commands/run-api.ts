@@ -1,8 +1,6 @@
 import path from 'node:path';
-import type { DaemonControl, DaemonPhase, ReplayedEvent } from '../api/control.js';
-import { fileView } from '../ops/file-view.js';
-import { displayPath } from '../paths.js';
-import type { DurableEvent, JournalEventType } from '../state/store.js';
+import type { DaemonControl, DaemonPhase } from '../api/control.js';
+import { replayPage } from '../api/durable-events.js';
 import type { ApiServer } from '../api/server.js';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
@@ -53,14 +51,8 @@ function controlOf(
     state: ingestor.state,
     events: ingestor.events,
     operatorPause: () => ingestor.controls.operatorPause,
-    eventsAfter: (cursor, limit) => ingestor.state.eventsAfter(cursor, limit),
-    replayAfter: async (cursor, limit) => {
-      const page = await ingestor.state.eventsAfter(cursor, limit);
-      return {
-        events: page.events.map(replayed),
-        next: page.events.length < limit ? null : page.cursor,
-      };
-    },
+    replayAfter: (cursor, limit, until) => replayPage(ingestor.state, cursor, limit, until),
+    eventsCursor: () => ingestor.state.eventsCursor(),
     pending: (limit) => ingestor.controls.pendingFiles(limit),
     throughput: (seconds) => ingestor.throughput.window(seconds),
     retry: (id, actor) => refusals(() => ingestor.controls.retry(id, actor)),
@@ -73,39 +65,6 @@ function controlOf(
     setConcurrency: (concurrency, actor) => ingestor.controls.setConcurrency(concurrency, actor),
   };
 }
-
-/** A durable event as the event stream sends it: the type by the stream's names. */
-function replayed(event: DurableEvent): ReplayedEvent {
-  if (event.kind === 'file') {
-    return {
-      id: event.cursor,
-      type: `file.${event.type}`,
-      at: event.at,
-      data: fileView(event.row, undefined),
-    };
-  }
-  const j = event.event;
-  const type = JOURNAL_STREAM_TYPES[j.type] ?? `file.${j.type}`;
-  return {
-    id: event.cursor,
-    type,
-    at: event.at,
-    data: {
-      id: j.fileId,
-      source: j.source === null ? null : displayPath(j.source),
-      actor: j.actor,
-      ...j.detail,
-    },
-  };
-}
-
-/** Journal events whose stream name is not `file.<type>`. */
-const JOURNAL_STREAM_TYPES: Partial<Record<JournalEventType, string>> = {
-  'retry-scheduled': 'file.retrying',
-  paused: 'daemon.paused',
-  resumed: 'daemon.resumed',
-  limits: 'daemon.limits',
-};
 
 /** How a URL names a host: an IPv6 address in brackets. */
 function urlHost(host: string): string {

@@ -59,7 +59,7 @@ export function eventLine(event: StreamedEvent, at = Date.now()): string {
   } else {
     if (typeof d.id === 'number') rest.push(`#${d.id}`);
     if (typeof d.bytes === 'number') rest.push(formatBytes(d.bytes));
-    for (const key of ['reason', 'error', 'kind', 'original', 'files', 'subject']) {
+    for (const key of ['reason', 'error', 'kind', 'original', 'files', 'actor']) {
       if (d[key] !== undefined && d[key] !== null) rest.push(`${key}=${cell(d[key])}`);
     }
   }

@@ -117,8 +117,16 @@ export class SqliteStateStore implements StateStore {
     return this.#sync.journal.fileEvents(fileId, source, until, limit);
   }
 
-  async eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage> {
-    return this.#sync.journal.eventsAfter(cursor, limit);
+  async eventsAfter(
+    cursor: string | undefined,
+    limit: number,
+    until?: string,
+  ): Promise<DurableEventPage> {
+    return this.#sync.journal.eventsAfter(cursor, limit, until);
+  }
+
+  async eventsCursor(): Promise<string> {
+    return this.#sync.journal.eventsCursor();
   }
 
   async pruneEvents(before: number, limit: number): Promise<number> {

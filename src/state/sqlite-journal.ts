@@ -79,6 +79,8 @@ export class SqliteJournal {
   readonly #after: Statement<[number, number], RawEvent>;
   readonly #filesAfter: Statement<[number, number, number], RawRow>;
   readonly #oldestIntent: Statement<[], { id: number | null }>;
+  readonly #lastRow: Statement<[], { id: number | null }>;
+  readonly #lastEvent: Statement<[], { id: number | null }>;
   readonly #prune: Statement<[number, number]>;
   readonly #holds: Statement<[], RawHold>;
   readonly #putHold: Statement<unknown[]>;
@@ -108,6 +110,8 @@ export class SqliteJournal {
         AND (status = 'committed' OR (kind = 'quarantine' AND status = 'released'))
       ORDER BY id LIMIT ?`);
     this.#oldestIntent = db.prepare(`SELECT min(id) AS id FROM files WHERE status = 'intent'`);
+    this.#lastRow = db.prepare(`SELECT max(id) AS id FROM files`);
+    this.#lastEvent = db.prepare(`SELECT max(id) AS id FROM events`);
     this.#prune = db.prepare(
       `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? ORDER BY at LIMIT ?)`,
     );
@@ -143,11 +147,25 @@ export class SqliteJournal {
     return this.#byFile.all({ fileId, source: toBytes(source), until, limit }).map(toEvent);
   }
 
-  eventsAfter(cursor: string | undefined, limit: number): DurableEventPage {
+  /** Rows below the oldest open intent are settled: a reader may pass them. */
+  #settledBound(): number {
+    return this.#oldestIntent.get()?.id ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  eventsCursor(): string {
+    const lastRow = Math.min(this.#settledBound() - 1, this.#lastRow.get()?.id ?? 0);
+    return encodeEventCursor(lastRow, this.#lastEvent.get()?.id ?? 0);
+  }
+
+  eventsAfter(cursor: string | undefined, limit: number, until?: string): DurableEventPage {
     const start = cursor === undefined ? { fileId: 0, eventId: 0 } : decodeEventCursor(cursor);
-    const bound = this.#oldestIntent.get()?.id ?? Number.MAX_SAFE_INTEGER;
+    const end = until === undefined ? undefined : decodeEventCursor(until);
+    const bound = Math.min(this.#settledBound(), end === undefined ? Infinity : end.fileId + 1);
     const rows = this.#filesAfter.all(start.fileId, bound, limit).map(toRow);
-    const journal = this.#after.all(start.eventId, limit).map(toEvent);
+    const journal = this.#after
+      .all(start.eventId, limit)
+      .map(toEvent)
+      .filter((e) => end === undefined || e.id <= end.eventId);
     let { fileId, eventId } = start;
     const events: DurableEvent[] = [];
     let r = 0;

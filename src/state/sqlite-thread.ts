@@ -211,8 +211,16 @@ export class SqliteThreadStore implements StateStore {
     return this.#call('fileEvents', fileId, source, until, limit);
   }
 
-  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage> {
-    return this.#call('eventsAfter', cursor, limit);
+  eventsAfter(
+    cursor: string | undefined,
+    limit: number,
+    until?: string,
+  ): Promise<DurableEventPage> {
+    return this.#call('eventsAfter', cursor, limit, until);
+  }
+
+  eventsCursor(): Promise<string> {
+    return this.#call('eventsCursor');
   }
 
   pruneEvents(before: number, limit: number): Promise<number> {

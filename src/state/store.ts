@@ -238,9 +238,13 @@ export interface StateStore {
    * - events come in the order they became durable, each once: a file row is returned only
    *   once no older row is still an intent, so a row committed late is not skipped;
    * - a cursor older than the retention (`--history-days`) starts at the oldest event kept;
+   * - `until` (a cursor this store returned) stops the page at that place: events after it are
+   *   left out, so a reader can replay up to where it began following by other means;
    * - a malformed cursor throws a TypeError (a caller's 400).
    */
-  eventsAfter(cursor: string | undefined, limit: number): Promise<DurableEventPage>;
+  eventsAfter(cursor: string | undefined, limit: number, until?: string): Promise<DurableEventPage>;
+  /** The cursor after the newest durable event now: where a reader that follows from now starts. */
+  eventsCursor(): Promise<string>;
   /** Removes up to `limit` journal events recorded before `before` (ms); resolves how many. */
   pruneEvents(before: number, limit: number): Promise<number>;
   /** Every file held by an operator. */
@@ -264,7 +268,7 @@ export interface StateStore {
 /** What readers of the history (the control API) may call: reads only. */
 export type StateReader = Pick<
   StateStore,
-  'history' | 'getRow' | 'totals' | 'fileEvents' | 'eventsAfter'
+  'history' | 'getRow' | 'totals' | 'fileEvents' | 'eventsAfter' | 'eventsCursor'
 >;
 
 /** Rows read per page by `history` and `rows`. */

@@ -351,10 +351,10 @@ describe('admin actions', () => {
     );
     const first = (type: string) => stream.events.find((e) => e.type === type)?.data;
     const admin = expect.stringMatching(/admin/);
-    expect(first('daemon.paused')).toMatchObject({ kind: 'operator', subject: admin });
-    expect(first('daemon.resumed')).toMatchObject({ kind: 'operator', subject: admin });
-    expect(first('file.held')).toMatchObject({ id, source: file, subject: admin });
-    expect(first('file.released')).toMatchObject({ id, source: file, subject: admin });
+    expect(first('daemon.paused')).toMatchObject({ kind: 'operator', actor: admin });
+    expect(first('daemon.resumed')).toMatchObject({ kind: 'operator', actor: admin });
+    expect(first('file.held')).toMatchObject({ id, source: file, actor: admin });
+    expect(first('file.released')).toMatchObject({ id, source: file, actor: admin });
     stream.close();
     daemon.kill('SIGTERM');
     expect((await finished(daemon)).code).toBe(0);

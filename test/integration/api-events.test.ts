@@ -4,8 +4,16 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clientFiles, makeCerts, request, startWithApi } from '../helpers/api.js';
 import type { Client } from '../helpers/api.js';
-import { finished, makeDirs, output, waitFor, writeOld } from '../helpers/ingestor.js';
+import {
+  finished,
+  makeDirs,
+  output,
+  waitFor,
+  waitForCommitted,
+  writeOld,
+} from '../helpers/ingestor.js';
 import type { Dirs } from '../helpers/ingestor.js';
+import { ok } from '../helpers/api-actions.js';
 import { openStream, stalledStream } from '../helpers/sse.js';
 import type { Sse, Stream } from '../helpers/sse.js';
 
@@ -69,10 +77,11 @@ describe('GET /v1/events', () => {
       expect(e.data).toMatchObject({ bytes: 400 * 1024 * 1024, copying: true });
       expect(Number(e.data.bytesPerSecond)).toBeGreaterThan(0);
     }
-    // Ids are <start>-<seq>, the counter increasing.
-    const seqs = stream.events.map((e) => Number(e.id!.split('-')[1]));
+    // Ids are <start>-<seq>.<cursor>, the counter increasing.
+    const ids = stream.events.map((e) => /^(\d+)-(\d+)\.[A-Za-z0-9_-]+$/.exec(e.id!)!);
+    const seqs = ids.map((m) => Number(m[2]));
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
-    expect(new Set(stream.events.map((e) => e.id!.split('-')[0])).size).toBe(1);
+    expect(new Set(ids.map((m) => m[1])).size).toBe(1);
     // The stats event every second.
     await stream.until((events) => ofType(events, 'stats').length >= 2, 5_000, 'stats');
     expect(ofType(stream.events, 'stats')[0]!.data).toMatchObject({
@@ -143,20 +152,87 @@ describe('GET /v1/events', () => {
     expect(new Set(byPath.events.map(sourceOf))).toEqual(new Set([path.join(s.d.input, 'c.csv')]));
     byPath.close();
 
-    // An id from another run (a restart): the client is told what it cannot be given, then
-    // gets this run's events.
-    const restarted = await openStream({
+    // An id of the older form names no place in the state: the client is told so, then gets
+    // this run's events.
+    const older = await openStream({
       port,
       ca: s.ca,
       client: s.user,
       path: '/v1/events?types=file.ingested',
       lastEventId: '1000-42',
     });
-    await restarted.until((events) => events.length >= 6, 10_000, 'gap and this run');
-    expect(restarted.events[0]!.type).toBe('stream.gap');
-    expect(String(restarted.events[0]!.data.reason)).toContain('the daemon started at');
-    expect(ofType(restarted.events, 'file.ingested')).toHaveLength(5);
-    restarted.close();
+    await older.until((events) => events.length >= 6, 10_000, 'gap and this run');
+    expect(older.events[0]!.type).toBe('stream.gap');
+    expect(String(older.events[0]!.data.reason)).toContain('names no place');
+    expect(ofType(older.events, 'file.ingested')).toHaveLength(5);
+    older.close();
+    await stop(daemon);
+  });
+
+  it('a client that comes back after a restart gets what it missed, each once, then live', async () => {
+    const s = setUp();
+    const types = '/v1/events?types=file.ingested,file.duplicate,daemon.paused';
+    let { daemon, port } = await startWithApi(s.d, s.certs);
+    const first = await openStream({ port, ca: s.ca, client: s.user, path: types });
+    writeOld(path.join(s.d.input, 'a.csv'), 'a');
+    await first.until((events) => events.length === 1, 20_000, 'a ingested');
+    const last = first.events[0]!;
+    expect(last.id).toMatch(/^\d+-\d+\.[A-Za-z0-9_-]+$/);
+    first.close();
+
+    // Missed: b, ingested by this run, and an operator's pause; then c and d (a duplicate of
+    // b), ingested by the next run as it starts, while the pause is lifted.
+    writeOld(path.join(s.d.input, 'b.csv'), 'b');
+    await waitForCommitted(s.d.state, 2);
+    ok(await request({ port, ca: s.ca, client: s.admin, path: '/v1/pause', method: 'POST' }));
+    await stop(daemon);
+    writeOld(path.join(s.d.input, 'c.csv'), 'c');
+    writeOld(path.join(s.d.input, 'd.csv'), 'b');
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
+    ok(await request({ port, ca: s.ca, client: s.admin, path: '/v1/resume', method: 'POST' }));
+    await waitForCommitted(s.d.state, 4);
+
+    const again = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: types,
+      lastEventId: last.id!,
+    });
+    await again.until((events) => events.length >= 4, 10_000, 'the replay');
+    writeOld(path.join(s.d.input, 'e.csv'), 'e');
+    await again.until((events) => events.length >= 5, 20_000, 'e live');
+    await new Promise((r) => setTimeout(r, 500)); // nothing more comes
+    const seen = again.events.map((e) =>
+      [e.type, ...(e.data.source === undefined ? [] : [path.basename(sourceOf(e))])].join(' '),
+    );
+    expect(seen.slice(0, 2)).toEqual(['file.ingested b.csv', 'daemon.paused']);
+    expect(new Set(seen.slice(2, 4))).toEqual(
+      new Set(['file.ingested c.csv', 'file.duplicate d.csv']),
+    );
+    expect(seen.slice(4)).toEqual(['file.ingested e.csv']);
+    expect(again.events[1]!.data).toMatchObject({
+      kind: 'operator',
+      actor: expect.stringMatching(/admin/),
+    });
+    expect(ofType(again.events, 'file.duplicate')[0]!.data.duplicateOf).toMatchObject({
+      source: path.join(s.d.input, 'b.csv'),
+    });
+    // Each event once, each with an id a client can come back with.
+    expect(new Set(again.events.map((e) => e.id)).size).toBe(5);
+    // Coming back with a replayed event's id (a bare cursor) goes on from there.
+    const fromReplayed = await openStream({
+      port,
+      ca: s.ca,
+      client: s.user,
+      path: types,
+      lastEventId: again.events[1]!.id!,
+    });
+    await fromReplayed.until((events) => events.length >= 3, 10_000, 'after the pause');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fromReplayed.events.map((e) => e.id)).toEqual(again.events.slice(2).map((e) => e.id));
+    fromReplayed.close();
+    again.close();
     await stop(daemon);
   });
 
@@ -252,6 +328,17 @@ describe('GET /v1/events', () => {
       headers: { 'last-event-id': 'x'.repeat(500) },
     });
     expect(longId.status).toBe(400);
+    for (const id of ['../etc/passwd', '12-x', 'a b']) {
+      const r = await request({
+        port,
+        ca: s.ca,
+        client: s.user,
+        path: '/v1/events',
+        headers: { 'last-event-id': id },
+      });
+      expect(r.status, id).toBe(400);
+      expect(r.body).toMatchObject({ message: expect.stringContaining('Last-Event-ID') });
+    }
     await stop(daemon);
   });
 });

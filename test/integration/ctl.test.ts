@@ -233,7 +233,7 @@ describe('ingestor ctl against a running daemon', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { id: string; type: string; data: object });
-    for (const e of events) expect(e.id).toMatch(/^\d+-\d+$/);
+    for (const e of events) expect(e.id).toMatch(/^\d+-\d+\.[A-Za-z0-9_-]+$/);
     expect(events.find((e) => e.type === 'stats')!.data).toMatchObject({ paused: false });
   });
 });

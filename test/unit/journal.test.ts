@@ -60,6 +60,41 @@ describe('the journal (schema v3)', () => {
     store.close();
   });
 
+  it('gives the cursor of now, and replays from one cursor up to another', () => {
+    const store = openSqliteState(statePath());
+    const j = store.journal;
+    const ids = store
+      .claim([input('a', 'x'), input('b', 'y')], 10, place)
+      .map((r) => (r.outcome === 'ingest' ? r.row.id : -1));
+    // An open intent holds the cursor of now behind it, as it holds replay back.
+    store.finish([{ id: ids[1]!, status: 'committed' }], 11);
+    const before = j.eventsCursor();
+    expect(decodeEventCursor(before)).toEqual({ fileId: ids[0]! - 1, eventId: 0 });
+    store.finish([{ id: ids[0]!, status: 'committed' }], 12);
+    j.recordEvents([event('failed', 'w')], 13);
+    const middle = j.eventsCursor();
+    expect(j.eventsAfter(middle, 10).events).toEqual([]);
+    j.recordEvents([event('held', 'v')], 14);
+    const [third] = store.claim([input('c', 'z')], 15, place);
+    store.finish(
+      [{ id: third!.outcome === 'ingest' ? third.row.id : -1, status: 'committed' }],
+      16,
+    );
+    // From `before` up to `middle`: the two rows and the failure, nothing after.
+    const upTo = j.eventsAfter(before, 10, middle);
+    expect(upTo.events.map((e) => (e.kind === 'file' ? e.row.source : e.type))).toEqual([
+      'x',
+      'y',
+      'failed',
+    ]);
+    expect(upTo.cursor).toBe(middle);
+    // From `middle` on: what came after it.
+    expect(
+      j.eventsAfter(middle, 10).events.map((e) => (e.kind === 'file' ? e.row.source : e.type)),
+    ).toEqual(['held', 'z']);
+    store.close();
+  });
+
   it("a file's events: its row's, and those under its source before it had one", () => {
     const store = openSqliteState(statePath());
     const j = store.journal;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WatchScreen } from '../../src/ctl/watch-screen.js';
-import { EventRing, formatLiveId, parseLiveId } from '../../src/api/event-ring.js';
+import { EventRing, formatEventId, parseEventId } from '../../src/api/event-ring.js';
 import type { StampedEvent } from '../../src/api/event-ring.js';
 
 const MiB = 1024 * 1024;
@@ -66,23 +66,31 @@ describe('the watch screen', () => {
 
 describe('the event ring', () => {
   const event = (seq: number): StampedEvent => ({
-    id: formatLiveId(5, seq),
+    id: formatEventId(5, seq, `c${seq}`),
     seq,
+    cursor: `c${seq}`,
     type: 'file.ingested',
     at: seq,
     data: {},
     frame: '',
   });
 
-  it('keeps the last events, says which were lost, and parses only live ids', () => {
+  it('keeps the last events and says which were lost, with their place in the state', () => {
     const ring = new EventRing(3);
+    expect(ring.lostThrough).toBe(0);
+    expect(ring.lostCursor).toBeUndefined();
     for (let seq = 1; seq <= 5; seq += 1) ring.push(event(seq));
     expect(ring.after(0).map((e) => e.seq)).toEqual([3, 4, 5]);
     expect(ring.after(3).map((e) => e.seq)).toEqual([4, 5]);
     expect(ring.lostThrough).toBe(2);
-    expect(ring.oldest()?.seq).toBe(3);
-    expect(parseLiveId('5-12')).toEqual({ start: 5, seq: 12 });
-    for (const id of ['d12', '5-', '-1', '5-1-2', '1e3-1', ''])
-      expect(parseLiveId(id)).toBeUndefined();
+    expect(ring.lostCursor).toBe('c2');
+  });
+
+  it('parses the ids it sends, a bare cursor, and the older form; nothing else', () => {
+    expect(parseEventId('5-12.MS4y')).toEqual({ live: { start: 5, seq: 12 }, cursor: 'MS4y' });
+    expect(parseEventId('MS4y')).toEqual({ live: undefined, cursor: 'MS4y' });
+    expect(parseEventId('5-12')).toEqual({ live: { start: 5, seq: 12 }, cursor: undefined });
+    for (const id of ['5-12.', '5-1.a.b', '1e3-1.x', '', 'a b', '../x', 'x'.repeat(41)])
+      expect(parseEventId(id)).toBeUndefined();
   });
 });

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { callerOf } from '../access.js';
 import { badParameter } from '../errors.js';
+import { parseEventId } from '../event-ring.js';
+import type { EventId } from '../event-ring.js';
 import type { EventHub, StreamFilter } from '../event-stream.js';
 import { STREAM_TYPES } from '../stream-events.js';
 
@@ -44,8 +46,19 @@ function parseTypes(text: string | undefined): ReadonlySet<string> | undefined {
   return new Set(types);
 }
 
-/** A `Last-Event-ID` longer than any id the stream or the state gives is not one of theirs. */
-const MAX_EVENT_ID = 128;
+const NOT_AN_ID =
+  'is not an id this stream sends (<start>-<seq>.<cursor>, or a cursor); send the id of the last event received, or none';
+
+/** `Last-Event-ID`: absent or empty (from the start), or an id this stream sent. */
+function parseLastEventId(header: string | string[] | undefined): EventId | undefined {
+  const text = typeof header === 'string' ? header.trim() : '';
+  if (text === '') return undefined;
+  const id = text.length <= 128 ? parseEventId(text) : undefined;
+  if (id === undefined) {
+    throw badParameter('Last-Event-ID', NOT_AN_ID);
+  }
+  return id;
+}
 
 /**
  * `GET /v1/events`: Server-Sent Events (see event-stream.ts), for the user and the admin role.
@@ -60,15 +73,14 @@ export function eventRoutes(app: FastifyInstance, hub: EventHub): void {
         types: parseTypes(request.query.types),
         file: request.query.file,
       };
-      const header = request.headers['last-event-id'];
-      const lastEventId = typeof header === 'string' ? header.trim() : undefined;
-      if (lastEventId !== undefined && lastEventId.length > MAX_EVENT_ID) {
-        throw badParameter('Last-Event-ID', `is longer than ${MAX_EVENT_ID} characters`);
+      const lastEventId = parseLastEventId(request.headers['last-event-id']);
+      if (lastEventId?.cursor !== undefined && !(await hub.knows(lastEventId.cursor))) {
+        throw badParameter('Last-Event-ID', NOT_AN_ID);
       }
       const subject = callerOf(request)?.subject ?? 'unknown';
       request.log.debug({ event: 'api-stream', subject, ...request.query }, 'event stream opened');
       reply.hijack();
-      await hub.attach(reply.raw, filter, subject, lastEventId === '' ? undefined : lastEventId);
+      await hub.attach(reply.raw, filter, subject, lastEventId);
     },
   );
 }
