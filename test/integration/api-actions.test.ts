@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { startWithApi } from '../helpers/api.js';
+import { setUpApi, startWithApi } from '../helpers/api.js';
+import type { ApiSetup } from '../helpers/api.js';
 import { openStream } from '../helpers/sse.js';
 import {
   call,
@@ -12,10 +13,8 @@ import {
   listFiles,
   ok,
   pendingIdOf,
-  setUpApi,
   startDaemon,
 } from '../helpers/api-actions.js';
-import type { ApiSetup } from '../helpers/api-actions.js';
 import {
   expectExactlyOnce,
   finished,

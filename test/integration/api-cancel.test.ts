@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setUpApi } from '../helpers/api.js';
+import type { ApiSetup } from '../helpers/api.js';
 import {
   call,
   expectError,
@@ -10,10 +12,8 @@ import {
   listFiles,
   ok,
   pendingIdOf,
-  setUpApi,
   startDaemon,
 } from '../helpers/api-actions.js';
-import type { ApiSetup } from '../helpers/api-actions.js';
 import {
   baseArgs,
   binForOtherUsers,
