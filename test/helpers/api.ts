@@ -175,18 +175,21 @@ export async function apiPort(daemon: ChildProcess): Promise<number> {
   return JSON.parse(line()!).port as number;
 }
 
-/** A daemon with the control API on a free port and short windows, once it has started. */
+/**
+ * A daemon with the control API on a free port and short windows (`stabilitySeconds`: 0.3 unless
+ * given), once it has started.
+ */
 export async function startWithApi(
   d: Dirs,
   certs: string,
   extra: string[] = [],
-  options: StartOptions = {},
+  { stabilitySeconds = '0.3', ...options }: StartOptions & { stabilitySeconds?: string } = {},
 ): Promise<{ daemon: ChildProcess; port: number }> {
   const daemon = start(
     [
       ...baseArgs(d),
       '--stability-seconds',
-      '0.3',
+      stabilitySeconds,
       '--scan-interval',
       '1',
       ...apiArgs(certs),

@@ -13,7 +13,6 @@ import {
   listFiles,
   ok,
   pendingIdOf,
-  startDaemon,
 } from '../helpers/api-actions.js';
 import {
   expectExactlyOnce,
@@ -220,7 +219,7 @@ describe('admin actions', () => {
   it('pending shows why; a pending file is held, survives a restart, and is released', async () => {
     const s = setUpApi();
     const file = path.join(s.d.input, 'fresh.csv');
-    let { daemon, port } = await startDaemon(s, '8');
+    let { daemon, port } = await startWithApi(s.d, s.certs, [], { stabilitySeconds: '8' });
     fs.writeFileSync(file, 'fresh'); // changed just now: waits for its window
     const id = pendingIdOf(file);
     let pending: PendingJson | undefined;
@@ -251,7 +250,7 @@ describe('admin actions', () => {
     );
 
     await stop(daemon);
-    ({ daemon, port } = await startDaemon(s, '0.3'));
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
     await new Promise((r) => setTimeout(r, 2_500));
     expect(manifestLines(s.d.manifests)).toEqual([]);
     pending = ok<PendingJson>(await call(s, port, s.user, 'GET', '/v1/pending'));
@@ -329,7 +328,7 @@ describe('admin actions', () => {
 
   it("the event stream carries an operator's pause, resume, hold and release, with who asked", async () => {
     const s = setUpApi();
-    const { daemon, port } = await startDaemon(s, '30');
+    const { daemon, port } = await startWithApi(s.d, s.certs, [], { stabilitySeconds: '30' });
     const stream = await openStream({ port, ca: s.ca, client: s.user });
     ok(await call(s, port, s.admin, 'POST', '/v1/pause'));
     ok(await call(s, port, s.admin, 'POST', '/v1/resume'));
