@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
-import type { ApiResponse, Client } from '../helpers/api.js';
+import type { Client } from '../helpers/api.js';
+import { expectError } from '../helpers/api-actions.js';
 import { finished, output, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
 
 interface FileJson {
@@ -29,16 +30,6 @@ interface Status {
     inotifyWatches: number;
     volumes: { name: string; path: string; freeBytes: number; totalBytes: number }[];
   };
-}
-
-/** A JSON error of the API's shape, with this status and code. */
-function expectError(r: ApiResponse, status: number, code: string, message?: string | RegExp) {
-  expect(r.status, `${r.path}: ${JSON.stringify(r.body)}`).toBe(status);
-  expect(String(r.headers['content-type'])).toContain('application/json');
-  const body = r.body as { error: string; message: string };
-  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
-  expect(body.error).toBe(code);
-  if (message !== undefined) expect(body.message).toMatch(message);
 }
 
 async function ingestedCount(port: number, ca: Buffer, client: Client): Promise<number> {
