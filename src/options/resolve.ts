@@ -1,8 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { readRoles } from '../api/roles.js';
-import { loadTls } from '../api/tls.js';
 import { UsageError, flagPathMessage, hasCode } from '../errors.js';
 import { UNUSABLE_PATH_CODES } from './check-paths.js';
 import {
@@ -14,9 +12,9 @@ import {
 } from './check-paths.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
 import { CTL_ACTIONS, RUN_NUMBERS } from './flags.js';
+import { resolveApi } from './resolve-api.js';
 import type { CtlActionName } from './flags.js';
 import type {
-  ApiOptions,
   CertsCommandOptions,
   CtlAction,
   CtlCommandOptions,
@@ -33,6 +31,7 @@ import type {
 import {
   FlagValueError,
   MAX_TIMER_SECONDS,
+  fileFlag,
   oneOf,
   parseNumberFlag,
   parsePort,
@@ -191,54 +190,6 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
       ...(api === undefined ? {} : { api }),
     }),
   });
-}
-
-/** The flags that mean something only with --api-port. */
-const API_ONLY = ['api-host', 'tls-cert', 'tls-key', 'tls-ca', 'tls-crl', 'api-roles'];
-
-/** The TLS files --api-port cannot do without. */
-const TLS_REQUIRED = ['tls-cert', 'tls-key', 'tls-ca'];
-
-/** A file a flag names: absent (undefined), or a non-empty path, resolved. */
-function fileFlag(flag: string, value: unknown): string | undefined {
-  const file = single(flag, value);
-  if (file === '') throw new FlagValueError(flag, 'must name a file, got ""');
-  return file === undefined ? undefined : path.resolve(file);
-}
-
-/**
- * The control API, from --api-port and the flags that go with it: off without a port (and then
- * its other flags are refused, as --json without --dry-run is, rather than quietly ignored);
- * with one, the TLS files are required, read and checked here, and the roles file too.
- */
-function resolveApi(flags: FlagValues): ApiOptions | undefined {
-  const port = parsePort('api-port', flags['api-port']);
-  if (port === undefined) {
-    const stray = API_ONLY.find((flag) => flags[flag] !== undefined);
-    if (stray === undefined) return undefined;
-    throw new FlagValueError(
-      stray,
-      'applies only with --api-port (the control API is off without it)',
-    );
-  }
-  const host = single('api-host', flags['api-host']) ?? commandDefaults.apiHost;
-  if (host === '') throw new FlagValueError('api-host', 'must be an address, got ""');
-  const missing = TLS_REQUIRED.filter((flag) => flags[flag] === undefined);
-  if (missing.length > 0) {
-    throw new UsageError(
-      `--api-port needs ${missing.map((flag) => `--${flag}`).join(', ')}: the control API takes mutual TLS only (\`ingestor certs DIR\` makes a set to try it)`,
-    );
-  }
-  const crl = fileFlag('tls-crl', flags['tls-crl']);
-  const tls = loadTls({
-    cert: fileFlag('tls-cert', flags['tls-cert'])!,
-    key: fileFlag('tls-key', flags['tls-key'])!,
-    ca: fileFlag('tls-ca', flags['tls-ca'])!,
-    ...(crl === undefined ? {} : { crl }),
-  });
-  const rolesFile = fileFlag('api-roles', flags['api-roles']);
-  const roles = rolesFile === undefined ? undefined : readRoles(rolesFile);
-  return Object.freeze({ host, port, tls, ...(roles === undefined ? {} : { roles }) });
 }
 
 /** `ingestor certs DIR`, from its words. */

@@ -34,6 +34,13 @@ export function single(flag: string, value: unknown): string | undefined {
   return String(value);
 }
 
+/** A file a flag names: absent (undefined), or a non-empty path, resolved. */
+export function fileFlag(flag: string, value: unknown): string | undefined {
+  const file = single(flag, value);
+  if (file === '') throw new FlagValueError(flag, 'must name a file, got ""');
+  return file === undefined ? undefined : path.resolve(file);
+}
+
 // Numbers as given on the command line, in variables or as strings in a config file: plain
 // decimal digits, a fraction only where one makes sense. `Number()` alone would also take
 // `0x10`, `1e9`, `+5`, `Infinity` and `""` (as 0).

@@ -1,34 +1,7 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { expect } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { apiArgs, apiPort, clientFiles, makeCerts, request } from './api.js';
-import type { ApiResponse, Client } from './api.js';
-import { baseArgs, makeDirs, output, start, waitFor } from './ingestor.js';
-import type { Dirs } from './ingestor.js';
-
-/** A test tree with certificates, and the admin's and the user's clients. */
-export interface ApiSetup {
-  d: Dirs;
-  certs: string;
-  ca: Buffer;
-  admin: Client;
-  user: Client;
-}
-
-export function setUpApi(options: { tmpfsWarehouse?: boolean } = {}): ApiSetup {
-  const d = makeDirs(options);
-  const certs = path.join(d.root, 'tls');
-  makeCerts(certs);
-  return {
-    d,
-    certs,
-    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
-    admin: clientFiles(path.join(certs, 'admin.crt'), path.join(certs, 'admin.key')),
-    user: clientFiles(path.join(certs, 'user.crt'), path.join(certs, 'user.key')),
-  };
-}
+import { request } from './api.js';
+import type { ApiResponse, ApiSetup, Client } from './api.js';
 
 /** The API's id of a file without a row (src/pending-id.ts), computed as a client may. */
 export function pendingIdOf(file: string): string {
@@ -107,30 +80,4 @@ export async function historyOf(s: ApiSetup, port: number, id: number): Promise<
   return ok<{ events: HistoryJson[] }>(
     await call(s, port, s.user, 'GET', `/v1/files/${id}/history`),
   ).events;
-}
-
-/** A daemon with the control API and this stability window, once it has started. */
-export async function startDaemon(
-  s: ApiSetup,
-  stabilitySeconds: string,
-  extra: string[] = [],
-): Promise<{ daemon: ChildProcess; port: number }> {
-  const daemon = start([
-    ...baseArgs(s.d),
-    '--stability-seconds',
-    stabilitySeconds,
-    '--scan-interval',
-    '1',
-    ...apiArgs(s.certs),
-    ...extra,
-  ]);
-  await waitFor(
-    () => output(daemon).stdout.includes('ingestor started') || daemon.exitCode !== null,
-    15_000,
-    'start',
-  );
-  if (daemon.exitCode !== null) {
-    throw new Error(`the daemon exited ${daemon.exitCode}: ${output(daemon).stderr}`);
-  }
-  return { daemon, port: await apiPort(daemon) };
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import type { SecureVersion, TLSSocket } from 'node:tls';
-import { BIN, baseArgs, output, start, waitFor } from './ingestor.js';
+import { BIN, baseArgs, makeDirs, output, start, waitFor } from './ingestor.js';
 import type { Dirs, StartOptions } from './ingestor.js';
 
 /** Runs openssl (no shell); throws with what it said when it fails. */
@@ -116,6 +116,41 @@ export function clientFiles(certFile: string, keyFile: string): Client {
   return { certFile, keyFile, cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
 }
 
+/** The client `<name>.crt`/`.key` that `ingestor certs` wrote to `certs` (admin, user). */
+export function clientOf(certs: string, name: string): Client {
+  return clientFiles(path.join(certs, `${name}.crt`), path.join(certs, `${name}.key`));
+}
+
+/** A test tree with certificates, and the admin's and the user's clients. */
+export interface ApiSetup {
+  d: Dirs;
+  /** The directory `ingestor certs` wrote, `tls/` in the tree. */
+  certs: string;
+  /** Its CA, what the server's certificate is checked against. */
+  ca: Buffer;
+  admin: Client;
+  user: Client;
+}
+
+/** A fresh tree and a set of certificates from `ingestor certs` in it. */
+export function setUpApi(options: { tmpfsWarehouse?: boolean } = {}): ApiSetup {
+  const d = makeDirs(options);
+  const certs = path.join(d.root, 'tls');
+  makeCerts(certs);
+  return {
+    d,
+    certs,
+    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
+    admin: clientOf(certs, 'admin'),
+    user: clientOf(certs, 'user'),
+  };
+}
+
+/** A CA to make more certificates with, in `test-ca/` of the tree: the one `certs` holds. */
+export function testCaOf(d: Dirs, certs: string): TestCa {
+  return new TestCa(certs, path.join(d.root, 'test-ca'));
+}
+
 /** The flags that start the control API with the certificates in `certs`. */
 export function apiArgs(certs: string): string[] {
   return [
@@ -140,18 +175,21 @@ export async function apiPort(daemon: ChildProcess): Promise<number> {
   return JSON.parse(line()!).port as number;
 }
 
-/** A daemon with the control API on a free port and short windows, once it has started. */
+/**
+ * A daemon with the control API on a free port and short windows (`stabilitySeconds`: 0.3 unless
+ * given), once it has started.
+ */
 export async function startWithApi(
   d: Dirs,
   certs: string,
   extra: string[] = [],
-  options: StartOptions = {},
+  { stabilitySeconds = '0.3', ...options }: StartOptions & { stabilitySeconds?: string } = {},
 ): Promise<{ daemon: ChildProcess; port: number }> {
   const daemon = start(
     [
       ...baseArgs(d),
       '--stability-seconds',
-      '0.3',
+      stabilitySeconds,
       '--scan-interval',
       '1',
       ...apiArgs(certs),

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { startWithApi } from '../helpers/api.js';
+import { setUpApi, startWithApi } from '../helpers/api.js';
+import type { ApiSetup } from '../helpers/api.js';
 import { openStream } from '../helpers/sse.js';
 import {
   call,
@@ -12,10 +13,7 @@ import {
   listFiles,
   ok,
   pendingIdOf,
-  setUpApi,
-  startDaemon,
 } from '../helpers/api-actions.js';
-import type { ApiSetup } from '../helpers/api-actions.js';
 import {
   expectExactlyOnce,
   finished,
@@ -221,7 +219,7 @@ describe('admin actions', () => {
   it('pending shows why; a pending file is held, survives a restart, and is released', async () => {
     const s = setUpApi();
     const file = path.join(s.d.input, 'fresh.csv');
-    let { daemon, port } = await startDaemon(s, '8');
+    let { daemon, port } = await startWithApi(s.d, s.certs, [], { stabilitySeconds: '8' });
     fs.writeFileSync(file, 'fresh'); // changed just now: waits for its window
     const id = pendingIdOf(file);
     let pending: PendingJson | undefined;
@@ -252,7 +250,7 @@ describe('admin actions', () => {
     );
 
     await stop(daemon);
-    ({ daemon, port } = await startDaemon(s, '0.3'));
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
     await new Promise((r) => setTimeout(r, 2_500));
     expect(manifestLines(s.d.manifests)).toEqual([]);
     pending = ok<PendingJson>(await call(s, port, s.user, 'GET', '/v1/pending'));
@@ -330,7 +328,7 @@ describe('admin actions', () => {
 
   it("the event stream carries an operator's pause, resume, hold and release, with who asked", async () => {
     const s = setUpApi();
-    const { daemon, port } = await startDaemon(s, '30');
+    const { daemon, port } = await startWithApi(s.d, s.certs, [], { stabilitySeconds: '30' });
     const stream = await openStream({ port, ca: s.ca, client: s.user });
     ok(await call(s, port, s.admin, 'POST', '/v1/pause'));
     ok(await call(s, port, s.admin, 'POST', '/v1/resume'));

@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setUpApi, startWithApi } from '../helpers/api.js';
+import type { ApiSetup } from '../helpers/api.js';
 import {
   call,
   expectError,
@@ -10,10 +12,7 @@ import {
   listFiles,
   ok,
   pendingIdOf,
-  setUpApi,
-  startDaemon,
 } from '../helpers/api-actions.js';
-import type { ApiSetup } from '../helpers/api-actions.js';
 import {
   baseArgs,
   binForOtherUsers,
@@ -76,7 +75,7 @@ describe('cancel', () => {
     const s = setUpApi({ tmpfsWarehouse: true });
     const tmpDir = path.join(s.d.warehouse, '.ingestor-tmp');
     const big = Buffer.alloc(300 * 1024 * 1024, 7);
-    let { daemon, port } = await startDaemon(s, '0.3');
+    let { daemon, port } = await startWithApi(s.d, s.certs);
     const unthrottle = throttle(daemon.pid!);
     try {
       // Written beside the input and renamed in: complete at once.
@@ -118,7 +117,7 @@ describe('cancel', () => {
     }
     await stop(daemon);
 
-    ({ daemon, port } = await startDaemon(s, '0.3'));
+    ({ daemon, port } = await startWithApi(s.d, s.certs));
     await new Promise((r) => setTimeout(r, 2_500)); // scans that would have taken it
     expect(partitionFiles(s.d.warehouse)).toEqual([]);
     expect(filesUnder(tmpDir)).toEqual([]);
@@ -185,7 +184,7 @@ describe('retry', () => {
       // Readable once put back (the daemon below runs as root anyway).
       fs.chmodSync(path.join(quarantine, file), 0o644);
     }
-    const { daemon, port } = await startDaemon(s, '0.3');
+    const { daemon, port } = await startWithApi(s.d, s.certs);
     const quarantined = ok<{ files: { id: number; source: string }[] }>(
       await call(s, port, s.user, 'GET', '/v1/files?status=quarantined'),
     ).files;

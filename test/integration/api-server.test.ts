@@ -1,33 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TestCa, clientFiles, makeCerts, request, startWithApi } from '../helpers/api.js';
-import type { ApiResponse, Client } from '../helpers/api.js';
-import { finished, makeDirs, output, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
-import type { Dirs } from '../helpers/ingestor.js';
-
-interface Setup {
-  d: Dirs;
-  certs: string;
-  ca: Buffer;
-  testCa: TestCa;
-  admin: Client;
-  user: Client;
-}
-
-function setUp(): Setup {
-  const d = makeDirs();
-  const certs = path.join(d.root, 'tls');
-  makeCerts(certs);
-  return {
-    d,
-    certs,
-    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
-    testCa: new TestCa(certs, path.join(d.root, 'test-ca')),
-    admin: clientFiles(path.join(certs, 'admin.crt'), path.join(certs, 'admin.key')),
-    user: clientFiles(path.join(certs, 'user.crt'), path.join(certs, 'user.key')),
-  };
-}
+import { request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import type { Client } from '../helpers/api.js';
+import { expectError } from '../helpers/api-actions.js';
+import { finished, output, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
 
 interface FileJson {
   id: number;
@@ -55,16 +32,6 @@ interface Status {
   };
 }
 
-/** A JSON error of the API's shape, with this status and code. */
-function expectError(r: ApiResponse, status: number, code: string, message?: string | RegExp) {
-  expect(r.status, `${r.path}: ${JSON.stringify(r.body)}`).toBe(status);
-  expect(String(r.headers['content-type'])).toContain('application/json');
-  const body = r.body as { error: string; message: string };
-  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
-  expect(body.error).toBe(code);
-  if (message !== undefined) expect(body.message).toMatch(message);
-}
-
 async function ingestedCount(port: number, ca: Buffer, client: Client): Promise<number> {
   const r = await request({ port, ca, client, path: '/v1/status' });
   return (r.body as Status).files.ingested.files;
@@ -80,7 +47,8 @@ async function waitForIngested(port: number, ca: Buffer, client: Client, n: numb
 
 describe('the control API with admin and user certificates', () => {
   it('both read status and files; a certificate without a role gets 403 on everything', async () => {
-    const { d, certs, ca, testCa, admin, user } = setUp();
+    const { d, certs, ca, admin, user } = setUpApi();
+    const testCa = testCaOf(d, certs);
     for (let i = 0; i < 5; i++) writeOld(path.join(d.input, `f${i}.csv`), `content ${i}\n`);
     const { daemon, port } = await startWithApi(d, certs, ['--log-level', 'debug']);
     await waitForIngested(port, ca, admin, 5);
@@ -158,7 +126,8 @@ describe('the control API with admin and user certificates', () => {
   });
 
   it('--api-roles maps subjects and CNs to roles, over the OU', async () => {
-    const { d, certs, ca, testCa, admin, user } = setUp();
+    const { d, certs, ca, admin, user } = setUpApi();
+    const testCa = testCaOf(d, certs);
     const roles = path.join(d.root, 'roles.json');
     fs.writeFileSync(
       roles,
@@ -192,7 +161,7 @@ describe('the control API with admin and user certificates', () => {
 
 describe('bad requests', () => {
   it('each gets a 4xx in the JSON shape, naming the problem; the daemon is unharmed', async () => {
-    const { d, certs, ca, admin } = setUp();
+    const { d, certs, ca, admin } = setUpApi();
     writeOld(path.join(d.input, 'before.csv'), 'before\n');
     const { daemon, port } = await startWithApi(d, certs);
     await waitForIngested(port, ca, admin, 1);
@@ -319,7 +288,7 @@ describe('bad requests', () => {
 
 describe('GET /v1/files over a few thousand rows', () => {
   it('pages by cursor, newest first, with filters, unmoved by new rows', async () => {
-    const { d, certs, ca, admin, user } = setUp();
+    const { d, certs, ca, admin, user } = setUpApi();
     const N = 3000;
     const contents: string[] = [];
     for (let i = 0; i < N; i++) {

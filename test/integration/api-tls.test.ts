@@ -1,32 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TestCa, apiArgs, clientFiles, makeCerts, request, startWithApi } from '../helpers/api.js';
-import type { ApiRequest, Client } from '../helpers/api.js';
+import {
+  apiArgs,
+  clientOf,
+  makeCerts,
+  request,
+  setUpApi,
+  startWithApi,
+  testCaOf,
+} from '../helpers/api.js';
+import type { ApiRequest } from '../helpers/api.js';
 import { baseArgs, finished, makeDirs, output, run, waitFor } from '../helpers/ingestor.js';
-import type { Dirs } from '../helpers/ingestor.js';
-
-/** A fresh tree, a set of certificates from `ingestor certs`, and a CA to make more with. */
-function setUp(): {
-  d: Dirs;
-  certs: string;
-  ca: Buffer;
-  testCa: TestCa;
-  admin: Client;
-  user: Client;
-} {
-  const d = makeDirs();
-  const certs = path.join(d.root, 'tls');
-  makeCerts(certs);
-  return {
-    d,
-    certs,
-    ca: fs.readFileSync(path.join(certs, 'ca.crt')),
-    testCa: new TestCa(certs, path.join(d.root, 'test-ca')),
-    admin: clientFiles(path.join(certs, 'admin.crt'), path.join(certs, 'admin.key')),
-    user: clientFiles(path.join(certs, 'user.crt'), path.join(certs, 'user.key')),
-  };
-}
 
 /** The request's failure: it must fail, and never with an HTTP answer. */
 async function refusal(r: ApiRequest): Promise<NodeJS.ErrnoException> {
@@ -49,10 +34,11 @@ function refusedReasons(stdout: string): string[] {
 
 describe('the control API refuses at the handshake', () => {
   it('no certificate, another CA, expired, revoked (CRL), TLS 1.1, weak ciphers', async () => {
-    const { d, certs, ca, testCa, admin } = setUp();
+    const { d, certs, ca, admin } = setUpApi();
+    const testCa = testCaOf(d, certs);
     const other = path.join(d.root, 'other-tls');
     makeCerts(other); // another CA, with its own "admin"
-    const stranger = clientFiles(path.join(other, 'admin.crt'), path.join(other, 'admin.key'));
+    const stranger = clientOf(other, 'admin');
     const expired = testCa.issue('expired', '/O=Ingestor/OU=admin/CN=expired', { expired: true });
     const revoked = testCa.issue('revoked', '/O=Ingestor/OU=admin/CN=revoked');
     const fine = testCa.issue('fine', '/O=Ingestor/OU=admin/CN=fine');
@@ -131,7 +117,7 @@ describe('the control API refuses at the handshake', () => {
   });
 
   it('stops promptly with a client holding a connection open, and frees the port', async () => {
-    const { d, certs, ca, admin } = setUp();
+    const { d, certs, ca, admin } = setUpApi();
     const { daemon, port } = await startWithApi(d, certs);
     const https = await import('node:https');
     const agent = new https.Agent({ keepAlive: true, cert: admin.cert, key: admin.key, ca });
@@ -165,7 +151,7 @@ describe('the control API flags', () => {
   };
 
   it('are checked before anything starts, each problem named in one line', async () => {
-    const { d, certs } = setUp();
+    const { d, certs } = setUpApi();
     const f = (name: string) => path.join(certs, name);
     const args = baseArgs(d);
     expect(await usage([...args, '--api-port', '8443'])).toBe(
@@ -236,7 +222,7 @@ describe('the control API flags', () => {
   });
 
   it('a port in use is one line and exit 2; the state is left closed', async () => {
-    const { d, certs } = setUp();
+    const { d, certs } = setUpApi();
     const first = await startWithApi(d, certs);
     const d2 = makeDirs();
     const r = await run([

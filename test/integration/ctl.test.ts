@@ -4,8 +4,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TestCa, makeCerts, startWithApi } from '../helpers/api.js';
-import { finished, makeDirs, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
+import { makeCerts, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import { finished, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
 import type { Dirs, RunResult } from '../helpers/ingestor.js';
 
 /** The flags that point ctl at `port` with the `role` certificate of `certs`. */
@@ -42,9 +42,7 @@ describe('ingestor ctl against a running daemon', () => {
 
   // The helper that fails a test leaking a process ends each test's daemon: one per test.
   beforeEach(async () => {
-    d = makeDirs();
-    certs = path.join(d.root, 'tls');
-    makeCerts(certs);
+    ({ d, certs } = setUpApi());
     ({ daemon, port } = await startWithApi(d, certs));
     writeOld(path.join(d.input, 'a.csv'), 'alpha');
     writeOld(path.join(d.input, 'b.csv'), 'beta');
@@ -118,7 +116,7 @@ describe('ingestor ctl against a running daemon', () => {
 
   it('exits with a code of its own for each failure, and one line that says what to do', async () => {
     expectFailure(await ctl(['show', '999999', ...ctlArgs(certs, port)]), 4, /not found: .*999999/);
-    const testCa = new TestCa(certs, path.join(d.root, 'test-ca'));
+    const testCa = testCaOf(d, certs);
     const nobody = testCa.issue('nobody', '/O=Ingestor/CN=nobody');
     const noRole = await ctl([
       'status',
@@ -283,9 +281,7 @@ describe('ingestor ctl: the calls whose endpoints come with the controls', () =>
   let fake: Awaited<ReturnType<typeof fakeDaemon>>;
 
   beforeAll(async () => {
-    const d = makeDirs();
-    certs = path.join(d.root, 'tls');
-    makeCerts(certs);
+    ({ certs } = setUpApi());
     fake = await fakeDaemon(certs, {
       'POST /v1/files/5/retry': [200, { id: 5, status: 'queued' }],
       'POST /v1/files/6/retry': [200, { id: 6, status: 'queued' }],
