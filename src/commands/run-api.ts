@@ -6,7 +6,11 @@ import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
 import { ApiError } from '../api/errors.js';
 import { ControlRefusal } from '../orchestrator/operator-controls.js';
-import type { Orchestrator } from '../orchestrator/orchestrator.js';
+import type { Opening, Orchestrator } from '../orchestrator/orchestrator.js';
+import { Throughput } from '../orchestrator/throughput.js';
+import { systemClock } from '../clock.js';
+import { IngestorEvents } from '../events.js';
+import type { ResolvedOptions } from '../options.js';
 
 /** Runs an operator's action; a refusal becomes the API's 404 or 409. */
 async function refusals<T>(action: () => Promise<T>): Promise<T> {
@@ -19,22 +23,39 @@ async function refusals<T>(action: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The daemon as the control API sees it: `run`'s phase and the orchestrator's figures. */
+/** The refusal of an action asked while the daemon recovers (it has no controls yet). */
+function recovering(): never {
+  throw new ApiError(
+    'API_ERR_CONFLICT',
+    'the daemon is recovering what its last run left in flight; try again once GET /v1/status says running',
+  );
+}
+
+/**
+ * The daemon as the control API sees it: `run`'s phase and the orchestrator's figures. The API
+ * starts once the state is open, before recovery: until `daemon()` gives the orchestrator, it
+ * reads the state, shows nothing queued, and refuses actions with a 409.
+ */
 function controlOf(
-  ingestor: Orchestrator,
+  opening: Opening,
+  options: ResolvedOptions,
+  daemon: () => Orchestrator | undefined,
   phase: () => DaemonPhase,
   startedAt: number,
 ): DaemonControl {
-  const o = ingestor.options;
+  const o = options;
+  const { state } = opening;
+  const idle = new Throughput(systemClock, new IngestorEvents());
+  const controls = () => daemon()?.controls ?? recovering();
   return {
     phase,
-    pausedReason: () => ingestor.pausedReason,
+    pausedReason: () => daemon()?.pausedReason,
     queue: () => {
-      const g = ingestor.gauges();
-      return { queued: g.queueDepth, inflight: g.inflight, pending: g.pending };
+      const g = daemon()?.gauges();
+      return { queued: g?.queueDepth ?? 0, inflight: g?.inflight ?? 0, pending: g?.pending ?? 0 };
     },
     limits: () => ({
-      concurrency: ingestor.concurrency,
+      concurrency: daemon()?.concurrency ?? o.concurrency,
       batchSize: o.batchSize,
       maxRetries: o.maxRetries,
       stabilitySeconds: o.stabilityMs / 1000,
@@ -48,21 +69,21 @@ function controlOf(
       { name: 'manifests', path: o.manifests },
       { name: 'state', path: path.dirname(o.statePath) },
     ],
-    state: ingestor.state,
-    events: ingestor.events,
-    operatorPause: () => ingestor.controls.operatorPause,
-    replayAfter: (cursor, limit, until) => replayPage(ingestor.state, cursor, limit, until),
-    eventsCursor: () => ingestor.state.eventsCursor(),
-    pending: (limit) => ingestor.controls.pendingFiles(limit),
-    throughput: (seconds) => ingestor.throughput.window(seconds),
-    retry: (id, actor) => refusals(() => ingestor.controls.retry(id, actor)),
-    retryMany: (filter, actor) => refusals(() => ingestor.controls.retryMany(filter, actor)),
-    cancel: (id, actor) => refusals(() => ingestor.controls.cancel(id, actor)),
-    hold: (id, actor) => refusals(() => ingestor.controls.hold(id, actor)),
-    release: (id, actor) => refusals(() => ingestor.controls.release(id, actor)),
-    pause: (actor) => refusals(() => ingestor.controls.pause(actor)),
-    resume: (actor) => refusals(() => ingestor.controls.resume(actor)),
-    setConcurrency: (concurrency, actor) => ingestor.controls.setConcurrency(concurrency, actor),
+    state,
+    events: opening.events,
+    operatorPause: () => daemon()?.controls.operatorPause,
+    replayAfter: (cursor, limit, until) => replayPage(state, cursor, limit, until),
+    eventsCursor: () => state.eventsCursor(),
+    pending: (limit) => daemon()?.controls.pendingFiles(limit) ?? { files: [], total: 0 },
+    throughput: (seconds) => (daemon()?.throughput ?? idle).window(seconds),
+    retry: (id, actor) => refusals(() => controls().retry(id, actor)),
+    retryMany: (filter, actor) => refusals(() => controls().retryMany(filter, actor)),
+    cancel: (id, actor) => refusals(() => controls().cancel(id, actor)),
+    hold: (id, actor) => refusals(() => controls().hold(id, actor)),
+    release: (id, actor) => refusals(() => controls().release(id, actor)),
+    pause: (actor) => refusals(() => controls().pause(actor)),
+    resume: (actor) => refusals(() => controls().resume(actor)),
+    setConcurrency: (concurrency, actor) => controls().setConcurrency(concurrency, actor),
   };
 }
 
@@ -72,12 +93,14 @@ function urlHost(host: string): string {
 }
 
 /**
- * Starts the control API for a daemon whose state is open, and logs the one line that says
+ * Starts the control API for a daemon whose state is open (recovery may be under way), and logs the one line that says
  * where (with the port the system chose for `--api-port 0`). Throws what listening threw.
  */
 export async function startControlApi(
   api: ApiOptions,
-  ingestor: Orchestrator,
+  opening: Opening,
+  options: ResolvedOptions,
+  daemon: () => Orchestrator | undefined,
   phase: () => DaemonPhase,
   logger: Logger,
   startedAt: number,
@@ -86,7 +109,7 @@ export async function startControlApi(
   const { startApiServer } = await import('../api/server.js');
   const server = await startApiServer({
     api,
-    control: controlOf(ingestor, phase, startedAt),
+    control: controlOf(opening, options, daemon, phase, startedAt),
     logger,
   });
   logger.info(

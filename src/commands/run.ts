@@ -8,6 +8,7 @@ import { IngestorEvents } from '../events.js';
 import type { Health } from '../ops/http-server.js';
 import { startHttpServer } from '../ops/http-server.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
+import type { Opening } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
@@ -92,15 +93,20 @@ export async function runCommand(
     );
   }
 
-  try {
-    ingestor = await Orchestrator.open(options, { logger, events, crash: crashInjectorFromEnv() });
-  } catch (error) {
+  const cannotStart = async (error: unknown) => {
     logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'cannot start');
     process.stderr.write(`ingestor: ${describeError(error)}\n`);
     await server?.close();
     return exitAfterFlush(logger, deps, EXIT.failure);
+  };
+  let opening: Opening;
+  try {
+    opening = await Orchestrator.begin(options, { logger, events, crash: crashInjectorFromEnv() });
+  } catch (error) {
+    return cannotStart(error);
   }
-  // The control API reads the state: it starts once the state is open, and closes before it.
+  // The control API reads the state: it starts once the state is open (it says `recovering`
+  // while recovery runs), and closes before it.
   let api: ApiServer | undefined;
   const closeApi = async () => {
     const closing = api;
@@ -109,12 +115,20 @@ export async function runCommand(
   };
   if (d.api !== undefined) {
     try {
-      api = await startControlApi(d.api, ingestor, () => phase, logger, startedAt);
+      api = await startControlApi(
+        d.api,
+        opening,
+        options,
+        () => ingestor,
+        () => phase,
+        logger,
+        startedAt,
+      );
     } catch (error) {
       process.stderr.write(
         `ingestor: cannot serve the control API on ${d.api.host}:${d.api.port}: ${describeError(error)}; choose another --api-port (0 picks a free one)\n`,
       );
-      await ingestor.close();
+      await opening.abort();
       await server?.close();
       return exitAfterFlush(
         logger,
@@ -122,6 +136,13 @@ export async function runCommand(
         errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure,
       );
     }
+  }
+  try {
+    phase = 'recovering';
+    ingestor = await opening.finish();
+  } catch (error) {
+    await closeApi();
+    return cannotStart(error);
   }
   logger.info(
     {

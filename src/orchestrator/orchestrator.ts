@@ -70,6 +70,16 @@ interface Parts {
   operatorPause: OperatorPause | undefined;
 }
 
+/** A daemon whose state is open and whose recovery has not run yet (`Orchestrator.begin`). */
+export interface Opening {
+  readonly state: StateStore;
+  readonly events: IngestorEvents;
+  /** Recovers what the last run left in flight and makes the daemon. */
+  finish(): Promise<Orchestrator>;
+  /** Lets go of the state and the locks (a start that goes no further). */
+  abort(): Promise<void>;
+}
+
 /** What carries files, made by the constructor. */
 interface Flow {
   scheduler: Scheduler;
@@ -167,6 +177,15 @@ export class Orchestrator implements AsyncDisposable {
    * Throws INGEST_ERR_LOCKED when another daemon runs on the same state.
    */
   static async open(options: ResolvedOptions, deps: OrchestratorDeps): Promise<Orchestrator> {
+    return (await Orchestrator.begin(options, deps)).finish();
+  }
+
+  /**
+   * The first half of `open`: takes the locks and opens the state, whose history can then be
+   * read (the control API serves it while recovery runs). `finish` recovers and makes the
+   * daemon; `abort` lets go of what was taken. Either is called once.
+   */
+  static async begin(options: ResolvedOptions, deps: OrchestratorDeps): Promise<Opening> {
     const full: Required<OrchestratorDeps> = {
       logger: deps.logger,
       clock: deps.clock ?? systemClock,
@@ -178,44 +197,56 @@ export class Orchestrator implements AsyncDisposable {
     let store: StateStore | undefined;
     let hasher: WorkerHasher | undefined;
     const manifest = new ManifestWriter();
-    try {
-      inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
-      await ensureOutputDir('warehouse', options.warehouse);
-      await ensureOutputDir('manifests', options.manifests);
-      store = await openState(options, { ownThread: true });
-      const { recovery, unsettled, interrupted } = await recoverAtStart({
-        options,
-        store,
-        manifest,
-        ...full,
-      });
-      hasher = WorkerHasher.create(
-        Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
-      );
-      const pipeline = await Pipeline.create({
-        options,
-        store,
-        manifest,
-        ...full,
-        ...(hasher === undefined ? {} : { hasher }),
-      });
-      if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
-      const parts = {
-        ...{ lock, inputLock, store, manifest, pipeline, recovery, hasher },
-        lastIngestAt: await store.lastIngestAt(),
-        quarantinedInPlace: await store.quarantinedInPlace(),
-        holds: await store.holds(),
-        operatorPause: await readOperatorPause(store),
-      };
-      return new Orchestrator(options, full, parts);
-    } catch (error) {
+    const abort = async () => {
       await hasher?.close();
       await manifest.close();
       await store?.close();
       inputLock?.release();
       lock.release();
+    };
+    try {
+      inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
+      await ensureOutputDir('warehouse', options.warehouse);
+      await ensureOutputDir('manifests', options.manifests);
+      store = await openState(options, { ownThread: true });
+    } catch (error) {
+      await abort();
       throw error;
     }
+    const opened = store;
+    const finish = async (): Promise<Orchestrator> => {
+      try {
+        const { recovery, unsettled, interrupted } = await recoverAtStart({
+          options,
+          store: opened,
+          manifest,
+          ...full,
+        });
+        hasher = WorkerHasher.create(
+          Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
+        );
+        const pipeline = await Pipeline.create({
+          options,
+          store: opened,
+          manifest,
+          ...full,
+          ...(hasher === undefined ? {} : { hasher }),
+        });
+        if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
+        const parts = {
+          ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher },
+          lastIngestAt: await opened.lastIngestAt(),
+          quarantinedInPlace: await opened.quarantinedInPlace(),
+          holds: await opened.holds(),
+          operatorPause: await readOperatorPause(opened),
+        };
+        return new Orchestrator(options, full, parts);
+      } catch (error) {
+        await abort();
+        throw error;
+      }
+    };
+    return { state: opened, events: full.events, finish, abort };
   }
 
   /** The operator's controls: holds, cancels, retries, the pause and the concurrency. */

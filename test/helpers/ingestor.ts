@@ -206,6 +206,35 @@ export async function waitForCommitted(statePath: string, count: number, timeout
   await waitFor(() => committed() >= count, timeoutMs, `${count} committed rows`);
 }
 
+/** Puts a named pipe at `file`: a reader of it waits until it is killed (a stuck read). */
+export function fifoAt(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.rmSync(file, { force: true });
+  const r = spawnSync('mkfifo', [file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mkfifo ${file}: ${r.stderr}`);
+}
+
+/**
+ * Leaves an intent behind (a kill -9 right after it was written) whose recovery will hang on
+ * its manifest, a named pipe: the next daemon stays in recovery until it is killed. Returns
+ * the manifest's path; remove it to let recovery finish.
+ */
+export async function stuckRecovery(d: Dirs, file = 'a.csv'): Promise<string> {
+  writeOld(path.join(d.input, file), 'alpha');
+  const crashed = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], {
+    env: { INGEST_TEST_CRASH_AT: 'after-intent' },
+  });
+  if (crashed.signal !== 'SIGKILL') throw new Error(`no crash: ${crashed.stderr}`);
+  const db = new Database(d.state, { readonly: true });
+  const { manifest } = db.prepare(`SELECT manifest FROM files WHERE status = 'intent'`).get() as {
+    manifest: string;
+  };
+  db.close();
+  // Recovery reads the intent's manifest for its line: it waits there.
+  fifoAt(manifest);
+  return manifest;
+}
+
 /** Writes a file whose mtime lies in the past, so it is complete at once. */
 export function writeOld(file: string, content: string | Buffer, ageSeconds = 120): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

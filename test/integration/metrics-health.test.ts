@@ -7,6 +7,7 @@ import {
   baseArgs,
   binForOtherUsers,
   expectExactlyOnce,
+  fifoAt,
   finished,
   makeDirs,
   manifestLines,
@@ -15,6 +16,7 @@ import {
   partitionFiles,
   run,
   start,
+  stuckRecovery,
   waitFor,
   writeOld,
 } from '../helpers/ingestor.js';
@@ -64,13 +66,6 @@ function manifestsAround(manifests: string, now = Date.now()): string[] {
  * Puts a FIFO where a manifest goes: opening it blocks (in libuv's thread pool, so the daemon
  * still answers HTTP) until someone opens the other end, which nobody does.
  */
-function fifoAt(file: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.rmSync(file, { force: true });
-  const r = spawnSync('mkfifo', [file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mkfifo ${file}: ${r.stderr}`);
-}
-
 async function waitForHealth(url: string, reason: string | undefined, timeoutMs = 10_000) {
   let last: Awaited<ReturnType<typeof healthz>> | undefined;
   const until = Date.now() + timeoutMs;
@@ -195,18 +190,7 @@ describe('metrics from the start', () => {
 describe('/healthz in each state, as README shows it', () => {
   it('recovering: 503 until recovery is done', async () => {
     const d = makeDirs();
-    writeOld(path.join(d.input, 'a.csv'), 'alpha');
-    const crashed = await run([...baseArgs(d), '--once', '--stability-seconds', '1'], {
-      env: { INGEST_TEST_CRASH_AT: 'after-intent' },
-    });
-    expect(crashed.signal).toBe('SIGKILL');
-    const db = new Database(d.state, { readonly: true });
-    const { manifest } = db.prepare(`SELECT manifest FROM files WHERE status = 'intent'`).get() as {
-      manifest: string;
-    };
-    db.close();
-    // Recovery reads the intent's manifest for its line: it waits there.
-    fifoAt(manifest);
+    const manifest = await stuckRecovery(d);
     const daemon = start([...baseArgs(d), '--metrics-port', '0']);
     const url = await metricsUrl(daemon);
     const health = await waitForHealth(url, 'recovering');
