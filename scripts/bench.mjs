@@ -47,7 +47,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'dist/bin/ingestor.js');
 const WORK = opts.dir;
 
-const tools = spawnSync('bash', [path.join(ROOT, 'scripts/ensure-tools.sh'), 'rclone'], {
+const tools = spawnSync('bash', [path.join(ROOT, 'scripts/ensure-tools.sh'), 'rclone', 'curl'], {
   stdio: 'inherit',
 });
 if (tools.status !== 0) process.exit(1);
@@ -101,7 +101,7 @@ function withoutNodeOptions() {
 }
 
 /** One `--once` run; its log goes to a file, as a journal or a log file would take it. */
-function ingestOnce(input, warehouse, manifests, { logLevel = 'warn' } = {}) {
+function ingestOnce(input, warehouse, manifests, { logLevel = 'warn', extra = [] } = {}) {
   const log = fs.openSync(path.join(WORK, 'ingestor.log'), 'w');
   try {
     const r = spawnSync(
@@ -114,6 +114,7 @@ function ingestOnce(input, warehouse, manifests, { logLevel = 'warn' } = {}) {
         logLevel,
         '--stability-seconds',
         '1',
+        ...extra,
       ],
       { encoding: 'utf8', env: withoutNodeOptions(), stdio: ['ignore', log, 'pipe'] },
     );
@@ -139,6 +140,41 @@ fs.mkdirSync(WORK, { recursive: true });
 const tmpfs = path.join(WORK, 'tmpfs');
 process.on('exit', () => spawnSync('umount', ['-l', tmpfs]));
 
+/** A TCP port no one listens on now. */
+function freePort() {
+  const script =
+    "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})";
+  return Number(sh(`'${process.execPath}' -e "${script}"`).trim());
+}
+
+/**
+ * The control API's flags on `port`, with certificates from `ingestor certs`, and a client that
+ * streams every event (`curl -N /v1/events`, retried until the API listens, until the daemon
+ * ends its stream) counting the lines it receives into `counted`.
+ */
+function apiWithClient(port, counted) {
+  const certs = path.join(WORK, 'certs');
+  if (!fs.existsSync(certs)) sh(`'${process.execPath}' '${BIN}' certs '${certs}' > /dev/null`);
+  const c = (name) => path.join(certs, name);
+  const curl = `curl -sfN --cacert '${c('ca.crt')}' --cert '${c('admin.crt')}' --key '${c('admin.key')}' https://127.0.0.1:${port}/v1/events`;
+  const client = spawn(
+    'bash',
+    ['-c', `for i in $(seq 500); do ${curl} && break; sleep 0.01; done | wc -l > '${counted}'`],
+    { stdio: 'ignore' },
+  );
+  const args = [
+    '--api-port',
+    String(port),
+    '--tls-cert',
+    c('server.crt'),
+    '--tls-key',
+    c('server.key'),
+    '--tls-ca',
+    c('ca.crt'),
+  ];
+  return { args, client };
+}
+
 // ---- Case 1: small-file backlog, same filesystem ---------------------------------------------
 if (CASES.has(1)) {
   const source = path.join(WORK, 'c1-source');
@@ -152,6 +188,8 @@ if (CASES.has(1)) {
   };
   const ours = [];
   const oursInfo = [];
+  const oursApi = [];
+  const streamed = [];
   const rclone = [];
   for (let r = 0; r < RUNS; r += 1) {
     let input = runCopy();
@@ -170,6 +208,20 @@ if (CASES.has(1)) {
           ingestOnce(input, path.join(out, 'wh'), path.join(out, 'mf'), { logLevel: 'info' }),
         ),
     );
+    // The control API on, and one client streaming every event meanwhile.
+    input = runCopy();
+    rm(out);
+    const counted = path.join(WORK, 'c1-events');
+    const { args, client } = apiWithClient(freePort(), counted);
+    const exited = new Promise((resolve) => client.on('exit', resolve));
+    oursApi.push(
+      SIZES.smallFiles /
+        seconds(() =>
+          ingestOnce(input, path.join(out, 'wh'), path.join(out, 'mf'), { extra: args }),
+        ),
+    );
+    await exited;
+    streamed.push(Number(fs.readFileSync(counted, 'utf8').trim()));
     input = runCopy();
     rm(out);
     // The destination exists, as a cron job's would: otherwise rclone's local backend moves
@@ -195,6 +247,7 @@ if (CASES.has(1)) {
     );
   const o = median(ours);
   const oi = median(oursInfo);
+  const oa = median(oursApi);
   const p = median(rclone);
   results.case1 = {
     files: SIZES.smallFiles,
@@ -204,6 +257,9 @@ if (CASES.has(1)) {
     naiveFilesPerSecond: naive,
     runs: ours,
     infoRuns: oursInfo,
+    apiStreamingFilesPerSecond: oa,
+    apiRuns: oursApi,
+    linesStreamed: streamed,
     rcloneRuns: rclone,
   };
   row(
@@ -219,6 +275,13 @@ if (CASES.has(1)) {
     oi.toFixed(0),
     'files/s',
     `ratio ${(oi / p).toFixed(2)}x rclone move; ${(oi / o).toFixed(2)}x the warn level`,
+  );
+  row(
+    '1',
+    `the same with the control API on and one client streaming every event (curl -N /v1/events)`,
+    oa.toFixed(0),
+    'files/s',
+    `${(oa / o).toFixed(2)}x the API off (target at least 0.90x); the client read ${median(streamed)} lines`,
   );
   rm(path.join(WORK, 'c1-in'));
   rm(path.join(WORK, 'c1-out'));

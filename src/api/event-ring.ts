@@ -33,15 +33,24 @@ export function parseEventId(id: string): EventId | undefined {
   return CURSOR_ID.test(id) ? { live: undefined, cursor: id } : undefined;
 }
 
-/** An event with its id, as it is written to clients. */
-export interface StampedEvent {
+/** What a filter (`?file=`) looks at: the file an event is about, if any. */
+export interface EventSubject {
+  type: string;
+  /** The file's source path; undefined for events of the daemon as a whole. */
+  source: string | undefined;
+  /** The file's row id, once it has one. */
+  fileId: number | undefined;
+}
+
+/**
+ * An event with its id, as it is written to clients: its frame and what filters look at, not
+ * its data (the ring holds thousands; their objects would weigh on a small heap).
+ */
+export interface StampedEvent extends EventSubject {
   id: string;
   seq: number;
   /** The state's cursor when it was sent (see above). */
   cursor: string;
-  type: string;
-  at: number;
-  data: Record<string, unknown>;
   /** Its `id: ... event: ... data: ...` frame, made once for every client. */
   frame: string;
 }

@@ -3,13 +3,16 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { DaemonControl } from './control.js';
 import { EventRing, formatEventId } from './event-ring.js';
-import type { EventId, StampedEvent } from './event-ring.js';
+import type { EventId, EventSubject, StampedEvent } from './event-ring.js';
 import { followDaemonEvents, isReplayed } from './stream-events.js';
 
 /** The event stream's figures (README, "The event stream"). */
 export const STREAM_LIMITS = {
-  /** Events kept in memory for clients that reconnect with `Last-Event-ID`. */
-  ringEvents: 10_000,
+  /**
+   * Events kept in memory for clients that reconnect with `Last-Event-ID`. A client further
+   * behind is replayed the durable events from the state; only progress and the like are lost.
+   */
+  ringEvents: 2_000,
   /** A client with more than this queued on its socket does not read: it is dropped. */
   maxQueuedBytes: 1024 * 1024,
   /** A comment line this often keeps proxies and idle timers from closing a quiet stream. */
@@ -32,20 +35,29 @@ export interface StreamFilter {
   file: string | undefined;
 }
 
+/** What a filter looks at in an event's data: `source` and `id` (see matchesFile). */
+export function subjectOf(type: string, data: Record<string, unknown>): EventSubject {
+  const { source, id } = data;
+  return {
+    type,
+    source: typeof source === 'string' ? source : undefined,
+    fileId: typeof id === 'number' ? id : undefined,
+  };
+}
+
 /**
  * Events about one file carry its `source` (and, once it has a row, its `id`). A number is a
  * row id, never a part of a path: "2" would otherwise match every path with a 2 in it (`/2026`
  * with its slash is a part of a path).
  */
-function matchesFile(event: { type: string; data: Record<string, unknown> }, file: string) {
-  const { source, id } = event.data;
+function matchesFile(event: EventSubject, file: string) {
   // Events of the daemon as a whole (pauses, scans, stats) are not about any file: kept.
-  if (source === undefined) return true;
-  if (/^\d+$/.test(file)) return id === Number(file);
-  return typeof source === 'string' && source.includes(file);
+  if (event.source === undefined) return true;
+  if (/^\d+$/.test(file)) return event.fileId === Number(file);
+  return event.source.includes(file);
 }
 
-function matches(filter: StreamFilter, event: { type: string; data: Record<string, unknown> }) {
+function matches(filter: StreamFilter, event: EventSubject) {
   if (event.type === 'stream.gap') return true;
   if (filter.types !== undefined && !filter.types.has(event.type)) return false;
   return filter.file === undefined || matchesFile(event, filter.file);
@@ -60,6 +72,7 @@ class StreamClient {
   /** Live events that came while the replay was written; null once it is live. */
   backlog: StampedEvent[] | null = [];
   #backlogBytes = 0;
+  #corked = false;
 
   constructor(
     readonly raw: ServerResponse,
@@ -78,6 +91,16 @@ class StreamClient {
    */
   write(frame: string): void {
     if (!this.open) return;
+    // The events of one turn of the loop (a batch's files) leave in one TLS record and one
+    // system call, not one each.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.raw.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.raw.uncork();
+      });
+    }
     this.raw.write(frame);
     if (this.raw.writableLength > STREAM_LIMITS.maxQueuedBytes) {
       this.drop(this, this.raw.writableLength);
@@ -196,19 +219,14 @@ export class EventHub {
     return this.#clients.size;
   }
 
-  #publish(
-    payload: { type: string; data: Record<string, unknown> },
-    cursor: string,
-    at = Date.now(),
-  ): void {
+  #publish(payload: { type: string; data: Record<string, unknown> }, cursor: string): void {
     this.#seq += 1;
     const id = formatEventId(this.#control.startedAt, this.#seq, cursor);
     const event: StampedEvent = {
       id,
       seq: this.#seq,
       cursor,
-      at,
-      ...payload,
+      ...subjectOf(payload.type, payload.data),
       frame: frameOf(id, payload.type, payload.data),
     };
     if (isReplayed(event.type)) this.#ring.push(event);
@@ -233,7 +251,7 @@ export class EventHub {
           const page = await this.#control.replayAfter(this.#cursor, STREAM_LIMITS.replayPage);
           for (const event of page.events) {
             this.#cursor = event.cursor;
-            this.#publish({ type: event.type, data: event.data }, event.cursor, event.at);
+            this.#publish(event, event.cursor);
           }
           this.#cursor = page.cursor;
           more = page.more || this.#again;
@@ -390,7 +408,7 @@ export class EventHub {
           await client.replay(frameOf(event.cursor, 'stream.gap', data));
           return;
         }
-        if (matches(client.filter, event)) {
+        if (matches(client.filter, subjectOf(event.type, event.data))) {
           await client.replay(frameOf(event.cursor, event.type, event.data));
         }
         sent += 1;

@@ -70,8 +70,8 @@ describe('the event ring', () => {
     seq,
     cursor: `c${seq}`,
     type: 'file.ingested',
-    at: seq,
-    data: {},
+    source: '/in/x',
+    fileId: seq,
     frame: '',
   });
 
