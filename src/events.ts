@@ -38,6 +38,7 @@ export interface IngestorEventMap {
       source: string;
       sha256: string;
       original: string;
+      originalId: number;
       dest: string | null;
       bytes: number;
     },

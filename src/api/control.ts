@@ -91,6 +91,14 @@ export interface DaemonControl {
    * back (see api/event-ring.ts for the ids). A malformed cursor throws a TypeError.
    */
   replayAfter(cursor: string | undefined, limit: number, until?: string): Promise<ReplayPage>;
+  /**
+   * What the stream follows by: the durable events after `cursor` like `replayAfter`, but a
+   * file's without its data (`fileId` instead: the stream has it from the daemon's event, or
+   * asks `fileEventData`).
+   */
+  followAfter(cursor: string, limit: number): Promise<FollowPage>;
+  /** The data of a file's durable event, read from its row (undefined: no such row). */
+  fileEventData(fileId: number): Promise<Record<string, unknown> | undefined>;
   /** The state's cursor after its newest durable event: where the stream starts following. */
   eventsCursor(): Promise<string>;
   /** The operator's pause, if one is on (distinct from `pausedReason`'s volume pause). */
@@ -129,5 +137,15 @@ export interface ReplayPage {
   events: ReplayedEvent[];
   cursor: string;
   /** Whether more may follow at once (the page was full). */
+  more: boolean;
+}
+
+/** A durable event as the stream follows it: a journal's with its data, a file's by its id. */
+export type FollowedEvent = Omit<ReplayedEvent, 'data'> &
+  ({ fileId: number; data?: undefined } | { fileId?: undefined; data: Record<string, unknown> });
+
+export interface FollowPage {
+  events: FollowedEvent[];
+  cursor: string;
   more: boolean;
 }

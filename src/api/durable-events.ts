@@ -1,8 +1,9 @@
+import type { IngestorEventMap } from '../events.js';
 import type { FileRow } from '../interfaces.js';
-import { fileViews } from '../ops/file-view.js';
+import { isNoDest } from '../naming.js';
 import { displayPath } from '../paths.js';
-import type { DurableEvent, JournalEventType, StateReader } from '../state/store.js';
-import type { ReplayPage, ReplayedEvent } from './control.js';
+import type { DurableEvent, DurableMark, JournalEventType, StateReader } from '../state/store.js';
+import type { FollowPage, ReplayPage, ReplayedEvent } from './control.js';
 
 /** Journal events whose stream name is not `file.<type>`. */
 const JOURNAL_STREAM_TYPES: Partial<Record<JournalEventType, string>> = {
@@ -12,44 +13,119 @@ const JOURNAL_STREAM_TYPES: Partial<Record<JournalEventType, string>> = {
   limits: 'daemon.limits',
 };
 
-/** The stream's name of a journal event type. */
-export function journalStreamType(type: JournalEventType): string {
-  return JOURNAL_STREAM_TYPES[type] ?? `file.${type}`;
+type Data = Record<string, unknown>;
+type Payload<K extends keyof IngestorEventMap> = IngestorEventMap[K][0];
+
+/*
+ * A file's durable events carry the same data whether they are sent live (built from the
+ * daemon's event, which has the row at hand) or replayed (built from the state's row):
+ *
+ *   file.ingested     id, source, dest, sha256, bytes, latencyMs, hashMs, manifest
+ *   file.duplicate    id, source, dest, sha256, bytes, duplicateOf { id, source }
+ *   file.quarantined  id, source, dest, reason
+ *
+ * `latencyMs` is from complete to committed; live, it is measured as the commit is reported,
+ * so a replay may differ from it by a millisecond or two.
+ */
+
+export function liveIngested(e: Payload<'file:committed'>): Data {
+  const { id, source, dest, sha256, bytes, ms, hashMs, manifest } = e;
+  return { id, source, dest, sha256, bytes, latencyMs: ms, hashMs, manifest };
+}
+
+export function liveDuplicate(e: Payload<'file:duplicate'>): Data {
+  const { id, source, dest, sha256, bytes, original, originalId } = e;
+  return { id, source, dest, sha256, bytes, duplicateOf: { id: originalId, source: original } };
+}
+
+export function liveQuarantined(e: Payload<'file:quarantined'>): Data {
+  const { id, source, dest, reason } = e;
+  return { id, source, dest, reason };
+}
+
+const destOf = (row: FileRow) => (isNoDest(row.dest) ? null : displayPath(row.dest));
+
+/** A file event's data from its row (`original`: a duplicate's ingested row, if kept). */
+export function fileEventData(row: FileRow, original: FileRow | undefined): Data {
+  const source = displayPath(row.source);
+  if (row.kind === 'quarantine') {
+    return { id: row.id, source, dest: destOf(row), reason: row.error ?? 'unknown' };
+  }
+  const common = { id: row.id, source, dest: destOf(row), sha256: row.sha256, bytes: row.size };
+  if (row.kind === 'duplicate') {
+    const duplicateOf = {
+      id: row.duplicateOf,
+      source: original === undefined ? null : displayPath(original.source),
+    };
+    return { ...common, duplicateOf };
+  }
+  return {
+    ...common,
+    latencyMs:
+      row.committedAt !== null && row.completedAt !== null
+        ? row.committedAt - row.completedAt
+        : null,
+    hashMs: row.hashMs === null ? null : Math.round(row.hashMs * 10) / 10,
+    manifest: row.manifest ?? '',
+  };
 }
 
 /**
- * Durable events as the event stream sends them. A file event's data is the file as
- * `GET /v1/files/:id` shows it (a duplicate's original read once per page); a journal event's
- * is the file's id and source (when it has them), who did it (`actor`, null for the daemon)
- * and what the journal says of it. An operator's pause and resume carry `kind: "operator"`, as
- * a full volume's live ones carry `kind: "volume"`.
+ * A journal event as the stream sends it: the file's id and source (when it has them), who did
+ * it (`actor`, null for the daemon), when, and what the journal says of it. An operator's pause
+ * and resume carry `kind: "operator"`, as a full volume's (live only) carry `kind: "volume"`.
  */
-export async function streamEvents(
+export function journalStreamEvent(mark: Extract<DurableMark, { kind: 'journal' }>): ReplayedEvent {
+  const j = mark.event;
+  const about =
+    j.fileId === null && j.source === null
+      ? { kind: 'operator' }
+      : { id: j.fileId, source: j.source === null ? null : displayPath(j.source) };
+  return {
+    cursor: mark.cursor,
+    type: JOURNAL_STREAM_TYPES[j.type] ?? `file.${j.type}`,
+    at: mark.at,
+    data: { ...about, actor: j.actor, at: new Date(j.at).toISOString(), ...j.detail },
+  };
+}
+
+/** A file row's event data, its duplicate's original read from the state. */
+export async function rowEventData(state: StateReader, row: FileRow): Promise<Data> {
+  const original =
+    row.kind === 'duplicate' && row.duplicateOf !== null
+      ? await state.getRow(row.duplicateOf)
+      : undefined;
+  return fileEventData(row, original);
+}
+
+/** Durable events as the event stream sends them, each duplicate's original read once. */
+async function streamEvents(
   events: readonly DurableEvent[],
-  getRow: StateReader['getRow'],
+  state: StateReader,
 ): Promise<ReplayedEvent[]> {
-  const rows: FileRow[] = events.flatMap((e) => (e.kind === 'file' ? [e.row] : []));
-  const views = await fileViews(rows, getRow);
-  let r = 0;
-  return events.map((event) => {
-    if (event.kind === 'file') {
-      const view = views[r]!;
-      r += 1;
-      return { cursor: event.cursor, type: `file.${event.type}`, at: event.at, data: { ...view } };
+  const originals = new Map<number, FileRow | undefined>();
+  const out: ReplayedEvent[] = [];
+  for (const event of events) {
+    if (event.kind === 'journal') {
+      out.push(journalStreamEvent(event));
+      continue;
     }
-    const j = event.event;
-    const type = journalStreamType(j.type);
-    const about =
-      j.fileId === null && j.source === null
-        ? { kind: 'operator' }
-        : { id: j.fileId, source: j.source === null ? null : displayPath(j.source) };
-    return {
+    const { row } = event;
+    let original: FileRow | undefined;
+    if (row.kind === 'duplicate' && row.duplicateOf !== null) {
+      if (!originals.has(row.duplicateOf)) {
+        originals.set(row.duplicateOf, await state.getRow(row.duplicateOf));
+      }
+      original = originals.get(row.duplicateOf);
+    }
+    out.push({
       cursor: event.cursor,
-      type,
+      type: `file.${event.type}`,
       at: event.at,
-      data: { ...about, actor: j.actor, at: new Date(j.at).toISOString(), ...j.detail },
-    };
-  });
+      data: fileEventData(row, original),
+    });
+  }
+  return out;
 }
 
 /** A page of the state's durable events as the stream sends them. */
@@ -61,7 +137,25 @@ export async function replayPage(
 ): Promise<ReplayPage> {
   const page = await state.eventsAfter(cursor, limit, until);
   return {
-    events: await streamEvents(page.events, (id) => state.getRow(id)),
+    events: await streamEvents(page.events, state),
+    cursor: page.cursor,
+    more: page.events.length === limit,
+  };
+}
+
+/** A page of durable events for the stream to follow by (see `DaemonControl.followAfter`). */
+export async function followPage(
+  state: StateReader,
+  cursor: string,
+  limit: number,
+): Promise<FollowPage> {
+  const page = await state.eventMarksAfter(cursor, limit);
+  return {
+    events: page.events.map((mark) =>
+      mark.kind === 'journal'
+        ? journalStreamEvent(mark)
+        : { cursor: mark.cursor, type: `file.${mark.type}`, at: mark.at, fileId: mark.id },
+    ),
     cursor: page.cursor,
     more: page.events.length === limit,
   };

@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
+import type { IngestorEventMap } from '../events.js';
 import type { DaemonControl } from './control.js';
+import { liveDuplicate, liveIngested, liveQuarantined } from './durable-events.js';
 import { EventRing, formatEventId } from './event-ring.js';
 import type { EventId, EventSubject, StampedEvent } from './event-ring.js';
 import { followDaemonEvents, isReplayed } from './stream-events.js';
@@ -25,7 +27,11 @@ export const STREAM_LIMITS = {
   replayPage: 500,
   /** The state is read this often for durable events no daemon event announced. */
   followMs: 1_000,
+  /** A file event's data is kept this long for the state's order to reach it. */
+  keptMs: 60_000,
 } as const;
+
+type Payload<K extends keyof IngestorEventMap> = IngestorEventMap[K][0];
 
 /** Which events a client asked for: `?types=` and `?file=`. */
 export interface StreamFilter {
@@ -72,7 +78,8 @@ class StreamClient {
   /** Live events that came while the replay was written; null once it is live. */
   backlog: StampedEvent[] | null = [];
   #backlogBytes = 0;
-  #corked = false;
+  /** Frames written in this turn of the loop, sent together at its end. */
+  #pending = '';
 
   constructor(
     readonly raw: ServerResponse,
@@ -86,26 +93,27 @@ class StreamClient {
   }
 
   /**
-   * Writes without waiting: the event path never awaits a client. One that lets more than
-   * STREAM_LIMITS.maxQueuedBytes pile up on its socket is dropped.
+   * Writes without waiting: the event path never awaits a client. The frames of one turn of
+   * the loop (a batch's files) are joined and leave as one write: one chunk, one TLS record,
+   * one system call, not one each. A client that lets more than STREAM_LIMITS.maxQueuedBytes
+   * pile up on its socket is dropped.
    */
   write(frame: string): void {
     if (!this.open) return;
-    // The events of one turn of the loop (a batch's files) leave in one TLS record and one
-    // system call, not one each.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.raw.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        this.raw.uncork();
-      });
-    }
-    this.raw.write(frame);
+    if (this.#pending === '') process.nextTick(this.flush);
+    this.#pending += frame;
+  }
+
+  /** Sends the frames of this turn now (at the latest at its end). */
+  readonly flush = (): void => {
+    const text = this.#pending;
+    this.#pending = '';
+    if (!this.open || text === '') return;
+    this.raw.write(text);
     if (this.raw.writableLength > STREAM_LIMITS.maxQueuedBytes) {
       this.drop(this, this.raw.writableLength);
     }
-  }
+  };
 
   offer(event: StampedEvent): void {
     if (!matches(this.filter, event)) return;
@@ -163,6 +171,8 @@ export class EventHub {
   readonly #startCursor: string;
   /** A read of the state under way, and whether another was asked for meanwhile. */
   #following: Promise<void> | undefined;
+  /** File events' data by row id, from the daemon's events (see `#keep`), oldest first. */
+  readonly #fresh = new Map<number, { data: Record<string, unknown>; at: number }>();
   #again = false;
   #followFailed = false;
   #closed = false;
@@ -185,14 +195,21 @@ export class EventHub {
       (payload) => this.#publish(payload, this.#cursor),
       () => this.#follow(),
     );
-    const count = (e: { bytes: number }) => {
+    const committed = (e: Payload<'file:committed'>) => {
       this.#ingested.files += 1;
       this.#ingested.bytes += e.bytes;
+      this.#keep(e.id, liveIngested(e));
     };
-    control.events.on('file:committed', count);
+    const duplicate = (e: Payload<'file:duplicate'>) => this.#keep(e.id, liveDuplicate(e));
+    const quarantined = (e: Payload<'file:quarantined'>) => this.#keep(e.id, liveQuarantined(e));
+    control.events.on('file:committed', committed);
+    control.events.on('file:duplicate', duplicate);
+    control.events.on('file:quarantined', quarantined);
     this.#unfollow = () => {
       unfollow();
-      control.events.off('file:committed', count);
+      control.events.off('file:committed', committed);
+      control.events.off('file:duplicate', duplicate);
+      control.events.off('file:quarantined', quarantined);
     };
     this.#heartbeat = setInterval(() => {
       for (const client of this.#clients) client.write(': keep-alive\n\n');
@@ -233,9 +250,34 @@ export class EventHub {
     for (const client of this.#clients) client.offer(event);
   }
 
+  /** A file event's data, from the daemon's event, until the state's order reaches it. */
+  #keep(fileId: number, data: Record<string, unknown>): void {
+    this.#fresh.set(fileId, { data, at: Date.now() });
+  }
+
+  /** The kept data of a file's event, or else its row's; kept data too old is let go. */
+  async #dataOf(fileId: number): Promise<Record<string, unknown>> {
+    const kept = this.#fresh.get(fileId);
+    if (kept !== undefined) {
+      this.#fresh.delete(fileId);
+      return kept.data;
+    }
+    // The daemon's event came after the state's order reached the row (or never: recovery).
+    return (await this.#control.fileEventData(fileId)) ?? { id: fileId };
+  }
+
+  #forgetStale(): void {
+    const before = Date.now() - STREAM_LIMITS.keptMs;
+    for (const [id, kept] of this.#fresh) {
+      if (kept.at >= before) break;
+      this.#fresh.delete(id);
+    }
+  }
+
   /**
    * Reads what the state has after `#cursor` and sends it, page by page; asked again while it
-   * reads, it reads again. One read at a time, so events go out in the state's order.
+   * reads, it reads again. One read at a time, so events go out in the state's order. The
+   * read is of places only: a file's data comes from the daemon's event (`#keep`).
    */
   #follow(): void {
     if (this.#closed) return;
@@ -248,11 +290,13 @@ export class EventHub {
         let more = true;
         while (more && !this.#closed) {
           this.#again = false;
-          const page = await this.#control.replayAfter(this.#cursor, STREAM_LIMITS.replayPage);
+          const page = await this.#control.followAfter(this.#cursor, STREAM_LIMITS.replayPage);
           for (const event of page.events) {
+            const data = event.data ?? (await this.#dataOf(event.fileId));
             this.#cursor = event.cursor;
-            this.#publish(event, event.cursor);
+            this.#publish({ type: event.type, data }, event.cursor);
           }
+          this.#forgetStale();
           this.#cursor = page.cursor;
           more = page.more || this.#again;
         }
@@ -425,7 +469,10 @@ export class EventHub {
     clearInterval(this.#heartbeat);
     clearInterval(this.#poll);
     if (this.#stats !== undefined) clearInterval(this.#stats);
-    for (const client of this.#clients) client.raw.end();
+    for (const client of this.#clients) {
+      client.flush();
+      client.raw.end();
+    }
     this.#clients.clear();
   }
 }

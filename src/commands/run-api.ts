@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { DaemonControl, DaemonPhase } from '../api/control.js';
-import { replayPage } from '../api/durable-events.js';
+import { followPage, replayPage, rowEventData } from '../api/durable-events.js';
 import type { ApiServer } from '../api/server.js';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
@@ -73,6 +73,11 @@ function controlOf(
     events: opening.events,
     operatorPause: () => daemon()?.controls.operatorPause,
     replayAfter: (cursor, limit, until) => replayPage(state, cursor, limit, until),
+    followAfter: (cursor, limit) => followPage(state, cursor, limit),
+    fileEventData: async (id) => {
+      const row = await state.getRow(id);
+      return row === undefined ? undefined : rowEventData(state, row);
+    },
     eventsCursor: () => state.eventsCursor(),
     pending: (limit) => daemon()?.controls.pendingFiles(limit) ?? { files: [], total: 0 },
     throughput: (seconds) => (daemon()?.throughput ?? idle).window(seconds),

@@ -59,9 +59,11 @@ export function eventLine(event: StreamedEvent, at = Date.now()): string {
   } else {
     if (typeof d.id === 'number') rest.push(`#${d.id}`);
     if (typeof d.bytes === 'number') rest.push(formatBytes(d.bytes));
-    for (const key of ['reason', 'error', 'kind', 'original', 'files', 'actor']) {
+    for (const key of ['reason', 'error', 'kind', 'files', 'actor']) {
       if (d[key] !== undefined && d[key] !== null) rest.push(`${key}=${cell(d[key])}`);
     }
+    const original = (d.duplicateOf as { source?: unknown } | null | undefined)?.source;
+    if (typeof original === 'string') rest.push(`original=${cell(original)}`);
   }
   return [time(at), event.type.padEnd(16), source, ...rest].filter((s) => s !== '').join('  ');
 }

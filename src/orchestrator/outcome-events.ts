@@ -129,6 +129,7 @@ export class OutcomeEvents {
           source,
           sha256: row.sha256,
           original: displayPath(original.source),
+          originalId: original.id,
           dest: dest === '' ? null : dest,
           bytes: row.size,
         });

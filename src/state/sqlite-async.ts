@@ -5,6 +5,7 @@ import type {
   ClaimInput,
   ClaimResult,
   DurableEventPage,
+  DurableMarkPage,
   Hold,
   JournalEvent,
   NewJournalEvent,
@@ -123,6 +124,10 @@ export class SqliteStateStore implements StateStore {
     until?: string,
   ): Promise<DurableEventPage> {
     return this.#sync.journal.eventsAfter(cursor, limit, until);
+  }
+
+  async eventMarksAfter(cursor: string | undefined, limit: number): Promise<DurableMarkPage> {
+    return this.#sync.journal.eventMarksAfter(cursor, limit);
   }
 
   async eventsCursor(): Promise<string> {

@@ -3,9 +3,11 @@ import type { FsPath } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
 import type { RawRow } from './sqlite-rows.js';
 import { toRow } from './sqlite-rows.js';
+import type { FileRow } from '../interfaces.js';
 import type {
-  DurableEvent,
   DurableEventPage,
+  DurableMark,
+  DurableMarkPage,
   Hold,
   JournalEvent,
   JournalEventType,
@@ -62,6 +64,32 @@ export function decodeEventCursor(cursor: string): { fileId: number; eventId: nu
   return { fileId: Number(match[1]), eventId: Number(match[2]) };
 }
 
+/** When a settled row's event happened: a release rewrites a quarantine row's committed_at, so
+ * its quarantine is at its intent. */
+function rowAt(row: Pick<FileRow, 'kind' | 'intentAt' | 'committedAt'>): number {
+  return row.kind === 'quarantine' ? row.intentAt : (row.committedAt ?? row.intentAt);
+}
+
+/** A settled row as the merge reads it; `row` is the whole row, or undefined for marks. */
+interface SettledRow<R> {
+  id: number;
+  kind: FileRow['kind'];
+  at: number;
+  row: R;
+}
+
+/** A merged event: a file's (with `row` as read) or the journal's. */
+type MergedEvent<R> = (
+  | {
+      kind: 'file';
+      type: (typeof FILE_EVENT_TYPES)[FileRow['kind']];
+      at: number;
+      id: number;
+      row: R;
+    }
+  | Extract<DurableMark, { kind: 'journal' }>
+) & { cursor: string };
+
 const FILE_EVENT_TYPES = {
   ingest: 'ingested',
   duplicate: 'duplicate',
@@ -78,6 +106,10 @@ export class SqliteJournal {
   readonly #byFile: Statement<Record<string, unknown>, RawEvent>;
   readonly #after: Statement<[number, number], RawEvent>;
   readonly #filesAfter: Statement<[number, number, number], RawRow>;
+  readonly #marksAfter: Statement<
+    [number, number, number],
+    { id: number; kind: FileRow['kind']; intent_at: number; committed_at: number | null }
+  >;
   readonly #oldestIntent: Statement<[], { id: number | null }>;
   readonly #lastRow: Statement<[], { id: number | null }>;
   readonly #lastEvent: Statement<[], { id: number | null }>;
@@ -107,6 +139,10 @@ export class SqliteJournal {
     // newer one (two batches overlap) is then read in its turn instead of skipped.
     this.#filesAfter = db.prepare(`
       SELECT * FROM files WHERE id > ? AND id < ?
+        AND (status = 'committed' OR (kind = 'quarantine' AND status = 'released'))
+      ORDER BY id LIMIT ?`);
+    this.#marksAfter = db.prepare(`
+      SELECT id, kind, intent_at, committed_at FROM files WHERE id > ? AND id < ?
         AND (status = 'committed' OR (kind = 'quarantine' AND status = 'released'))
       ORDER BY id LIMIT ?`);
     this.#oldestIntent = db.prepare(`SELECT min(id) AS id FROM files WHERE status = 'intent'`);
@@ -158,40 +194,57 @@ export class SqliteJournal {
   }
 
   eventsAfter(cursor: string | undefined, limit: number, until?: string): DurableEventPage {
+    return this.#merged(cursor, limit, until, (after, bound) =>
+      this.#filesAfter.all(after, bound, limit).map((raw) => {
+        const row = toRow(raw);
+        return { id: row.id, kind: row.kind, at: rowAt(row), row };
+      }),
+    );
+  }
+
+  eventMarksAfter(cursor: string | undefined, limit: number): DurableMarkPage {
+    return this.#merged(cursor, limit, undefined, (after, bound) =>
+      this.#marksAfter.all(after, bound, limit).map((m) => ({
+        id: m.id,
+        kind: m.kind,
+        at: rowAt({ kind: m.kind, intentAt: m.intent_at, committedAt: m.committed_at }),
+        row: undefined,
+      })),
+    );
+  }
+
+  /**
+   * Durable events after `cursor` (up to `until`), at most `limit`: the settled rows that
+   * `rowsAfter(after, bound)` reads and the journal's events, merged by time; each side is in
+   * commit order and has its own place in the cursor.
+   */
+  #merged<R extends FileRow | undefined>(
+    cursor: string | undefined,
+    limit: number,
+    until: string | undefined,
+    rowsAfter: (after: number, bound: number) => SettledRow<R>[],
+  ): { events: MergedEvent<R>[]; cursor: string } {
     const start = cursor === undefined ? { fileId: 0, eventId: 0 } : decodeEventCursor(cursor);
     const end = until === undefined ? undefined : decodeEventCursor(until);
     const bound = Math.min(this.#settledBound(), end === undefined ? Infinity : end.fileId + 1);
-    const rows = this.#filesAfter.all(start.fileId, bound, limit).map(toRow);
+    const rows = rowsAfter(start.fileId, bound);
     const journal = this.#after
       .all(start.eventId, limit)
       .map(toEvent)
       .filter((e) => end === undefined || e.id <= end.eventId);
     let { fileId, eventId } = start;
-    const events: DurableEvent[] = [];
+    const events: MergedEvent<R>[] = [];
     let r = 0;
     let j = 0;
-    // Merged by time; each side is in commit order, and each has its own place in the cursor.
     while (events.length < limit && (r < rows.length || j < journal.length)) {
       const row = rows[r];
       const event = journal[j];
-      // A release rewrites a quarantine row's committed_at: its quarantine is at its intent.
-      const rowAt =
-        row === undefined
-          ? Infinity
-          : row.kind === 'quarantine'
-            ? row.intentAt
-            : (row.committedAt ?? row.intentAt);
-      if (row !== undefined && (event === undefined || rowAt <= event.at)) {
+      if (row !== undefined && (event === undefined || row.at <= event.at)) {
         fileId = row.id;
         r += 1;
         const type = FILE_EVENT_TYPES[row.kind];
-        events.push({
-          kind: 'file',
-          type,
-          at: rowAt,
-          row,
-          cursor: encodeEventCursor(fileId, eventId),
-        });
+        const place = encodeEventCursor(fileId, eventId);
+        events.push({ kind: 'file', type, at: row.at, id: row.id, row: row.row, cursor: place });
       } else {
         eventId = event!.id;
         j += 1;

@@ -10,6 +10,7 @@ import type {
   ClaimInput,
   ClaimResult,
   DurableEventPage,
+  DurableMarkPage,
   Hold,
   JournalEvent,
   NewJournalEvent,
@@ -217,6 +218,10 @@ export class SqliteThreadStore implements StateStore {
     until?: string,
   ): Promise<DurableEventPage> {
     return this.#call('eventsAfter', cursor, limit, until);
+  }
+
+  eventMarksAfter(cursor: string | undefined, limit: number): Promise<DurableMarkPage> {
+    return this.#call('eventMarksAfter', cursor, limit);
   }
 
   eventsCursor(): Promise<string> {

@@ -80,12 +80,32 @@ export interface JournalEvent extends NewJournalEvent {
  * (`ingested`, `duplicate`, `quarantined`) or a journal event.
  */
 export type DurableEvent = (
-  | { kind: 'file'; type: 'ingested' | 'duplicate' | 'quarantined'; at: number; row: FileRow }
+  | {
+      kind: 'file';
+      type: 'ingested' | 'duplicate' | 'quarantined';
+      at: number;
+      id: number;
+      row: FileRow;
+    }
   | { kind: 'journal'; type: JournalEventType; at: number; event: JournalEvent }
 ) & {
   /** The cursor that resumes right after this event: what a stream sends as its `id`. */
   cursor: string;
 };
+
+/**
+ * A durable event without its row (`eventMarksAfter`): for a reader that has the row's data
+ * already (the event stream, from the daemon's own events) and only needs its place.
+ */
+export type DurableMark = (
+  | { kind: 'file'; type: 'ingested' | 'duplicate' | 'quarantined'; at: number; id: number }
+  | { kind: 'journal'; type: JournalEventType; at: number; event: JournalEvent }
+) & { cursor: string };
+
+export interface DurableMarkPage {
+  events: DurableMark[];
+  cursor: string;
+}
 
 /** A page of durable events and where the next one starts. */
 export interface DurableEventPage {
@@ -243,6 +263,8 @@ export interface StateStore {
    * - a malformed cursor throws a TypeError (a caller's 400).
    */
   eventsAfter(cursor: string | undefined, limit: number, until?: string): Promise<DurableEventPage>;
+  /** `eventsAfter` without the rows: each file event's row id and place, for a follower. */
+  eventMarksAfter(cursor: string | undefined, limit: number): Promise<DurableMarkPage>;
   /** The cursor after the newest durable event now: where a reader that follows from now starts. */
   eventsCursor(): Promise<string>;
   /** Removes up to `limit` journal events recorded before `before` (ms); resolves how many. */
@@ -268,7 +290,13 @@ export interface StateStore {
 /** What readers of the history (the control API) may call: reads only. */
 export type StateReader = Pick<
   StateStore,
-  'history' | 'getRow' | 'totals' | 'fileEvents' | 'eventsAfter' | 'eventsCursor'
+  | 'history'
+  | 'getRow'
+  | 'totals'
+  | 'fileEvents'
+  | 'eventsAfter'
+  | 'eventMarksAfter'
+  | 'eventsCursor'
 >;
 
 /** Rows read per page by `history` and `rows`. */
