@@ -156,6 +156,14 @@ export async function runCommand(
     },
     'ingestor started',
   );
+  const operatorPause = ingestor.controls.operatorPause;
+  if (operatorPause !== undefined) {
+    const since = new Date(operatorPause.since).toISOString();
+    logger.warn(
+      { event: 'operator-paused', by: operatorPause.by, since },
+      `ingestion is paused by an operator (${operatorPause.by}) since ${since}, as the state keeps it: nothing is taken until it is resumed (${d.api === undefined ? 'this daemon has no control API: restart it with --api-port, then ' : ''}POST /v1/resume, or ingestor ctl resume)`,
+    );
+  }
 
   const controller = new AbortController();
   let signals = 0;
@@ -204,7 +212,7 @@ export async function runCommand(
     logger.info({ event: 'summary', ...summary }, 'stopped');
     if (options.once) {
       process.stderr.write(
-        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(2)} s (${formatRates(summary.ingested, summary.bytes, summary.seconds)})\n`,
+        `ingestor: ${summary.ingested} ingested, ${summary.duplicates} duplicates, ${summary.failed} failed, ${summary.quarantined} quarantined, ${summary.waiting} not complete, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(2)} s (${formatRates(summary.ingested, summary.bytes, summary.seconds)})${operatorPause === undefined ? '' : `; PAUSED by an operator (${operatorPause.by}): nothing was taken`}\n`,
       );
     }
     return options.once && summary.failed > 0 ? EXIT.failure : EXIT.ok;

@@ -6,6 +6,7 @@ import { age, ago, formatBytes } from '../ops/human-units.js';
 import type { StatusCommandOptions } from '../options/types.js';
 import { lockHolderPid } from '../state/lock.js';
 import { openState } from '../state/open.js';
+import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 import type { RuntimeRecord, RuntimeSnapshot, StateStore } from '../state/store.js';
 
 /**
@@ -30,6 +31,8 @@ export interface StatusReport {
   inFlight: number;
   aborted: number;
   vanished: number;
+  /** An operator's pause the state keeps (it holds across restarts), or null. */
+  operatorPause: { by: string; since: string } | null;
 }
 
 export interface StatusOptions {
@@ -145,10 +148,24 @@ export async function status(
       inFlight: t.inFlight,
       aborted: t.aborted,
       vanished: t.vanished,
+      operatorPause: await operatorPauseOf(store),
     };
   } finally {
     await store.close();
   }
+}
+
+/** The operator's pause the state keeps (a state from before schema v3 has none). */
+async function operatorPauseOf(store: StateStore): Promise<StatusReport['operatorPause']> {
+  let value: string | undefined;
+  try {
+    value = await store.readSetting(OPERATOR_PAUSE_KEY);
+  } catch {
+    return null;
+  }
+  if (value === undefined) return null;
+  const pause = JSON.parse(value) as { by: string; since: number };
+  return { by: pause.by, since: new Date(pause.since).toISOString() };
 }
 
 const NOT_REFRESHED: Record<SnapshotRefresh, string> = {
@@ -163,8 +180,14 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const head = r.running
     ? `ingestor: running (pid ${d!.pid}, up ${ago(now - d!.startedAt)})${d!.paused === null ? '' : `, PAUSED: ${d!.paused}`}`
     : `ingestor: not running${d === null ? '' : ` (last seen ${ago(now - d.updatedAt)} ago)`}`;
+  const p = r.operatorPause;
   const lines = [
     head,
+    ...(p === null
+      ? []
+      : [
+          `PAUSED       by an operator (${p.by}) since ${p.since}: nothing is taken until it is resumed (POST /v1/resume, or ingestor ctl resume${r.running ? '' : ', once the daemon runs with --api-port'})`,
+        ]),
     r.ingested.files === 0
       ? 'nothing ingested yet'
       : `ingested     ${r.ingested.files} files, ${formatBytes(r.ingested.bytes)}${r.ingested.last === null ? '' : `, last at ${r.ingested.last}`}`,

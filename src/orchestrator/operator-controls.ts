@@ -15,7 +15,8 @@ import type { PendingView } from './pending-list.js';
 import type { Scheduler } from './scheduler.js';
 
 /** The settings key of the operator's pause. */
-export const OPERATOR_PAUSE_KEY = 'operator-pause';
+export { OPERATOR_PAUSE_KEY } from '../state/settings.js';
+import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 
 /** An operator's pause: who asked and since when. */
 export interface OperatorPause {
