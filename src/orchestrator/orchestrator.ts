@@ -1,5 +1,4 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { describeError } from '../errors.js';
 import os from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -30,6 +29,7 @@ import { OutcomeEvents } from './outcome-events.js';
 import { RunStats } from './run-stats.js';
 import { Scheduler } from './scheduler.js';
 import { Throughput } from './throughput.js';
+import { startPruning } from './journal-pruning.js';
 import { recoverAtStart } from './start-up-recovery.js';
 
 export interface OrchestratorDeps {
@@ -88,12 +88,6 @@ interface Flow {
   outcomes: OutcomeEvents;
   controls: OperatorControls;
 }
-
-/** Journal events pruned per statement: short transactions, between the daemon's own. */
-const PRUNE_BATCH = 500;
-/** How often the journal is pruned. */
-const PRUNE_INTERVAL_MS = 60_000;
-const DAY_MS = 86_400_000;
 
 /**
  * The daemon: recovery first, then discovery feeding a bounded worker pool that hashes files
@@ -259,49 +253,6 @@ export class Orchestrator implements AsyncDisposable {
     return this.#flow.scheduler.concurrency;
   }
 
-  /**
-   * Prunes journal events older than `--history-days`, a batch per statement, every minute and
-   * once at the start: off the hot path (the state thread runs each batch between claims).
-   * Files' rows are never pruned: the content index that keeps exactly-once lives in them.
-   */
-  #startPruning(): () => void {
-    let running = false;
-    const prune = async () => {
-      if (running) return;
-      running = true;
-      try {
-        const before = this.#clock() - this.options.historyDays * DAY_MS;
-        let removed = 0;
-        for (;;) {
-          const n = await this.#parts.store.pruneEvents(before, PRUNE_BATCH);
-          removed += n;
-          if (n < PRUNE_BATCH || this.#closed) break;
-        }
-        if (removed > 0) {
-          this.#logger.info(
-            { event: 'journal-pruned', removed },
-            `pruned ${removed} journal events`,
-          );
-        }
-      } catch (error) {
-        this.#logger.warn(
-          { event: 'journal-prune-failed', err: describeError(error) },
-          'could not prune the journal',
-        );
-      } finally {
-        running = false;
-      }
-    };
-    const first = setTimeout(() => void prune(), 1_000);
-    const timer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
-    first.unref();
-    timer.unref();
-    return () => {
-      clearTimeout(first);
-      clearInterval(timer);
-    };
-  }
-
   /** Resolves when every queued file has been settled. */
   async #idle(): Promise<void> {
     await this.#flow.scheduler.whenIdle();
@@ -350,7 +301,13 @@ export class Orchestrator implements AsyncDisposable {
     let waiting: AbortController | undefined;
     this.discovery.startWatching(() => waiting?.abort());
     const stopStats = this.#stats.start();
-    const stopPruning = this.#startPruning();
+    const stopPruning = startPruning({
+      store: this.#parts.store,
+      logger: this.#logger,
+      clock: this.#clock,
+      historyDays: this.options.historyDays,
+      stopped: () => this.#closed,
+    });
     this.events.emit('discovery:started', { input: this.options.input });
     try {
       let scan = await this.discovery.scan();

@@ -3,7 +3,8 @@ import { callerOf } from '../access.js';
 import { badParameter } from '../errors.js';
 import { parseEventId } from '../event-ring.js';
 import type { EventId } from '../event-ring.js';
-import type { EventHub, StreamFilter } from '../event-stream.js';
+import type { EventHub } from '../event-stream.js';
+import type { StreamFilter } from '../stream-client.js';
 import { STREAM_TYPES } from '../stream-events.js';
 
 /** The query of `GET /v1/events`, as its schema lets it through. */
