@@ -11,16 +11,23 @@
 // on paused ingestion, batches held with their files moved but not recorded, copies cut short,
 // and starts that find the volume full.
 //
-//   node scripts/torture.mjs [--kills N] [--cross-fs] [--full-outputs] [--seed N]
+// With --api every daemon serves the control API, and a client streams its durable file events
+// (`GET /v1/events`) all along, reconnecting with `Last-Event-ID` after each kill: at the end
+// it must have received every committed file's event exactly once.
+//
+//   node scripts/torture.mjs [--kills N] [--cross-fs] [--full-outputs] [--api] [--seed N]
 //                            [--rate FILES_PER_S] [--keep]
 //
 // Prints one summary line (JSON) and exits 0 when no problem was found, 1 otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 // The pipeline's named step boundaries, from the build (the script drives the built binary).
 import { CRASH_POINTS } from '../dist/src/crash.js';
 
@@ -29,6 +36,7 @@ const { values: opts } = parseArgs({
     kills: { type: 'string', default: '20' },
     'cross-fs': { type: 'boolean', default: false },
     'full-outputs': { type: 'boolean', default: false },
+    api: { type: 'boolean', default: false },
     seed: { type: 'string', default: String(Date.now() % 100000) },
     rate: { type: 'string', default: '40' },
     keep: { type: 'boolean', default: false },
@@ -74,7 +82,10 @@ if (FULL) manifests = path.join(mountTmpfs('mf-volume', '16m'), 'mf');
 // The volumes the filler fills: the manifests always, the warehouse when it is its own. The
 // state stays on the root filesystem then (its WAL alone may reach 16 MB before a checkpoint).
 const fillable = FULL ? mounts.slice() : [];
-const stateFlag = FULL ? ['--state-path', path.join(root, 'state', 'ingestor.db')] : [];
+const stateFile = FULL
+  ? path.join(root, 'state', 'ingestor.db')
+  : path.join(manifests, 'ingestor.db');
+const stateFlag = FULL ? ['--state-path', stateFile] : [];
 /** Where the daemon writes, as `verify` must be told too. */
 const outputs = ['--warehouse', warehouse, '--manifests', manifests, ...stateFlag];
 const args = [
@@ -88,6 +99,83 @@ const args = [
   '--log-level',
   'warn',
 ];
+
+// ---- the control API and a client that streams through every kill ---------------------------
+const API = opts.api;
+const tls = path.join(root, 'tls');
+let apiPort = 0;
+if (API) {
+  const made = spawnSync(process.execPath, [BIN, 'certs', tls], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`ingestor certs: ${made.stderr}`);
+  apiPort = await new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+  args.push(
+    ...['--api-port', String(apiPort), '--tls-cert', path.join(tls, 'server.crt')],
+    ...['--tls-key', path.join(tls, 'server.key'), '--tls-ca', path.join(tls, 'ca.crt')],
+  );
+}
+/** Each file event the client received (`type id`), with how many times. */
+const streamed = new Map();
+let streaming = API;
+let reconnects = 0;
+/**
+ * Streams the durable file events, reconnecting with the last id after each kill. It starts
+ * from the state's first place: SQLite's cursor `MC4w` (base64url of "0.0"), so that it
+ * misses nothing from before its first connection either.
+ */
+async function streamClient() {
+  let last = 'MC4w';
+  const read = (key) => fs.readFileSync(path.join(tls, key));
+  const credentials = { ca: read('ca.crt'), cert: read('user.crt'), key: read('user.key') };
+  while (streaming) {
+    await new Promise((resolve) => {
+      const req = https.get(
+        {
+          host: '127.0.0.1',
+          port: apiPort,
+          path: '/v1/events?types=file.ingested,file.duplicate,file.quarantined',
+          headers: { 'last-event-id': last },
+          ...credentials,
+        },
+        (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            res.on('end', resolve);
+            return;
+          }
+          reconnects += 1;
+          let buffer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => {
+            buffer += chunk;
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const block = buffer.slice(0, end).split('\n');
+              buffer = buffer.slice(end + 2);
+              const field = (name) =>
+                block.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+              const type = field('event');
+              const data = field('data');
+              if (type !== undefined && type.startsWith('file.') && data !== undefined) {
+                const key = `${type} ${JSON.parse(data).id}`;
+                streamed.set(key, (streamed.get(key) ?? 0) + 1);
+              }
+              // Only a whole event moves the place: one cut short comes again.
+              last = field('id') ?? last;
+            }
+          });
+          res.on('end', resolve);
+          res.on('error', resolve);
+        },
+      );
+      req.on('error', resolve);
+    });
+    await sleep(50);
+  }
+}
 
 // ---- the writer -----------------------------------------------------------------------------
 const ledger = new Map(); // sha -> number of names written with that content
@@ -228,6 +316,7 @@ const started = Date.now();
 let kills = 0;
 let namedKills = 0;
 const writerDone = writer();
+const clientDone = API ? streamClient() : Promise.resolve();
 const fillerDone = FULL ? filler() : Promise.resolve();
 const problems = [];
 while (kills < KILLS) {
@@ -264,8 +353,39 @@ const { child: last, exited: lastExit } = startDaemon();
 const deadline = Date.now() + 120_000;
 while (ingestible().length > 0 && Date.now() < deadline) await sleep(200);
 await sleep(1500);
+if (API) {
+  // The client has every committed file's event, each once (the final daemon is still up).
+  const db = new Database(stateFile, { readonly: true });
+  const committed = db
+    .prepare(
+      `SELECT id, kind FROM files WHERE status = 'committed' OR (kind = 'quarantine' AND status = 'released')`,
+    )
+    .all();
+  db.close();
+  const TYPES = {
+    ingest: 'file.ingested',
+    duplicate: 'file.duplicate',
+    quarantine: 'file.quarantined',
+  };
+  const expected = new Set(committed.map((r) => `${TYPES[r.kind]} ${r.id}`));
+  const until = Date.now() + 10_000;
+  while ([...expected].some((k) => !streamed.has(k)) && Date.now() < until) await sleep(100);
+  streaming = false;
+  const missed = [...expected].filter((k) => !streamed.has(k));
+  if (missed.length > 0)
+    problems.push(`the stream missed ${missed.length} events, e.g. ${missed[0]}`);
+  const twice = [...streamed].filter(([, n]) => n > 1);
+  if (twice.length > 0)
+    problems.push(`the stream sent ${twice.length} events more than once, e.g. ${twice[0][0]}`);
+  const unknown = [...streamed.keys()].filter((k) => !expected.has(k));
+  if (unknown.length > 0)
+    problems.push(
+      `the stream sent ${unknown.length} events of no committed row, e.g. ${unknown[0]}`,
+    );
+}
 last.kill('SIGTERM');
 const final = await lastExit;
+await clientDone;
 if (final.code !== 0)
   problems.push(`final daemon exited ${final.code} ${final.signal}: ${final.stderr}`);
 const left = ingestible();
@@ -320,6 +440,7 @@ const summary = {
   namedKills,
   crossFs: opts['cross-fs'],
   fullOutputs: FULL,
+  ...(API ? { api: { port: apiPort, connections: reconnects, events: streamed.size } } : {}),
   fills,
   ...(FULL ? { seen } : {}),
   seed: Number(opts.seed),

@@ -10,6 +10,7 @@ describe('crash torture, short', () => {
     ['same filesystem', []],
     ['warehouse on a tmpfs', ['--cross-fs']],
     ['warehouse and manifests filling up and freed at random', ['--cross-fs', '--full-outputs']],
+    ['the control API on, a client streaming through every kill', ['--api']],
   ])(
     '%s: 15 random kills, verify and the ledger agree',
     (_name, extra) => {
@@ -22,6 +23,8 @@ describe('crash torture, short', () => {
       expect(summary).toMatchObject({ ok: true, kills: 15, problems: 0 });
       expect(summary.filesWritten).toBeGreaterThan(100);
       if (extra.includes('--full-outputs')) expect(summary.fills).toBeGreaterThan(0);
+      // Every committed file's event reached the client once (checked by the script).
+      if (extra.includes('--api')) expect(summary.api.events).toBeGreaterThan(100);
     },
     300_000,
   );
