@@ -198,7 +198,10 @@ export class EventHub {
     const seconds = Math.max(0.001, (now - this.#lastStats.at) / 1000);
     const { files, bytes } = this.#ingested;
     const queue = this.#control.queue();
-    const paused = this.#control.pausedReason();
+    // An operator's pause first, as /v1/status shows it; then a failing volume's.
+    const operator = this.#control.operatorPause();
+    const paused =
+      operator === undefined ? this.#control.pausedReason() : `by an operator (${operator.by})`;
     this.#publish(
       {
         type: 'stats',

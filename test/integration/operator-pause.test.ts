@@ -2,6 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { setUpApi, startWithApi } from '../helpers/api.js';
 import { call, ok } from '../helpers/api-actions.js';
+import { openStream } from '../helpers/sse.js';
 import {
   baseArgs,
   filesUnder,
@@ -13,11 +14,19 @@ import {
   writeOld,
 } from '../helpers/ingestor.js';
 
-describe("an operator's pause the state keeps, seen without the API", () => {
-  it('is said at start, by a --once pass, and by `ingestor status` while stopped', async () => {
+describe("an operator's pause the state keeps", () => {
+  it('is said by the stream, at start, by a --once pass, and by `ingestor status` while stopped', async () => {
     const s = setUpApi();
     const api = await startWithApi(s.d, s.certs);
     ok(await call(s, api.port, s.admin, 'POST', '/v1/pause'));
+    // The stream's stats say so too.
+    const stream = await openStream({ port: api.port, ca: s.ca, client: s.user });
+    await stream.until((events) => events.some((e) => e.type === 'stats'), 5_000, 'stats');
+    expect(stream.events.find((e) => e.type === 'stats')!.data).toMatchObject({
+      paused: true,
+      pausedReason: expect.stringMatching(/^by an operator \(.*admin.*\)$/),
+    });
+    stream.close();
     api.daemon.kill('SIGTERM');
     expect((await finished(api.daemon)).code).toBe(0);
     writeOld(path.join(s.d.input, 'a.csv'), 'alpha');
