@@ -19,6 +19,7 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_LINKED: 'the file gained another hard link before it was moved',
   INGEST_ERR_INPUT_LOCKED: 'another ingestor, with another state, ingests this input',
   INGEST_ERR_SOURCE_READ: 'the source file cannot be read',
+  INGEST_ERR_SOURCE_IMMOVABLE: 'the source file cannot be moved out of the input by this user',
   INGEST_ERR_CANCELLED:
     'an operator cancelled the file while it was read; it is held until released',
   INGEST_ERR_STOPPING: 'the daemon is stopping: the file waits in the input for the next start',

@@ -21,7 +21,7 @@ import { dirName, displayPath } from '../paths.js';
 import type { ClaimInput, PlacementPlan } from '../state/store.js';
 import { giveBackReopened, reopened, reportReopenedAfterCommit } from './give-back.js';
 import { readAndHash } from './hasher.js';
-import { placeNoReplace } from './move.js';
+import { immovableSource, placeNoReplace } from './move.js';
 import { NO_DEST, temporaryName } from '../naming.js';
 import type { Entry, StepDeps, Work } from './outcome.js';
 
@@ -179,7 +179,7 @@ async function place(deps: BatchDeps, w: Work): Promise<void> {
   try {
     w.linked = placeNoReplace(w.from, row.dest) === 'linked';
   } catch (error) {
-    if (!hasCode(error, 'EXDEV')) throw error;
+    if (!hasCode(error, 'EXDEV')) throw item.tmp === null ? immovableSource(error, w.from) : error;
     // Same device number but another mount (a bind mount): copy instead, now and from now on.
     deps.copyDevices.add(item.identity.device);
     const tmp = path.join(deps.tmpDir, temporaryName());
@@ -234,8 +234,9 @@ async function removeSources(deps: BatchDeps, works: Work[]): Promise<void> {
       dirs.add(dirName(item.candidate.path) as string);
     } catch (error) {
       // The file has its final name but its source could not be removed: undo the move so
-      // that it stays in exactly one place, and try again later.
-      w.error = error;
+      // that it stays in exactly one place, and try again later (or quarantine it in place,
+      // if this user may not remove it).
+      w.error = immovableSource(error, item.candidate.path);
       if (w.row.dest !== NO_DEST) await unlinkIfExists(w.row.dest);
     }
   }

@@ -33,7 +33,9 @@ const CHANGED_CODES: ReadonlySet<string> = new Set([
 export function classifyFailure(error: unknown): FailureClass {
   const code = errnoCode(error);
   if (code !== undefined && CHANGED_CODES.has(code)) return 'changed';
-  if (code === 'INGEST_ERR_NOT_REGULAR') return 'quarantine';
+  if (code === 'INGEST_ERR_NOT_REGULAR' || code === 'INGEST_ERR_SOURCE_IMMOVABLE') {
+    return 'quarantine';
+  }
   if (error instanceof SourceReadError) {
     const cause = errnoCode(error.cause);
     return cause !== undefined && TRANSIENT_SOURCE_CODES.has(cause) ? 'retry' : 'quarantine';

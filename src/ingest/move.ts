@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { FsPath } from '../interfaces.js';
-import { hasCode } from '../errors.js';
+import { IngestError, errnoMessage, hasCode } from '../errors.js';
+import { displayPath } from '../paths.js';
 
 /** Errors from link(2) that mean "this filesystem cannot hard-link", not "this move failed". */
 const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'];
@@ -31,4 +32,19 @@ export function placeNoReplace(src: FsPath, dst: FsPath): 'linked' | 'renamed' {
   }
   fs.renameSync(src, dst);
   return 'renamed';
+}
+
+/**
+ * A source that this user may link or read but not remove or rename (EPERM): another user's
+ * file in a sticky directory (a 1777 drop directory), or an immutable one. Not an output volume's
+ * failure, and it will not pass by itself: the file is quarantined in place, and the others go
+ * on. Anything else is returned as it was.
+ */
+export function immovableSource(error: unknown, source: FsPath): unknown {
+  if (!hasCode(error, 'EPERM')) return error;
+  return new IngestError(
+    'INGEST_ERR_SOURCE_IMMOVABLE',
+    `${displayPath(source)} cannot be moved out of the input by this user (${errnoMessage(error)}): another user's file in a sticky directory, or an immutable one; change its owner (or the directory's), then ingestor retry`,
+    { cause: error },
+  );
 }

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describeError, errnoCode } from '../errors.js';
 import { ensureDir, fsyncDir, unlinkIfExists } from '../fsutil.js';
-import type { Candidate } from '../interfaces.js';
+import type { Candidate, FsPath } from '../interfaces.js';
 import { utcDate } from '../manifest/manifest-line.js';
 import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
-import { placeNoReplace } from './move.js';
+import { immovableSource, placeNoReplace } from './move.js';
 import { NO_DEST, freeName } from '../naming.js';
 import type { Outcome, StepDeps } from './outcome.js';
 
@@ -20,8 +20,9 @@ export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'cl
  * Moves a file that can never be ingested as it is to the quarantine directory, with a
  * `<name>.reason.json` beside it, through an intent row like any move. A file on another
  * filesystem than the quarantine directory cannot be moved without reading it (which is
- * what failed), so it is quarantined in place: left where it is and skipped until
- * `ingestor retry`.
+ * what failed), and one this user may not move (another user's file in a sticky directory,
+ * an immutable one: see immovableSource) cannot be moved at all: either is quarantined in
+ * place, left where it is and skipped until `ingestor retry`.
  */
 export async function quarantine(
   deps: QuarantineDeps,
@@ -29,14 +30,79 @@ export async function quarantine(
   error: unknown,
   attempts: number,
 ): Promise<Outcome> {
-  const { store, clock, options } = deps;
-  const now = clock();
+  if (candidate.identity.device === deps.quarantineDevice) {
+    try {
+      return await moveAside(deps, candidate, error, attempts);
+    } catch (moveError) {
+      // This user may not move it (see immovableSource): it is quarantined in place instead.
+      if (errnoCode(moveError) !== 'INGEST_ERR_SOURCE_IMMOVABLE') throw moveError;
+      return record(deps, candidate, error, NO_DEST, async () => {});
+    }
+  }
+  return record(deps, candidate, error, NO_DEST, async () => {});
+}
+
+/** Moves the file to the quarantine directory with its `.reason.json`. */
+async function moveAside(
+  deps: QuarantineDeps,
+  candidate: Candidate,
+  error: unknown,
+  attempts: number,
+): Promise<Outcome> {
+  const now = deps.clock();
+  const dir = path.join(deps.options.quarantineDir, utcDate(now));
+  const dest = freeName(dir, baseName(candidate.path), randomBytes(8).toString('hex'), new Set());
+  const note = withSuffix(dest, '.reason.json');
+  return record(deps, candidate, error, dest, async (id) => {
+    await ensureDir(dir);
+    const reason = {
+      source: displayPath(candidate.path),
+      reason: describeError(error),
+      code: errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null,
+      attempts,
+      quarantinedAt: new Date(now).toISOString(),
+      stateRow: id,
+    };
+    await fs.promises.writeFile(note, `${JSON.stringify(reason)}\n`);
+    try {
+      const linked = placeNoReplace(candidate.path, dest) === 'linked';
+      if (linked) {
+        try {
+          await fs.promises.unlink(candidate.path);
+        } catch (unlinkError) {
+          await unlinkIfExists(dest); // in one place only
+          throw unlinkError;
+        }
+      }
+    } catch (moveError) {
+      // Still in the input, and only there: the intent is rolled back here.
+      await unlinkIfExists(note);
+      const failure = immovableSource(moveError, candidate.path);
+      await deps.store.finish(
+        [{ id, status: 'aborted', error: describeError(failure) }],
+        deps.clock(),
+      );
+      throw failure;
+    }
+    if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar);
+    await fsyncDir(dir);
+    await fsyncDir(dirName(candidate.path));
+  });
+}
+
+/**
+ * Records the quarantine through an intent row: `act` does what it takes (the move) between the
+ * intent and the commit. If it throws, the intent stays for recovery to settle.
+ */
+async function record(
+  deps: QuarantineDeps,
+  candidate: Candidate,
+  error: unknown,
+  dest: FsPath,
+  act: (id: number) => Promise<void>,
+): Promise<Outcome> {
+  const { store, clock } = deps;
   const reason = describeError(error);
-  const movable = candidate.identity.device === deps.quarantineDevice;
-  const dir = path.join(options.quarantineDir, utcDate(now));
-  const dest = movable
-    ? freeName(dir, baseName(candidate.path), randomBytes(8).toString('hex'), new Set())
-    : NO_DEST;
   const row = await store.recordQuarantine(
     {
       source: candidate.path,
@@ -46,24 +112,16 @@ export async function quarantine(
       sidecar: candidate.sidecar ?? null,
       error: reason,
     },
-    now,
+    clock(),
   );
-  if (movable) {
-    await ensureDir(dir);
-    const note = {
-      source: displayPath(candidate.path),
-      reason,
-      code: errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null,
-      attempts,
-      quarantinedAt: new Date(now).toISOString(),
-      stateRow: row.id,
-    };
-    await fs.promises.writeFile(withSuffix(dest, '.reason.json'), `${JSON.stringify(note)}\n`);
-    const linked = placeNoReplace(candidate.path, dest) === 'linked';
-    if (linked) await fs.promises.unlink(candidate.path);
-    if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar);
-    await fsyncDir(dir);
-    await fsyncDir(dirName(candidate.path));
+  try {
+    await act(row.id);
+  } catch (actError) {
+    await store.finish(
+      [{ id: row.id, status: 'aborted', error: describeError(actError) }],
+      clock(),
+    );
+    throw actError;
   }
   await store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
   return { kind: 'quarantined', row: (await store.getRow(row.id))! };

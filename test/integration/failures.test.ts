@@ -88,6 +88,45 @@ describe('quarantine', () => {
     expect((await run(['retry', '--state-path', d.state])).stdout).toMatch(/0 put back/);
   });
 
+  it("quarantines in place another user's file it may not move out of a sticky directory; no pause", async () => {
+    const d = makeDirs();
+    forNobody(d);
+    // A drop directory every user may write to (1777, root's): nobody may not remove root's files.
+    fs.chownSync(d.input, 0, 0);
+    fs.chmodSync(d.input, 0o1777);
+    writeOld(path.join(d.input, 'root-644.csv'), 'readable, not writable'); // link: EPERM
+    writeOld(path.join(d.input, 'root-666.csv'), 'writable, not removable'); // unlink: EPERM
+    fs.chmodSync(path.join(d.input, 'root-666.csv'), 0o666);
+    writeOld(path.join(d.input, 'mine.csv'), 'mine');
+    fs.chownSync(path.join(d.input, 'mine.csv'), NOBODY, NOBODY);
+    const once = () =>
+      run([...baseArgs(d), '--once', '--stability-seconds', '1'], { uid: NOBODY, bin: nobodyBin });
+    const r = await once();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/1 ingested, 0 duplicates, 0 failed, 2 quarantined/);
+    expect(r.stdout).not.toContain('ingestion paused');
+    const reasons = r.stdout
+      .split('\n')
+      .filter((l) => l.includes('"event":"quarantined"'))
+      .map((l) => JSON.parse(l) as { source: string; dest: string | null; reason: string });
+    expect(reasons.map((q) => path.basename(q.source)).sort()).toEqual([
+      'root-644.csv',
+      'root-666.csv',
+    ]);
+    for (const q of reasons) {
+      expect(q.dest).toBeNull();
+      expect(q.reason).toMatch(
+        /cannot be moved out of the input by this user \(.*EPERM.*\): another user's file in a sticky directory/,
+      );
+    }
+    expect(filesUnder(d.input).sort()).toEqual(['root-644.csv', 'root-666.csv']);
+    expect(filesUnder(path.join(d.warehouse, '_quarantine'))).toEqual([]);
+    expect(manifestLines(d.manifests).map((l) => path.basename(l.path))).toEqual(['mine.csv']);
+    // Quarantined in place: skipped, not tried again.
+    const again = await once();
+    expect(again.stderr).toMatch(/0 ingested, 0 duplicates, 0 failed, 0 quarantined/);
+  });
+
   it('quarantines in place when the input is on another filesystem, and skips the file', async () => {
     const d = makeDirs();
     mountTmpfs(d.input, '16m');
