@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import { apiArgs, request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
 import type { Client } from '../helpers/api.js';
 import { expectError } from '../helpers/api-actions.js';
-import { finished, output, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
+import { baseArgs, finished, output, run, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
 
 interface FileJson {
   id: number;
@@ -387,4 +387,17 @@ describe('GET /v1/files over a few thousand rows', () => {
     expect((await finished(daemon)).code).toBe(0);
     expect(output(daemon).stdout).not.toContain('"level":"error"');
   }, 120_000);
+});
+
+describe('--api-host', () => {
+  it('an address this host does not have is a usage error naming --api-host (exit 2)', async () => {
+    const { d, certs } = setUpApi();
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no host has it.
+    const r = await run([...baseArgs(d), ...apiArgs(certs), '--api-host', '192.0.2.1']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^ingestor: cannot serve the control API on 192\.0\.2\.1:0: .*EADDRNOTAVAIL.*; choose an --api-host address of this host \(127\.0\.0\.1, ::1, 0\.0\.0\.0 for all\)\n$/,
+    );
+    expect(r.stderr).not.toContain('--api-port');
+  });
 });
