@@ -30,6 +30,7 @@ interface StatusJson {
   paused: { kind: string; by?: string; since?: string; reason: string } | null;
   limits: Record<string, number>;
   files: { ingested: { files: number } };
+  queue: { pending: number; held: number; backoff: number };
 }
 interface PendingJson {
   total: number;
@@ -242,6 +243,8 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
     ).held;
     expect(held).toMatchObject({ id, reason: 'held' });
+    // The status counts it as held, not pending (a held file is not being looked at).
+    expect((await status(s, port)).queue).toMatchObject({ pending: 0, held: 1, backoff: 0 });
     expectError(
       await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
       409,
@@ -316,10 +319,10 @@ describe('admin actions', () => {
       expect(r.status, `${method} ${url}: ${JSON.stringify(r.body)}`).toBe(code);
       expect(Object.keys(r.body as object).sort()).toEqual(['error', 'message']);
     }
-    const bulk = ok<{ retried: number; failed: number }>(
+    const bulk = ok<{ retried: number; failed: number; failures: unknown[] }>(
       await call(s, port, s.admin, 'POST', '/v1/retry', {}),
     );
-    expect(bulk).toEqual({ retried: 0, failed: 0 });
+    expect(bulk).toEqual({ retried: 0, failed: 0, failures: [] });
     writeOld(path.join(s.d.input, 'after.csv'), 'after');
     await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'still ingesting');
     expect(output(daemon).stderr).toBe('');

@@ -20,7 +20,7 @@ interface Page {
 interface Status {
   state: string;
   files: { ingested: { files: number; bytes: number }; duplicates: { files: number } };
-  queue: { queued: number; inflight: number; pending: number };
+  queue: { queued: number; inflight: number; pending: number; held: number; backoff: number };
   limits: Record<string, number>;
   resources: {
     cpuPercent: number | null;
@@ -59,7 +59,7 @@ describe('the control API with admin and user certificates', () => {
       const s = status.body as Status;
       expect(s.state).toBe('running');
       expect(s.files.ingested).toEqual({ files: 5, bytes: 50 });
-      expect(s.queue).toEqual({ queued: 0, inflight: 0, pending: 0 });
+      expect(s.queue).toEqual({ queued: 0, inflight: 0, pending: 0, held: 0, backoff: 0 });
       expect(s.limits.concurrency).toBe(16);
       expect(s.resources.rssBytes).toBeGreaterThan(10_000_000);
       expect(s.resources.openFiles).toBeGreaterThan(3);
