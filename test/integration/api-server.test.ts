@@ -102,22 +102,20 @@ describe('the control API with admin and user certificates', () => {
       );
     }
     // A call that would change something is logged at info, with the certificate's subject.
-    expectError(
-      await request({ port, ca, client: admin, path: '/v1/files/1', method: 'DELETE' }),
-      404,
-      'API_ERR_NOT_FOUND',
-    );
+    // A path that exists, with a method it does not take: 405 naming those it takes.
+    const del = await request({ port, ca, client: admin, path: '/v1/files/1', method: 'DELETE' });
+    expectError(del, 405, 'API_ERR_METHOD_NOT_ALLOWED', '/v1/files/1 takes GET, HEAD, not DELETE');
+    expect(del.headers.allow).toBe('GET, HEAD');
     daemon.kill('SIGTERM');
     const { stdout } = await finished(daemon);
     const calls = stdout
       .split('\n')
       .filter((l) => l.includes('"event":"api-call"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const del = calls.find((c) => c.method === 'DELETE');
-    expect(del).toMatchObject({
+    expect(calls.find((c) => c.method === 'DELETE')).toMatchObject({
       level: 'info',
       path: '/v1/files/1',
-      status: 404,
+      status: 405,
       subject: 'O=Ingestor, OU=admin, CN=admin',
       role: 'admin',
     });
@@ -202,7 +200,7 @@ describe('bad requests', () => {
         '/v1/files?foo=bar',
         400,
         'API_ERR_BAD_PARAMETER',
-        '"foo" is not a query parameter of this call (it takes status, since, q, sha256, limit, cursor)',
+        '"foo" is not a query parameter of this call; it takes status, since, q, sha256, limit, cursor',
       ],
       [
         '/v1/files?__proto__=1',
@@ -225,6 +223,17 @@ describe('bad requests', () => {
         /^cursor is not one this API gave/,
       ],
       ['/v1/status?verbose=1', 400, 'API_ERR_BAD_PARAMETER', /"verbose" is not a query parameter/],
+      // Every route refuses unknown query fields the same way.
+      ...['/v1/status', '/v1/files/1', '/v1/files/1/history', '/v1/pending', '/v1/stats'].map(
+        (p): [string, number, string, string] => [
+          `${p}?x=1`,
+          400,
+          'API_ERR_BAD_PARAMETER',
+          `"x" is not a query parameter of this call; it takes ${p === '/v1/pending' ? 'limit' : 'none'}`,
+        ],
+      ),
+      // Queries are strings taken as plain decimals: no coercion.
+      ['/v1/pending?limit=0x10', 400, 'API_ERR_BAD_PARAMETER', param('limit')],
       ['/v2/status', 404, 'API_ERR_NOT_FOUND', 'no route GET /v2/status'],
       ['/', 404, 'API_ERR_NOT_FOUND', 'no route GET /'],
     ];
