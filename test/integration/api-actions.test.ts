@@ -88,6 +88,8 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'POST', '/v1/pause'),
     ).paused;
     expect(paused.by).toMatch(/admin/);
+    // An ISO time, like every time the API answers (the status shows the same).
+    expect(paused.since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expectError(
       await call(s, port, s.admin, 'POST', '/v1/pause'),
       409,
