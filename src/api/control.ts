@@ -12,8 +12,12 @@ export interface QueueFigures {
   queued: number;
   /** Being read, hashed, moved or committed. */
   inflight: number;
-  /** Seen but not complete yet. */
+  /** Seen but not complete yet (stabilizing, or put back to wait); not held, not backing off. */
   pending: number;
+  /** Held by an operator (a hold or a cancel) until released. */
+  held: number;
+  /** Failed, waiting for their next try. */
+  backoff: number;
 }
 
 /** An operator's pause: who asked, since when (ms). */
@@ -107,11 +111,20 @@ export interface DaemonControl {
   pending(limit: number): { files: PendingFileView[]; total: number };
   /** Throughput over the last `seconds` (at most 3600). */
   throughput(seconds: number): ThroughputView;
+  /** `id` answered: the row id (a number) of a quarantined file, or the pending id. */
   retry(
     id: string,
     actor: string,
-  ): Promise<{ id: string; source: string; restoredTo: string | null }>;
-  retryMany(filter: RetryFilterView, actor: string): Promise<{ retried: number; failed: number }>;
+  ): Promise<{ id: number | string; source: string; restoredTo: string | null }>;
+  retryMany(
+    filter: RetryFilterView,
+    actor: string,
+  ): Promise<{
+    retried: number;
+    failed: number;
+    /** The first 100 files that could not be retried, and why. */
+    failures: { id: number; source: string; reason: string }[];
+  }>;
   cancel(id: string, actor: string): Promise<HoldView>;
   hold(id: string, actor: string): Promise<HoldView>;
   release(id: string, actor: string): Promise<HoldView>;

@@ -81,11 +81,19 @@ export function journalStreamEvent(mark: Extract<DurableMark, { kind: 'journal' 
     j.fileId === null && j.source === null
       ? { kind: 'operator' }
       : { id: j.fileId, source: j.source === null ? null : displayPath(j.source) };
+  // A scheduled retry's detail says when (`at`, ms): `retryAt`, beside the event's own `at`.
+  const { at: retryAt, ...detail } = j.detail ?? {};
   return {
     cursor: mark.cursor,
     type: JOURNAL_STREAM_TYPES[j.type] ?? `file.${j.type}`,
     at: mark.at,
-    data: { ...about, actor: j.actor, at: new Date(j.at).toISOString(), ...j.detail },
+    data: {
+      ...about,
+      actor: j.actor,
+      at: new Date(j.at).toISOString(),
+      ...detail,
+      ...(typeof retryAt === 'number' ? { retryAt: new Date(retryAt).toISOString() } : {}),
+    },
   };
 }
 

@@ -15,7 +15,9 @@ export const API_ERRORS = Object.freeze({
   API_ERR_FORBIDDEN: 403,
   /** No such route, or no such file. */
   API_ERR_NOT_FOUND: 404,
-  /** The call does not fit the file's or the daemon's state now. */
+  /** The path exists but does not take this method; the `allow` header and the message name those it takes. */
+  API_ERR_METHOD_NOT_ALLOWED: 405,
+  /** The call does not fit the file's or the daemon's state. */
   API_ERR_CONFLICT: 409,
   /** The body is larger than the API takes. */
   API_ERR_BODY_TOO_LARGE: 413,

@@ -11,6 +11,7 @@ import type { DaemonControl } from './control.js';
 import { errorReplies, send } from './error-replies.js';
 import { ApiError } from './errors.js';
 import { API_LIMITS } from './limits.js';
+import { routeMethods } from './methods.js';
 import { ResourceMonitor } from './resources.js';
 import { actionRoutes } from './routes/actions.js';
 import { fileRoutes } from './routes/files.js';
@@ -61,8 +62,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     forceCloseConnections: true,
     return503OnClosing: true,
     // Unknown fields are refused (a 400 naming them), not quietly dropped; errors carry the
-    // value and the schema, for messages that say what was expected.
-    ajv: { customOptions: { removeAdditional: false, verbose: true, allErrors: false } },
+    // value and the schema, for messages that say what was expected. No type coercion: a
+    // body's values are JSON and taken as typed ("16", "0x10", true are not numbers), and
+    // query and path parameters are strings whose schemas take plain decimals by a pattern
+    // (routes/files.ts), which the routes turn into numbers. All errors, so that a reply can
+    // name an unknown field before a missing one (validation.ts); bodies are small (limits.ts).
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        verbose: true,
+        allErrors: true,
+        coerceTypes: false,
+      },
+    },
     frameworkErrors: (error, request, reply) => replyError(error, request, reply),
     clientErrorHandler: answerClientError,
   });
@@ -73,12 +85,24 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   guardConnections(app, log);
   logCalls(app, log);
   app.setErrorHandler(replyError);
-  app.setNotFoundHandler((request, reply) =>
-    send(
-      reply,
-      new ApiError('API_ERR_NOT_FOUND', `no route ${request.method} ${pathOf(request.raw)}`),
-    ),
-  );
+  // Bodies are JSON or nothing: Fastify's text/plain parser would let a text body through to
+  // calls that take none.
+  app.removeContentTypeParser('text/plain');
+  const methodsOf = routeMethods(app);
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request.raw);
+    const allowed = methodsOf((request.raw.url ?? '/').split('?')[0]!);
+    if (allowed.length > 0) {
+      return send(
+        reply.header('allow', allowed.join(', ')),
+        new ApiError(
+          'API_ERR_METHOD_NOT_ALLOWED',
+          `${path} takes ${allowed.join(', ')}, not ${request.method}`,
+        ),
+      );
+    }
+    return send(reply, new ApiError('API_ERR_NOT_FOUND', `no route ${request.method} ${path}`));
+  });
 
   const monitor = new ResourceMonitor();
   statusRoutes(app, control, monitor);

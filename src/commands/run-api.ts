@@ -51,8 +51,15 @@ function controlOf(
     phase,
     pausedReason: () => daemon()?.pausedReason,
     queue: () => {
-      const g = daemon()?.gauges();
-      return { queued: g?.queueDepth ?? 0, inflight: g?.inflight ?? 0, pending: g?.pending ?? 0 };
+      const d = daemon();
+      const g = d?.gauges();
+      const waiting = d?.controls.waitingCounts() ?? { held: 0, backoff: 0 };
+      return {
+        queued: g?.queueDepth ?? 0,
+        inflight: g?.inflight ?? 0,
+        pending: g?.pending ?? 0,
+        ...waiting,
+      };
     },
     limits: () => ({
       concurrency: daemon()?.concurrency ?? o.concurrency,

@@ -125,15 +125,24 @@ export async function runCommand(
         startedAt,
       );
     } catch (error) {
+      // The advice names the flag to change: the port for a port in use, the host for an
+      // address this host does not have; both are usage errors.
+      const code = errnoCode(error);
+      const advice =
+        code === 'EADDRINUSE'
+          ? '; choose another --api-port (0 picks a free one)'
+          : code === 'EADDRNOTAVAIL'
+            ? '; choose an --api-host address of this host (127.0.0.1, ::1, 0.0.0.0 for all)'
+            : '';
       process.stderr.write(
-        `ingestor: cannot serve the control API on ${d.api.host}:${d.api.port}: ${describeError(error)}; choose another --api-port (0 picks a free one)\n`,
+        `ingestor: cannot serve the control API on ${d.api.host}:${d.api.port}: ${describeError(error)}${advice}\n`,
       );
       await opening.abort();
       await server?.close();
       return exitAfterFlush(
         logger,
         deps,
-        errnoCode(error) === 'EADDRINUSE' ? EXIT.usage : EXIT.failure,
+        code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' ? EXIT.usage : EXIT.failure,
       );
     }
   }

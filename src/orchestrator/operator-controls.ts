@@ -4,6 +4,9 @@ import type { IngestorEvents } from '../events.js';
 import { putBack } from '../ingest/put-back.js';
 import { Signal } from '../ingest/signal.js';
 import type { Candidate, FileRow, FsPath } from '../interfaces.js';
+import { lstatIfExists } from '../fsutil.js';
+import { isNoDest } from '../naming.js';
+import { fileView } from '../ops/file-view.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath, pathKey } from '../paths.js';
 import { pendingId } from '../pending-id.js';
@@ -49,10 +52,29 @@ export interface InFlightJob {
 
 /** What a retry did. */
 export interface RetryDone {
-  id: string;
+  /** The row id (a number) of a quarantined file, the pending id of one that backed off. */
+  id: number | string;
   source: string;
   /** Where the file is now (back in the input), for a quarantined file. */
   restoredTo: string | null;
+}
+
+/** A file the bulk retry could not retry, and why. */
+export interface RetryFailure {
+  id: number;
+  source: string;
+  reason: string;
+}
+
+/** The most failures a bulk retry lists (`failed` counts them all). */
+export const MAX_RETRY_FAILURES = 100;
+
+/** What a bulk retry did. */
+export interface RetryManyDone {
+  retried: number;
+  failed: number;
+  /** The first `MAX_RETRY_FAILURES` of the files that could not be retried. */
+  failures: RetryFailure[];
 }
 
 /** The bulk retry's filter. */
@@ -90,6 +112,29 @@ export interface OperatorControlsDeps {
 }
 
 const ROW_ID = /^[1-9][0-9]{0,14}$/;
+
+/** What a row is, as a refusal says it (by `fileView`'s status). */
+const ROW_IS: Readonly<Record<string, string>> = {
+  __proto__: null,
+  ingested: 'ingested',
+  duplicate: 'a duplicate, already settled',
+  quarantined: 'quarantined',
+  released: 'released from quarantine (put back into the input)',
+  'in-flight': 'being placed in the warehouse',
+  aborted: 'aborted (rolled back by recovery)',
+  vanished: 'vanished (gone before it was placed)',
+} as unknown as Record<string, string>;
+
+/** The action that a file with a row of this status may take instead, if any. */
+function insteadFor(id: string, status: string, action: string): string {
+  if (status === 'quarantined') return `retry it instead (POST /v1/files/${id}/retry)`;
+  if (status === 'released') {
+    return `its new arrival has a pending id: ${action} that one (GET /v1/pending lists it)`;
+  }
+  if (status === 'in-flight')
+    return `it can no longer be ${action === 'cancel' ? 'cancelled' : 'held'}`;
+  return `${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`;
+}
 
 /**
  * An operator's controls over the running daemon: holds (a cancel holds too), the operator's
@@ -254,6 +299,20 @@ export class OperatorControls {
     return undefined;
   }
 
+  /**
+   * A hold, cancel or release asked by a row id: those act on files without a row (by their
+   * pending id). 404 when no file has the id; else 409 saying what the file is and what to do.
+   */
+  async #refuseRow(id: string, action: 'hold' | 'cancel' | 'release'): Promise<never> {
+    const row = await this.#d.store.getRow(Number(id));
+    if (row === undefined) throw new ControlRefusal('not-found', `no file has the id ${id}`);
+    const status = fileView(row, undefined).status;
+    throw new ControlRefusal(
+      'conflict',
+      `file ${id} (${displayPath(row.source)}) is ${ROW_IS[status] ?? status}, not pending: ${insteadFor(id, status, action)}`,
+    );
+  }
+
   #heldById(id: string): Hold | undefined {
     for (const hold of this.#holds.values()) if (pendingId(hold.source) === id) return hold;
     return undefined;
@@ -264,6 +323,7 @@ export class OperatorControls {
    * Refused once the file is being placed (it is claimed then; recovery's rules apply).
    */
   async cancel(id: string, actor: string): Promise<Hold> {
+    if (ROW_ID.test(id)) return this.#refuseRow(id, 'cancel');
     // Held first: a cancelled file is still in flight while its copy stops.
     if (this.#heldById(id) !== undefined) {
       throw new ControlRefusal('conflict', `file ${id} is held already`);
@@ -296,6 +356,7 @@ export class OperatorControls {
 
   /** Holds a file that waits (pending or backing off): it is not taken until released. */
   async hold(id: string, actor: string): Promise<Hold> {
+    if (ROW_ID.test(id)) return this.#refuseRow(id, 'hold');
     if (this.#heldById(id) !== undefined) {
       throw new ControlRefusal('conflict', `file ${id} is held already`);
     }
@@ -348,6 +409,7 @@ export class OperatorControls {
 
   /** Releases a held file: it is taken again when discovery next sees it complete. */
   async release(id: string, actor: string): Promise<Hold> {
+    if (ROW_ID.test(id)) return this.#refuseRow(id, 'release');
     const hold = this.#heldById(id);
     if (hold === undefined) {
       if (this.#find(id) !== undefined) {
@@ -383,9 +445,10 @@ export class OperatorControls {
       const row = await this.#d.store.getRow(Number(id));
       if (row === undefined) throw new ControlRefusal('not-found', `no file has the id ${id}`);
       if (row.kind !== 'quarantine' || row.status !== 'committed') {
+        const status = fileView(row, undefined).status;
         throw new ControlRefusal(
           'conflict',
-          `file ${id} is ${row.kind === 'quarantine' ? `a quarantine row, ${row.status}` : `${row.kind === 'ingest' ? 'an ingest' : 'a duplicate'}, ${row.status}`}; only a quarantined file (or one that failed and waits) can be retried`,
+          `file ${id} (${displayPath(row.source)}) is ${ROW_IS[status] ?? status}: only a quarantined file, or one that failed and waits, can be retried`,
         );
       }
       return this.#retryQuarantined(row, actor);
@@ -404,6 +467,13 @@ export class OperatorControls {
   }
 
   async #retryQuarantined(row: FileRow, actor: string): Promise<RetryDone> {
+    // Checked first for a refusal that says so: putBack's own check is the one that counts.
+    if (!isNoDest(row.dest) && (await lstatIfExists(row.dest)) === undefined) {
+      throw new ControlRefusal(
+        'conflict',
+        `file ${row.id} cannot be retried: its quarantined copy ${displayPath(row.dest)} is gone (removed from quarantine by someone), so there is nothing to put back; to ingest it, write the file into the input again`,
+      );
+    }
     let target: FsPath;
     try {
       target = await putBack(this.#d.store, row, this.#d.clock());
@@ -427,7 +497,7 @@ export class OperatorControls {
       { event: 'retried', source, actor, id: row.id },
       `retried by ${actor}: ${source}`,
     );
-    return { id: String(row.id), source, restoredTo: displayPath(target) };
+    return { id: row.id, source, restoredTo: displayPath(target) };
   }
 
   #retryFailed(backoff: Backoff, actor: string): RetryDone {
@@ -445,16 +515,17 @@ export class OperatorControls {
     return { id: pendingId(backoff.path), source, restoredTo: null };
   }
 
-  /** Retries every file the filter matches; answers how many were and were not. */
-  async retryMany(
-    filter: RetryFilter,
-    actor: string,
-  ): Promise<{ retried: number; failed: number }> {
+  /**
+   * Retries every file the filter matches; answers how many were and were not, and which were
+   * not and why (the first `MAX_RETRY_FAILURES`).
+   */
+  async retryMany(filter: RetryFilter, actor: string): Promise<RetryManyDone> {
     const matches = (path: FsPath, at: number) =>
       (filter.q === undefined || displayPath(path).includes(filter.q)) &&
       (filter.since === undefined || at >= filter.since);
     let retried = 0;
     let failed = 0;
+    const failures: RetryFailure[] = [];
     if (filter.status !== 'failed') {
       for (const row of await this.#d.store.quarantined()) {
         if (!matches(row.source, row.committedAt ?? row.intentAt)) continue;
@@ -464,6 +535,9 @@ export class OperatorControls {
         } catch (error) {
           if (!(error instanceof ControlRefusal)) throw error;
           failed += 1;
+          if (failures.length < MAX_RETRY_FAILURES) {
+            failures.push({ id: row.id, source: displayPath(row.source), reason: error.message });
+          }
         }
       }
     }
@@ -475,7 +549,15 @@ export class OperatorControls {
         retried += 1;
       }
     }
-    return { retried, failed };
+    return { retried, failed, failures };
+  }
+
+  /** Files held, and files backing off after a failure: the status's `queue` counts them. */
+  waitingCounts(): { held: number; backoff: number } {
+    const now = this.#d.clock();
+    let backoff = 0;
+    for (const b of this.#d.policy.backoffs()) if (b.until > now) backoff += 1;
+    return { held: this.#holds.size, backoff };
   }
 
   /**

@@ -8,6 +8,7 @@ const SECONDS = 3600;
 /** Latencies kept for the mean and the p95: the most recent, whatever their age. */
 const LATENCY_SAMPLES = 4096;
 const CLASSES: readonly FailureClass[] = ['changed', 'retry', 'quarantine', 'pause'];
+const QUARANTINE = CLASSES.indexOf('quarantine');
 
 /** One window's figures: what `GET /v1/stats` shows (the API's `ThroughputView`). */
 export type WindowFigures = ThroughputView;
@@ -42,7 +43,15 @@ export class Throughput {
     events.on('file:duplicate', () => {
       this.#duplicates[this.#bucket()]! += 1;
     });
+    // A file's outcome emits one of these two, never both (orchestrator/outcome-events.ts):
+    // quarantined files are counted from `file:quarantined`. A `file:failed` of the quarantine
+    // class is a file whose quarantine itself failed: it was not quarantined (ingestion
+    // pauses and it is tried again), so it is not counted here; its next outcome is.
+    events.on('file:quarantined', () => {
+      this.#failures[QUARANTINE]![this.#bucket()]! += 1;
+    });
     events.on('file:failed', (e) => {
+      if (e.kind === 'quarantine') return;
       this.#failures[CLASSES.indexOf(e.kind)]![this.#bucket()]! += 1;
     });
   }

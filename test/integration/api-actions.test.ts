@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { setUpApi, startWithApi } from '../helpers/api.js';
+import { request, setUpApi, startWithApi } from '../helpers/api.js';
 import type { ApiSetup } from '../helpers/api.js';
 import { openStream } from '../helpers/sse.js';
 import {
@@ -30,6 +30,7 @@ interface StatusJson {
   paused: { kind: string; by?: string; since?: string; reason: string } | null;
   limits: Record<string, number>;
   files: { ingested: { files: number } };
+  queue: { pending: number; held: number; backoff: number };
 }
 interface PendingJson {
   total: number;
@@ -87,6 +88,8 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'POST', '/v1/pause'),
     ).paused;
     expect(paused.by).toMatch(/admin/);
+    // An ISO time, like every time the API answers (the status shows the same).
+    expect(paused.since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expectError(
       await call(s, port, s.admin, 'POST', '/v1/pause'),
       409,
@@ -137,7 +140,7 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'PUT', '/v1/limits', { concurrency: 2, rate: 5 }),
       400,
       'API_ERR_BAD_PARAMETER',
-      /"rate" is not a field of the body/,
+      '"rate" is not a field of this body; it takes concurrency',
     );
     expect((await status(s, port)).limits.concurrency).toBe(3);
 
@@ -242,6 +245,8 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
     ).held;
     expect(held).toMatchObject({ id, reason: 'held' });
+    // The status counts it as held, not pending (a held file is not being looked at).
+    expect((await status(s, port)).queue).toMatchObject({ pending: 0, held: 1, backoff: 0 });
     expectError(
       await call(s, port, s.admin, 'POST', `/v1/files/${id}/hold`),
       409,
@@ -316,12 +321,112 @@ describe('admin actions', () => {
       expect(r.status, `${method} ${url}: ${JSON.stringify(r.body)}`).toBe(code);
       expect(Object.keys(r.body as object).sort()).toEqual(['error', 'message']);
     }
-    const bulk = ok<{ retried: number; failed: number }>(
+    const bulk = ok<{ retried: number; failed: number; failures: unknown[] }>(
       await call(s, port, s.admin, 'POST', '/v1/retry', {}),
     );
-    expect(bulk).toEqual({ retried: 0, failed: 0 });
+    expect(bulk).toEqual({ retried: 0, failed: 0, failures: [] });
     writeOld(path.join(s.d.input, 'after.csv'), 'after');
     await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'still ingesting');
+    expect(output(daemon).stderr).toBe('');
+    await stop(daemon);
+  }, 60_000);
+
+  it('bodies are strict JSON, unknown fields are named first, wrong methods get 405, row ids 409', async () => {
+    const s = setUpApi();
+    writeOld(path.join(s.d.input, 'done.csv'), 'done');
+    const { daemon, port } = await startWithApi(s.d, s.certs);
+    await waitFor(() => manifestLines(s.d.manifests).length === 1, 20_000, 'done.csv ingested');
+    const before = (await status(s, port)).limits.concurrency;
+    // No coercion of a body's values: a string, a boolean is not a number.
+    for (const [value, type] of [
+      ['0x10', 'a string'],
+      ['1e1', 'a string'],
+      [' 5', 'a string'],
+      ['16', 'a string'],
+      [true, 'a boolean'],
+      [null, 'null'],
+      [[4], 'an array'],
+    ] as const) {
+      expectError(
+        await call(s, port, s.admin, 'PUT', '/v1/limits', { concurrency: value }),
+        400,
+        'API_ERR_BAD_PARAMETER',
+        `concurrency must be a JSON number: an integer from 1 to 256, got ${JSON.stringify(value)} (${type})`,
+      );
+    }
+    expectError(
+      await call(s, port, s.admin, 'POST', '/v1/retry', { status: 1 }),
+      400,
+      'API_ERR_BAD_PARAMETER',
+      'status must be a JSON string: quarantined or failed, got 1 (a number)',
+    );
+    // An unknown field is named before a missing one.
+    expectError(
+      await call(s, port, s.admin, 'PUT', '/v1/limits', { batchSize: 3 }),
+      400,
+      'API_ERR_BAD_PARAMETER',
+      '"batchSize" is not a field of this body; it takes concurrency',
+    );
+    expect((await status(s, port)).limits.concurrency).toBe(before);
+
+    // Calls that take no body: none, or {}; a field or a text body is refused.
+    for (const url of ['/v1/pause', '/v1/resume', '/v1/files/1/hold']) {
+      expectError(
+        await call(s, port, s.admin, 'POST', url, { x: 1 }),
+        400,
+        'API_ERR_BAD_PARAMETER',
+        '"x" is not a field of this body; it takes none: send no body, or {}',
+      );
+      expectError(
+        await request({
+          port,
+          ca: s.ca,
+          client: s.admin,
+          method: 'POST',
+          path: url,
+          body: 'x',
+          headers: { 'content-type': 'text/plain' },
+        }),
+        415,
+        'API_ERR_UNSUPPORTED_MEDIA_TYPE',
+      );
+    }
+    expect((await status(s, port)).paused).toBeNull();
+    ok(await call(s, port, s.admin, 'POST', '/v1/pause', {}));
+    ok(await call(s, port, s.admin, 'POST', '/v1/resume', {}));
+
+    // A known path with a method it does not take: 405, the allow header, the methods named.
+    for (const method of ['GET', 'POST']) {
+      const r = await call(s, port, s.admin, method, '/v1/limits');
+      expectError(r, 405, 'API_ERR_METHOD_NOT_ALLOWED', `/v1/limits takes PUT, not ${method}`);
+      expect(r.headers.allow).toBe('PUT');
+    }
+    const get = await call(s, port, s.admin, 'GET', '/v1/pause');
+    expectError(get, 405, 'API_ERR_METHOD_NOT_ALLOWED', '/v1/pause takes POST, not GET');
+    expect(get.headers.allow).toBe('POST');
+
+    // A row id: an action on a file that is not pending says what it is and what to do.
+    const [row] = await listFiles(s, port);
+    for (const action of ['hold', 'cancel', 'release']) {
+      expectError(
+        await call(s, port, s.admin, 'POST', `/v1/files/${row!.id}/${action}`),
+        409,
+        'API_ERR_CONFLICT',
+        `file ${row!.id} (${row!.source}) is ingested, not pending: ${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`,
+      );
+      expectError(
+        await call(s, port, s.admin, 'POST', `/v1/files/12345/${action}`),
+        404,
+        'API_ERR_NOT_FOUND',
+        'no file has the id 12345',
+      );
+    }
+    expectError(
+      await call(s, port, s.admin, 'POST', `/v1/files/${row!.id}/retry`),
+      409,
+      'API_ERR_CONFLICT',
+      /is ingested: only a quarantined file, or one that failed and waits, can be retried$/,
+    );
     expect(output(daemon).stderr).toBe('');
     await stop(daemon);
   }, 60_000);

@@ -199,10 +199,10 @@ describe('retry', () => {
     expectError(await call(s, port, s.user, 'POST', '/v1/retry', {}), 403, 'API_ERR_FORBIDDEN');
     expect(filesUnder(s.d.input)).toEqual([]);
 
-    const retried = ok<{ retried: { id: string; restoredTo: string } }>(
+    const retried = ok<{ retried: { id: number; restoredTo: string } }>(
       await call(s, port, s.admin, 'POST', `/v1/files/${one.id}/retry`),
     ).retried;
-    expect(retried).toMatchObject({ id: String(one.id), restoredTo: one.source });
+    expect(retried).toMatchObject({ id: one.id, restoredTo: one.source });
     expectError(
       await call(s, port, s.admin, 'POST', `/v1/files/${one.id}/retry`),
       409,
@@ -215,12 +215,12 @@ describe('retry', () => {
       ok<{ retried: number; failed: number }>(
         await call(s, port, s.admin, 'POST', '/v1/retry', { status: 'quarantined', q: 'two' }),
       ),
-    ).toEqual({ retried: 1, failed: 0 });
+    ).toEqual({ retried: 1, failed: 0, failures: [] });
     expect(
       ok<{ retried: number; failed: number }>(
         await call(s, port, s.admin, 'POST', '/v1/retry', { status: 'quarantined' }),
       ),
-    ).toEqual({ retried: 1, failed: 0 });
+    ).toEqual({ retried: 1, failed: 0, failures: [] });
     await waitFor(() => manifestLines(s.d.manifests).length === 3, 20_000, 'all ingested');
 
     const history = await historyOf(s, port, one.id);

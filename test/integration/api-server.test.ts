@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import { apiArgs, request, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
 import type { Client } from '../helpers/api.js';
 import { expectError } from '../helpers/api-actions.js';
-import { finished, output, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
+import { baseArgs, finished, output, run, sha256, waitFor, writeOld } from '../helpers/ingestor.js';
 
 interface FileJson {
   id: number;
@@ -20,7 +20,7 @@ interface Page {
 interface Status {
   state: string;
   files: { ingested: { files: number; bytes: number }; duplicates: { files: number } };
-  queue: { queued: number; inflight: number; pending: number };
+  queue: { queued: number; inflight: number; pending: number; held: number; backoff: number };
   limits: Record<string, number>;
   resources: {
     cpuPercent: number | null;
@@ -59,7 +59,7 @@ describe('the control API with admin and user certificates', () => {
       const s = status.body as Status;
       expect(s.state).toBe('running');
       expect(s.files.ingested).toEqual({ files: 5, bytes: 50 });
-      expect(s.queue).toEqual({ queued: 0, inflight: 0, pending: 0 });
+      expect(s.queue).toEqual({ queued: 0, inflight: 0, pending: 0, held: 0, backoff: 0 });
       expect(s.limits.concurrency).toBe(16);
       expect(s.resources.rssBytes).toBeGreaterThan(10_000_000);
       expect(s.resources.openFiles).toBeGreaterThan(3);
@@ -102,22 +102,20 @@ describe('the control API with admin and user certificates', () => {
       );
     }
     // A call that would change something is logged at info, with the certificate's subject.
-    expectError(
-      await request({ port, ca, client: admin, path: '/v1/files/1', method: 'DELETE' }),
-      404,
-      'API_ERR_NOT_FOUND',
-    );
+    // A path that exists, with a method it does not take: 405 naming those it takes.
+    const del = await request({ port, ca, client: admin, path: '/v1/files/1', method: 'DELETE' });
+    expectError(del, 405, 'API_ERR_METHOD_NOT_ALLOWED', '/v1/files/1 takes GET, HEAD, not DELETE');
+    expect(del.headers.allow).toBe('GET, HEAD');
     daemon.kill('SIGTERM');
     const { stdout } = await finished(daemon);
     const calls = stdout
       .split('\n')
       .filter((l) => l.includes('"event":"api-call"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const del = calls.find((c) => c.method === 'DELETE');
-    expect(del).toMatchObject({
+    expect(calls.find((c) => c.method === 'DELETE')).toMatchObject({
       level: 'info',
       path: '/v1/files/1',
-      status: 404,
+      status: 405,
       subject: 'O=Ingestor, OU=admin, CN=admin',
       role: 'admin',
     });
@@ -202,7 +200,7 @@ describe('bad requests', () => {
         '/v1/files?foo=bar',
         400,
         'API_ERR_BAD_PARAMETER',
-        '"foo" is not a query parameter of this call (it takes status, since, q, sha256, limit, cursor)',
+        '"foo" is not a query parameter of this call; it takes status, since, q, sha256, limit, cursor',
       ],
       [
         '/v1/files?__proto__=1',
@@ -225,6 +223,17 @@ describe('bad requests', () => {
         /^cursor is not one this API gave/,
       ],
       ['/v1/status?verbose=1', 400, 'API_ERR_BAD_PARAMETER', /"verbose" is not a query parameter/],
+      // Every route refuses unknown query fields the same way.
+      ...['/v1/status', '/v1/files/1', '/v1/files/1/history', '/v1/pending', '/v1/stats'].map(
+        (p): [string, number, string, string] => [
+          `${p}?x=1`,
+          400,
+          'API_ERR_BAD_PARAMETER',
+          `"x" is not a query parameter of this call; it takes ${p === '/v1/pending' ? 'limit' : 'none'}`,
+        ],
+      ),
+      // Queries are strings taken as plain decimals: no coercion.
+      ['/v1/pending?limit=0x10', 400, 'API_ERR_BAD_PARAMETER', param('limit')],
       ['/v2/status', 404, 'API_ERR_NOT_FOUND', 'no route GET /v2/status'],
       ['/', 404, 'API_ERR_NOT_FOUND', 'no route GET /'],
     ];
@@ -387,4 +396,17 @@ describe('GET /v1/files over a few thousand rows', () => {
     expect((await finished(daemon)).code).toBe(0);
     expect(output(daemon).stdout).not.toContain('"level":"error"');
   }, 120_000);
+});
+
+describe('--api-host', () => {
+  it('an address this host does not have is a usage error naming --api-host (exit 2)', async () => {
+    const { d, certs } = setUpApi();
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no host has it.
+    const r = await run([...baseArgs(d), ...apiArgs(certs), '--api-host', '192.0.2.1']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^ingestor: cannot serve the control API on 192\.0\.2\.1:0: .*EADDRNOTAVAIL.*; choose an --api-host address of this host \(127\.0\.0\.1, ::1, 0\.0\.0\.0 for all\)\n$/,
+    );
+    expect(r.stderr).not.toContain('--api-port');
+  });
 });

@@ -132,4 +132,101 @@ describe('operator controls', () => {
     expect(journal).toEqual(['paused', 'resumed', 'limits']);
     expect((await refusal(c.retry('42', 'CN=a'))).refusal).toBe('not-found');
   });
+
+  it('a hold, cancel or release by a row id: 404 unknown, else 409 saying what the file is', async () => {
+    const { c, store } = controls();
+    const ingest = {
+      sha256: 'a'.repeat(64),
+      source: '/in/done.csv',
+      identity,
+      sidecar: null,
+      completedAt: 500,
+      hashMs: 1,
+    };
+    const [claimed] = await store.claim([ingest], 600, {
+      partition: '/wh/ingest_date=2026-01-01',
+      duplicates: null,
+      manifest: '/m',
+    });
+    if (claimed?.outcome !== 'ingest') throw new Error(claimed?.outcome);
+    const id = claimed.row.id;
+    await store.finish([{ id, status: 'committed' }], 700);
+    for (const action of ['hold', 'cancel', 'release'] as const) {
+      const r = await refusal(c[action](String(id), 'CN=a'));
+      expect(r.refusal).toBe('conflict');
+      expect(r.message).toBe(
+        `file ${id} (/in/done.csv) is ingested, not pending: ${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`,
+      );
+      expect((await refusal(c[action]('999', 'CN=a'))).message).toBe('no file has the id 999');
+    }
+    const retry = await refusal(c.retry(String(id), 'CN=a'));
+    expect(retry.message).toMatch(/is ingested: only a quarantined file, or one that failed/);
+  });
+
+  it('retry: a row id answered as a number; a copy gone from quarantine is said so, in bulk too', async () => {
+    const { c, store } = controls();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-q-'));
+    const quarantine = async (name: string) => {
+      const dest = path.join(dir, '_quarantine', name);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.writeFileSync(dest, name);
+      const row = await store.recordQuarantine(
+        {
+          source: path.join(dir, 'in', name),
+          identity,
+          sha256: '',
+          dest,
+          sidecar: null,
+          error: 'EACCES',
+        },
+        500,
+      );
+      await store.finish([{ id: row.id, status: 'committed' }], 600);
+      return { id: row.id, dest };
+    };
+    const kept = await quarantine('kept.csv');
+    const done = await c.retry(String(kept.id), 'CN=a');
+    expect(done).toEqual({
+      id: kept.id,
+      source: path.join(dir, 'in', 'kept.csv'),
+      restoredTo: path.join(dir, 'in', 'kept.csv'),
+    });
+
+    const gone = await quarantine('gone.csv');
+    fs.unlinkSync(gone.dest);
+    const r = await refusal(c.retry(String(gone.id), 'CN=a'));
+    expect(r.refusal).toBe('conflict');
+    expect(r.message).toBe(
+      `file ${gone.id} cannot be retried: its quarantined copy ${gone.dest} is gone (removed from quarantine by someone), so there is nothing to put back; to ingest it, write the file into the input again`,
+    );
+    const other = await quarantine('other.csv');
+    expect(await c.retryMany({}, 'CN=a')).toEqual({
+      retried: 1,
+      failed: 1,
+      failures: [{ id: gone.id, source: path.join(dir, 'in', 'gone.csv'), reason: r.message }],
+    });
+    expect(fs.existsSync(path.join(dir, 'in', 'other.csv'))).toBe(true);
+    expect(other.id).toBeGreaterThan(gone.id);
+  });
+
+  it('counts the files held and those backing off', async () => {
+    const backoff = (p: string, until: number): Backoff => ({
+      path: p,
+      attempts: 1,
+      failedAt: 900,
+      until,
+      error: 'EIO',
+      code: 'EIO',
+    });
+    const { c, pending } = controls([backoff('/in/b', 5_000), backoff('/in/due', 1_000)]);
+    pending.set({
+      path: '/in/p',
+      relPath: 'p',
+      tracked: { identity, stableSince: 0, observedAt: 1_000 },
+      dueAt: 3_000,
+    });
+    expect(c.waitingCounts()).toEqual({ held: 0, backoff: 1 });
+    await c.hold(pendingId('/in/p'), 'CN=a');
+    expect(c.waitingCounts()).toEqual({ held: 1, backoff: 1 });
+  });
 });

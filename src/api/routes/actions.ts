@@ -5,7 +5,7 @@ import { FlagValueError, parseSince } from '../../options/values.js';
 import { callerOf } from '../access.js';
 import type { DaemonControl, HoldView, RetryFilterView } from '../control.js';
 import { badParameter } from '../errors.js';
-import { ACTION_ID, NO_QUERY } from './ids.js';
+import { ACTION_ID, NO_BODY, NO_QUERY, noBody } from './ids.js';
 
 /** Who asked, as the journal and the log record it: the certificate's subject. */
 export function actorOf(request: FastifyRequest): string {
@@ -78,27 +78,24 @@ type IdRequest = { Params: { id: string }; Querystring: Record<string, never> };
  */
 export function actionRoutes(app: FastifyInstance, control: DaemonControl): void {
   const admin = { role: 'admin' as const };
-  const byId = { params: ACTION_ID, querystring: NO_QUERY };
+  const byId = { params: ACTION_ID, querystring: NO_QUERY, body: NO_BODY };
+  const one = { schema: byId, preValidation: noBody, config: admin };
 
-  app.post<IdRequest>('/v1/files/:id/retry', { schema: byId, config: admin }, async (request) => ({
+  app.post<IdRequest>('/v1/files/:id/retry', one, async (request) => ({
     retried: await control.retry(request.params.id, actorOf(request)),
   }));
 
-  app.post<IdRequest>('/v1/files/:id/cancel', { schema: byId, config: admin }, async (request) => ({
+  app.post<IdRequest>('/v1/files/:id/cancel', one, async (request) => ({
     held: holdView(await control.cancel(request.params.id, actorOf(request))),
   }));
 
-  app.post<IdRequest>('/v1/files/:id/hold', { schema: byId, config: admin }, async (request) => ({
+  app.post<IdRequest>('/v1/files/:id/hold', one, async (request) => ({
     held: holdView(await control.hold(request.params.id, actorOf(request))),
   }));
 
-  app.post<IdRequest>(
-    '/v1/files/:id/release',
-    { schema: byId, config: admin },
-    async (request) => ({
-      released: holdView(await control.release(request.params.id, actorOf(request))),
-    }),
-  );
+  app.post<IdRequest>('/v1/files/:id/release', one, async (request) => ({
+    released: holdView(await control.release(request.params.id, actorOf(request))),
+  }));
 
   app.post<{ Body: RetryBody; Querystring: Record<string, never> }>(
     '/v1/retry',

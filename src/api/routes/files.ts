@@ -11,6 +11,7 @@ import {
 import type { HistoryFilter, StateReader } from '../../state/store.js';
 import { ApiError, badParameter } from '../errors.js';
 import { decodeCursor, encodeCursor, filesPage } from '../file-pages.js';
+import { NO_QUERY, ROW_ID } from './ids.js';
 
 /** The most files one page holds. */
 export const MAX_PAGE = 1000;
@@ -66,20 +67,6 @@ const FILES_QUERY = {
   },
 } as const;
 
-/** A row id: digits, no sign, no leading zero, a safe integer (at most 15 digits). */
-const FILE_ID = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: {
-    id: {
-      type: 'string',
-      pattern: '^[1-9][0-9]{0,14}$',
-      description: 'a file id (a positive integer)',
-    },
-  },
-} as const;
-
 /** The store's filter for a query (already through its schema). */
 function historyFilter(query: FilesQuery): HistoryFilter {
   const filter: HistoryFilter = {};
@@ -121,7 +108,7 @@ export function fileRoutes(app: FastifyInstance, state: StateReader): void {
 
   app.get<{ Params: { id: string } }>(
     '/v1/files/:id',
-    { schema: { params: FILE_ID } },
+    { schema: { params: ROW_ID, querystring: NO_QUERY } },
     async (request) => {
       const id = Number(request.params.id);
       const row = await state.getRow(id);

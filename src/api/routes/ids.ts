@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { PENDING_ID_PATTERN } from '../../pending-id.js';
 
 /** A row id as a path parameter: digits, no sign, no leading zero, a safe integer. */
@@ -32,3 +33,14 @@ export const ROW_ID = {
 
 /** A call that takes no query: an unknown field is a mistake worth a 400 naming it. */
 export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+/** A call that takes no body: none, or `{}` (a field is a 400 naming it); see `noBody`. */
+export const NO_BODY = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+/**
+ * The `preValidation` of a call that takes `NO_BODY`: a request without a body is read as `{}`
+ * (the schema would refuse nothing as not an object).
+ */
+export async function noBody(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
+}

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DaemonControl } from '../control.js';
 import { actorOf } from './actions.js';
-import { NO_QUERY } from './ids.js';
+import { NO_BODY, NO_QUERY, noBody } from './ids.js';
 
 /** The most files an operator may have read at once (p-limit takes any; the hashing threads
  * and descriptors do not). */
@@ -25,16 +25,25 @@ const LIMITS_BODY = {
 export function operatorRoutes(app: FastifyInstance, control: DaemonControl): void {
   const admin = { role: 'admin' as const };
   const noQuery = { querystring: NO_QUERY };
+  const nothing = { querystring: NO_QUERY, body: NO_BODY };
 
-  app.post('/v1/pause', { schema: noQuery, config: admin }, async (request) => {
-    const pause = await control.pause(actorOf(request));
-    return { paused: { by: pause.by, since: new Date(pause.since).toISOString() } };
-  });
+  app.post(
+    '/v1/pause',
+    { schema: nothing, preValidation: noBody, config: admin },
+    async (request) => {
+      const pause = await control.pause(actorOf(request));
+      return { paused: { by: pause.by, since: new Date(pause.since).toISOString() } };
+    },
+  );
 
-  app.post('/v1/resume', { schema: noQuery, config: admin }, async (request) => {
-    await control.resume(actorOf(request));
-    return { resumed: true };
-  });
+  app.post(
+    '/v1/resume',
+    { schema: nothing, preValidation: noBody, config: admin },
+    async (request) => {
+      await control.resume(actorOf(request));
+      return { resumed: true };
+    },
+  );
 
   app.put<{ Body: { concurrency: number } }>(
     '/v1/limits',

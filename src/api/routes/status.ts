@@ -3,6 +3,7 @@ import { ingestorVersion } from '../../ops/metrics.js';
 import type { StateReader, StateTotals } from '../../state/store.js';
 import type { DaemonControl } from '../control.js';
 import type { ResourceMonitor } from '../resources.js';
+import { NO_QUERY } from './ids.js';
 
 /**
  * The state's totals count every row: a scan that grows with the history (0.5 s at 2,000,000
@@ -37,9 +38,6 @@ function sharedTotals(state: StateReader): () => Promise<Totals> {
     return last.totals;
   };
 }
-
-/** The status takes no query: an unknown field is a mistake worth saying (a 400 naming it). */
-const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
