@@ -1,12 +1,8 @@
 import type { Clock } from '../clock.js';
 import { IngestError, describeError } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
-import { putBack } from '../ingest/put-back.js';
 import { Signal } from '../ingest/signal.js';
-import type { Candidate, FileRow, FsPath } from '../interfaces.js';
-import { lstatIfExists } from '../fsutil.js';
-import { isNoDest } from '../naming.js';
-import { fileView } from '../ops/file-view.js';
+import type { Candidate, FsPath } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath, pathKey } from '../paths.js';
 import { pendingId } from '../pending-id.js';
@@ -16,26 +12,20 @@ import type { Backoff, FailurePolicy } from './failure-policy.js';
 import { listPending } from './pending-list.js';
 import type { PendingView } from './pending-list.js';
 import type { Scheduler } from './scheduler.js';
-
-/** The settings key of the operator's pause. */
-export { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
+import { ControlRefusal, ROW_ID, notPending } from './control-refusal.js';
+import { OperatorRetries } from './operator-retries.js';
+import type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.js';
+
+/** The settings key of the operator's pause (kept in the state's settings). */
+export { OPERATOR_PAUSE_KEY } from '../state/settings.js';
+export { ControlRefusal } from './control-refusal.js';
+export type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.js';
 
 /** An operator's pause: who asked and since when. */
 export interface OperatorPause {
   by: string;
   since: number;
-}
-
-/** Why an operator's call was refused: the API answers 404 or 409 with the message. */
-export class ControlRefusal extends Error {
-  readonly refusal: 'not-found' | 'conflict';
-
-  constructor(refusal: 'not-found' | 'conflict', message: string) {
-    super(message);
-    this.name = 'ControlRefusal';
-    this.refusal = refusal;
-  }
 }
 
 /** A file submitted and not settled: what a cancel reaches. */
@@ -48,42 +38,6 @@ export interface InFlightJob {
   /** Claimed or about to be: past the point where a cancel can stop it. */
   placing: boolean;
   cancelled: boolean;
-}
-
-/** What a retry did. */
-export interface RetryDone {
-  /** The row id (a number) of a quarantined file, the pending id of one that backed off. */
-  id: number | string;
-  source: string;
-  /** Where the file is now (back in the input), for a quarantined file. */
-  restoredTo: string | null;
-}
-
-/** A file the bulk retry could not retry, and why. */
-export interface RetryFailure {
-  id: number;
-  source: string;
-  reason: string;
-}
-
-/** The most failures a bulk retry lists (`failed` counts them all). */
-export const MAX_RETRY_FAILURES = 100;
-
-/** What a bulk retry did. */
-export interface RetryManyDone {
-  retried: number;
-  failed: number;
-  /** The first `MAX_RETRY_FAILURES` of the files that could not be retried. */
-  failures: RetryFailure[];
-}
-
-/** The bulk retry's filter. */
-export interface RetryFilter {
-  status?: 'quarantined' | 'failed';
-  /** A part of the source path. */
-  q?: string;
-  /** Only files that failed (or were quarantined) at or after this instant (ms). */
-  since?: number;
 }
 
 export interface OperatorControlsDeps {
@@ -111,31 +65,6 @@ export interface OperatorControlsDeps {
   operatorPause: OperatorPause | undefined;
 }
 
-const ROW_ID = /^[1-9][0-9]{0,14}$/;
-
-/** What a row is, as a refusal says it (by `fileView`'s status). */
-const ROW_IS: Readonly<Record<string, string>> = {
-  __proto__: null,
-  ingested: 'ingested',
-  duplicate: 'a duplicate, already settled',
-  quarantined: 'quarantined',
-  released: 'released from quarantine (put back into the input)',
-  'in-flight': 'being placed in the warehouse',
-  aborted: 'aborted (rolled back by recovery)',
-  vanished: 'vanished (gone before it was placed)',
-} as unknown as Record<string, string>;
-
-/** The action that a file with a row of this status may take instead, if any. */
-function insteadFor(id: string, status: string, action: string): string {
-  if (status === 'quarantined') return `retry it instead (POST /v1/files/${id}/retry)`;
-  if (status === 'released') {
-    return `its new arrival has a pending id: ${action} that one (GET /v1/pending lists it)`;
-  }
-  if (status === 'in-flight')
-    return `it can no longer be ${action === 'cancel' ? 'cancelled' : 'held'}`;
-  return `${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`;
-}
-
 /**
  * An operator's controls over the running daemon: holds (a cancel holds too), the operator's
  * pause, retries, the reading concurrency, and the journal of each with the operator's name.
@@ -147,6 +76,7 @@ export class OperatorControls {
   readonly #holds = new Map<string, Hold>();
   readonly #inFlight = new Map<string, InFlightJob>();
   #pause: OperatorPause | undefined;
+  readonly #retries: OperatorRetries;
   readonly #resumed = new Signal();
   #stopping = false;
 
@@ -154,6 +84,12 @@ export class OperatorControls {
     this.#d = deps;
     for (const hold of deps.holds) this.#holds.set(pathKey(hold.source), hold);
     this.#pause = deps.operatorPause;
+    this.#retries = new OperatorRetries({
+      ...deps,
+      journal: (event) => this.journal(event),
+      find: (id) => this.#find(id),
+      isHeldId: (id) => this.#heldById(id) !== undefined,
+    });
   }
 
   /** Whether an operator holds this file (it is not taken until released). */
@@ -306,11 +242,7 @@ export class OperatorControls {
   async #refuseRow(id: string, action: 'hold' | 'cancel' | 'release'): Promise<never> {
     const row = await this.#d.store.getRow(Number(id));
     if (row === undefined) throw new ControlRefusal('not-found', `no file has the id ${id}`);
-    const status = fileView(row, undefined).status;
-    throw new ControlRefusal(
-      'conflict',
-      `file ${id} (${displayPath(row.source)}) is ${ROW_IS[status] ?? status}, not pending: ${insteadFor(id, status, action)}`,
-    );
+    throw notPending(row, id, action);
   }
 
   #heldById(id: string): Hold | undefined {
@@ -436,120 +368,14 @@ export class OperatorControls {
     return this.#holds.values();
   }
 
-  /**
-   * Retries a file: a quarantined one (a row id) is put back into the input, as `ingestor
-   * retry` does; one that failed and waits for its next try (a pending id) is tried at once.
-   */
-  async retry(id: string, actor: string): Promise<RetryDone> {
-    if (ROW_ID.test(id)) {
-      const row = await this.#d.store.getRow(Number(id));
-      if (row === undefined) throw new ControlRefusal('not-found', `no file has the id ${id}`);
-      if (row.kind !== 'quarantine' || row.status !== 'committed') {
-        const status = fileView(row, undefined).status;
-        throw new ControlRefusal(
-          'conflict',
-          `file ${id} (${displayPath(row.source)}) is ${ROW_IS[status] ?? status}: only a quarantined file, or one that failed and waits, can be retried`,
-        );
-      }
-      return this.#retryQuarantined(row, actor);
-    }
-    const found = this.#find(id);
-    if (found?.backoff === undefined) {
-      if (this.#heldById(id) !== undefined) {
-        throw new ControlRefusal('conflict', `file ${id} is held; release it instead`);
-      }
-      if (found !== undefined) {
-        throw new ControlRefusal('conflict', `file ${id} has not failed; nothing to retry`);
-      }
-      throw new ControlRefusal('not-found', `no failed or quarantined file has the id ${id}`);
-    }
-    return this.#retryFailed(found.backoff, actor);
+  /** Retries a file by its row id (quarantined) or its pending id (backing off). */
+  retry(id: string, actor: string): Promise<RetryDone> {
+    return this.#retries.retry(id, actor);
   }
 
-  async #retryQuarantined(row: FileRow, actor: string): Promise<RetryDone> {
-    // Checked first for a refusal that says so: putBack's own check is the one that counts.
-    if (!isNoDest(row.dest) && (await lstatIfExists(row.dest)) === undefined) {
-      throw new ControlRefusal(
-        'conflict',
-        `file ${row.id} cannot be retried: its quarantined copy ${displayPath(row.dest)} is gone (removed from quarantine by someone), so there is nothing to put back; to ingest it, write the file into the input again`,
-      );
-    }
-    let target: FsPath;
-    try {
-      target = await putBack(this.#d.store, row, this.#d.clock());
-    } catch (error) {
-      throw new ControlRefusal(
-        'conflict',
-        `file ${row.id} cannot be put back: ${describeError(error)}`,
-      );
-    }
-    this.journal({
-      type: 'retried',
-      fileId: row.id,
-      source: null,
-      actor,
-      detail: { restoredTo: displayPath(target) },
-    });
-    await this.#d.policy.refreshQuarantinedInPlace();
-    this.#d.recheck(target);
-    const source = displayPath(row.source);
-    this.#d.logger.warn(
-      { event: 'retried', source, actor, id: row.id },
-      `retried by ${actor}: ${source}`,
-    );
-    return { id: row.id, source, restoredTo: displayPath(target) };
-  }
-
-  #retryFailed(backoff: Backoff, actor: string): RetryDone {
-    this.#d.policy.retryNow(backoff.path);
-    this.journal({
-      type: 'retried',
-      fileId: null,
-      source: backoff.path,
-      actor,
-      detail: { attempts: backoff.attempts },
-    });
-    this.#d.recheck(backoff.path);
-    const source = displayPath(backoff.path);
-    this.#d.logger.warn({ event: 'retried', source, actor }, `retried by ${actor}: ${source}`);
-    return { id: pendingId(backoff.path), source, restoredTo: null };
-  }
-
-  /**
-   * Retries every file the filter matches; answers how many were and were not, and which were
-   * not and why (the first `MAX_RETRY_FAILURES`).
-   */
-  async retryMany(filter: RetryFilter, actor: string): Promise<RetryManyDone> {
-    const matches = (path: FsPath, at: number) =>
-      (filter.q === undefined || displayPath(path).includes(filter.q)) &&
-      (filter.since === undefined || at >= filter.since);
-    let retried = 0;
-    let failed = 0;
-    const failures: RetryFailure[] = [];
-    if (filter.status !== 'failed') {
-      for (const row of await this.#d.store.quarantined()) {
-        if (!matches(row.source, row.committedAt ?? row.intentAt)) continue;
-        try {
-          await this.#retryQuarantined(row, actor);
-          retried += 1;
-        } catch (error) {
-          if (!(error instanceof ControlRefusal)) throw error;
-          failed += 1;
-          if (failures.length < MAX_RETRY_FAILURES) {
-            failures.push({ id: row.id, source: displayPath(row.source), reason: error.message });
-          }
-        }
-      }
-    }
-    if (filter.status !== 'quarantined') {
-      // Copied first: a retry changes the map it walks.
-      for (const backoff of [...this.#d.policy.backoffs()]) {
-        if (backoff.until <= this.#d.clock() || !matches(backoff.path, backoff.failedAt)) continue;
-        this.#retryFailed(backoff, actor);
-        retried += 1;
-      }
-    }
-    return { retried, failed, failures };
+  /** Retries every file the filter matches (see OperatorRetries). */
+  retryMany(filter: RetryFilter, actor: string): Promise<RetryManyDone> {
+    return this.#retries.retryMany(filter, actor);
   }
 
   /** Files held, and files backing off after a failure: the status's `queue` counts them. */
