@@ -6,7 +6,9 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pendingIdOf } from '../helpers/api-actions.js';
 import { makeCerts, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import { slowDisk } from '../helpers/slow-disk.js';
 import { BIN, finished, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
 import type { Dirs, RunResult } from '../helpers/ingestor.js';
 
@@ -372,7 +374,7 @@ describe('ingestor ctl against a running daemon', () => {
 });
 
 describe('ingestor ctl with pending ids', () => {
-  it('holds, releases and cancels a pending file by the id ctl pending shows', async () => {
+  it('holds and releases a pending file by the id ctl pending shows; cancel and retry send it too', async () => {
     const { d, certs } = setUpApi();
     // A window longer than the test: the file stays pending, with its pending id.
     const { daemon, port } = await startWithApi(d, certs, [], { stabilitySeconds: '600' });
@@ -420,6 +422,57 @@ describe('ingestor ctl with pending ids', () => {
     } finally {
       daemon.kill('SIGTERM');
       expect((await finished(daemon)).code).toBe(0);
+    }
+  });
+});
+
+describe('ingestor ctl cancel on a file being read', () => {
+  it('cancels it by its pending id, holds it, and releases it to be ingested', async () => {
+    const { d: tree, certs } = setUpApi();
+    // The input on a disk the daemon reads at 8 MiB/s: a 32 MiB file is read for seconds.
+    const disk = slowDisk(tree.root, {
+      sizeBytes: 128 * 1024 * 1024,
+      readBytesPerSecond: 8 * 1024 * 1024,
+    });
+    const d = { ...tree, input: path.join(disk.dir, 'in') };
+    fs.mkdirSync(d.input);
+    const { daemon, port } = await startWithApi(d, certs);
+    try {
+      disk.limit(daemon.pid!);
+      const args = ctlArgs(certs, port);
+      const source = path.join(d.input, 'big.bin');
+      const pid = pendingIdOf(source);
+      disk.writeUncached(source, 32 * 1024 * 1024);
+      // Until the daemon has taken it, a cancel is refused (409): the file is not being read.
+      let cancel = await ctl(['cancel', pid, ...args]);
+      for (const until = Date.now() + 20_000; cancel.code === 5 && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 100));
+        cancel = await ctl(['cancel', pid, ...args]);
+      }
+      expect([cancel.code, cancel.stderr]).toEqual([0, '']);
+      expect(cancel.stdout).toBe(
+        `cancelled ${pid}: ${source} is held as ${pid} (ctl release ${pid} lets it be taken again)\n`,
+      );
+      expect((await ctl(['pending', ...args])).stdout).toMatch(
+        new RegExp(`^${pid}  held  .*cancelled by .*  ${source}$`, 'm'),
+      );
+      const release = await ctl(['release', pid, ...args]);
+      expect([release.code, release.stdout]).toEqual([
+        0,
+        `released ${pid}: ${source} may be taken again\n`,
+      ]);
+      await waitFor(
+        () => output(daemon).stdout.includes('"event":"ingested"'),
+        60_000,
+        'the released file ingested',
+      );
+      const ls = JSON.parse((await ctl(['ls', '--json', ...args])).stdout);
+      expect(ls.files.map((f: { source: string; status: string }) => [f.source, f.status])).toEqual(
+        [[source, 'ingested']],
+      );
+    } finally {
+      daemon.kill('SIGTERM');
+      expect((await finished(daemon, 60_000)).code).toBe(0);
     }
   });
 });
