@@ -313,14 +313,17 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     cert: { type: 'string', describe: "client certificate (PEM, signed by the daemon's --tls-ca)" },
     key: { type: 'string', describe: 'its private key (PEM)' },
     ca: { type: 'string', describe: "the CA that signed the daemon's --tls-cert (PEM)" },
-    json: { type: 'boolean', describe: 'JSON (watch: one event per line)' },
+    json: {
+      type: 'boolean',
+      describe: "the API's JSON as it is, a line per answer (watch: a line per event)",
+    },
     concurrency: numberOption('with limits: set --concurrency now (until the next start)'),
     status: {
       type: 'string',
       choices: Object.keys(LIST_STATUSES),
       describe: 'with ls: only files in this state',
     },
-    q: { type: 'string', describe: 'with ls: only files whose source path contains this' },
+    q: { type: 'string', describe: 'with ls: only sources that contain this' },
     since: {
       type: 'string',
       describe: 'with ls: only files from then on (ISO time, or 15m, 2h, 7d)',
