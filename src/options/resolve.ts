@@ -297,7 +297,7 @@ const ID_KINDS = {
   release: 'any',
 } as unknown as Readonly<Partial<Record<CtlActionName, 'row' | 'any'>>>;
 
-/** The flags of `ctl ls` that filter or page, and `--limit`, which `pending` takes too. */
+/** The flags only `ctl ls` takes: its filters and its cursor (`--limit` is also `pending`'s). */
 const LS_FLAGS = ['status', 'q', 'since', 'sha256', 'cursor'] as const;
 
 /** One id of `ctl ACTION`, checked as the API checks it, or a line that says which it takes. */
