@@ -1,5 +1,6 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { Role } from '../api/roles.js';
 import { errnoCode } from '../errors.js';
 import type { CtlCommandOptions } from '../options/types.js';
 import { CTL_EXIT, CtlError } from './exit-codes.js';
@@ -56,11 +57,34 @@ export function connectionError(server: URL, error: unknown): CtlError {
       { cause: error },
     );
   }
+  // The handshake failed on what came back: most often a server that does not speak TLS at all
+  // (OpenSSL's "wrong version number": plain HTTP, or another service at that port).
+  if (code === 'EPROTO') {
+    return new CtlError(
+      CTL_EXIT.tls,
+      `the TLS handshake with ${at} failed (EPROTO: ${opensslReason(message)}): is --server the control API's address (the daemon's --api-port)? The API speaks HTTPS with client certificates only`,
+      { cause: error },
+    );
+  }
   return new CtlError(CTL_EXIT.cannotConnect, `cannot reach ${at}: ${message}`, { cause: error });
 }
 
-/** An error reply of the API (`{error, message}`) as ctl's line and exit code. */
-export function replyError(status: number, body: unknown): CtlError {
+/** OpenSSL's reason in a socket error's message (`wrong version number`), for people to read. */
+function opensslReason(message: string): string {
+  return /error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1] ?? message;
+}
+
+/** What a certificate needs to make a call that needs `role`, for the advice after a 403. */
+const ROLE_ADVICE: Readonly<Record<Role, string>> = {
+  user: 'a certificate with OU=user or OU=admin',
+  admin: 'a certificate with OU=admin',
+};
+
+/**
+ * An error reply of the API (`{error, message}`) as ctl's line and exit code. `role`: the role
+ * the call needs, which the advice after a 403 names (the server's message says it too).
+ */
+export function replyError(status: number, body: unknown, role: Role = 'user'): CtlError {
   const message =
     typeof body === 'object' && body !== null && 'message' in body
       ? String((body as { message: unknown }).message)
@@ -68,7 +92,7 @@ export function replyError(status: number, body: unknown): CtlError {
   if (status === 403) {
     return new CtlError(
       CTL_EXIT.forbidden,
-      `refused: ${message} (use a certificate with that role: OU=admin, or an --api-roles entry)`,
+      `refused: ${message} (use ${ROLE_ADVICE[role]}, or give this certificate's subject or CN the ${role} role in the daemon's --api-roles)`,
     );
   }
   if (status === 404) return new CtlError(CTL_EXIT.notFound, `not found: ${message}`);
@@ -130,8 +154,11 @@ export class CtlClient {
     return () => req.destroy();
   }
 
-  /** One call; an error reply becomes a CtlError with the exit code for it. */
-  call(method: string, path: string, body?: object): Promise<unknown> {
+  /**
+   * One call; an error reply becomes a CtlError with the exit code for it. `role`: the role the
+   * call needs, for the advice when it is refused.
+   */
+  call(method: string, path: string, role: Role, body?: object): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cancel();
@@ -167,7 +194,7 @@ export class CtlClient {
                 }
               }
               const status = res.statusCode ?? 0;
-              if (status >= 400) reject(replyError(status, parsed));
+              if (status >= 400) reject(replyError(status, parsed, role));
               else resolve(parsed);
             }),
           );

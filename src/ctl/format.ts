@@ -1,13 +1,42 @@
-// What ctl prints for people: tables of rows and lists of fields, cut to the terminal's width.
-// The answers of calls still to come (history, pending, stats) are shown by their fields, so
-// that a new field is shown rather than lost.
+// What ctl prints for people: tables of rows and lists of fields, cut to the terminal's width,
+// each value on its line (control characters escaped). JSON (--json) is the API's, exact.
 
-/** A value as one cell: numbers and strings as they are, nested objects as short JSON. */
+/** Escapes of the control characters that have a short one; the others are `\xNN`. */
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\\': '\\\\',
+};
+
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x1f\x7f-\x9f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS_AND_BACKSLASH = /[\x00-\x1f\x7f-\x9f\\]/g;
+
+/**
+ * A string with its control characters (C0, DEL, C1) escaped, `\n` for a newline: a file name
+ * may hold any of them, and one would break a table's line or move the terminal's cursor. A
+ * backslash is doubled only where the string has a control character, so that ordinary names
+ * read as they are and an escaped one cannot be mistaken for another.
+ */
+export function escapeControls(text: string): string {
+  if (!CONTROLS.test(text)) return text;
+  return text.replace(
+    CONTROLS_AND_BACKSLASH,
+    (c) => SHORT_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/**
+ * A value as one cell: numbers and strings as they are (control characters escaped), nested
+ * objects as short JSON (which escapes them itself).
+ */
 export function cell(value: unknown): string {
   if (value === null || value === undefined) return '-';
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return escapeControls(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
+  return escapeControls(JSON.stringify(value));
 }
 
 /** Cuts a line to `width` columns (… at the end), so that a screen's lines never wrap. */

@@ -1,5 +1,5 @@
 import { formatBytes } from '../ops/human-units.js';
-import { cell, fit } from './format.js';
+import { cell, escapeControls, fit } from './format.js';
 import type { StreamedEvent } from './sse.js';
 
 /** A file being read or copied, as its progress events tell it. */
@@ -34,13 +34,13 @@ function bar(f: InFlight): string {
   const share = f.bytes === 0 ? 1 : Math.min(1, f.bytesDone / f.bytes);
   const cells = 20;
   const done = Math.round(share * cells);
-  return `[${'#'.repeat(done)}${'-'.repeat(cells - done)}] ${String(Math.floor(share * 100)).padStart(3)}%  ${formatBytes(f.bytesDone)} / ${formatBytes(f.bytes)}  ${formatBytes(f.bytesPerSecond)}/s  ${f.copying ? 'copy' : 'hash'}  ${f.source}`;
+  return `[${'#'.repeat(done)}${'-'.repeat(cells - done)}] ${String(Math.floor(share * 100)).padStart(3)}%  ${formatBytes(f.bytesDone)} / ${formatBytes(f.bytes)}  ${formatBytes(f.bytesPerSecond)}/s  ${f.copying ? 'copy' : 'hash'}  ${escapeControls(f.source)}`;
 }
 
 /** One event as a line: the time, the type, the file and what matters of the rest. */
 export function eventLine(event: StreamedEvent, at = Date.now()): string {
   const d = event.data;
-  const source = typeof d.source === 'string' ? d.source : '';
+  const source = typeof d.source === 'string' ? escapeControls(d.source) : '';
   const rest: string[] = [];
   if (event.type === 'progress') {
     rest.push(

@@ -8,10 +8,11 @@ import { WatchScreen, eventLine } from './watch-screen.js';
 
 /** Where a watch writes: a terminal gets the screen, anything else lines. */
 export interface WatchOutput {
-  write(text: string): boolean;
-  readonly isTTY?: boolean;
-  readonly columns?: number;
-  readonly rows?: number;
+  /** `callback` gets the write's error, if any (EPIPE: the reader has gone). */
+  write(text: string, callback?: (error?: Error | null) => void): boolean;
+  readonly isTTY?: boolean | undefined;
+  readonly columns?: number | undefined;
+  readonly rows?: number | undefined;
   on?(event: 'resize', listener: () => void): unknown;
 }
 

@@ -34,14 +34,15 @@ export const COMMANDS: readonly Command[] = [
 /** What `ingestor ctl` does, in the order its help shows them; the words after some are ids. */
 export const CTL_ACTIONS = {
   status: 'what the daemon is doing, its counts and its use of the machine',
-  ls: 'the newest files',
-  show: 'one file (ctl show ID)',
-  history: "one file's events (ctl history ID)",
-  pending: 'files seen but not taken yet, and why',
-  stats: 'rates, times and failures',
-  retry: 'try quarantined or failed files again (ctl retry ID...)',
-  cancel: 'stop a file being read or copied, and hold it (ctl cancel ID)',
-  release: 'let a held file be taken again (ctl release ID)',
+  ls: 'the newest files, a page at a time (--status, --q, --since, --sha256, --limit, --cursor)',
+  show: 'one file (ctl show ROW-ID)',
+  history: "one file's events (ctl history ROW-ID)",
+  pending: 'files seen but not taken yet, and why, with their pending ids',
+  stats: 'rates, times and failures over the last 1, 5 and 60 minutes',
+  retry: 'try quarantined (ROW-ID) or backing-off (P-ID) files again (ctl retry ID...)',
+  cancel: 'stop a file being read or copied, and hold it (ctl cancel P-ID)',
+  hold: 'keep a waiting file from being taken (ctl hold P-ID)',
+  release: 'let a held file be taken again (ctl release P-ID)',
   pause: "the operator's pause",
   resume: "end the operator's pause",
   limits: 'show the limits, or set one (ctl limits --concurrency N)',
@@ -49,6 +50,12 @@ export const CTL_ACTIONS = {
 } as const;
 
 export type CtlActionName = keyof typeof CTL_ACTIONS;
+
+/** The most rows one page of `ctl ls` or `ctl pending` asks for: the API's most. */
+export const CTL_MAX_PAGE = 1000;
+
+/** How many pending files `ctl pending` asks for without --limit (the API's default). */
+export const CTL_PENDING_LIMIT = 100;
 
 /** A command's words as yargs declares them, where it takes more than its name. */
 export const COMMAND_WORDS: Readonly<Partial<Record<Command, string>>> = {
@@ -63,7 +70,7 @@ export const POSITIONALS: Readonly<Partial<Record<Command, Record<string, string
     action: Object.entries(CTL_ACTIONS)
       .map(([name, what]) => `${name}: ${what}`)
       .join('; '),
-    ids: 'row ids (show, history, retry, cancel, release)',
+    ids: 'file ids: row ids (a number, as ctl ls shows) for show and history; row ids or pending ids (p and 22 characters, as ctl pending shows) for retry, cancel, hold and release',
   },
 };
 
@@ -306,8 +313,30 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     cert: { type: 'string', describe: "client certificate (PEM, signed by the daemon's --tls-ca)" },
     key: { type: 'string', describe: 'its private key (PEM)' },
     ca: { type: 'string', describe: "the CA that signed the daemon's --tls-cert (PEM)" },
-    json: { type: 'boolean', describe: 'JSON (watch: one event per line)' },
+    json: {
+      type: 'boolean',
+      describe: "the API's JSON as it is, a line per answer (watch: a line per event)",
+    },
     concurrency: numberOption('with limits: set --concurrency now (until the next start)'),
+    status: {
+      type: 'string',
+      choices: Object.keys(LIST_STATUSES),
+      describe: 'with ls: only files in this state',
+    },
+    q: { type: 'string', describe: 'with ls: only sources that contain this' },
+    since: {
+      type: 'string',
+      describe: 'with ls: only files from then on (ISO time, or 15m, 2h, 7d)',
+    },
+    sha256: {
+      type: 'string',
+      describe: `with ls: only this content (a SHA-256, or a prefix of at least ${SHA256_PREFIX_MIN} hex digits)`,
+    },
+    limit: numberOption(
+      `with ls and pending: at most this many (1 to ${CTL_MAX_PAGE})`,
+      `${commandDefaults.listLimit} for ls, ${CTL_PENDING_LIMIT} for pending`,
+    ),
+    cursor: { type: 'string', describe: 'with ls: the next page, from where the last one said' },
   },
 };
 

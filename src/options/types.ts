@@ -171,10 +171,25 @@ export interface RetryCommandOptions {
 
 /** What `ingestor ctl` does: one call of the control API, or the live screen. */
 export type CtlAction =
-  | { readonly kind: 'status' | 'ls' | 'pending' | 'stats' | 'pause' | 'resume' | 'watch' }
-  | { readonly kind: 'show' | 'history' | 'cancel' | 'release'; readonly id: number }
-  | { readonly kind: 'retry'; readonly ids: readonly number[] }
+  | { readonly kind: 'status' | 'stats' | 'pause' | 'resume' | 'watch' }
+  /** A row id (digits): a file the state has a row for. */
+  | { readonly kind: 'show' | 'history'; readonly id: string }
+  /** A row id, or a pending id (`p` and 22 characters) of a file that has no row yet. */
+  | { readonly kind: 'cancel' | 'hold' | 'release'; readonly id: string }
+  | { readonly kind: 'retry'; readonly ids: readonly string[] }
+  | { readonly kind: 'ls'; readonly query: Readonly<CtlFilesQuery> }
+  | { readonly kind: 'pending'; readonly limit: number | undefined }
   | { readonly kind: 'limits'; readonly concurrency: number | undefined };
+
+/** `ctl ls`'s filters and page, as `GET /v1/files` takes them (strings, checked already). */
+export interface CtlFilesQuery {
+  status?: string;
+  q?: string;
+  since?: string;
+  sha256?: string;
+  limit?: string;
+  cursor?: string;
+}
 
 /** `ingestor ctl`, resolved from its words and flags. */
 export interface CtlCommandOptions {

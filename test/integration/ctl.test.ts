@@ -1,11 +1,15 @@
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pendingIdOf } from '../helpers/api-actions.js';
 import { makeCerts, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
-import { finished, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
+import { slowDisk } from '../helpers/slow-disk.js';
+import { BIN, finished, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
 import type { Dirs, RunResult } from '../helpers/ingestor.js';
 
 /** The flags that point ctl at `port` with the `role` certificate of `certs`. */
@@ -61,9 +65,19 @@ describe('ingestor ctl against a running daemon', () => {
   it('status, ls and show: tables for people, JSON with --json', async () => {
     const status = await ctl(['status', ...ctlArgs(certs, port, 'user')]);
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/^running, pid \d+, up \d+ s\n/);
-    expect(status.stdout).toContain('files.ingested.files: 2\n');
-    expect(status.stdout).toContain('limits.concurrency: 16\n');
+    const screen = status.stdout.split('\n');
+    expect(screen[0]).toMatch(/^ingestor: running \(pid \d+, up \d+s, version \S+\)$/);
+    expect(status.stdout).toMatch(/^ingested {5}2 files, 9 B, last at \S+Z$/m);
+    expect(status.stdout).toContain('\nquarantined  0\n');
+    expect(status.stdout).toMatch(/^queue {8}0 queued, 0 in progress, 0 pending/m);
+    expect(status.stdout).toMatch(/^limits {7}concurrency 16, batch size \d+, /m);
+    expect(status.stdout).toMatch(/^resources {4}(CPU [\d.]+%, )?memory [\d.]+ MiB \(heap /m);
+    expect(status.stdout).toMatch(/^VOLUME +FREE +TOTAL +USED +PATH$/m);
+    expect(status.stdout).toMatch(
+      new RegExp(`^warehouse +[\\d.]+ [KMGT]iB +[\\d.]+ [KMGT]iB +[\\d.]+% +${d.warehouse}$`, 'm'),
+    );
+    // No flattened dump of the answer: no `a.b: value` lines, no JSON.
+    expect(status.stdout).not.toMatch(/^\w+\.\w+: |[{[]"/m);
     const json = await ctl(['status', '--json', ...ctlArgs(certs, port)]);
     expect(JSON.parse(json.stdout)).toMatchObject({
       state: 'running',
@@ -72,9 +86,11 @@ describe('ingestor ctl against a running daemon', () => {
 
     const ls = await ctl(['ls', ...ctlArgs(certs, port)]);
     expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stderr).toBe('');
     const lines = ls.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+STATUS\s+BYTES\s+COMMITTEDAT\s+SOURCE$/);
-    expect(lines.slice(1).map((l) => l.split(/\s+/)[4])).toEqual([
+    expect(lines[0]).toMatch(/^ID\s+STATUS\s+SIZE\s+AT\s+SOURCE$/);
+    expect(lines[1]).toMatch(/^\d+ +ingested +4 B +\S+Z +\S+b\.csv$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).at(-1))).toEqual([
       path.join(d.input, 'b.csv'),
       path.join(d.input, 'a.csv'),
     ]);
@@ -85,6 +101,68 @@ describe('ingestor ctl against a running daemon', () => {
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain(`source: ${path.join(d.input, 'a.csv')}\n`);
     expect(show.stdout).toContain('status: ingested\n');
+  });
+
+  it('ls: filters, pages with the next cursor on stderr, and names with control characters escaped', async () => {
+    const odd = path.join(d.input, 'new\nline\t.csv');
+    writeOld(odd, 'odd');
+    await waitFor(
+      () => (output(daemon).stdout.match(/"event":"ingested"/g) ?? []).length === 3,
+      20_000,
+      'the third file',
+    );
+    const args = ctlArgs(certs, port, 'user');
+    const first = await ctl(['ls', '--limit', '2', ...args]);
+    expect(first.code, first.stderr).toBe(0);
+    const rows = first.stdout.trim().split('\n');
+    expect(rows).toHaveLength(3); // the header and two files, whatever their names hold
+    expect(rows[1]).toMatch(/ +\S+\/new\\nline\\t\.csv$/);
+    const next = /^ingestor: more files: ctl ls --limit 2 --cursor ([\w-]+)\n$/.exec(first.stderr);
+    expect(next, first.stderr).not.toBeNull();
+    const second = await ctl(['ls', '--limit', '2', '--cursor', next![1]!, ...args]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout.trim().split('\n').slice(1)).toEqual([
+      expect.stringMatching(new RegExp(`  ${path.join(d.input, 'a.csv')}$`)),
+    ]);
+    expect(second.stderr).toBe('');
+
+    // JSON stays exact: the name as it is.
+    const json = JSON.parse((await ctl(['ls', '--json', '--q', 'line', ...args])).stdout);
+    expect(json.files.map((f: { source: string }) => f.source)).toEqual([odd]);
+    const id = String(json.files[0].id);
+    const show = await ctl(['show', id, ...args]);
+    expect(show.stdout).toContain(`source: ${path.join(d.input, 'new\\nline\\t.csv')}\n`);
+    expect(show.stdout.split('\n').filter((l) => l.startsWith('source: '))).toHaveLength(1);
+
+    const none = await ctl(['ls', '--status', 'quarantined', '--since', '1h', ...args]);
+    expect([none.code, none.stdout]).toEqual([0, '(none)\n']);
+    const sha = await ctl(['ls', '--json', '--sha256', json.files[0].sha256.slice(0, 8), ...args]);
+    expect(JSON.parse(sha.stdout).files.map((f: { id: number }) => f.id)).toEqual([Number(id)]);
+    expectFailure(
+      await ctl(['ls', '--limit', '1001', ...args]),
+      2,
+      /--limit must be at most 1000, got 1001/,
+    );
+    expectFailure(await ctl(['ls', '--since', 'yesterday', ...args]), 2, /--since must be an ISO/);
+    expectFailure(await ctl(['ls', '--sha256', 'xyz', ...args]), 2, /--sha256 must be a SHA-256/);
+    expectFailure(await ctl(['status', '--q', 'a', ...args]), 2, /--q applies only to ctl ls/);
+  });
+
+  it('status and stats for people: sizes in units, rates rounded, a row per window', async () => {
+    const stats = await ctl(['stats', ...ctlArgs(certs, port, 'user')]);
+    expect(stats.code, stats.stderr).toBe(0);
+    const lines = stats.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^WINDOW +FILES\/S +BYTES\/S +FILES +BYTES +DUPLICATES +LATENCY MEAN +P95 +FAILURES$/,
+    );
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['1m', '5m', '60m']);
+    // Two files of 9 bytes in the last minute: rates rounded, bytes with a unit, times in ms.
+    expect(lines[1]).toMatch(
+      /^1m +(0\.0\d|<0\.01) +\d+ B\/s +2 +9 B +0 +[\d.]+ m?s +[\d.]+ m?s +none$/,
+    );
+    expect(stats.stdout).not.toMatch(/\d\.\d{3,}/); // no 0.03333333
+    const json = JSON.parse((await ctl(['stats', '--json', ...ctlArgs(certs, port)])).stdout);
+    expect(json.windows['1m']).toMatchObject({ seconds: 60, files: 2, bytes: 9 });
   });
 
   it('takes its flags from INGESTOR_CTL_* and a --config file', async () => {
@@ -128,7 +206,41 @@ describe('ingestor ctl against a running daemon', () => {
       '--ca',
       path.join(certs, 'ca.crt'),
     ]);
-    expectFailure(noRole, 3, /refused: this call needs the user role.*OU=admin/);
+    // The server's words as they are, and what to do: the role this call needs.
+    expectFailure(
+      noRole,
+      3,
+      /^ingestor: refused: this call needs the user role; the certificate O=Ingestor, CN=nobody has no role \(use a certificate with OU=user or OU=admin, or give this certificate's subject or CN the user role in the daemon's --api-roles\)$/m,
+    );
+    expectFailure(
+      await ctl(['pause', ...ctlArgs(certs, port, 'user')]),
+      3,
+      /refused: this call needs the admin role; the certificate .*OU=user.* has the user role \(use a certificate with OU=admin, /,
+    );
+    expectFailure(
+      await ctl([
+        'status',
+        ...ctlArgs(certs, port).slice(0, 4),
+        '--key',
+        path.join(certs, 'user.key'),
+        ...ctlArgs(certs, port).slice(6),
+      ]),
+      2,
+      /^ingestor: --cert ".*admin\.crt" and --key ".*user\.key": the key does not match the certificate \(give the \.key made with that \.crt\)$/m,
+    );
+    // Something at the address that does not speak TLS: plain HTTP.
+    const plain = http.createServer((_req, res) => res.end('hello'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const plainPort = (plain.address() as AddressInfo).port;
+      expectFailure(
+        await ctl(['status', ...ctlArgs(certs, plainPort)]),
+        7,
+        /^ingestor: the TLS handshake with https:\/\/localhost:\d+ failed \(EPROTO: wrong version number\): is --server the control API's address \(the daemon's --api-port\)\? The API speaks HTTPS with client certificates only$/m,
+      );
+    } finally {
+      plain.close();
+    }
     expectFailure(
       await ctl(['status', ...ctlArgs(certs, 1)]),
       6,
@@ -160,13 +272,31 @@ describe('ingestor ctl against a running daemon', () => {
     const args = ctlArgs(certs, port);
     expectFailure(await ctl([...args]), 2, /ctl needs an action: one of status, ls, show/);
     expectFailure(await ctl(['bogus', ...args]), 2, /ctl has no action "bogus"/);
-    expectFailure(await ctl(['show', ...args]), 2, /ctl show takes one id \(ctl show ID\), got 0/);
+    expectFailure(
+      await ctl(['show', ...args]),
+      2,
+      /ctl show takes one id \(ctl show ROW-ID\), got 0/,
+    );
     expectFailure(await ctl(['show', '1', '2', ...args]), 2, /ctl show takes one id/);
     expectFailure(
       await ctl(['show', '../x', ...args]),
       2,
-      /an id is a row id \(a positive integer\), got "\.\.\/x"/,
+      /ctl show takes a row id \(a positive integer, as ctl ls shows\), got "\.\.\/x"/,
     );
+    const pid = `p${'A'.repeat(22)}`;
+    expectFailure(
+      await ctl(['history', pid, ...args]),
+      2,
+      new RegExp(
+        `ctl history takes a row id .*, got the pending id ${pid}: a file has a row once it is taken`,
+      ),
+    );
+    expectFailure(
+      await ctl(['cancel', 'pshort', ...args]),
+      2,
+      /ctl cancel takes row ids \(a positive integer, as ctl ls shows\) or pending ids \(p and 22 characters, as ctl pending shows\), got "pshort"/,
+    );
+    expectFailure(await ctl(['hold', ...args]), 2, /ctl hold takes one id \(ctl hold ID\), got 0/);
     expectFailure(await ctl(['retry', ...args]), 2, /ctl retry takes at least one id/);
     expectFailure(await ctl(['status', '5', ...args]), 2, /ctl status takes no ids, got 5/);
     expectFailure(
@@ -188,8 +318,15 @@ describe('ingestor ctl against a running daemon', () => {
     expectFailure(
       await ctl(['status', '--server', 'http://localhost:1', ...args.slice(2)]),
       2,
-      /--server must be https:\/\/HOST:PORT, got "http:\/\/localhost:1"/,
+      /--server must be https:\/\/HOST:PORT \(the daemon's host and its --api-port\), got "http:\/\/localhost:1"/,
     );
+    for (const server of ['https://localhost', 'https://localhost/', 'https://[::1]']) {
+      expectFailure(
+        await ctl(['status', '--server', server, ...args.slice(2)]),
+        2,
+        /--server must be https:\/\/HOST:PORT \(the daemon's host and its --api-port\)/,
+      );
+    }
     expectFailure(
       await ctl(['status', ...args.slice(0, 2)]),
       2,
@@ -236,6 +373,182 @@ describe('ingestor ctl against a running daemon', () => {
   });
 });
 
+describe('ingestor ctl with pending ids', () => {
+  it('holds and releases a pending file by the id ctl pending shows; cancel and retry send it too', async () => {
+    const { d, certs } = setUpApi();
+    // A window longer than the test: the file stays pending, with its pending id.
+    const { daemon, port } = await startWithApi(d, certs, [], { stabilitySeconds: '600' });
+    try {
+      const args = ctlArgs(certs, port);
+      const source = path.join(d.input, 'waiting.csv');
+      fs.writeFileSync(source, 'waiting');
+      let pid = '';
+      for (const until = Date.now() + 20_000; pid === '' && Date.now() < until;) {
+        const r = await ctl(['pending', '--json', ...args]);
+        pid = (JSON.parse(r.stdout) as { files: { id: string }[] }).files[0]?.id ?? '';
+      }
+      expect(pid).toMatch(/^p[A-Za-z0-9_-]{22}$/);
+      const listed = await ctl(['pending', ...args]);
+      expect(listed.stdout.split('\n')[1]).toMatch(
+        new RegExp(`^${pid}  stabilizing  \\S+  stable for [\\d.]+ of 600 s  ${source}$`),
+      );
+
+      const hold = await ctl(['hold', pid, ...args]);
+      expect([hold.code, hold.stderr]).toEqual([0, '']);
+      expect(hold.stdout).toBe(
+        `held ${pid}: ${source} is held as ${pid} (ctl release ${pid} lets it be taken again)\n`,
+      );
+      expect((await ctl(['pending', ...args])).stdout).toMatch(new RegExp(`^${pid}  held `, 'm'));
+      const release = await ctl(['release', pid, ...args]);
+      expect([release.code, release.stdout]).toEqual([
+        0,
+        `released ${pid}: ${source} may be taken again\n`,
+      ]);
+      expect((await ctl(['pending', ...args])).stdout).toMatch(
+        new RegExp(`^${pid}  stabilizing `, 'm'),
+      );
+      // Cancel is for a file being read or copied: the daemon takes the pending id, and says
+      // why not now (a pending file is held instead).
+      const cancel = await ctl(['cancel', pid, ...args]);
+      expectFailure(
+        cancel,
+        5,
+        new RegExp(`^ingestor: not now: file ${pid} is not being read or copied`),
+      );
+      // A retry by pending id reaches the daemon too: this file has not failed.
+      expectFailure(await ctl(['retry', pid, ...args]), 5, /not now: .* has not failed/);
+      const again = await ctl(['release', pid, '--json', ...args]);
+      expectFailure(again, 5, /not now: file .* is not held/);
+    } finally {
+      daemon.kill('SIGTERM');
+      expect((await finished(daemon)).code).toBe(0);
+    }
+  });
+});
+
+describe('ingestor ctl cancel on a file being read', () => {
+  it('cancels it by its pending id, holds it, and releases it to be ingested', async () => {
+    const { d: tree, certs } = setUpApi();
+    // The input on a disk the daemon reads at 8 MiB/s: a 32 MiB file is read for seconds.
+    const disk = slowDisk(tree.root, {
+      sizeBytes: 128 * 1024 * 1024,
+      readBytesPerSecond: 8 * 1024 * 1024,
+    });
+    const d = { ...tree, input: path.join(disk.dir, 'in') };
+    fs.mkdirSync(d.input);
+    const { daemon, port } = await startWithApi(d, certs);
+    try {
+      disk.limit(daemon.pid!);
+      const args = ctlArgs(certs, port);
+      const source = path.join(d.input, 'big.bin');
+      const pid = pendingIdOf(source);
+      disk.writeUncached(source, 32 * 1024 * 1024);
+      // Until the daemon has taken it, a cancel is refused (409): the file is not being read.
+      let cancel = await ctl(['cancel', pid, ...args]);
+      for (const until = Date.now() + 20_000; cancel.code === 5 && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 100));
+        cancel = await ctl(['cancel', pid, ...args]);
+      }
+      expect([cancel.code, cancel.stderr]).toEqual([0, '']);
+      expect(cancel.stdout).toBe(
+        `cancelled ${pid}: ${source} is held as ${pid} (ctl release ${pid} lets it be taken again)\n`,
+      );
+      expect((await ctl(['pending', ...args])).stdout).toMatch(
+        new RegExp(`^${pid}  held  .*cancelled by .*  ${source}$`, 'm'),
+      );
+      const release = await ctl(['release', pid, ...args]);
+      expect([release.code, release.stdout]).toEqual([
+        0,
+        `released ${pid}: ${source} may be taken again\n`,
+      ]);
+      await waitFor(
+        () => output(daemon).stdout.includes('"event":"ingested"'),
+        60_000,
+        'the released file ingested',
+      );
+      const ls = JSON.parse((await ctl(['ls', '--json', ...args])).stdout);
+      expect(ls.files.map((f: { source: string; status: string }) => [f.source, f.status])).toEqual(
+        [[source, 'ingested']],
+      );
+    } finally {
+      daemon.kill('SIGTERM');
+      expect((await finished(daemon, 60_000)).code).toBe(0);
+    }
+  });
+});
+
+/** `ingestor ctl ARGS | READER` as a shell runs it, with ctl's own exit code and a deadline. */
+function piped(args: string[], reader: string, timeoutMs = 30_000) {
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `"$0" "$@" | ${reader}; exit "\${PIPESTATUS[0]}"`,
+      process.execPath,
+      BIN,
+      'ctl',
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: timeoutMs },
+  );
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('ingestor ctl with a reader that leaves early', () => {
+  it('watch, watch --json and ls end quietly with exit 0 once the pipe closes', async () => {
+    const { d, certs } = setUpApi();
+    const { daemon, port } = await startWithApi(d, certs);
+    try {
+      const args = ctlArgs(certs, port, 'user');
+      // The stream's stats events come every second: the third line's write finds no reader.
+      const started = Date.now();
+      const json = piped(['watch', '--json', ...args], 'head -2');
+      expect(json.signal, 'ctl watch --json | head -2 did not end').toBeNull();
+      expect([json.code, json.stderr]).toEqual([0, '']);
+      expect(json.stdout.trim().split('\n')).toHaveLength(2);
+      expect(Date.now() - started).toBeLessThan(20_000);
+
+      // One line per file event: files arrive until the watch has written past `head -1`.
+      let n = 0;
+      const writer = setInterval(() => writeOld(path.join(d.input, `f${(n += 1)}.csv`), 'x'), 300);
+      const lines = await new Promise<ReturnType<typeof piped>>((resolve) => {
+        const child = spawn(
+          'bash',
+          [
+            '-c',
+            `"$0" "$@" | head -1; exit "\${PIPESTATUS[0]}"`,
+            process.execPath,
+            BIN,
+            'ctl',
+            'watch',
+            ...args,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout, stderr });
+        });
+      }).finally(() => clearInterval(writer));
+      expect(lines.signal, 'ctl watch | head -1 did not end').toBeNull();
+      expect([lines.code, lines.stderr]).toEqual([0, '']);
+      expect(lines.stdout).toMatch(/^\d\d:\d\d:\d\d {2}file\.\w+ .*\n$/);
+
+      const ls = piped(['ls', '--limit', '1000', ...args], 'head -1');
+      expect([ls.code, ls.stderr]).toEqual([0, '']);
+      expect(ls.stdout).toMatch(/^ID +STATUS/);
+    } finally {
+      daemon.kill('SIGTERM');
+      expect((await finished(daemon)).code).toBe(0);
+    }
+  });
+});
+
 interface Seen {
   method: string;
   url: string;
@@ -244,8 +557,9 @@ interface Seen {
 }
 
 /**
- * A small HTTPS server with mutual TLS (the certificates of `ingestor certs`) that answers the
- * calls still to come with the shapes issue 11 gives them, and records what it was sent.
+ * A small HTTPS server with mutual TLS (the certificates of `ingestor certs`) that answers with
+ * the shapes the API gives (src/api/routes/), and records what it was sent: the answers a real
+ * daemon gives only in states that take long to reach (a quarantined file put back).
  */
 async function fakeDaemon(certs: string, answers: Record<string, [number, unknown]>) {
   const seen: Seen[] = [];
@@ -276,39 +590,73 @@ async function fakeDaemon(certs: string, answers: Record<string, [number, unknow
   return { seen, port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
 
-describe('ingestor ctl: the calls whose endpoints come with the controls', () => {
+const P = `p${'x'.repeat(21)}Q`;
+
+describe('ingestor ctl: the requests it builds, and one line per action', () => {
   let certs: string;
   let fake: Awaited<ReturnType<typeof fakeDaemon>>;
 
   beforeAll(async () => {
     ({ certs } = setUpApi());
+    const retried = (id: string, source: string, restoredTo: string | null) => [
+      200,
+      { retried: { id, source, restoredTo } },
+    ];
+    const held = { id: P, source: '/in/x.csv', reason: 'held', by: 'CN=admin', at: 'T' };
     fake = await fakeDaemon(certs, {
-      'POST /v1/files/5/retry': [200, { id: 5, status: 'queued' }],
-      'POST /v1/files/6/retry': [200, { id: 6, status: 'queued' }],
+      'POST /v1/files/5/retry': retried('5', '/q/5.csv', '/in/5.csv') as [number, unknown],
+      'POST /v1/files/6/retry': retried('6', '/q/6.csv', '/in/6.csv') as [number, unknown],
+      [`POST /v1/files/${P}/retry`]: retried(P, '/in/x.csv', null) as [number, unknown],
       'POST /v1/files/7/retry': [
         409,
-        { error: 'API_ERR_CONFLICT', message: 'file 7 is ingested: nothing to retry' },
+        { error: 'API_ERR_CONFLICT', message: 'file 7 is an ingest, committed; nothing to retry' },
       ],
-      'POST /v1/files/3/cancel': [200, { id: 3, status: 'held' }],
-      'POST /v1/files/3/release': [200, { id: 3, status: 'pending' }],
+      'POST /v1/files/8/retry': [
+        404,
+        { error: 'API_ERR_NOT_FOUND', message: 'no file has the id 8' },
+      ],
+      [`POST /v1/files/${P}/cancel`]: [200, { held: { ...held, reason: 'cancelled' } }],
+      [`POST /v1/files/${P}/hold`]: [200, { held }],
+      [`POST /v1/files/${P}/release`]: [200, { released: held }],
       'POST /v1/pause': [
         200,
-        { paused: { reason: 'operator', by: 'O=Ingestor, OU=admin, CN=admin' } },
+        { paused: { by: 'O=Ingestor, OU=admin, CN=admin', since: '2026-11-24T01:00:00.000Z' } },
       ],
-      'POST /v1/resume': [200, { paused: null }],
-      'PUT /v1/limits': [200, { limits: { concurrency: 4 } }],
+      'POST /v1/resume': [200, { resumed: true }],
+      'PUT /v1/limits': [200, { limits: { concurrency: 4, batchSize: 256 } }],
       'GET /v1/status': [200, { state: 'running', limits: { concurrency: 16, batchSize: 256 } }],
       'GET /v1/files/3/history': [
         200,
         {
+          id: 3,
           events: [
-            { at: '2026-11-24T01:00:00.000Z', type: 'complete' },
-            { at: '2026-11-24T01:00:01.000Z', type: 'cancelled', subject: 'CN=admin' },
+            { at: '2026-11-24T01:00:00.000Z', type: 'complete', actor: null, from: 'row' },
+            {
+              at: '2026-11-24T01:00:01.000Z',
+              type: 'cancelled',
+              actor: 'CN=admin',
+              from: 'journal',
+            },
           ],
         },
       ],
-      'GET /v1/pending': [200, { files: [{ path: '/in/x.csv', why: 'stable for 3 of 5 s' }] }],
-      'GET /v1/stats': [200, { rates: { '1m': { files: 2.5, bytes: 100 } }, failures: {} }],
+      'GET /v1/pending?limit=5': [
+        200,
+        {
+          total: 7,
+          truncated: true,
+          pausedBy: null,
+          files: [
+            {
+              id: P,
+              source: '/in/x\u001b[2J.csv',
+              reason: 'backoff',
+              why: 'retry at 01:00:05 after EIO',
+              dueAt: '2026-11-24T01:00:05.000Z',
+            },
+          ],
+        },
+      ],
     });
   });
 
@@ -317,69 +665,118 @@ describe('ingestor ctl: the calls whose endpoints come with the controls', () =>
   const call = (...args: string[]) => ctl([...args, ...ctlArgs(certs, fake.port)]);
   const last = () => fake.seen.at(-1)!;
 
-  it('builds each request as the API takes it and shows the answer', async () => {
-    let r = await call('retry', '5', '6');
+  it('builds each request as the API takes it, with row ids and pending ids', async () => {
+    let r = await call('retry', '5', '6', P);
     expect(r.code, r.stderr).toBe(0);
-    expect(fake.seen.slice(-2).map((s) => `${s.method} ${s.url}`)).toEqual([
+    expect(fake.seen.slice(-3).map((s) => `${s.method} ${s.url}`)).toEqual([
       'POST /v1/files/5/retry',
       'POST /v1/files/6/retry',
+      `POST /v1/files/${P}/retry`,
     ]);
     expect(last().headers['content-length']).toBe('0');
     expect(last().headers['content-type']).toBeUndefined();
-    expect(r.stdout).toContain('retry 5: id: 5');
-    expect(r.stdout).toContain('retry 6: id: 6');
+    expect(r.stdout).toBe(
+      [
+        'retried 5: /q/5.csv (put back as /in/5.csv)',
+        'retried 6: /q/6.csv (put back as /in/6.csv)',
+        `retried ${P}: /in/x.csv`,
+        '',
+      ].join('\n'),
+    );
+    expect(r.stderr).toBe('');
 
-    r = await call('cancel', '3');
-    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'POST /v1/files/3/cancel']);
-    expect(r.stdout).toContain('cancel 3: id: 3\nstatus: held');
-    r = await call('release', '3');
-    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'POST /v1/files/3/release']);
+    r = await call('cancel', P);
+    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, `POST /v1/files/${P}/cancel`]);
+    expect(r.stdout).toBe(
+      `cancelled ${P}: /in/x.csv is held as ${P} (ctl release ${P} lets it be taken again)\n`,
+    );
+    r = await call('hold', P);
+    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, `POST /v1/files/${P}/hold`]);
+    r = await call('release', P);
+    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, `POST /v1/files/${P}/release`]);
+    expect(r.stdout).toBe(`released ${P}: /in/x.csv may be taken again\n`);
     r = await call('pause');
     expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'POST /v1/pause']);
-    expect(r.stdout).toBe('paused.reason: operator\npaused.by: O=Ingestor, OU=admin, CN=admin\n');
+    expect(r.stdout).toBe(
+      'paused by O=Ingestor, OU=admin, CN=admin since 2026-11-24T01:00:00.000Z (ctl resume ends it)\n',
+    );
     r = await call('resume');
     expect([r.code, `${last().method} ${last().url}`, r.stdout]).toEqual([
       0,
       'POST /v1/resume',
-      'paused: -\n',
+      "resumed: the operator's pause is over\n",
     ]);
 
     r = await call('limits', '--concurrency', '4');
     expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'PUT /v1/limits']);
     expect(JSON.parse(last().body)).toEqual({ concurrency: 4 });
     expect(last().headers['content-type']).toBe('application/json');
-    expect(r.stdout).toBe('limits.concurrency: 4\n');
+    expect(r.stdout).toBe('limits: concurrency 4, batch size 256\n');
     r = await call('limits');
     expect([r.code, `${last().method} ${last().url}`, r.stdout]).toEqual([
       0,
       'GET /v1/status',
-      'concurrency: 16\nbatchSize: 256\n',
+      'limits: concurrency 16, batch size 256\n',
     ]);
 
     r = await call('history', '3');
     expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'GET /v1/files/3/history']);
-    expect(r.stdout.split('\n')[0]).toMatch(/^AT\s+TYPE$/);
-    expect(r.stdout).toContain('2026-11-24T01:00:01.000Z  cancelled');
-    r = await call('pending');
-    expect(r.stdout).toMatch(/^PATH\s+WHY\n\/in\/x\.csv\s+stable for 3 of 5 s\n$/);
-    r = await call('stats');
-    expect(r.stdout).toBe('rates.1m.files: 2.5\nrates.1m.bytes: 100\nfailures: {}\n');
-    r = await call('stats', '--json');
-    expect(JSON.parse(r.stdout)).toEqual({
-      rates: { '1m': { files: 2.5, bytes: 100 } },
-      failures: {},
-    });
+    expect(r.stdout.split('\n')[0]).toMatch(/^AT\s+TYPE\s+ACTOR\s+FROM\s+DETAIL$/);
+    expect(r.stdout).toContain('2026-11-24T01:00:01.000Z  cancelled  CN=admin  journal  -');
+
+    // A pending file's id first, what the actions take; the name's escape sequence shown, not run.
+    r = await call('pending', '--limit', '5');
+    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'GET /v1/pending?limit=5']);
+    expect(r.stdout.split('\n')[0]).toMatch(/^ID +REASON +DUE +WHY +SOURCE$/);
+    expect(r.stdout.split('\n')[1]).toBe(
+      `${P}  backoff  2026-11-24T01:00:05.000Z  retry at 01:00:05 after EIO  /in/x\\x1b[2J.csv`,
+    );
+    expect(r.stderr).toBe(
+      'ingestor: 1 of 7 pending files shown: ctl pending --limit N shows up to 1000\n',
+    );
   });
 
-  it('goes on past a refused retry and exits 5 for the conflict', async () => {
-    const r = await call('retry', '7', '5');
+  it('honours --json in every action: the answers as they came, one JSON line each', async () => {
+    let r = await call('retry', '5', P, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { retried: { id: '5', source: '/q/5.csv', restoredTo: '/in/5.csv' } },
+      { retried: { id: P, source: '/in/x.csv', restoredTo: null } },
+    ]);
+    for (const words of [['hold', P], ['cancel', P], ['release', P], ['pause'], ['resume']]) {
+      r = await call(...words, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(typeof JSON.parse(r.stdout), words.join(' ')).toBe('object');
+    }
+    r = await call('limits', '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ limits: { concurrency: 16 } });
+    r = await call('history', '3', '--json');
+    expect(JSON.parse(r.stdout).events).toHaveLength(2);
+  });
+
+  it("goes on past a refused retry: each failure one line on stderr, the first one's exit code", async () => {
+    let r = await call('retry', '7', '5', '8');
     expect(r.code).toBe(5);
-    expect(fake.seen.slice(-2).map((s) => s.url)).toEqual([
+    expect(fake.seen.slice(-3).map((s) => s.url)).toEqual([
       '/v1/files/7/retry',
       '/v1/files/5/retry',
+      '/v1/files/8/retry',
     ]);
-    expect(r.stdout).toContain('retry: not now: file 7 is ingested: nothing to retry');
-    expect(r.stdout).toContain('retry 5: id: 5');
-    expect(r.stderr).toBe('ingestor: not now: file 7 is ingested: nothing to retry\n');
+    expect(r.stdout).toBe('retried 5: /q/5.csv (put back as /in/5.csv)\n');
+    expect(r.stderr).toBe(
+      'ingestor: retry 7: not now: file 7 is an ingest, committed; nothing to retry\n' +
+        'ingestor: retry 8: not found: no file has the id 8\n',
+    );
+    r = await call('retry', '7', '--json');
+    expect([r.code, r.stdout, r.stderr]).toEqual([
+      5,
+      '',
+      'ingestor: not now: file 7 is an ingest, committed; nothing to retry\n',
+    ]);
   });
 });
