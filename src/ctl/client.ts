@@ -96,7 +96,7 @@ export function replyError(status: number, body: unknown, role: Role = 'user'): 
     );
   }
   if (status === 404) return new CtlError(CTL_EXIT.notFound, `not found: ${message}`);
-  if (status === 409) return new CtlError(CTL_EXIT.conflict, `not now: ${message}`);
+  if (status === 409) return new CtlError(CTL_EXIT.conflict, `conflict: ${message}`);
   return new CtlError(CTL_EXIT.failure, `the daemon answered ${status}: ${message}`);
 }
 

@@ -408,17 +408,17 @@ describe('ingestor ctl with pending ids', () => {
         new RegExp(`^${pid}  stabilizing `, 'm'),
       );
       // Cancel is for a file being read or copied: the daemon takes the pending id, and says
-      // why not now (a pending file is held instead).
+      // why it is refused (a pending file is held instead).
       const cancel = await ctl(['cancel', pid, ...args]);
       expectFailure(
         cancel,
         5,
-        new RegExp(`^ingestor: not now: file ${pid} is not being read or copied`),
+        new RegExp(`^ingestor: conflict: file ${pid} is not being read or copied`),
       );
       // A retry by pending id reaches the daemon too: this file has not failed.
-      expectFailure(await ctl(['retry', pid, ...args]), 5, /not now: .* has not failed/);
+      expectFailure(await ctl(['retry', pid, ...args]), 5, /conflict: .* has not failed/);
       const again = await ctl(['release', pid, '--json', ...args]);
-      expectFailure(again, 5, /not now: file .* is not held/);
+      expectFailure(again, 5, /conflict: file .* is not held/);
     } finally {
       daemon.kill('SIGTERM');
       expect((await finished(daemon)).code).toBe(0);
@@ -769,14 +769,14 @@ describe('ingestor ctl: the requests it builds, and one line per action', () => 
     ]);
     expect(r.stdout).toBe('retried 5: /q/5.csv (put back as /in/5.csv)\n');
     expect(r.stderr).toBe(
-      'ingestor: retry 7: not now: file 7 is an ingest, committed; nothing to retry\n' +
+      'ingestor: retry 7: conflict: file 7 is an ingest, committed; nothing to retry\n' +
         'ingestor: retry 8: not found: no file has the id 8\n',
     );
     r = await call('retry', '7', '--json');
     expect([r.code, r.stdout, r.stderr]).toEqual([
       5,
       '',
-      'ingestor: not now: file 7 is an ingest, committed; nothing to retry\n',
+      'ingestor: conflict: file 7 is an ingest, committed; nothing to retry\n',
     ]);
   });
 });
