@@ -1,5 +1,6 @@
 import { EXIT, describeError } from '../errors.js';
 import { putBack } from '../ingest/put-back.js';
+import { rowIs } from '../orchestrator/control-refusal.js';
 import type { RetryCommandOptions } from '../options/types.js';
 import { displayPath } from '../paths.js';
 import { openState } from '../state/open.js';
@@ -28,14 +29,17 @@ export async function retryQuarantined(
     const wanted = new Set(ids);
     const rows = (await store.quarantined()).filter((r) => wanted.size === 0 || wanted.has(r.id));
     for (const id of wanted) {
-      if (!rows.some((r) => r.id === id)) {
-        results.push({
-          id,
-          source: '',
-          restoredTo: null,
-          error: 'no quarantined file has this id',
-        });
-      }
+      if (rows.some((r) => r.id === id)) continue;
+      const row = await store.getRow(id);
+      results.push({
+        id,
+        source: row === undefined ? '' : displayPath(row.source),
+        restoredTo: null,
+        error:
+          row === undefined
+            ? 'no file has this id'
+            : `it is ${rowIs(row)}: only a quarantined file can be retried`,
+      });
     }
     for (const row of rows) {
       const source = displayPath(row.source);
@@ -58,7 +62,7 @@ export async function retryCommand(o: RetryCommandOptions): Promise<number> {
   const lines = results.map((r) =>
     r.error === undefined
       ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`
-      : `not retried #${r.id} ${r.source}: ${r.error}\n`,
+      : `not retried #${r.id}${r.source === '' ? '' : ` ${r.source}`}: ${r.error}\n`,
   );
   const failed = results.filter((r) => r.error !== undefined).length;
   // One write: a reader that leaves early fails it once (see the end of bin/ingestor.ts).

@@ -86,6 +86,12 @@ describe('quarantine', () => {
     expect(again.stderr).toMatch(/1 ingested/);
     expectExactlyOnce(d, ['good', 'secret']);
     expect((await run(['retry', '--state-path', d.state])).stdout).toMatch(/0 put back/);
+    // An id that is not quarantined is named with what it is.
+    const notQuarantined = await run(['retry', '--state-path', d.state, '--id', '1', '--id', '99']);
+    expect(notQuarantined.code).toBe(1);
+    expect(notQuarantined.stdout).toMatch(
+      /^not retried #1 \S+secret\.csv: it is released from quarantine \(put back into the input\): only a quarantined file can be retried\nnot retried #99: no file has this id\n/,
+    );
   });
 
   it("quarantines in place another user's file it may not move out of a sticky directory; no pause", async () => {
