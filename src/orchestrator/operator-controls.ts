@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { IngestError, describeError } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import { Signal } from '../ingest/signal.js';
+import { lstatIfExists } from '../fsutil.js';
 import type { Candidate, FsPath } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath, pathKey } from '../paths.js';
@@ -77,6 +78,7 @@ export class OperatorControls {
   readonly #inFlight = new Map<string, InFlightJob>();
   #pause: OperatorPause | undefined;
   readonly #retries: OperatorRetries;
+  #forgetting = false;
   readonly #resumed = new Signal();
   #stopping = false;
 
@@ -84,6 +86,7 @@ export class OperatorControls {
     this.#d = deps;
     for (const hold of deps.holds) this.#holds.set(pathKey(hold.source), hold);
     this.#pause = deps.operatorPause;
+    deps.events.on('scan:done', () => void this.#forgetVanished());
     this.#retries = new OperatorRetries({
       ...deps,
       journal: (event) => this.journal(event),
@@ -361,6 +364,43 @@ export class OperatorControls {
     this.#d.events.emit('file:released', { id, source, subject: actor });
     this.#d.recheck(hold.source);
     return hold;
+  }
+
+  /**
+   * Lets go of holds whose file is gone from the input (removed or renamed by someone): a hold
+   * names a path, and would otherwise hold a later file of that name. Run after each scan.
+   */
+  async #forgetVanished(): Promise<void> {
+    if (this.#forgetting || this.#holds.size === 0) return;
+    this.#forgetting = true;
+    try {
+      for (const hold of [...this.#holds.values()]) {
+        if ((await lstatIfExists(hold.source)) !== undefined) continue;
+        const id = pendingId(hold.source);
+        const event = {
+          type: 'released' as const,
+          fileId: null,
+          source: hold.source,
+          actor: null,
+          detail: { id, reason: 'vanished' },
+        };
+        await this.#d.store.releaseHold(hold.source, event, this.#d.clock());
+        this.#holds.delete(pathKey(hold.source));
+        const source = displayPath(hold.source);
+        this.#d.logger.info(
+          { event: 'released', source, reason: 'vanished' },
+          `hold dropped: ${source} is gone from the input`,
+        );
+        this.#d.events.emit('file:released', { id, source, subject: 'ingestor' });
+      }
+    } catch (error) {
+      this.#d.logger.warn(
+        { event: 'hold-check-failed', err: describeError(error) },
+        'could not check the held files',
+      );
+    } finally {
+      this.#forgetting = false;
+    }
   }
 
   /** Every held file. */

@@ -21,11 +21,12 @@ function controls(backoffs: Backoff[] = []) {
   const pending = new PendingSet(10);
   let concurrency = 4;
   let rescans = 0;
+  const events = new IngestorEvents();
   const c = new OperatorControls({
     store,
     clock: () => 1_000,
     logger: pino({ level: 'silent' }),
-    events: new IngestorEvents(),
+    events,
     policy: {
       retryNow: (p) => backoffs.some((b) => b.path === p),
       backoffs: () => backoffs.values(),
@@ -46,7 +47,7 @@ function controls(backoffs: Backoff[] = []) {
     holds: [],
     operatorPause: undefined,
   });
-  return { c, store, pending, rescans: () => rescans };
+  return { c, store, pending, events, rescans: () => rescans };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ControlRefusal> {
@@ -228,5 +229,33 @@ describe('operator controls', () => {
     expect(c.waitingCounts()).toEqual({ held: 0, backoff: 1 });
     await c.hold(pendingId('/in/p'), 'CN=a');
     expect(c.waitingCounts()).toEqual({ held: 1, backoff: 1 });
+  });
+
+  it('lets go of a hold whose file is gone from the input, after a scan, and journals it', async () => {
+    const { c, store, pending, events } = controls();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-in-'));
+    const file = path.join(dir, 'held.csv');
+    fs.writeFileSync(file, 'x');
+    pending.set({
+      path: file,
+      relPath: 'held.csv',
+      tracked: { identity, stableSince: 0, observedAt: 1_000 },
+      dueAt: 3_000,
+    });
+    await c.hold(pendingId(file), 'CN=a');
+    events.emit('scan:done', { files: 1, ms: 1, complete: 0, pending: 0 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect([...c.holds()]).toHaveLength(1); // still there: kept
+    fs.rmSync(file);
+    const released = new Promise((r) => events.once('file:released', r));
+    events.emit('scan:done', { files: 0, ms: 1, complete: 0, pending: 0 });
+    await released;
+    expect([...c.holds()]).toEqual([]);
+    expect(await store.holds()).toEqual([]);
+    const journal = (await store.eventsAfter(undefined, 10)).events;
+    expect(journal.at(-1)).toMatchObject({
+      type: 'released',
+      event: { actor: null, detail: { reason: 'vanished' } },
+    });
   });
 });
