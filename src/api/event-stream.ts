@@ -272,12 +272,15 @@ export class EventHub {
       }
       for (const event of plan.ring) if (matches(filter, event)) await client.replay(event.frame);
     } catch (error) {
-      this.#log.warn({ err: error, subject }, 'event stream: replay failed');
-      await client.replay(
-        frameOf(formatEventId(this.#control.startedAt, 0, this.#startCursor), 'stream.gap', {
-          reason: `the events missed could not be read from the state: ${(error as Error).message}`,
-        }),
+      // The stream ends: the client comes back with its own last id and is replayed then,
+      // rather than being moved past what it was not given.
+      this.#log.warn(
+        { event: 'api-stream-replay-failed', err: error, subject },
+        `event stream: could not read the missed events from the state: ${(error as Error).message}; the client is asked to reconnect`,
       );
+      this.#detach(client);
+      client.raw.end();
+      return;
     }
     const backlog = client.backlog ?? [];
     client.backlog = null;
@@ -320,21 +323,26 @@ export class EventHub {
   /** Durable events after `cursor` up to `until`, at most STREAM_LIMITS.maxReplayed. */
   async #replayDurable(client: StreamClient, cursor: string, until: string): Promise<void> {
     let next = cursor;
+    /** The place of the last event given (or passed by the filter). */
+    let place = cursor;
     let sent = 0;
     for (let more = true; more && client.open;) {
       const page = await this.#control.replayAfter(next, STREAM_LIMITS.replayPage, until);
       for (const event of page.events) {
         if (sent >= STREAM_LIMITS.maxReplayed) {
+          // Its id is the place of the last event given: a client that comes back with it is
+          // replayed the next ones.
           const data = {
-            reason: `more than ${STREAM_LIMITS.maxReplayed} events were missed; GET /v1/files has every file's row`,
-            lastEventId: event.cursor,
+            reason: `more than ${STREAM_LIMITS.maxReplayed} events were missed; reconnect with this id for the next ones, or see GET /v1/files`,
+            lastEventId: place,
           };
-          await client.replay(frameOf(event.cursor, 'stream.gap', data));
+          await client.replay(frameOf(place, 'stream.gap', data));
           return;
         }
         if (matches(client.filter, subjectOf(event.type, event.data))) {
           await client.replay(frameOf(event.cursor, event.type, event.data));
         }
+        place = event.cursor;
         sent += 1;
       }
       next = page.cursor;

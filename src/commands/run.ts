@@ -150,7 +150,8 @@ export async function runCommand(
     phase = 'recovering';
     ingestor = await opening.finish();
   } catch (error) {
-    await closeApi();
+    await closeApi(); // before the state it reads
+    await opening.abort();
     return cannotStart(error);
   }
   logger.info(

@@ -179,7 +179,9 @@ async function place(deps: BatchDeps, w: Work): Promise<void> {
   try {
     w.linked = placeNoReplace(w.from, row.dest) === 'linked';
   } catch (error) {
-    if (!hasCode(error, 'EXDEV')) throw item.tmp === null ? immovableSource(error, w.from) : error;
+    if (!hasCode(error, 'EXDEV')) {
+      throw item.tmp === null ? immovableSource(error, w.from, dirName(row.dest)) : error;
+    }
     // Same device number but another mount (a bind mount): copy instead, now and from now on.
     deps.copyDevices.add(item.identity.device);
     const tmp = path.join(deps.tmpDir, temporaryName());
@@ -227,18 +229,38 @@ async function removeSources(deps: BatchDeps, works: Work[]): Promise<void> {
       if (item.tmp !== null || w.linked || w.row.dest === NO_DEST) {
         const source = lstatSyncIfExists(item.candidate.path);
         if (source !== undefined && sameIdentity(identityOf(source), item.identity)) {
-          fs.unlinkSync(item.candidate.path);
+          try {
+            fs.unlinkSync(item.candidate.path);
+          } catch (error) {
+            throw immovableSource(error, item.candidate.path); // EPERM: the source's own doing
+          }
         }
       }
-      if (item.candidate.sidecar !== undefined) unlinkSyncIfExists(item.candidate.sidecar);
-      dirs.add(dirName(item.candidate.path) as string);
     } catch (error) {
       // The file has its final name but its source could not be removed: undo the move so
       // that it stays in exactly one place, and try again later (or quarantine it in place,
       // if this user may not remove it).
-      w.error = immovableSource(error, item.candidate.path);
+      w.error = error;
       if (w.row.dest !== NO_DEST) await unlinkIfExists(w.row.dest);
+      continue;
     }
+    // The source is gone: the file is in the warehouse only now, whatever becomes of its
+    // sidecar. One this user may not remove is left (discovery leaves an orphan `.ok` alone).
+    if (item.candidate.sidecar !== undefined) {
+      try {
+        unlinkSyncIfExists(item.candidate.sidecar);
+      } catch (error) {
+        deps.logger.warn(
+          {
+            event: 'sidecar-left',
+            sidecar: displayPath(item.candidate.sidecar),
+            err: describeError(error),
+          },
+          `could not remove the sidecar ${displayPath(item.candidate.sidecar)}: ${describeError(error)}; its file is ingested`,
+        );
+      }
+    }
+    dirs.add(dirName(item.candidate.path) as string);
   }
   if (works.some((w) => w.entry.item.tmp !== null)) dirs.add(deps.tmpDir);
   for (const dir of dirs) await fsyncDir(dir);

@@ -77,14 +77,16 @@ async function moveAside(
     } catch (moveError) {
       // Still in the input, and only there: the intent is rolled back here.
       await unlinkIfExists(note);
-      const failure = immovableSource(moveError, candidate.path);
+      const failure = immovableSource(moveError, candidate.path, dir);
       await deps.store.finish(
         [{ id, status: 'aborted', error: describeError(failure) }],
         deps.clock(),
       );
       throw failure;
     }
-    if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar);
+    // The file is aside now: a sidecar this user may not remove is left (discovery leaves an
+    // orphan `.ok` alone), never a reason to undo the quarantine.
+    if (candidate.sidecar !== undefined) await unlinkIfExists(candidate.sidecar).catch(() => {});
     await fsyncDir(dir);
     await fsyncDir(dirName(candidate.path));
   });
@@ -114,15 +116,7 @@ async function record(
     },
     clock(),
   );
-  try {
-    await act(row.id);
-  } catch (actError) {
-    await store.finish(
-      [{ id: row.id, status: 'aborted', error: describeError(actError) }],
-      clock(),
-    );
-    throw actError;
-  }
+  await act(row.id);
   await store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
   return { kind: 'quarantined', row: (await store.getRow(row.id))! };
 }

@@ -8,7 +8,7 @@ import { formatLine, recordOf } from '../manifest/manifest-line.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
 import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
-import { hasCode } from '../errors.js';
+import { errnoMessage, hasCode } from '../errors.js';
 import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../identity.js';
@@ -146,11 +146,44 @@ export async function recover(deps: {
     if (row.tmp !== null) await unlinkIfExists(row.tmp);
     if (decision.action === 'roll-forward') {
       if (decision.removeSource || (deleted && source !== undefined)) {
-        await unlinkIfExists(row.source);
+        try {
+          await unlinkIfExists(row.source);
+        } catch (error) {
+          if (!hasCode(error, 'EPERM')) throw error;
+          // This user may not remove the source (another user's file in a sticky directory).
+          // Before its line is written the move is undone: the file stays in the input only,
+          // and is quarantined in place when next taken. After, it is committed, and its
+          // source is left for its owner to remove (said in an error line).
+          if (!noDest && !facts.linePresent) {
+            await unlinkIfExists(row.dest);
+            if (row.kind === 'quarantine') {
+              await unlinkIfExists(withSuffix(row.dest, '.reason.json'));
+            }
+            finishes.push({ id: row.id, status: 'aborted', error: errnoMessage(error) });
+            summary.settled.set(pathKey(row.source), { ...row, status: 'aborted' });
+            summary.rolledBack += 1;
+            reports.push(() =>
+              logger.warn(
+                { ...fields, code: 'EPERM' },
+                'recovery: this user may not remove the source: the move is undone, and the file stays in the input',
+              ),
+            );
+            continue;
+          }
+          reports.push(() =>
+            logger.error(
+              { ...fields, code: 'EPERM' },
+              'recovery: this user may not remove the source, and its manifest line is written: committed, with the source left in the input for its owner to remove',
+            ),
+          );
+        }
         dirs.add(dirName(row.source) as string);
       }
       if (row.sidecar !== null && !(noDest && row.kind === 'quarantine')) {
-        await unlinkIfExists(row.sidecar);
+        // A sidecar this user may not remove is left: discovery leaves an orphan `.ok` alone.
+        await unlinkIfExists(row.sidecar).catch((error: unknown) => {
+          if (!hasCode(error, 'EPERM', 'EACCES')) throw error;
+        });
       }
       if (decision.appendLine) {
         const list = lines.get(row.manifest!) ?? [];

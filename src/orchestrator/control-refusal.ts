@@ -24,7 +24,7 @@ const ROW_IS: Readonly<Record<string, string>> = {
   quarantined: 'quarantined',
   released: 'released from quarantine (put back into the input)',
   'in-flight': 'being placed in the warehouse',
-  aborted: 'aborted (rolled back by recovery)',
+  aborted: 'aborted (rolled back)',
   vanished: 'vanished (gone before it was placed)',
 } as unknown as Record<string, string>;
 

@@ -23,6 +23,9 @@ export { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 export { ControlRefusal } from './control-refusal.js';
 export type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.js';
 
+/** A held file gone from the input this long (over two scans at least) is let go. */
+const VANISHED_MS = 60_000;
+
 /** An operator's pause: who asked and since when. */
 export interface OperatorPause {
   by: string;
@@ -79,6 +82,8 @@ export class OperatorControls {
   #pause: OperatorPause | undefined;
   readonly #retries: OperatorRetries;
   #forgetting = false;
+  /** Held files not found by the last scans, since when (by path key). */
+  readonly #missing = new Map<string, number>();
   readonly #resumed = new Signal();
   #stopping = false;
 
@@ -367,15 +372,28 @@ export class OperatorControls {
   }
 
   /**
-   * Lets go of holds whose file is gone from the input (removed or renamed by someone): a hold
-   * names a path, and would otherwise hold a later file of that name. Run after each scan.
+   * Lets go of holds whose file is gone from the input (removed or renamed by someone) for a
+   * minute, over two scans at least: a hold names a path, and would otherwise hold a later file
+   * of that name. Run after each scan.
    */
   async #forgetVanished(): Promise<void> {
     if (this.#forgetting || this.#holds.size === 0) return;
     this.#forgetting = true;
     try {
-      for (const hold of [...this.#holds.values()]) {
-        if ((await lstatIfExists(hold.source)) !== undefined) continue;
+      const now = this.#d.clock();
+      for (const [key, hold] of [...this.#holds]) {
+        if ((await lstatIfExists(hold.source)) !== undefined) {
+          this.#missing.delete(key);
+          continue;
+        }
+        // Gone for a minute, over two scans at least: not a file moved aside and back, or an
+        // input remounted for a moment. And still this hold (a release may have come).
+        const since = this.#missing.get(key);
+        if (since === undefined) this.#missing.set(key, now);
+        if (since === undefined || now - since < VANISHED_MS || this.#holds.get(key) !== hold) {
+          continue;
+        }
+        this.#missing.delete(key);
         const id = pendingId(hold.source);
         const event = {
           type: 'released' as const,
@@ -385,7 +403,7 @@ export class OperatorControls {
           detail: { id, reason: 'vanished' },
         };
         await this.#d.store.releaseHold(hold.source, event, this.#d.clock());
-        this.#holds.delete(pathKey(hold.source));
+        this.#holds.delete(key);
         const source = displayPath(hold.source);
         this.#d.logger.info(
           { event: 'released', source, reason: 'vanished' },

@@ -74,7 +74,7 @@ interface Parts {
 export interface Opening {
   readonly state: StateStore;
   readonly events: IngestorEvents;
-  /** Recovers what the last run left in flight and makes the daemon. */
+  /** Recovers what the last run left in flight and makes the daemon; on a throw, `abort`. */
   finish(): Promise<Orchestrator>;
   /** Lets go of the state and the locks (a start that goes no further). */
   abort(): Promise<void>;
@@ -171,13 +171,20 @@ export class Orchestrator implements AsyncDisposable {
    * Throws INGEST_ERR_LOCKED when another daemon runs on the same state.
    */
   static async open(options: ResolvedOptions, deps: OrchestratorDeps): Promise<Orchestrator> {
-    return (await Orchestrator.begin(options, deps)).finish();
+    const opening = await Orchestrator.begin(options, deps);
+    try {
+      return await opening.finish();
+    } catch (error) {
+      await opening.abort();
+      throw error;
+    }
   }
 
   /**
    * The first half of `open`: takes the locks and opens the state, whose history can then be
    * read (the control API serves it while recovery runs). `finish` recovers and makes the
-   * daemon; `abort` lets go of what was taken. Either is called once.
+   * daemon; if it throws, the caller calls `abort`, which lets go of what was taken (after
+   * closing what reads the state, such as the API).
    */
   static async begin(options: ResolvedOptions, deps: OrchestratorDeps): Promise<Opening> {
     const full: Required<OrchestratorDeps> = {
@@ -209,36 +216,31 @@ export class Orchestrator implements AsyncDisposable {
     }
     const opened = store;
     const finish = async (): Promise<Orchestrator> => {
-      try {
-        const { recovery, unsettled, interrupted } = await recoverAtStart({
-          options,
-          store: opened,
-          manifest,
-          ...full,
-        });
-        hasher = WorkerHasher.create(
-          Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
-        );
-        const pipeline = await Pipeline.create({
-          options,
-          store: opened,
-          manifest,
-          ...full,
-          ...(hasher === undefined ? {} : { hasher }),
-        });
-        if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
-        const parts = {
-          ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher },
-          lastIngestAt: await opened.lastIngestAt(),
-          quarantinedInPlace: await opened.quarantinedInPlace(),
-          holds: await opened.holds(),
-          operatorPause: await readOperatorPause(opened),
-        };
-        return new Orchestrator(options, full, parts);
-      } catch (error) {
-        await abort();
-        throw error;
-      }
+      const { recovery, unsettled, interrupted } = await recoverAtStart({
+        options,
+        store: opened,
+        manifest,
+        ...full,
+      });
+      hasher = WorkerHasher.create(
+        Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
+      );
+      const pipeline = await Pipeline.create({
+        options,
+        store: opened,
+        manifest,
+        ...full,
+        ...(hasher === undefined ? {} : { hasher }),
+      });
+      if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
+      const parts = {
+        ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher },
+        lastIngestAt: await opened.lastIngestAt(),
+        quarantinedInPlace: await opened.quarantinedInPlace(),
+        holds: await opened.holds(),
+        operatorPause: await readOperatorPause(opened),
+      };
+      return new Orchestrator(options, full, parts);
     };
     return { state: opened, events: full.events, finish, abort };
   }

@@ -148,9 +148,13 @@ export class SqliteJournal {
     this.#oldestIntent = db.prepare(`SELECT min(id) AS id FROM files WHERE status = 'intent'`);
     this.#lastRow = db.prepare(`SELECT max(id) AS id FROM files`);
     this.#lastEvent = db.prepare(`SELECT max(id) AS id FROM events`);
-    this.#prune = db.prepare(
-      `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? ORDER BY at LIMIT ?)`,
-    );
+    // The newest event is never pruned: SQLite gives a table without AUTOINCREMENT the next id
+    // after its largest, so an emptied journal would hand out ids that readers' cursors (the
+    // event stream's) have passed already.
+    this.#prune = db.prepare(`
+      DELETE FROM events WHERE id IN (
+        SELECT id FROM events WHERE at < ? AND id < (SELECT max(id) FROM events)
+        ORDER BY at LIMIT ?)`);
     this.#holds = db.prepare(`SELECT * FROM holds ORDER BY at`);
     this.#putHold = db.prepare(`
       INSERT OR REPLACE INTO holds (source, device, inode, size, mtime_ms, actor, reason, at)

@@ -133,6 +133,29 @@ describe('quarantine', () => {
     expect(again.stderr).toMatch(/0 ingested, 0 duplicates, 0 failed, 0 quarantined/);
   });
 
+  it('ingests a file whose .ok this user may not remove (a sticky directory): the .ok is left, the file kept', async () => {
+    const d = makeDirs();
+    forNobody(d);
+    fs.chownSync(d.input, 0, 0);
+    fs.chmodSync(d.input, 0o1777);
+    writeOld(path.join(d.input, 'mine.csv'), 'mine');
+    fs.chownSync(path.join(d.input, 'mine.csv'), NOBODY, NOBODY);
+    writeOld(path.join(d.input, 'mine.csv.ok'), ''); // root's: nobody may not remove it
+    const r = await run([...baseArgs(d), '--once', '--mode', 'sidecar'], {
+      uid: NOBODY,
+      bin: nobodyBin,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/1 ingested, 0 duplicates, 0 failed, 0 quarantined/);
+    expect(filesUnder(d.input)).toEqual(['mine.csv.ok']);
+    expect(manifestLines(d.manifests).map((l) => path.basename(l.path))).toEqual(['mine.csv']);
+    const warehoused = manifestLines(d.manifests)[0]!.warehouse_path;
+    expect(fs.readFileSync(warehoused, 'utf8')).toBe('mine');
+    expect(r.stdout).toMatch(
+      /"event":"sidecar-left".*could not remove the sidecar .*mine\.csv\.ok.*its file is ingested/,
+    );
+  });
+
   it('quarantines in place when the input is on another filesystem, and skips the file', async () => {
     const d = makeDirs();
     mountTmpfs(d.input, '16m');

@@ -137,6 +137,12 @@ describe('the journal (schema v3)', () => {
     expect(store.journal.pruneEvents(103, 2)).toBe(2);
     expect(store.journal.pruneEvents(103, 2)).toBe(1);
     expect(store.journal.eventsAfter(undefined, 10).events.map((e) => e.at)).toEqual([103, 104]);
+    // Pruning everything keeps the newest: a new event's id stays above every cursor given.
+    const cursor = store.journal.eventsCursor();
+    expect(store.journal.pruneEvents(1_000, 10)).toBe(1);
+    expect(store.journal.eventsAfter(undefined, 10).events.map((e) => e.at)).toEqual([104]);
+    store.journal.recordEvents([event('failed', 'z')], 2_000);
+    expect(store.journal.eventsAfter(cursor, 10).events.map((e) => e.at)).toEqual([2_000]);
     expect(store.journal.releaseHold('x', event('released', 'x'), 9)).toBe(true);
     expect(store.journal.releaseHold('x', event('released', 'x'), 9)).toBe(false);
     store.close();

@@ -22,9 +22,10 @@ function controls(backoffs: Backoff[] = []) {
   let concurrency = 4;
   let rescans = 0;
   const events = new IngestorEvents();
+  const time = { now: 1_000 };
   const c = new OperatorControls({
     store,
-    clock: () => 1_000,
+    clock: () => time.now,
     logger: pino({ level: 'silent' }),
     events,
     policy: {
@@ -47,7 +48,7 @@ function controls(backoffs: Backoff[] = []) {
     holds: [],
     operatorPause: undefined,
   });
-  return { c, store, pending, events, rescans: () => rescans };
+  return { c, store, pending, events, time, rescans: () => rescans };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ControlRefusal> {
@@ -231,8 +232,8 @@ describe('operator controls', () => {
     expect(c.waitingCounts()).toEqual({ held: 1, backoff: 1 });
   });
 
-  it('lets go of a hold whose file is gone from the input, after a scan, and journals it', async () => {
-    const { c, store, pending, events } = controls();
+  it('lets go of a hold whose file is gone from the input for a minute, over two scans, and journals it', async () => {
+    const { c, store, pending, events, time } = controls();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-in-'));
     const file = path.join(dir, 'held.csv');
     fs.writeFileSync(file, 'x');
@@ -247,6 +248,12 @@ describe('operator controls', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect([...c.holds()]).toHaveLength(1); // still there: kept
     fs.rmSync(file);
+    // Gone at one scan: kept (a file moved aside and back, an input remounted for a moment).
+    events.emit('scan:done', { files: 0, ms: 1, complete: 0, pending: 0 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect([...c.holds()]).toHaveLength(1);
+    // Still gone at a scan a minute later: let go.
+    time.now += 60_000;
     const released = new Promise((r) => events.once('file:released', r));
     events.emit('scan:done', { files: 0, ms: 1, complete: 0, pending: 0 });
     await released;
