@@ -30,7 +30,9 @@ export async function quarantine(
   error: unknown,
   attempts: number,
 ): Promise<Outcome> {
-  if (candidate.identity.device === deps.quarantineDevice) {
+  // One this user may not move is not tried again: it stays where it is.
+  const movable = errnoCode(error) !== 'INGEST_ERR_SOURCE_IMMOVABLE';
+  if (movable && candidate.identity.device === deps.quarantineDevice) {
     try {
       return await moveAside(deps, candidate, error, attempts);
     } catch (moveError) {

@@ -40,9 +40,15 @@ function insteadFor(id: string, status: string, action: string): string {
   if (status === 'released') {
     return `its new arrival has a pending id: ${action} that one (GET /v1/pending lists it)`;
   }
-  if (status === 'in-flight')
+  if (status === 'in-flight' && action !== 'release') {
     return `it can no longer be ${action === 'cancel' ? 'cancelled' : 'held'}`;
-  return `${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`;
+  }
+  const takes = {
+    hold: 'a file that waits (pending or backing off)',
+    cancel: 'a file being read or copied',
+    release: 'a held file',
+  }[action as 'hold' | 'cancel' | 'release'];
+  return `${action} takes ${takes}, by its pending id (GET /v1/pending lists them)`;
 }
 
 /** The refusal of a hold, cancel or release asked by the row id of a file that has a row. */

@@ -25,6 +25,13 @@ import {
   writeOld,
 } from '../helpers/ingestor.js';
 
+/** What each action takes, as its refusal says. */
+const TAKES: Record<string, string> = {
+  hold: 'a file that waits (pending or backing off)',
+  cancel: 'a file being read or copied',
+  release: 'a held file',
+};
+
 interface StatusJson {
   state: string;
   paused: { kind: string; by?: string; since?: string; reason: string } | null;
@@ -412,7 +419,7 @@ describe('admin actions', () => {
         await call(s, port, s.admin, 'POST', `/v1/files/${row!.id}/${action}`),
         409,
         'API_ERR_CONFLICT',
-        `file ${row!.id} (${row!.source}) is ingested, not pending: ${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`,
+        `file ${row!.id} (${row!.source}) is ingested, not pending: ${action} takes ${TAKES[action]}, by its pending id (GET /v1/pending lists them)`,
       );
       expectError(
         await call(s, port, s.admin, 'POST', `/v1/files/12345/${action}`),

@@ -12,6 +12,13 @@ import { SqliteStateStore } from '../../src/state/sqlite-async.js';
 import { openSqliteState } from '../../src/state/sqlite-store.js';
 import { PendingSet } from '../../src/watch/pending.js';
 
+/** What each action takes, as its refusal says. */
+const TAKES: Record<string, string> = {
+  hold: 'a file that waits (pending or backing off)',
+  cancel: 'a file being read or copied',
+  release: 'a held file',
+};
+
 const identity = { device: 1, inode: 2, size: 3, mtimeMs: 4 };
 const candidate = (p: string): Candidate => ({ path: p, relPath: p, identity, links: 1 });
 
@@ -157,7 +164,7 @@ describe('operator controls', () => {
       const r = await refusal(c[action](String(id), 'CN=a'));
       expect(r.refusal).toBe('conflict');
       expect(r.message).toBe(
-        `file ${id} (/in/done.csv) is ingested, not pending: ${action} takes a file that waits or is in flight, by its pending id (GET /v1/pending)`,
+        `file ${id} (/in/done.csv) is ingested, not pending: ${action} takes ${TAKES[action]}, by its pending id (GET /v1/pending lists them)`,
       );
       expect((await refusal(c[action]('999', 'CN=a'))).message).toBe('no file has the id 999');
     }
