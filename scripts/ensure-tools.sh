@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the tools that tests and benchmarks call, when missing:
-#   scripts/ensure-tools.sh promtool systemd-analyze rclone curl rsync pv
+#   scripts/ensure-tools.sh promtool systemd-analyze rclone curl rsync pv chromium
 # Needs root (CI and these machines run as root). Prints nothing when all are present.
 set -euo pipefail
 declare -A PACKAGE=(
@@ -14,6 +14,7 @@ declare -A PACKAGE=(
   [pv]=pv
   [vmstat]=procps
   [pk12util]=libnss3-tools
+  [chromium]=chromium
 )
 missing=()
 for tool in "$@"; do
