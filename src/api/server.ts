@@ -19,6 +19,7 @@ import { historyRoutes } from './routes/history.js';
 import { operatorRoutes } from './routes/operator.js';
 import { pendingRoutes } from './routes/pending.js';
 import { statsRoutes } from './routes/stats.js';
+import { whoamiRoutes } from './routes/whoami.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import { EventHub } from './event-stream.js';
@@ -112,6 +113,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   historyRoutes(app, control.state);
   pendingRoutes(app, control);
   statsRoutes(app, control);
+  whoamiRoutes(app);
   actionRoutes(app, control);
   operatorRoutes(app, control);
 

@@ -92,8 +92,21 @@ describe('the control API with admin and user certificates', () => {
     expect(cpu!.cpuPercent).toBeGreaterThanOrEqual(0);
     expect(cpu!.eventLoopDelayMs!.max).toBeGreaterThanOrEqual(cpu!.eventLoopDelayMs!.mean);
 
+    // Who the caller is, and whether it may act: what a page offers buttons by.
+    for (const [client, role] of [
+      [admin, 'admin'],
+      [user, 'user'],
+    ] as const) {
+      const who = await request({ port, ca, client, path: '/v1/whoami' });
+      expect(who.body).toEqual({
+        subject: `O=Ingestor, OU=${role}, CN=${role}`,
+        role,
+        mayAct: role === 'admin',
+      });
+    }
+
     const nobody = testCa.issue('nobody', '/O=Ingestor/CN=nobody');
-    for (const p of ['/v1/status', '/v1/files', '/v1/files/1', '/v1/nothing-here']) {
+    for (const p of ['/v1/status', '/v1/files', '/v1/files/1', '/v1/whoami', '/v1/nothing-here']) {
       expectError(
         await request({ port, ca, client: nobody, path: p }),
         403,
