@@ -23,13 +23,13 @@ import {
 import type { Command } from '../src/options/flags.js';
 import {
   resolveCerts,
-  resolveCtl,
   resolveList,
   resolveRetry,
   resolveRun,
   resolveStatus,
   resolveVerify,
 } from '../src/options/resolve.js';
+import { resolveCtl } from '../src/options/resolve-ctl.js';
 import {
   CTL_ENV_PREFIX,
   checkSources,

@@ -6,7 +6,7 @@ import { age, ago, formatBytes } from '../ops/human-units.js';
 import type { StatusCommandOptions } from '../options/types.js';
 import { lockHolderPid } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
+import { readOperatorPause } from '../state/settings.js';
 import type { RuntimeRecord, RuntimeSnapshot, StateStore } from '../state/store.js';
 
 /**
@@ -157,15 +157,8 @@ export async function status(
 
 /** The operator's pause the state keeps (a state from before schema v3 has none). */
 async function operatorPauseOf(store: StateStore): Promise<StatusReport['operatorPause']> {
-  let value: string | undefined;
-  try {
-    value = await store.readSetting(OPERATOR_PAUSE_KEY);
-  } catch {
-    return null;
-  }
-  if (value === undefined) return null;
-  const pause = JSON.parse(value) as { by: string; since: number };
-  return { by: pause.by, since: new Date(pause.since).toISOString() };
+  const pause = await readOperatorPause(store).catch(() => undefined);
+  return pause === undefined ? null : { by: pause.by, since: new Date(pause.since).toISOString() };
 }
 
 const NOT_REFRESHED: Record<SnapshotRefresh, string> = {

@@ -2,7 +2,6 @@ import type { Clock } from '../clock.js';
 import { IngestError, describeError } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import { Signal } from '../ingest/signal.js';
-import { lstatIfExists } from '../fsutil.js';
 import type { Candidate, FsPath } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath, pathKey } from '../paths.js';
@@ -14,8 +13,10 @@ import { listPending } from './pending-list.js';
 import type { PendingView } from './pending-list.js';
 import type { Scheduler } from './scheduler.js';
 import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
+import type { StoredOperatorPause } from '../state/settings.js';
 import { ControlRefusal, ROW_ID, notPending } from './control-refusal.js';
 import { OperatorRetries } from './operator-retries.js';
+import { VanishedHolds } from './vanished-holds.js';
 import type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.js';
 
 /** The settings key of the operator's pause (kept in the state's settings). */
@@ -23,14 +24,8 @@ export { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 export { ControlRefusal } from './control-refusal.js';
 export type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.js';
 
-/** A held file gone from the input this long (over two scans at least) is let go. */
-const VANISHED_MS = 60_000;
-
-/** An operator's pause: who asked and since when. */
-export interface OperatorPause {
-  by: string;
-  since: number;
-}
+/** An operator's pause: who asked and since when (ms). */
+export type OperatorPause = StoredOperatorPause;
 
 /** A file submitted and not settled: what a cancel reaches. */
 export interface InFlightJob {
@@ -81,9 +76,6 @@ export class OperatorControls {
   readonly #inFlight = new Map<string, InFlightJob>();
   #pause: OperatorPause | undefined;
   readonly #retries: OperatorRetries;
-  #forgetting = false;
-  /** Held files not found by the last scans, since when (by path key). */
-  readonly #missing = new Map<string, number>();
   readonly #resumed = new Signal();
   #stopping = false;
 
@@ -91,7 +83,8 @@ export class OperatorControls {
     this.#d = deps;
     for (const hold of deps.holds) this.#holds.set(pathKey(hold.source), hold);
     this.#pause = deps.operatorPause;
-    deps.events.on('scan:done', () => void this.#forgetVanished());
+    const vanished = new VanishedHolds({ ...deps, holds: this.#holds });
+    deps.events.on('scan:done', () => void vanished.check());
     this.#retries = new OperatorRetries({
       ...deps,
       journal: (event) => this.journal(event),
@@ -369,56 +362,6 @@ export class OperatorControls {
     this.#d.events.emit('file:released', { id, source, subject: actor });
     this.#d.recheck(hold.source);
     return hold;
-  }
-
-  /**
-   * Lets go of holds whose file is gone from the input (removed or renamed by someone) for a
-   * minute, over two scans at least: a hold names a path, and would otherwise hold a later file
-   * of that name. Run after each scan.
-   */
-  async #forgetVanished(): Promise<void> {
-    if (this.#forgetting || this.#holds.size === 0) return;
-    this.#forgetting = true;
-    try {
-      const now = this.#d.clock();
-      for (const [key, hold] of [...this.#holds]) {
-        if ((await lstatIfExists(hold.source)) !== undefined) {
-          this.#missing.delete(key);
-          continue;
-        }
-        // Gone for a minute, over two scans at least: not a file moved aside and back, or an
-        // input remounted for a moment. And still this hold (a release may have come).
-        const since = this.#missing.get(key);
-        if (since === undefined) this.#missing.set(key, now);
-        if (since === undefined || now - since < VANISHED_MS || this.#holds.get(key) !== hold) {
-          continue;
-        }
-        this.#missing.delete(key);
-        const id = pendingId(hold.source);
-        const event = {
-          type: 'released' as const,
-          fileId: null,
-          source: hold.source,
-          actor: null,
-          detail: { id, reason: 'vanished' },
-        };
-        await this.#d.store.releaseHold(hold.source, event, this.#d.clock());
-        this.#holds.delete(key);
-        const source = displayPath(hold.source);
-        this.#d.logger.info(
-          { event: 'released', source, reason: 'vanished' },
-          `hold dropped: ${source} is gone from the input`,
-        );
-        this.#d.events.emit('file:released', { id, source, subject: 'ingestor' });
-      }
-    } catch (error) {
-      this.#d.logger.warn(
-        { event: 'hold-check-failed', err: describeError(error) },
-        'could not check the held files',
-      );
-    } finally {
-      this.#forgetting = false;
-    }
   }
 
   /** Every held file. */

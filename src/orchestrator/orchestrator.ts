@@ -23,7 +23,8 @@ import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { FailurePolicy } from './failure-policy.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
-import { OPERATOR_PAUSE_KEY, OperatorControls } from './operator-controls.js';
+import { OperatorControls } from './operator-controls.js';
+import { readOperatorPause } from '../state/settings.js';
 import type { OperatorPause } from './operator-controls.js';
 import { OutcomeEvents } from './outcome-events.js';
 import { RunStats } from './run-stats.js';
@@ -408,10 +409,4 @@ export class Orchestrator implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** The operator's pause as the state keeps it (JSON written by OperatorControls.pause). */
-async function readOperatorPause(store: StateStore): Promise<OperatorPause | undefined> {
-  const value = await store.readSetting(OPERATOR_PAUSE_KEY);
-  return value === undefined ? undefined : (JSON.parse(value) as OperatorPause);
 }

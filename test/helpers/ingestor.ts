@@ -185,24 +185,29 @@ export async function waitFor(check: () => boolean, timeoutMs = 20_000, what = '
   }
 }
 
+/** How many of the state's rows have this status (0 while the state is not created yet). */
+export function rowsWithStatus(statePath: string, status: string): number {
+  if (!fs.existsSync(statePath)) return 0;
+  const db = new Database(statePath, { readonly: true, fileMustExist: true });
+  try {
+    // A state being created has no files table yet.
+    if (db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'files'`).get() === undefined) {
+      return 0;
+    }
+    return (
+      db.prepare(`SELECT count(*) AS n FROM files WHERE status = ?`).get(status) as { n: number }
+    ).n;
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * Waits until the state holds `count` committed rows. A manifest line is written before its
  * row commits, so a test that reads counts after seeing the line waits for this as well.
  */
 export async function waitForCommitted(statePath: string, count: number, timeoutMs = 20_000) {
-  const committed = () => {
-    if (!fs.existsSync(statePath)) return 0;
-    const db = new Database(statePath, { readonly: true, fileMustExist: true });
-    try {
-      return (
-        db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'committed'`).get() as {
-          n: number;
-        }
-      ).n;
-    } finally {
-      db.close();
-    }
-  };
+  const committed = () => rowsWithStatus(statePath, 'committed');
   await waitFor(() => committed() >= count, timeoutMs, `${count} committed rows`);
 }
 

@@ -11,6 +11,7 @@ import {
   finished,
   makeDirs,
   manifestLines,
+  rowsWithStatus,
   mountTmpfs,
   output,
   partitionFiles,
@@ -388,19 +389,7 @@ describe('full and blocked output volumes', () => {
     const first = await daemonHoldingABatch(d, 'killed');
     first.kill('SIGKILL');
     await finished(first);
-    const open = () => new Database(d.state, { readonly: true });
-    const intents = () => {
-      const db = open();
-      try {
-        return (
-          db.prepare(`SELECT count(*) AS n FROM files WHERE status = 'intent'`).get() as {
-            n: number;
-          }
-        ).n;
-      } finally {
-        db.close();
-      }
-    };
+    const intents = () => rowsWithStatus(d.state, 'intent');
     const held = intents();
     expect(held).toBeGreaterThan(0);
 
