@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Logger } from '../ops/logger.js';
 import type { ApiOptions } from '../options/types.js';
 import { checkAccess } from './access.js';
+import { dashboardRoutes, refuseCrossSite } from './dashboard.js';
 import { logCalls, pathOf } from './call-log.js';
 import { answerClientError } from './client-errors.js';
 import { guardConnections } from './guards.js';
@@ -83,6 +84,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   app.server.headersTimeout = API_LIMITS.headersTimeoutMs;
 
   checkAccess(app, api.roles);
+  refuseCrossSite(app);
   guardConnections(app, log);
   logCalls(app, log);
   app.setErrorHandler(replyError);
@@ -116,6 +118,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   whoamiRoutes(app);
   actionRoutes(app, control);
   operatorRoutes(app, control);
+  dashboardRoutes(app);
 
   try {
     await app.listen({ host: api.host, port: api.port });
