@@ -58,6 +58,25 @@ export interface ThroughputView {
   latencyMs: { mean: number; p95: number; samples: number } | null;
 }
 
+/** Files and bytes committed in each second of the last hour, oldest first. */
+export interface ThroughputSeries {
+  /** The end of the newest second (ms since the epoch). */
+  end: number;
+  /** Milliseconds per point. */
+  step: number;
+  files: number[];
+  bytes: number[];
+}
+
+/** A file being read, hashed, copied or placed (OperatorControls.inFlightFiles). */
+export interface InFlightFileView {
+  id: string;
+  source: string;
+  bytes: number;
+  phase: 'hashing' | 'placing';
+  since: number | null;
+}
+
 /** The bulk retry's filter, checked by the route. */
 export interface RetryFilterView {
   status?: 'quarantined' | 'failed';
@@ -111,6 +130,10 @@ export interface DaemonControl {
   pending(limit: number): { files: PendingFileView[]; total: number };
   /** Throughput over the last `seconds` (at most 3600). */
   throughput(seconds: number): ThroughputView;
+  /** Files and bytes committed per second over the last hour. */
+  series(): ThroughputSeries;
+  /** The files being hashed or placed now, the largest first, at most `limit`. */
+  inFlight(limit: number): { files: InFlightFileView[]; total: number };
   /** `id` answered: the row id (a number) of a quarantined file, or the pending id. */
   retry(
     id: string,

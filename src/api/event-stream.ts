@@ -56,15 +56,31 @@ export class EventHub {
   /** Files and bytes ingested so far, and at the last stats event: the rates' source. */
   #ingested = { files: 0, bytes: 0 };
   #lastStats = { at: 0, files: 0, bytes: 0 };
+  readonly #figures: () => Promise<Record<string, unknown>>;
+  /** A stats event being put together (its figures read), so that two never overlap. */
+  #statsUnderWay = false;
 
-  /** A hub that follows the daemon from now on (the state's newest event). */
-  static async open(control: DaemonControl, log: FastifyBaseLogger): Promise<EventHub> {
-    return new EventHub(control, log, await control.eventsCursor());
+  /**
+   * A hub that follows the daemon from now on (the state's newest event); each `stats` event
+   * carries what `figures` gives (the dashboard's overview: live-figures.ts) beside the rates.
+   */
+  static async open(
+    control: DaemonControl,
+    log: FastifyBaseLogger,
+    figures: () => Promise<Record<string, unknown>>,
+  ): Promise<EventHub> {
+    return new EventHub(control, log, await control.eventsCursor(), figures);
   }
 
-  private constructor(control: DaemonControl, log: FastifyBaseLogger, cursor: string) {
+  private constructor(
+    control: DaemonControl,
+    log: FastifyBaseLogger,
+    cursor: string,
+    figures: () => Promise<Record<string, unknown>>,
+  ) {
     this.#control = control;
     this.#log = log;
+    this.#figures = figures;
     this.#cursor = cursor;
     this.#startCursor = cursor;
     const unfollow = followDaemonEvents(
@@ -194,6 +210,22 @@ export class EventHub {
   }
 
   #publishStats(): void {
+    if (this.#statsUnderWay) return;
+    this.#statsUnderWay = true;
+    void this.#figures()
+      .catch((error: unknown) => {
+        // The rates and the queue go out all the same; the counts when the state answers.
+        this.#log.debug({ event: 'api-stats-figures-failed', err: error }, 'stats: no figures');
+        return {};
+      })
+      .then((figures) => {
+        this.#statsUnderWay = false;
+        if (!this.#closed) this.#sendStats(figures);
+      })
+      .catch((error: unknown) => this.#log.warn({ err: error }, 'stats event failed'));
+  }
+
+  #sendStats(figures: Record<string, unknown>): void {
     const now = Date.now();
     const seconds = Math.max(0.001, (now - this.#lastStats.at) / 1000);
     const { files, bytes } = this.#ingested;
@@ -206,6 +238,7 @@ export class EventHub {
       {
         type: 'stats',
         data: {
+          at: now,
           filesPerSecond: Math.round(((files - this.#lastStats.files) / seconds) * 1000) / 1000,
           bytesPerSecond: Math.round((bytes - this.#lastStats.bytes) / seconds),
           queued: queue.queued,
@@ -213,6 +246,7 @@ export class EventHub {
           pending: queue.pending,
           paused: paused !== undefined,
           pausedReason: paused ?? null,
+          ...figures,
         },
       },
       this.#cursor,

@@ -16,6 +16,7 @@ import { routeMethods } from './methods.js';
 import { ResourceMonitor } from './resources.js';
 import { actionRoutes } from './routes/actions.js';
 import { fileRoutes } from './routes/files.js';
+import { manifestLineRoutes } from './routes/manifest-line.js';
 import { historyRoutes } from './routes/history.js';
 import { operatorRoutes } from './routes/operator.js';
 import { pendingRoutes } from './routes/pending.js';
@@ -24,6 +25,7 @@ import { whoamiRoutes } from './routes/whoami.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import { EventHub } from './event-stream.js';
+import { ProgressBoard, liveFigures } from './live-figures.js';
 import { serverTlsOptions } from './tls.js';
 
 export interface ApiServerOptions {
@@ -110,10 +112,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const monitor = new ResourceMonitor();
   statusRoutes(app, control, monitor);
   fileRoutes(app, control.state);
-  const hub = await EventHub.open(control, log);
+  manifestLineRoutes(app, control.state);
+  const board = new ProgressBoard(control);
+  // The totals are counted once, here, rather than at the first page (state/tally.ts).
+  void control.state.totals().catch(() => undefined);
+  const hub = await EventHub.open(control, log, () => liveFigures(control, monitor, board));
   eventRoutes(app, hub);
   historyRoutes(app, control.state);
-  pendingRoutes(app, control);
+  pendingRoutes(app, control, board);
   statsRoutes(app, control);
   whoamiRoutes(app);
   actionRoutes(app, control);
@@ -124,6 +130,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     await app.listen({ host: api.host, port: api.port });
   } catch (error) {
     hub.close();
+    board.close();
     throw error;
   }
   monitor.start();
@@ -134,6 +141,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       monitor.stop();
       // Streams end first: a client sees the end of its stream, not a reset.
       hub.close();
+      board.close();
       await app.close();
     },
   };

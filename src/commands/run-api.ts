@@ -88,6 +88,8 @@ function controlOf(
     eventsCursor: () => state.eventsCursor(),
     pending: (limit) => daemon()?.controls.pendingFiles(limit) ?? { files: [], total: 0 },
     throughput: (seconds) => (daemon()?.throughput ?? idle).window(seconds),
+    series: () => (daemon()?.throughput ?? idle).series(),
+    inFlight: (limit) => daemon()?.controls.inFlightFiles(limit) ?? { files: [], total: 0 },
     retry: (id, actor) => refusals(() => controls().retry(id, actor)),
     retryMany: (filter, actor) => refusals(() => controls().retryMany(filter, actor)),
     cancel: (id, actor) => refusals(() => controls().cancel(id, actor)),

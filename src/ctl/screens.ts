@@ -113,9 +113,7 @@ export function statusScreen(body: unknown, now = Date.now()): string {
   if (typeof files.asOf === 'string') {
     const asOf = Date.parse(files.asOf);
     if (!Number.isNaN(asOf) && now - asOf >= 1000) {
-      lines.push(
-        `(counts as of ${ago(now - asOf)} ago: the daemon counts at most every few seconds)`,
-      );
+      lines.push(`(counts as of ${ago(now - asOf)} ago)`);
     }
   }
   const volumes = (Array.isArray(r.volumes) ? r.volumes : []).map((v) => {

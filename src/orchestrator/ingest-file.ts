@@ -35,6 +35,7 @@ export async function ingestFile(candidate: Candidate, d: IngestFileDeps): Promi
       await d.pipeline.whenNotPaused();
       if (job.cancelled) throw cancelledError(candidate.path);
       job.hashing = true;
+      job.hashingSince = Date.now();
       const ready = await d.pipeline.hashAndCopy(candidate, job.controller.signal);
       await d.pipeline.whenBatchRoom(); // bounded: hashed files never pile up unboundedly
       return ready;

@@ -37,6 +37,19 @@ export interface InFlightJob {
   /** Claimed or about to be: past the point where a cancel can stop it. */
   placing: boolean;
   cancelled: boolean;
+  /** When hashing began (ms), once it has. */
+  hashingSince?: number;
+}
+
+/** A file being read, hashed, copied or placed, as the dashboard lists it. */
+export interface InFlightView {
+  /** Its pending id (a cancel's id). */
+  id: string;
+  source: string;
+  bytes: number;
+  phase: 'hashing' | 'placing';
+  /** When hashing began (ms). */
+  since: number | null;
 }
 
 export interface OperatorControlsDeps {
@@ -391,6 +404,22 @@ export class OperatorControls {
    * Files seen and not taken, with why, at most `limit`: held first, then those backing off,
    * then those not complete yet. `total` counts them all (the pending set is bounded).
    */
+  /** The files being hashed or placed, the largest first, at most `limit`, and how many. */
+  inFlightFiles(limit: number): { files: InFlightView[]; total: number } {
+    const busy = [...this.#inFlight.values()].filter((job) => job.hashing || job.placing);
+    busy.sort((a, b) => b.candidate.identity.size - a.candidate.identity.size);
+    return {
+      total: busy.length,
+      files: busy.slice(0, limit).map((job) => ({
+        id: pendingId(job.candidate.path),
+        source: displayPath(job.candidate.path),
+        bytes: job.candidate.identity.size,
+        phase: job.placing ? 'placing' : 'hashing',
+        since: job.hashingSince ?? null,
+      })),
+    };
+  }
+
   pendingFiles(limit: number): { files: PendingView[]; total: number } {
     return listPending(
       {

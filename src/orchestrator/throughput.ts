@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass } from '../interfaces.js';
-import type { ThroughputView } from '../api/control.js';
+import type { ThroughputSeries, ThroughputView } from '../api/control.js';
 
 /** Seconds kept: the longest window asked for. */
 const SECONDS = 3600;
@@ -100,6 +100,20 @@ export class Throughput {
       failureRate: byClass(failures.map((f) => (settled === 0 ? 0 : f / settled))),
       latencyMs: this.#latencies(this.#clock() - seconds * 1000),
     };
+  }
+
+  /** Files and bytes committed in each whole second of the last hour, oldest first. */
+  series(): ThroughputSeries {
+    const last = Math.floor(this.#clock() / 1000) - 1;
+    const files: number[] = [];
+    const bytes: number[] = [];
+    for (let s = last - SECONDS + 1; s <= last; s += 1) {
+      const i = ((s % SECONDS) + SECONDS) % SECONDS;
+      const kept = this.#second[i] === s;
+      files.push(kept ? this.#files[i]! : 0);
+      bytes.push(kept ? this.#bytes[i]! : 0);
+    }
+    return { end: (last + 1) * 1000, step: 1000, files, bytes };
   }
 
   #latencies(since: number): WindowFigures['latencyMs'] {

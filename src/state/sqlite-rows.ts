@@ -1,6 +1,5 @@
 import type { FileRow, FsPath, RowKind } from '../interfaces.js';
 import { fromBytes, toBytes } from '../paths.js';
-import type { StateTotals } from './store.js';
 
 /** A row of `files` as SQLite returns it: paths as bytes, columns in snake case. */
 export interface RawRow {
@@ -77,21 +76,4 @@ export function intentValues(fields: IntentFields): unknown[] {
     fields.hashMs,
     fields.error,
   ];
-}
-
-/** The totals query's row: `sum` and `max` over no rows are null. */
-export type RawTotals = Record<keyof StateTotals, number | null>;
-
-export function toTotals(t: RawTotals): StateTotals {
-  return {
-    ingestedFiles: t.ingestedFiles ?? 0,
-    ingestedBytes: t.ingestedBytes ?? 0,
-    lastIngestAt: t.lastIngestAt,
-    duplicates: t.duplicates ?? 0,
-    duplicateBytes: t.duplicateBytes ?? 0,
-    quarantined: t.quarantined ?? 0,
-    inFlight: t.inFlight ?? 0,
-    aborted: t.aborted ?? 0,
-    vanished: t.vanished ?? 0,
-  };
 }

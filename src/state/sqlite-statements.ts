@@ -1,6 +1,7 @@
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import type { HistoryFilter } from './store.js';
-import type { RawRow, RawTotals } from './sqlite-rows.js';
+import type { RawRow } from './sqlite-rows.js';
+import type { TallyGroup } from './tally.js';
 
 /** The statements of the SQLite store, prepared once per connection. */
 export interface Statements {
@@ -9,6 +10,9 @@ export interface Statements {
   readonly insert: Statement<unknown[]>;
   readonly finish: Statement;
   readonly commitRange: Statement;
+  /** `commitRange` that answers each row's kind and size, for the tally. */
+  readonly commitRangeCounted: Statement<[{ from: number; to: number; at: number }], RowSize>;
+  readonly rowState: Statement<[number], RowSize & { status: RawRow['status'] }>;
   readonly openIntents: Statement<[], RawRow>;
   readonly getRow: Statement<[number], RawRow>;
   readonly quarantined: Statement<[], RawRow>;
@@ -19,7 +23,13 @@ export interface Statements {
   readonly writeRuntime: Statement<[string, number]>;
   readonly readRuntime: Statement<[], { value: string; updated_at: number }>;
   readonly rows: Statement<[number, number], RawRow>;
-  readonly totals: Statement<[], RawTotals>;
+  readonly tally: Statement<[], TallyGroup>;
+}
+
+/** What the tally needs of a row. */
+export interface RowSize {
+  kind: RawRow['kind'];
+  size: number;
 }
 
 export function prepareStatements(db: DatabaseType): Statements {
@@ -41,6 +51,12 @@ export function prepareStatements(db: DatabaseType): Statements {
       `UPDATE files SET status = 'committed', committed_at = @at
        WHERE id BETWEEN @from AND @to AND status = 'intent'`,
     ),
+    commitRangeCounted: db.prepare(
+      `UPDATE files SET status = 'committed', committed_at = @at
+       WHERE id BETWEEN @from AND @to AND status = 'intent'
+       RETURNING kind, size`,
+    ),
+    rowState: db.prepare(`SELECT kind, status, size FROM files WHERE id = ?`),
     openIntents: db.prepare(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`),
     getRow: db.prepare(`SELECT * FROM files WHERE id = ?`),
     quarantined: db.prepare(
@@ -71,19 +87,12 @@ export function prepareStatements(db: DatabaseType): Statements {
     ),
     readRuntime: db.prepare(`SELECT value, updated_at FROM runtime WHERE key = 'daemon'`),
     rows: db.prepare(`SELECT * FROM files WHERE id > ? ORDER BY id LIMIT ?`),
-    // One pass over the table instead of one count per figure.
-    totals: db.prepare(`
-      SELECT
-        count(*) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedFiles,
-        sum(size) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS ingestedBytes,
-        max(committed_at) FILTER (WHERE kind = 'ingest' AND status = 'committed') AS lastIngestAt,
-        count(*) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicates,
-        sum(size) FILTER (WHERE kind = 'duplicate' AND status = 'committed') AS duplicateBytes,
-        count(*) FILTER (WHERE kind = 'quarantine' AND status = 'committed') AS quarantined,
-        count(*) FILTER (WHERE status = 'intent') AS inFlight,
-        count(*) FILTER (WHERE status = 'aborted') AS aborted,
-        count(*) FILTER (WHERE status = 'vanished') AS vanished
-      FROM files`),
+    // One pass over the table: the tally's start (tally.ts).
+    tally: db.prepare(
+      `SELECT kind, status, count(*) AS files, coalesce(sum(size), 0) AS bytes,
+         max(committed_at) AS last
+       FROM files GROUP BY kind, status`,
+    ),
   };
 }
 

@@ -9,10 +9,12 @@ import { fromBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
-import { intentValues, toRow, toTotals } from './sqlite-rows.js';
+import { intentValues, toRow } from './sqlite-rows.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
 import type { Statements } from './sqlite-statements.js';
+import { Tally } from './tally.js';
+import type { RowChange } from './tally.js';
 import type {
   ClaimInput,
   ClaimResult,
@@ -118,6 +120,13 @@ export class SqliteStore {
   readonly #sql: Statements;
   readonly #snapshot: string | undefined;
   #journal: SqliteJournal | undefined;
+  /**
+   * The totals, kept as rows change once `totals` was first asked (tally.ts), and SQLite's
+   * `data_version` when they were counted: it moves when another connection (an `ingestor
+   * retry` beside the daemon) commits, and the rows are counted again.
+   */
+  #tally: Tally | undefined;
+  #tallyVersion = -1;
 
   constructor(db: DatabaseType, snapshot?: string) {
     this.db = db;
@@ -135,7 +144,8 @@ export class SqliteStore {
     at: number,
     place: (input: ClaimInput, kind: RowKind) => Placement,
   ): ClaimResult[] {
-    return this.db
+    const changes: RowChange[] = [];
+    const results = this.db
       .transaction(() =>
         inputs.map((input): ClaimResult => {
           const existing = this.#sql.findContent.get(Buffer.from(input.sha256, 'hex'));
@@ -160,16 +170,21 @@ export class SqliteStore {
             hashMs: input.hashMs,
             error: null,
           });
+          changes.push({ kind, size: row.size, from: null, to: 'intent', at });
           return existing === undefined
             ? { outcome: 'ingest', row }
             : { outcome: 'duplicate', row, original: toRow(existing) };
         }),
       )
       .immediate(); // take the write lock first, so busy_timeout applies to a locked state
+    this.#tally?.apply(changes);
+    return results;
   }
 
   finish(finishes: readonly Finish[], at: number): void {
     if (finishes.length === 0) return;
+    // Changes are counted only while a tally is kept, and applied once the transaction is.
+    const changes: RowChange[] | undefined = this.#tally === undefined ? undefined : [];
     this.db
       .transaction(() => {
         // A batch's intents have consecutive ids: commit a run of plain commits in one
@@ -178,7 +193,13 @@ export class SqliteStore {
         let runEnd = -1;
         const flush = () => {
           if (runStart < 0) return;
-          this.#sql.commitRange.run({ from: runStart, to: runEnd, at });
+          const range = { from: runStart, to: runEnd, at };
+          if (changes === undefined) this.#sql.commitRange.run(range);
+          else {
+            for (const r of this.#sql.commitRangeCounted.all(range)) {
+              changes.push({ kind: r.kind, size: r.size, from: 'intent', to: 'committed', at });
+            }
+          }
           runStart = -1;
         };
         for (const f of finishes) {
@@ -193,15 +214,26 @@ export class SqliteStore {
             continue;
           }
           flush();
+          const before = changes === undefined ? undefined : this.#sql.rowState.get(f.id);
           this.#sql.finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
+          if (before !== undefined) {
+            changes!.push({
+              kind: before.kind,
+              size: before.size,
+              from: before.status,
+              to: f.status,
+              at,
+            });
+          }
         }
         flush();
       })
       .immediate();
+    if (changes !== undefined) this.#tally?.apply(changes);
   }
 
   recordQuarantine(input: QuarantineInput, at: number): FileRow {
-    return this.#insertIntent({
+    const row = this.#insertIntent({
       kind: 'quarantine',
       sha256: input.sha256,
       source: input.source,
@@ -219,6 +251,8 @@ export class SqliteStore {
       hashMs: null,
       error: input.error,
     });
+    this.#tally?.apply([{ kind: 'quarantine', size: row.size, from: null, to: 'intent', at }]);
+    return row;
   }
 
   /** Inserts an intent row; returns it as inserted, without reading it back. */
@@ -254,7 +288,9 @@ export class SqliteStore {
   }
 
   release(id: number, at: number): void {
-    this.#sql.release.run({ id, at });
+    if (this.#sql.release.run({ id, at }).changes === 0) return;
+    const size = this.#tally === undefined ? 0 : (this.#sql.rowState.get(id)?.size ?? 0);
+    this.#tally?.apply([{ kind: 'quarantine', size, from: 'committed', to: 'released', at }]);
   }
 
   openIntents(): FileRow[] {
@@ -282,8 +318,14 @@ export class SqliteStore {
     return this.#sql.rows.all(after ?? 0, limit).map(toRow);
   }
 
+  /** The totals: counted from the rows once (a scan), then kept as they change (tally.ts). */
   totals(): StateTotals {
-    return toTotals(this.#sql.totals.get()!);
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.#tally === undefined || version !== this.#tallyVersion) {
+      this.#tally = new Tally(this.#sql.tally.all());
+      this.#tallyVersion = version;
+    }
+    return this.#tally.totals();
   }
 
   readRuntime(): RuntimeRecord | undefined {

@@ -237,18 +237,27 @@ describe('bad requests', () => {
       ],
       ['/v1/status?verbose=1', 400, 'API_ERR_BAD_PARAMETER', /"verbose" is not a query parameter/],
       // Every route refuses unknown query fields the same way.
-      ...['/v1/status', '/v1/files/1', '/v1/files/1/history', '/v1/pending', '/v1/stats'].map(
-        (p): [string, number, string, string] => [
-          `${p}?x=1`,
-          400,
-          'API_ERR_BAD_PARAMETER',
-          `"x" is not a query parameter of this call; it takes ${p === '/v1/pending' ? 'limit' : 'none'}`,
-        ],
-      ),
+      ...[
+        '/v1/status',
+        '/v1/files/1',
+        '/v1/files/1/history',
+        '/v1/files/1/manifest',
+        '/v1/pending',
+        '/v1/inflight',
+        '/v1/stats',
+        '/v1/stats/series',
+      ].map((p): [string, number, string, string] => [
+        `${p}?x=1`,
+        400,
+        'API_ERR_BAD_PARAMETER',
+        `"x" is not a query parameter of this call; it takes ${p === '/v1/pending' || p === '/v1/inflight' ? 'limit' : 'none'}`,
+      ]),
       // Queries are strings taken as plain decimals: no coercion.
       ['/v1/pending?limit=0x10', 400, 'API_ERR_BAD_PARAMETER', param('limit')],
       ['/v2/status', 404, 'API_ERR_NOT_FOUND', 'no route GET /v2/status'],
-      ['/', 404, 'API_ERR_NOT_FOUND', 'no route GET /'],
+      // `/` is the dashboard's page (browser.test.ts); beside it, nothing.
+      ['/nope', 404, 'API_ERR_NOT_FOUND', 'no route GET /nope'],
+      ['/assets/nope.js', 404, 'API_ERR_NOT_FOUND', 'no dashboard file nope.js'],
     ];
     for (const [p, status, code, message] of cases) {
       const r = await get(p);

@@ -86,7 +86,7 @@ describe("ctl's screens", () => {
         'queue        5 queued, 2 in progress, 9 pending (ctl pending says why)',
         'limits       concurrency 16, batch size 256',
         'resources    CPU 12.3%, memory 100.0 MiB (heap 20.0 MiB), event loop delay 1.2 ms mean, 16 ms p99, 40 open files, 1 inotify watch',
-        '(counts as of 2s ago: the daemon counts at most every few seconds)',
+        '(counts as of 2s ago)',
         '',
         'VOLUME     FREE      TOTAL     USED  PATH',
         'warehouse  10.0 GiB  40.0 GiB  75%   /wh',

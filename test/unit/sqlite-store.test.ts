@@ -183,3 +183,89 @@ describe('SQLite state', () => {
     StateLock.acquire(p).release();
   });
 });
+
+describe('the totals kept as rows change', () => {
+  /** What a fresh count of the rows says: another store on the same file, never asked before. */
+  const counted = (file: string) => {
+    const fresh = openSqliteState(file, { readonly: true });
+    try {
+      return fresh.totals();
+    } finally {
+      fresh.close();
+    }
+  };
+
+  it('equal a count of the rows after claims, commits, aborts, quarantines and releases', () => {
+    const file = statePath();
+    const store = openSqliteState(file);
+    expect(store.totals()).toMatchObject({ ingestedFiles: 0, inFlight: 0 }); // the tally starts
+    const sized = (sha: string, source: string, size: number): ClaimInput => ({
+      ...input(sha, source),
+      identity: { device: 1, inode: 2, size, mtimeMs: 4.5 },
+    });
+    const ids = store
+      .claim([sized('1', 'a', 10), sized('2', 'b', 20), sized('3', 'c', 30)], 5, place)
+      .map((r) => (r.outcome === 'ingest' ? r.row.id : -1));
+    expect(store.totals()).toMatchObject({ inFlight: 3, ingestedFiles: 0 });
+    store.finish(
+      [
+        { id: ids[0]!, status: 'committed' },
+        { id: ids[1]!, status: 'committed' },
+        { id: ids[2]!, status: 'aborted', error: 'x' },
+      ],
+      7,
+    );
+    const [dup] = store.claim([sized('1', 'd', 10)], 8, place);
+    store.finish([{ id: dup!.outcome === 'duplicate' ? dup!.row.id : -1, status: 'committed' }], 9);
+    const q = store.recordQuarantine(
+      {
+        sha256: '',
+        source: 'e',
+        dest: '/q/e',
+        sidecar: null,
+        identity: { device: 1, inode: 3, size: 40, mtimeMs: 1 },
+        error: 'bad',
+      },
+      10,
+    );
+    store.finish([{ id: q.id, status: 'committed' }], 10);
+    expect(store.totals()).toEqual(counted(file));
+    expect(store.totals()).toMatchObject({
+      ingestedFiles: 2,
+      ingestedBytes: 30,
+      lastIngestAt: 7,
+      duplicates: 1,
+      duplicateBytes: 10,
+      quarantined: 1,
+      inFlight: 0,
+      aborted: 1,
+    });
+    store.release(q.id, 11);
+    expect(store.totals()).toEqual(counted(file));
+    expect(store.totals().quarantined).toBe(0);
+    store.close();
+  });
+
+  it('are counted again when another process wrote the state (ingestor retry beside the daemon)', () => {
+    const file = statePath();
+    const store = openSqliteState(file);
+    const q = store.recordQuarantine(
+      {
+        sha256: '',
+        source: 'e',
+        dest: '/q/e',
+        sidecar: null,
+        identity: { device: 1, inode: 3, size: 40, mtimeMs: 1 },
+        error: 'bad',
+      },
+      10,
+    );
+    store.finish([{ id: q.id, status: 'committed' }], 10);
+    expect(store.totals().quarantined).toBe(1);
+    const other = new Database(file);
+    other.prepare(`UPDATE files SET status = 'released' WHERE id = ?`).run(q.id);
+    other.close();
+    expect(store.totals().quarantined).toBe(0);
+    store.close();
+  });
+});

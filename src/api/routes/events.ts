@@ -11,6 +11,7 @@ import { STREAM_TYPES } from '../stream-events.js';
 interface EventsQuery {
   types?: string;
   file?: string;
+  lastEventId?: string;
 }
 
 const EVENTS_QUERY = {
@@ -28,6 +29,11 @@ const EVENTS_QUERY = {
       minLength: 1,
       maxLength: 1024,
       description: 'a row id or a part of the source path, 1 to 1024 characters',
+    },
+    lastEventId: {
+      type: 'string',
+      maxLength: 128,
+      description: 'the id of the last event received, as Last-Event-ID (which wins)',
     },
   },
 } as const;
@@ -74,7 +80,12 @@ export function eventRoutes(app: FastifyInstance, hub: EventHub): void {
         types: parseTypes(request.query.types),
         file: request.query.file,
       };
-      const lastEventId = parseLastEventId(request.headers['last-event-id']);
+      // The header, which a browser's EventSource sends when it reconnects by itself; the query
+      // for a page that opens a new EventSource (it cannot set headers).
+      const header = request.headers['last-event-id'];
+      const lastEventId = parseLastEventId(
+        typeof header === 'string' && header.trim() !== '' ? header : request.query.lastEventId,
+      );
       if (lastEventId?.cursor !== undefined && !(await hub.knows(lastEventId.cursor))) {
         throw badParameter('Last-Event-ID', NOT_AN_ID);
       }

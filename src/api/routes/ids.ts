@@ -44,3 +44,16 @@ export const NO_BODY = { type: 'object', additionalProperties: false, properties
 export async function noBody(request: FastifyRequest): Promise<void> {
   request.body ??= {};
 }
+
+/** The query of a list that takes only `limit`: 1 to 1000 (a plain decimal, as elsewhere). */
+export const LIMIT_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: {
+      type: 'string',
+      pattern: '^(?:[1-9][0-9]{0,2}|1000)$',
+      description: 'an integer from 1 to 1000',
+    },
+  },
+} as const;

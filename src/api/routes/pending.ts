@@ -1,27 +1,29 @@
 import type { FastifyInstance } from 'fastify';
 import type { DaemonControl } from '../control.js';
+import type { ProgressBoard } from '../live-figures.js';
+import { LIMIT_QUERY } from './ids.js';
 
 /** The most pending files one reply lists. */
 export const MAX_PENDING = 1000;
 const DEFAULT_PENDING = 100;
 
-const PENDING_QUERY = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    limit: {
-      type: 'string',
-      pattern: '^(?:[1-9][0-9]{0,2}|1000)$',
-      description: `an integer from 1 to ${MAX_PENDING}`,
-    },
-  },
-} as const;
-
 /** `GET /v1/pending`: files seen and not taken, each with why; at most `limit` of them. */
-export function pendingRoutes(app: FastifyInstance, control: DaemonControl): void {
+export function pendingRoutes(
+  app: FastifyInstance,
+  control: DaemonControl,
+  board: ProgressBoard,
+): void {
+  // The files being read, hashed, copied or placed, the largest first, with their progress.
+  app.get<{ Querystring: { limit?: string } }>(
+    '/v1/inflight',
+    { schema: { querystring: LIMIT_QUERY } },
+    async (request) =>
+      board.list(request.query.limit === undefined ? DEFAULT_PENDING : Number(request.query.limit)),
+  );
+
   app.get<{ Querystring: { limit?: string } }>(
     '/v1/pending',
-    { schema: { querystring: PENDING_QUERY } },
+    { schema: { querystring: LIMIT_QUERY } },
     async (request) => {
       const limit =
         request.query.limit === undefined ? DEFAULT_PENDING : Number(request.query.limit);

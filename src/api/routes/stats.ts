@@ -15,4 +15,8 @@ export function statsRoutes(app: FastifyInstance, control: DaemonControl): void 
       Object.entries(WINDOWS).map(([name, seconds]) => [name, control.throughput(seconds)]),
     ),
   }));
+
+  // Files and bytes committed in each second of the last hour: the dashboard's charts, which
+  // the stats events extend.
+  app.get('/v1/stats/series', { schema: { querystring: NO_QUERY } }, async () => control.series());
 }
