@@ -152,10 +152,10 @@ export function testCaOf(d: Dirs, certs: string): TestCa {
 }
 
 /** The flags that start the control API with the certificates in `certs`. */
-export function apiArgs(certs: string): string[] {
+export function apiArgs(certs: string, port = 0): string[] {
   return [
     '--api-port',
-    '0',
+    String(port),
     '--tls-cert',
     path.join(certs, 'server.crt'),
     '--tls-key',
@@ -176,14 +176,18 @@ export async function apiPort(daemon: ChildProcess): Promise<number> {
 }
 
 /**
- * A daemon with the control API on a free port and short windows (`stabilitySeconds`: 0.3 unless
+ * A daemon with the control API on `port` (a free one unless given) and short windows (`stabilitySeconds`: 0.3 unless
  * given), once it has started.
  */
 export async function startWithApi(
   d: Dirs,
   certs: string,
   extra: string[] = [],
-  { stabilitySeconds = '0.3', ...options }: StartOptions & { stabilitySeconds?: string } = {},
+  {
+    stabilitySeconds = '0.3',
+    port = 0,
+    ...options
+  }: StartOptions & { stabilitySeconds?: string; port?: number } = {},
 ): Promise<{ daemon: ChildProcess; port: number }> {
   const daemon = start(
     [
@@ -192,7 +196,7 @@ export async function startWithApi(
       stabilitySeconds,
       '--scan-interval',
       '1',
-      ...apiArgs(certs),
+      ...apiArgs(certs, port),
       ...extra,
     ],
     options,
