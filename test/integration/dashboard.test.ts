@@ -372,6 +372,19 @@ describe('the dashboard in a real browser', () => {
       await stop(daemon);
     }
   }, 120_000);
+
+  it('bench-dashboard, quick: the first screen and the history render on a big state (figures printed, not asserted)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'scripts/bench-dashboard.mjs'), '--rows', '20000', '--loads', '1'],
+      { encoding: 'utf8', timeout: 240_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| browser: overview's counts shown, first load \| \d+ ms \|/);
+    expect(r.stdout).toMatch(
+      /\| browser: history's first page shown, median of 1 loads \| \d+ ms \|/,
+    );
+  }, 300_000);
 });
 
 /** Sets or clears a file's immutable flag (chattr): not even root may move it while set. */
