@@ -68,7 +68,10 @@ function makeOptions(kind, width) {
     height: 160,
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      x: { time: true },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : kind === 'files' ? 1 : 1000] },
+    },
     axes: [
       { ...axis },
       {

@@ -275,8 +275,7 @@ export function Failures() {
       ${
         quarantined.length > 0
           ? html`<p class="muted">
-                ${f.count(c.quarantined ?? quarantined.length)}
-                quarantined${q.data.next ? `; the newest ${quarantined.length} are listed` : ''}.
+                ${`${f.count(c.quarantined ?? quarantined.length)} quarantined${q.data.next ? `; the newest ${quarantined.length} are listed` : ''}.`}
               </p>
               <${QuarantinedTable}
                 files=${quarantined}
