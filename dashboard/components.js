@@ -1,6 +1,6 @@
 // Shared pieces: the html tag, action buttons, confirmation dialogs, tables, badges.
 import { h } from './vendor/preact.mjs';
-import { useEffect, useRef, useState } from './vendor/hooks.mjs';
+import { useEffect, useLayoutEffect, useRef, useState } from './vendor/hooks.mjs';
 import htm from './vendor/htm.mjs';
 import { post } from './api.js';
 import { toast, store, subscribe } from './store.js';
@@ -70,7 +70,8 @@ export function ConfirmDialog({ open, title, children, onConfirm, onClose, confi
   const ref = useRef(null);
   const titleId = useId('dlg');
   const [busy, setBusy] = useState(false);
-  useEffect(() => {
+  // A layout effect: the dialog is modal as soon as the click that opened it has rendered.
+  useLayoutEffect(() => {
     const d = ref.current;
     if (!d) return;
     if (open && !d.open) d.showModal();

@@ -58,8 +58,15 @@ export function notify() {
   }, RENDER_EVERY_MS);
 }
 
+let toastTimer = null;
+/** Says an action's outcome in the live region; it fades after 20 s. */
 export function toast(text, kind = 'info') {
   store.toast = { text, kind, n: store.toast.n + 1 };
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    store.toast = { text: '', kind: 'info', n: store.toast.n + 1 };
+    notify();
+  }, 20000);
   notify();
 }
 
