@@ -133,7 +133,7 @@ export function When({ time }) {
 /** A path shown by its base name, the full path beside it in smaller type. */
 export function PathCell({ path, id }) {
   return html`<span class="path" id=${id}>
-    <span class="path-name">${baseName(path)}</span>
+    <span class="path-name">${baseName(path)}</span>${' '}
     <span class="path-full">${path || '—'}</span>
   </span>`;
 }

@@ -4,6 +4,7 @@ import { useState } from './vendor/hooks.mjs';
 import { getJSON } from './api.js';
 import {
   html,
+  PathCell,
   ActionButton,
   Badge,
   ConfirmDialog,
@@ -139,10 +140,7 @@ function QuarantinedTable({ files, act, onDone, store }) {
             data-source=${file.source}
           >
             <td>
-              <span class="path" id=${nameId}>
-                <span class="path-name">${f.baseName(file.source)}</span>
-                <span class="path-full">${file.source}</span>
-              </span>
+              <${PathCell} id=${nameId} path=${file.source} />
             </td>
             <td class="error-cell">
               <span class="error-text">${file.error || '—'}</span>
@@ -214,10 +212,7 @@ function WaitingTable({ files, act, onDone, store }) {
             data-source=${p.source}
           >
             <td>
-              <span class="path" id=${nameId}>
-                <span class="path-name">${f.baseName(p.source)}</span>
-                <span class="path-full">${p.source}</span>
-              </span>
+              <${PathCell} id=${nameId} path=${p.source} />
             </td>
             <td>
               <${Badge} kind=${p.reason}>${p.reason === 'backoff' ? 'backing off' : p.reason}<//>

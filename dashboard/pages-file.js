@@ -93,11 +93,11 @@ function HistoryList({ r }) {
       (e, i) =>
         html`<li key=${i} data-testid="history-event" class=${`ev ev-${e.type}`}>
           <span class="ev-time"><time datetime=${f.isoTime(e.at)}>${f.dateTime(e.at)}</time></span>
-          <span class="ev-type"><${Badge} kind=${e.type}>${e.type}<//></span>
-          <span class="ev-actor"
+          ${' '}<span class="ev-type"><${Badge} kind=${e.type}>${e.type}<//></span> ${' '}<span
+            class="ev-actor"
             >${e.actor ? html`by <strong>${e.actor}</strong>` : 'by the daemon'}</span
           >
-          <span class="ev-detail">${detailText(e.detail)}</span>
+          ${' '}<span class="ev-detail">${detailText(e.detail)}</span>
         </li>`,
     )}
   </ol>`;

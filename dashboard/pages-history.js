@@ -52,7 +52,7 @@ export function FilesTable({ files, label }) {
               <td class="num">${file.id}</td>
               <td>
                 <a href=${`#/files/${file.id}`} class="path">
-                  <span class="path-name">${f.baseName(file.source)}</span>
+                  <span class="path-name">${f.baseName(file.source)}</span>${' '}
                   <span class="path-full">${file.source}</span>
                 </a>
               </td>

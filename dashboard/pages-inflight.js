@@ -1,5 +1,5 @@
 // Every file being read, hashed or copied, with a live progress bar.
-import { html, ActionButton, Panel, TableBox, useStore } from './components.js';
+import { html, PathCell, ActionButton, Panel, TableBox, useStore } from './components.js';
 import { counts, inflightList, mayAct } from './store.js';
 import * as f from './format.js';
 
@@ -48,10 +48,7 @@ export function InflightTable({ files, compact = false }) {
           data-source=${file.source}
         >
           <td>
-            <span class="path" id=${id}>
-              <span class="path-name">${f.baseName(file.source)}</span>
-              <span class="path-full">${file.source}</span>
-            </span>
+            <${PathCell} id=${id} path=${file.source} />
           </td>
           <td class="progress-cell">
             <progress

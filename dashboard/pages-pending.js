@@ -2,6 +2,7 @@
 import { getJSON } from './api.js';
 import {
   html,
+  PathCell,
   ActionButton,
   Badge,
   Notice,
@@ -132,10 +133,7 @@ export function Pending({ params, navigate }) {
                       data-source=${p.source}
                     >
                       <td>
-                        <span class="path" id=${nameId}>
-                          <span class="path-name">${f.baseName(p.source)}</span>
-                          <span class="path-full">${p.source}</span>
-                        </span>
+                        <${PathCell} id=${nameId} path=${p.source} />
                       </td>
                       <td><${Badge} kind=${p.reason}>${p.reason}<//></td>
                       <td class="why">${p.why}</td>
