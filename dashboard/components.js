@@ -114,7 +114,22 @@ export function ConfirmDialog({ open, title, children, onConfirm, onClose, confi
 
 /** A table that scrolls sideways inside its own box on a narrow screen. */
 export function TableBox({ label, children }) {
-  return html`<div class="table-box" role="region" aria-label=${label} tabindex="0">
+  const box = useRef(null);
+  // Each cell is given its column's name: a narrow screen shows rows stacked, each value
+  // beside its name (style.css).
+  useLayoutEffect(() => {
+    const table = box.current && box.current.querySelector('table');
+    if (!table) return;
+    const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+    for (const row of table.tBodies[0] ? table.tBodies[0].rows : []) {
+      for (let i = 0; i < row.cells.length; i++) {
+        const name = names[i] || '';
+        const cell = row.cells[i];
+        if (cell.dataset.label !== name) cell.dataset.label = name;
+      }
+    }
+  });
+  return html`<div class="table-box" role="region" aria-label=${label} tabindex="0" ref=${box}>
     ${children}
   </div>`;
 }

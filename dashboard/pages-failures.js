@@ -219,7 +219,9 @@ function WaitingTable({ files, act, onDone, store }) {
             </td>
             <td class="error-cell">
               ${last ? html`<span class="error-text">${last.code ? `${last.code}: ` : ''}${last.error || ''}</span>` : null}
-              <span class=${last ? 'path-full' : 'error-text'}>${p.why}</span>
+              <span class=${last ? 'path-full' : p.reason === 'held' ? 'why' : 'error-text'}
+                >${p.why}</span
+              >
             </td>
             <td class="num">${f.count(attemptOf(p.why) ?? (last ? last.attempt : null))}</td>
             <td>${p.dueAt ? html`<${When} time=${p.dueAt} />` : 'until released'}</td>

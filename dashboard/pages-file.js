@@ -3,15 +3,17 @@ import { useRef } from './vendor/hooks.mjs';
 import { getJSON } from './api.js';
 import { html, ActionButton, Badge, Notice, useLoader, useStore } from './components.js';
 import { mayAct } from './store.js';
+import { pendingActions } from './pages-pending.js';
 import * as f from './format.js';
 
 async function loadFile(id) {
-  const [file, manifest, history] = await Promise.all([
+  const [file, manifest, history, pending] = await Promise.all([
     getJSON(`/v1/files/${id}`),
     getJSON(`/v1/files/${id}/manifest`),
     getJSON(`/v1/files/${id}/history`),
+    mayAct() ? getJSON('/v1/pending?limit=1000') : Promise.resolve(null),
   ]);
-  return { ok: true, file, manifest, history };
+  return { ok: true, file, manifest, history, pending };
 }
 
 function detailText(detail) {
@@ -141,6 +143,7 @@ export function FilePage({ id }) {
       }
     </div>
     ${fileR && !fileR.ok ? html`<${Notice} kind="error">${fileR.message}<//>` : null}
+    ${act ? html`<${Waiting} result=${result} file=${file} store=${store} reload=${reload} />` : null}
     ${
       file && file.error
         ? html`<p class="error-banner" role="note"><strong>Error:</strong> ${file.error}</p>`
@@ -165,4 +168,33 @@ function signalFor(store, id, source) {
   const a = store.touched.get(`id:${id}`) || 0;
   const b = source ? store.touched.get(`src:${source}`) || 0 : 0;
   return Math.max(a, b);
+}
+
+/** A file waiting or in flight under this file's name now, and what can be done with it. */
+function Waiting({ result, file, store, reload }) {
+  const p = result && result.pending;
+  const waiting = p && p.ok ? p.data.files.find((x) => x.source === file.source) : undefined;
+  const inflight = store.inflight.get(file.source);
+  if (!waiting && !(inflight && inflight.id)) return null;
+  const onDone = (r) => r.ok && reload();
+  return html`<div class="notice waiting-now">
+    ${
+      waiting
+        ? html`<span>
+              A file under this name is <${Badge} kind=${waiting.reason}>${waiting.reason}<//>${' '}
+              ${waiting.why}
+            </span>
+            <span class="panel-actions">${pendingActions(waiting, 'file-title', onDone)}</span>`
+        : html`<span>A file under this name is in flight now.</span>
+            <span class="panel-actions">
+              <${ActionButton}
+                label="Cancel"
+                path=${`/v1/files/${encodeURIComponent(inflight.id)}/cancel`}
+                describedBy="file-title"
+                onDone=${onDone}
+                success=${`Cancelled ${file.source}: it is held until released.`}
+              />
+            </span>`
+    }
+  </div>`;
 }

@@ -29,8 +29,8 @@ function Counters({ c }) {
           href=${href}
           data-testid=${`count-${id}`}
         >
-          <span class="counter-value">${f.count(n)}</span>
-          <span class="counter-label">${label}</span>
+          <span class="counter-value">${f.count(n)}</span>${' '}
+          <span class="counter-label">${label}</span>${' '}
           ${
             id === 'ingested' && typeof c.ingestedBytes === 'number'
               ? html`<span class="counter-sub">${f.bytes(c.ingestedBytes)}</span>`
@@ -96,7 +96,7 @@ function Volume({ v }) {
     return html`<li class="volume">
       <span class="volume-name">${v.name}</span>
       <span class="volume-path">${v.path}</span>
-      <span class="text-danger">Cannot be read: ${v.error}</span>
+      <span class="text-danger volume-error">Cannot be read: ${v.error}</span>
     </li>`;
   }
   const free = v.totalBytes > 0 ? v.freeBytes / v.totalBytes : 0;
