@@ -127,7 +127,9 @@ export async function loadSeries() {
     const liveEnd = s.end;
     s.files.fill(0);
     s.bytes.fill(0);
-    s.end = Math.floor(end / 1000) * 1000;
+    // `end` is the end of the newest second: that second starts 1 s before it (an end given
+    // inside the second, e.g. ...999, is taken the same way).
+    s.end = Math.ceil(end / 1000) * 1000 - 1000;
     const n = Math.min(files.length, SERIES_SECONDS);
     for (let i = 0; i < n; i++) {
       s.files[SERIES_SECONDS - n + i] = Number(files[files.length - n + i]) || 0;
@@ -422,5 +424,6 @@ export function reconnected() {
   store.reconnects += 1;
   loadStatus();
   loadSeries();
+  loadInflight();
   notify();
 }
