@@ -142,11 +142,7 @@ function PauseControl() {
 
 function User() {
   const w = store.whoami;
-  if (!w) {
-    return store.whoamiError
-      ? html`<span class="user text-danger">${store.whoamiError}</span>`
-      : null;
-  }
+  if (!w) return null;
   return html`<span class="user" title=${w.subject}>
     <span class="visually-hidden">Signed in as </span>
     <span class="user-cn">${commonName(w.subject)}</span>
@@ -239,6 +235,7 @@ function App() {
       </ul>
     </nav>
     <main id="main" tabindex="-1" ref=${main}>
+      ${store.whoamiError ? html`<p class="notice notice-error">${store.whoamiError}</p>` : null}
       ${
         store.statusError && !store.status
           ? html`<p class="notice notice-error">${store.statusError}</p>`
@@ -254,7 +251,9 @@ async function start() {
   const root = document.getElementById('app');
   root.textContent = '';
   render(html`<${App} />`, root);
-  await loadWhoami();
+  const who = await loadWhoami();
+  // A certificate without a role gets 403 on every call: nothing to stream.
+  if (who.status === 403) return;
   await loadStatus();
   startStream();
   loadSeries();
