@@ -64,7 +64,8 @@ export function ActionButton({ label, path, body, success, describedBy, onDone, 
 
 /**
  * A modal confirmation (native <dialog>: focus is trapped, Escape closes it). `onConfirm` may
- * return a promise: the buttons are disabled until it settles, then the dialog closes.
+ * return a promise: the buttons are disabled until it settles, then the dialog closes. Its
+ * content exists only while it is open: a closed dialog's heading is not one of the page's.
  */
 export function ConfirmDialog({ open, title, children, onConfirm, onClose, confirmLabel }) {
   const ref = useRef(null);
@@ -94,21 +95,27 @@ export function ConfirmDialog({ open, title, children, onConfirm, onClose, confi
     aria-labelledby=${titleId}
     onClose=${() => open && onClose()}
   >
-    <form method="dialog" onSubmit=${confirm}>
-      <h2 id=${titleId}>${title}</h2>
-      <div class="dialog-body">${children}</div>
-      <div class="dialog-actions">
-        <button type="button" class="btn" onClick=${() => onClose()} disabled=${busy}>Back</button>
-        <button
-          type="submit"
-          class="btn primary"
-          disabled=${busy}
-          aria-busy=${busy ? 'true' : undefined}
-        >
-          ${confirmLabel || 'Confirm'}
-        </button>
-      </div>
-    </form>
+    ${
+      open
+        ? html`<form method="dialog" onSubmit=${confirm}>
+            <h2 id=${titleId}>${title}</h2>
+            <div class="dialog-body">${children}</div>
+            <div class="dialog-actions">
+              <button type="button" class="btn" onClick=${() => onClose()} disabled=${busy}>
+                Back
+              </button>
+              <button
+                type="submit"
+                class="btn primary"
+                disabled=${busy}
+                aria-busy=${busy ? 'true' : undefined}
+              >
+                ${confirmLabel || 'Confirm'}
+              </button>
+            </div>
+          </form>`
+        : null
+    }
   </dialog>`;
 }
 
