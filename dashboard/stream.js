@@ -24,7 +24,6 @@ const REOPEN_MS = 2000;
 
 let source = null;
 let lastEventId = '';
-let everOpened = false;
 let disconnected = false;
 /** Cleared when the server refuses ?lastEventId= (a daemon that does not take it yet). */
 let sendIdParam = true;
@@ -72,17 +71,16 @@ function open() {
   es.onopen = () => {
     opened = true;
     setConnection('live');
-    if (disconnected || everOpened) {
-      if (disconnected) reconnected();
-    }
-    everOpened = true;
+    if (disconnected) reconnected();
     disconnected = false;
   };
   es.onerror = () => {
     if (source !== es) return;
     disconnected = true;
     setConnection('disconnected');
-    if (es.readyState === EventSource.CLOSED) {
+    // A stream made with ?lastEventId= would be reopened by the browser with that same old
+    // id in its URL: it is replaced by a new one with the newest id instead.
+    if (es.readyState === EventSource.CLOSED || withId) {
       es.close();
       source = null;
       setTimeout(async () => {
