@@ -237,7 +237,7 @@ async function browse({ url, cert, key, rows, loads }) {
       [
         'overview',
         '#/',
-        `(document.querySelector('[data-testid=count-ingested]')?.textContent ?? '').replace(/\\D/g, '') === '${rows}'`,
+        `(/\\d[\\d,]*/.exec(document.querySelector('[data-testid=count-ingested]')?.textContent ?? '') ?? [''])[0].replaceAll(',', '') === '${rows}'`,
       ],
       ['history', '#/history', `document.querySelectorAll('[data-testid=file-row]').length > 0`],
     ]) {

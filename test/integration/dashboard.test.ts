@@ -94,9 +94,18 @@ describe('the dashboard in a real browser', () => {
         { source: big, before: first.value },
       );
       expect(later).toBeGreaterThan(first.value);
-      const rowText = await page.text({ css: `[data-testid=inflight-row][data-source="${big}"]` });
-      expect(rowText).toMatch(/MB\/s|MiB\/s/); // its rate
-      expect(rowText).toMatch(/left|remaining/i); // its time left
+      // Its cells: the file, the bar, its rate, its time left, the step.
+      const rowCells = await page.evaluate<string[]>(
+        `(source) => {
+          const row = [...document.querySelectorAll('[data-testid=inflight-row]')]
+            .find((r) => r.getAttribute('data-source') === source);
+          return row ? [...row.querySelectorAll('td')].map((td) => td.textContent.trim()) : [];
+        }`,
+        big,
+      );
+      const joined = rowCells.join(' | ');
+      expect(joined).toMatch(/\| [\d.]+ (MB|MiB)\/s \|/); // its rate
+      expect(joined).toMatch(/\| \d+ s \||\| \d+ min \d+ s \|/); // its time left
 
       await page.waitFor(`[data-testid=inflight-row][data-source="${big}"]`, 'detached', 60_000);
       await page.click({ role: 'link', name: 'History', within: 'nav' });
@@ -191,6 +200,7 @@ describe('the dashboard in a real browser', () => {
         expect(await user.count({ role: 'button', name }), name).toBe(0);
       }
       expect(await user.count({ role: 'button', name: 'Pause ingestion' })).toBe(0);
+      await expectNoProblems(user);
       const forged = await user.evaluate<{ path: string; status: number; error: string }[]>(
         `async (paths) => Promise.all(paths.map(async (path) => {
           const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -200,6 +210,10 @@ describe('the dashboard in a real browser', () => {
       );
       for (const r of forged)
         expect(r, r.path).toMatchObject({ status: 403, error: 'API_ERR_FORBIDDEN' });
+      // The browser reports each refused call in its console: those three, and nothing else.
+      expect(await user.problems()).toEqual(
+        Array(3).fill(expect.stringMatching(/status of 403 \(Forbidden\)/)),
+      );
       expect(
         ok<{ status: string }>(await call(s, port, s.user, 'GET', `/v1/files/${id}`)).status,
       ).toBe('quarantined');
@@ -282,7 +296,7 @@ describe('the dashboard in a real browser', () => {
         )
       ).map(Number);
       expect(firstPage.length).toBeLessThan(61);
-      await admin.click({ role: 'button', name: 'Older' });
+      await admin.click({ role: 'link', name: 'Older' });
       await admin.waitUntil(
         `(min) => { const ids = [...document.querySelectorAll('[data-testid=file-row]')].map((r) => Number(r.getAttribute('data-id'))); return ids.length > 0 && Math.max(...ids) < min; }`,
         'the older page',
@@ -328,7 +342,8 @@ describe('the dashboard in a real browser', () => {
       await admin.click({ role: 'button', name: 'Pause ingestion' });
       await admin.click({ role: 'button', name: 'Confirm' });
       await admin.waitText('[data-testid=daemon-state]', /paused/i, 10_000);
-      expect(await admin.text('header')).toContain('CN=admin');
+      // Who paused, and since when.
+      await admin.waitText('header', /paused.*by admin since \S/s, 10_000);
       const paused = ok<{ paused: { kind: string; by: string } }>(
         await call(s, port, s.user, 'GET', '/v1/status'),
       ).paused;
