@@ -7,6 +7,7 @@ import {
   daemonState,
   loadInflight,
   loadSeries,
+  flush,
   loadStatus,
   loadWhoami,
   mayAct,
@@ -251,10 +252,11 @@ async function start() {
   const root = document.getElementById('app');
   root.textContent = '';
   render(html`<${App} />`, root);
-  const who = await loadWhoami();
+  // Both at once: the first screen waits for one round trip, not two.
+  const [who] = await Promise.all([loadWhoami(), loadStatus()]);
+  flush();
   // A certificate without a role gets 403 on every call: nothing to stream.
   if (who.status === 403) return;
-  await loadStatus();
   startStream();
   loadSeries();
   loadInflight();

@@ -50,12 +50,28 @@ export function subscribe(fn) {
   return () => listeners.delete(fn);
 }
 
+let lastRender = 0;
+
+/**
+ * Tells the views, at most once every RENDER_EVERY_MS: at once (the next frame) after a quiet
+ * spell, so that the first screen does not wait; else at the end of the spell.
+ */
+/** Tells the views now, whatever is scheduled: once the first screen's data is in. */
+export function flush() {
+  clearTimeout(renderTimer);
+  renderTimer = null;
+  lastRender = performance.now();
+  for (const fn of listeners) fn();
+}
+
 export function notify() {
   if (renderTimer !== null) return;
+  const wait = Math.max(0, lastRender + RENDER_EVERY_MS - performance.now());
   renderTimer = setTimeout(() => {
     renderTimer = null;
+    lastRender = performance.now();
     for (const fn of listeners) fn();
-  }, RENDER_EVERY_MS);
+  }, wait);
 }
 
 let toastTimer = null;

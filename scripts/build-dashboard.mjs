@@ -45,6 +45,23 @@ for (const name of fs.readdirSync(path.join(root, 'dashboard'))) {
     fs.copyFileSync(path.join(root, 'dashboard', name), path.join(out, name));
   }
 }
+// Every module preloaded by the page at once, rather than each level of imports found only
+// once the level above has loaded (three round trips before the first screen, else).
+const preloaded = [
+  ...VENDORED.map(([, , served]) => `vendor/${served}`).filter((name) => name.endsWith('.mjs')),
+  ...fs
+    .readdirSync(path.join(root, 'dashboard'))
+    .filter((n) => n.endsWith('.js') && n !== 'app.js'),
+];
+const page = path.join(out, 'index.html');
+fs.writeFileSync(
+  page,
+  replaceOnce(
+    fs.readFileSync(page, 'utf8'),
+    '    <!-- modulepreload: every module, written here by scripts/build-dashboard.mjs -->\n',
+    preloaded.map((m) => `    <link rel="modulepreload" href="/assets/${m}" />\n`).join(''),
+  ),
+);
 const licences = new Set();
 for (const [pkg, file, served, rewrite] of VENDORED) {
   const text = read(path.join(modules, pkg, file));

@@ -75,10 +75,17 @@ function secure(reply: FastifyReply): FastifyReply {
     .header('cross-origin-resource-policy', 'same-origin');
 }
 
-function serve(request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply | Buffer {
-  // Revalidated at each load (a small 304): a new build is seen at once, without names that
-  // carry hashes.
-  secure(reply).header('cache-control', 'no-cache').header('etag', asset.etag);
+function serve(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  asset: Asset,
+  forever = false,
+): FastifyReply | Buffer {
+  // A file under the build's version never changes: kept by the browser. The page itself, and
+  // a file asked for by its plain name, are revalidated at each load (a small 304).
+  secure(reply)
+    .header('cache-control', forever ? 'public, max-age=31536000, immutable' : 'no-cache')
+    .header('etag', asset.etag);
   if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
   reply.type(asset.type);
   return asset.body;
@@ -92,6 +99,20 @@ function serve(request: FastifyRequest, reply: FastifyReply, asset: Asset): Fast
 export function dashboardRoutes(app: FastifyInstance): void {
   const dir = dashboardDir();
   const assets = dir === undefined ? new Map<string, Asset>() : loadAssets(dir);
+  // The build's version: its files' digests. The page names its files under it
+  // (`/assets/v-<version>/app.js`), and modules import each other by relative names, so a
+  // page and all it loads come from one build, cached for good, and a new build is new names.
+  const version = `v-${createHash('sha256')
+    .update([...assets.values()].map((a) => a.etag).join())
+    .digest('base64url')
+    .slice(0, 12)}`;
+  const index = assets.get('index.html');
+  if (index !== undefined) {
+    const body = Buffer.from(
+      index.body.toString('utf8').replaceAll('"/assets/', `"/assets/${version}/`),
+    );
+    assets.set('index.html', { ...index, body });
+  }
   const missing = () =>
     new ApiError(
       'API_ERR_UNAVAILABLE',
@@ -103,12 +124,16 @@ export function dashboardRoutes(app: FastifyInstance): void {
     return serve(request, reply, page);
   });
   app.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
-    const asset = assets.get(request.params['*']);
+    const asked = request.params['*'];
+    // Another build's version (a page loaded before a restart): this build's file, revalidated.
+    const versioned = /^v-[A-Za-z0-9_-]{12}\//.exec(asked);
+    const name = versioned === null ? asked : asked.slice(versioned[0].length);
+    const asset = assets.get(name);
     if (asset === undefined) {
       if (assets.size === 0) throw missing();
-      throw new ApiError('API_ERR_NOT_FOUND', `no dashboard file ${request.params['*']}`);
+      throw new ApiError('API_ERR_NOT_FOUND', `no dashboard file ${asked}`);
     }
-    return serve(request, reply, asset);
+    return serve(request, reply, asset, versioned?.[0] === `${version}/`);
   });
 }
 

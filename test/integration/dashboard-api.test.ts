@@ -55,6 +55,18 @@ describe('the dashboard server side', () => {
       expect(String(hooks.body)).toContain('from"./preact.mjs"');
       const again = await call(s, port, s.user, 'GET', '/');
       expect(again.headers.etag).toBe(page.headers.etag);
+      // The page names its files under the build's version: those are cached for good; a plain
+      // name, or another build's version (a page loaded before a restart), is revalidated.
+      const version = /"\/assets\/(v-[A-Za-z0-9_-]{12})\/app\.js"/.exec(html)?.[1];
+      expect(version, html).toBeDefined();
+      expect(html).toContain(`<link rel="modulepreload" href="/assets/${version}/store.js" />`);
+      const cached = await call(s, port, s.user, 'GET', `/assets/${version}/app.js`);
+      expect(cached.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      for (const other of ['/assets/app.js', '/assets/v-AAAAAAAAAAAA/app.js']) {
+        const r = await call(s, port, s.user, 'GET', other);
+        expect(r.headers['cache-control'], other).toBe('no-cache');
+        expect(r.body, other).toEqual(cached.body);
+      }
 
       // A call that acts, from another site's page: refused, and nothing changes.
       for (const headers of [
