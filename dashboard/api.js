@@ -1,10 +1,10 @@
 // Calls to the control API (same origin; the browser presents the client certificate).
 
-/** GET a JSON document: { ok, status, data, message }. Never throws. */
-export async function getJSON(path, { signal } = {}) {
+/** A call's answer: { ok, status, data, message } (the API's `message` when it failed). */
+async function call(path, init) {
   let response;
   try {
-    response = await fetch(path, { headers: { accept: 'application/json' }, signal });
+    response = await fetch(path, init);
   } catch (error) {
     if (error && error.name === 'AbortError') throw error;
     return { ok: false, status: 0, data: null, message: 'The daemon cannot be reached.' };
@@ -24,27 +24,19 @@ function messageOf(response, data) {
   return `${response.status} ${response.statusText || 'error'}`.trim();
 }
 
+/** GET a JSON document. Never throws, but for an abort through `signal`. */
+export function getJSON(path, { signal } = {}) {
+  return call(path, { headers: { accept: 'application/json' }, signal });
+}
+
 /** POST an action; `body` (an object) is sent as JSON. Never throws. */
-export async function post(path, body) {
+export function post(path, body) {
   const init = { method: 'POST', headers: { accept: 'application/json' } };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    return { ok: false, status: 0, data: null, message: 'The daemon cannot be reached.' };
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (response.ok) return { ok: true, status: response.status, data, message: '' };
-  return { ok: false, status: response.status, data, message: messageOf(response, data) };
+  return call(path, init);
 }
 
 /** A file's pending id: "p" and the first 22 base64url characters of SHA-256(path). */

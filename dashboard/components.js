@@ -62,6 +62,18 @@ export function ActionButton({ label, path, body, success, describedBy, onDone, 
   </button>`;
 }
 
+/** Cancel for a file in flight (its pending id): the copy stops, the file is held. */
+export function CancelButton({ file, describedBy, onDone }) {
+  if (!file || !file.id) return null;
+  return html`<${ActionButton}
+    label="Cancel"
+    path=${`/v1/files/${encodeURIComponent(file.id)}/cancel`}
+    describedBy=${describedBy}
+    onDone=${onDone}
+    success=${`Cancelled ${file.source}: it is held until released.`}
+  />`;
+}
+
 /**
  * A modal confirmation (native <dialog>: focus is trapped, Escape closes it). `onConfirm` may
  * return a promise: the buttons are disabled until it settles, then the dialog closes. Its

@@ -6,6 +6,7 @@ import {
   html,
   PathCell,
   ActionButton,
+  CancelButton,
   Badge,
   ConfirmDialog,
   Notice,
@@ -95,7 +96,7 @@ function RetryAll({ onDone }) {
       answer
         ? html`<div class="retry-answer" data-testid="retry-answer">
             <p>
-              Retried <strong>${f.count(answer.retried)}</strong>, failed
+              Retried <strong>${f.count(answer.retried)}</strong>, failed${' '}
               <strong>${f.count(answer.failed)}</strong>.
             </p>
             ${
@@ -162,17 +163,7 @@ function QuarantinedTable({ files, act, onDone, store }) {
                       onDone=${onDone}
                       success=${(d) => `Retried ${file.source}${d && d.retried && d.retried.restoredTo ? `: put back as ${d.retried.restoredTo}` : ''}.`}
                     />
-                    ${
-                      inflight && inflight.id
-                        ? html`<${ActionButton}
-                            label="Cancel"
-                            path=${`/v1/files/${encodeURIComponent(inflight.id)}/cancel`}
-                            describedBy=${nameId}
-                            onDone=${onDone}
-                            success=${`Cancelled ${file.source}.`}
-                          />`
-                        : null
-                    }
+                    <${CancelButton} file=${inflight} describedBy=${nameId} onDone=${onDone} />
                   </td>`
                 : null
             }
@@ -229,16 +220,7 @@ function WaitingTable({ files, act, onDone, store }) {
               act
                 ? html`<td class="actions">
                     ${pendingActions(p, nameId, onDone)}
-                    ${
-                      inflight && inflight.id
-                        ? html`<${ActionButton}
-                            label="Cancel"
-                            path=${`/v1/files/${encodeURIComponent(inflight.id)}/cancel`}
-                            describedBy=${nameId}
-                            onDone=${onDone}
-                          />`
-                        : null
-                    }
+                    <${CancelButton} file=${inflight} describedBy=${nameId} onDone=${onDone} />
                   </td>`
                 : null
             }

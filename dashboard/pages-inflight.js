@@ -1,5 +1,5 @@
 // Every file being read, hashed or copied, with a live progress bar.
-import { html, PathCell, ActionButton, Panel, TableBox, useStore } from './components.js';
+import { html, PathCell, CancelButton, Panel, TableBox, useStore } from './components.js';
 import { counts, inflightList, mayAct } from './store.js';
 import * as f from './format.js';
 
@@ -70,16 +70,7 @@ export function InflightTable({ files, compact = false }) {
           ${
             act
               ? html`<td class="actions">
-                  ${
-                    file.id
-                      ? html`<${ActionButton}
-                          label="Cancel"
-                          path=${`/v1/files/${encodeURIComponent(file.id)}/cancel`}
-                          describedBy=${id}
-                          success=${`Cancelled ${file.source}: it is held until released.`}
-                        />`
-                      : null
-                  }
+                  <${CancelButton} file=${file} describedBy=${id} />
                 </td>`
               : null
           }

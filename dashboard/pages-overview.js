@@ -42,6 +42,14 @@ function Counters({ c }) {
   </ul>`;
 }
 
+/** The charts: [test id, what, over the hour (else 15 minutes)]. */
+const CHARTS = [
+  ['chart-files', 'files', false],
+  ['chart-bytes', 'bytes', false],
+  ['chart-files-1h', 'files', true],
+  ['chart-bytes-1h', 'bytes', true],
+];
+
 function Charts({ series }) {
   const quarter = windowOf(series, 900, 1);
   const hour = windowOf(series, 3600, 10);
@@ -55,38 +63,18 @@ function Charts({ series }) {
         : null
     }
     <div class="charts">
-      <${Chart}
-        testId="chart-files"
-        title="Files per second, last 15 minutes"
-        kind="files"
-        points=${quarter}
-        version=${v}
-        rangeText="15 minutes"
-      />
-      <${Chart}
-        testId="chart-bytes"
-        title="Bytes per second, last 15 minutes"
-        kind="bytes"
-        points=${quarter}
-        version=${v}
-        rangeText="15 minutes"
-      />
-      <${Chart}
-        testId="chart-files-1h"
-        title="Files per second, last hour (10 s averages)"
-        kind="files"
-        points=${hour}
-        version=${v}
-        rangeText="the last hour"
-      />
-      <${Chart}
-        testId="chart-bytes-1h"
-        title="Bytes per second, last hour (10 s averages)"
-        kind="bytes"
-        points=${hour}
-        version=${v}
-        rangeText="the last hour"
-      />
+      ${CHARTS.map(
+        ([testId, kind, hourly]) =>
+          html`<${Chart}
+            key=${testId}
+            testId=${testId}
+            title=${`${kind === 'files' ? 'Files' : 'Bytes'} per second, ${hourly ? 'last hour (10 s averages)' : 'last 15 minutes'}`}
+            kind=${kind}
+            points=${hourly ? hour : quarter}
+            version=${v}
+            rangeText=${hourly ? 'the last hour' : '15 minutes'}
+          />`,
+      )}
     </div>
   <//>`;
 }

@@ -178,17 +178,20 @@ describe('the dashboard in a real browser', () => {
     }
     // A file the daemon may not move out of the input (immutable): quarantined in place.
     const stuck = path.join(s.d.input, 'stuck.csv');
+    const stuck2 = path.join(s.d.input, 'stuck2.csv');
     writeOld(stuck, 'stuck\n');
+    writeOld(stuck2, 'stuck too\n');
     immutable(stuck, true);
+    immutable(stuck2, true);
     const { daemon, port } = await startWithApi(s.d, s.certs);
     const browser = await Browser.start(s);
     try {
-      await waitForCommitted(s.d.state, 61);
+      await waitForCommitted(s.d.state, 62);
       const quarantined = ok<{ files: { id: number; source: string; error: string }[] }>(
         await call(s, port, s.user, 'GET', '/v1/files?status=quarantined'),
       ).files;
-      expect(quarantined.map((f) => f.source)).toEqual([stuck]);
-      const id = quarantined[0]!.id;
+      expect(quarantined.map((f) => f.source).sort()).toEqual([stuck, stuck2]);
+      const id = quarantined.find((f) => f.source === stuck)!.id;
       const failureRow = `[data-testid=failure-row][data-id="${id}"]`;
 
       // The user role: the failure and its error, no buttons, and the server refuses anyway.
@@ -338,6 +341,19 @@ describe('the dashboard in a real browser', () => {
         events.join('\n'),
       ).toBe(true);
 
+      // Retry all, with a filter, confirmed: the answer says how many.
+      immutable(stuck2, false);
+      await admin.click({ role: 'link', name: 'Failures', within: 'nav' });
+      await admin.click({ role: 'button', name: 'Retry all' });
+      await admin.fill({ label: 'Name filter' }, 'stuck2');
+      await admin.click({ role: 'button', name: 'Confirm' });
+      await admin.waitText('[data-testid=retry-answer]', /Retried 1, failed 0\./, 10_000);
+      await waitFor(
+        () => manifestLines(s.d.manifests).some((l) => l.path === stuck2),
+        30_000,
+        'stuck2.csv ingested',
+      );
+
       // Pause and resume, each confirmed.
       await admin.click({ role: 'button', name: 'Pause ingestion' });
       await admin.click({ role: 'button', name: 'Confirm' });
@@ -354,6 +370,7 @@ describe('the dashboard in a real browser', () => {
       await expectNoProblems(admin);
     } finally {
       immutable(stuck, false);
+      immutable(stuck2, false);
       await browser.close();
       await stop(daemon);
     }
