@@ -70,8 +70,21 @@ function pauseText(p) {
   return `volume: ${p.reason || 'output volume full or failing'}`;
 }
 
+/** Up 3 min, version, pid: a restart shows (the start time changes). */
+function DaemonFacts() {
+  const st = store.status;
+  if (!st || !st.startedAt) return null;
+  return html`<span class="daemon-facts" data-testid="daemon-facts">
+    up since ${f.dateTime(st.startedAt)} · v${st.version} · pid ${st.pid}
+  </span>`;
+}
+
 function StateBadge() {
-  const { state, pauses } = daemonState();
+  const known = daemonState();
+  const { pauses } = known;
+  // Away, the last state is not the state now: it is said as what it was.
+  const away = store.connection !== 'live' && known.state !== null;
+  const state = away ? 'unknown' : known.state;
   const word = state || 'unknown';
   return html`<div class="state-box">
     <span class=${`state state-${word}`} data-testid="daemon-state">
@@ -82,6 +95,14 @@ function StateBadge() {
       word === 'paused' && pauses.length > 0
         ? html`<span class="state-why">${pauses.map(pauseText).join('; ')}</span>`
         : null
+    }
+    ${
+      away
+        ? html`<span class="state-why"
+            >the daemon cannot be reached (last seen ${known.state}); figures below are as they
+            were</span
+          >`
+        : html`<${DaemonFacts} />`
     }
   </div>`;
 }
@@ -103,7 +124,7 @@ function PauseControl() {
   const [open, setOpen] = useState(false);
   const { state, pauses } = daemonState();
   const operatorPaused = pauses.some((p) => p.kind === 'operator');
-  if (!mayAct() || state === null) return null;
+  if (!mayAct() || state === null || store.connection !== 'live') return null;
   const resume = operatorPaused;
   const label = resume ? 'Resume ingestion' : 'Pause ingestion';
   const confirm = async () => {
@@ -194,7 +215,8 @@ function App() {
   useEffect(() => {
     const word = state || 'connecting';
     const conn = store.connection === 'live' ? '' : ' (disconnected)';
-    document.title = `Ingestor — ${word}${conn}`;
+    const section = SECTIONS.find(([p]) => p === sectionOf(route.path));
+    document.title = `Ingestor — ${section ? `${section[1]} — ` : ''}${word}${conn}`;
   });
 
   useEffect(() => {
@@ -235,7 +257,7 @@ function App() {
         )}
       </ul>
     </nav>
-    <main id="main" tabindex="-1" ref=${main}>
+    <main id="main" tabindex="-1" ref=${main} class=${store.connection === 'live' ? '' : 'stale'}>
       ${store.whoamiError ? html`<p class="notice notice-error">${store.whoamiError}</p>` : null}
       ${
         store.statusError && !store.status

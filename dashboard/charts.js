@@ -22,12 +22,13 @@ export function windowOf(series, seconds, bucket) {
       const k = start + i * bucket + j;
       f += series.files[k];
       b += series.bytes[k];
-      if (series.files[k] > peakFiles) peakFiles = series.files[k];
-      if (series.bytes[k] > peakBytes) peakBytes = series.bytes[k];
     }
     xs[i] = (end - (seconds - (i + 1) * bucket) * 1000) / 1000;
     files[i] = f / bucket;
     bytes[i] = b / bucket;
+    // The peak of what is drawn: of the 10 s averages on the hour's chart, as its line shows.
+    if (files[i] > peakFiles) peakFiles = files[i];
+    if (bytes[i] > peakBytes) peakBytes = bytes[i];
   }
   return {
     xs,
@@ -73,7 +74,14 @@ function makeOptions(kind, width) {
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : kind === 'files' ? 1 : 1000] },
     },
     axes: [
-      { ...axis },
+      // 24-hour local times, as the rest of the page writes them.
+      {
+        ...axis,
+        values: [
+          [60, '{HH}:{mm}'],
+          [1, '{HH}:{mm}:{ss}'],
+        ],
+      },
       {
         ...axis,
         size: 56,

@@ -4,7 +4,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from './vendor/hooks.mjs
 import htm from './vendor/htm.mjs';
 import { post } from './api.js';
 import { toast, store, subscribe } from './store.js';
-import { baseName, dateTime, isoTime, ago } from './format.js';
+import { baseName, dateTime, isoTime, ago, shown } from './format.js';
 
 export const html = htm.bind(h);
 
@@ -62,16 +62,39 @@ export function ActionButton({ label, path, body, success, describedBy, onDone, 
   </button>`;
 }
 
-/** Cancel for a file in flight (its pending id): the copy stops, the file is held. */
+/**
+ * Cancel for a file in flight (its pending id), confirmed: it throws away the work done on the
+ * file (the copy stops and is removed); the file is held until released.
+ */
 export function CancelButton({ file, describedBy, onDone }) {
+  const [open, setOpen] = useState(false);
   if (!file || !file.id) return null;
-  return html`<${ActionButton}
-    label="Cancel"
-    path=${`/v1/files/${encodeURIComponent(file.id)}/cancel`}
-    describedBy=${describedBy}
-    onDone=${onDone}
-    success=${`Cancelled ${file.source}: it is held until released.`}
-  />`;
+  const confirm = async () => {
+    const r = await runAction({
+      path: `/v1/files/${encodeURIComponent(file.id)}/cancel`,
+      success: `Cancelled ${file.source}: it is held until released.`,
+    });
+    if (onDone) onDone(r);
+  };
+  return html`<button
+      type="button"
+      class="btn"
+      aria-describedby=${describedBy}
+      onClick=${() => setOpen(true)}
+    >
+      Cancel
+    </button>
+    <${ConfirmDialog}
+      open=${open}
+      title=${`Cancel ${baseName(file.source)}?`}
+      onClose=${() => setOpen(false)}
+      onConfirm=${confirm}
+    >
+      <p>
+        Its reading stops and its partial copy is removed. The file stays where it is in the input,
+        held: it is not taken again until released (Pending, Release).
+      </p>
+    <//>`;
 }
 
 /**
@@ -168,7 +191,7 @@ export function When({ time }) {
 export function PathCell({ path, id }) {
   return html`<span class="path" id=${id}>
     <span class="path-name">${baseName(path)}</span>${' '}
-    <span class="path-full">${path || '—'}</span>
+    <span class="path-full">${shown(path) || '—'}</span>
   </span>`;
 }
 

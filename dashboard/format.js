@@ -15,15 +15,15 @@ export function count(n) {
   return isNum(n) ? intFormat.format(n) : DASH;
 }
 
-const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** 12.3 MB (decimal units) */
+/** 12.3 MiB (binary units, as the command line writes them) */
 export function bytes(n) {
   if (!isNum(n)) return DASH;
   let value = Math.abs(n);
   let unit = 0;
-  while (value >= 1000 && unit < UNITS.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
     unit += 1;
   }
   const sign = n < 0 ? '-' : '';
@@ -31,7 +31,7 @@ export function bytes(n) {
   return `${sign}${value >= 100 ? intFormat.format(value) : oneDecimal.format(value)} ${UNITS[unit]}`;
 }
 
-/** 4.5 MB/s */
+/** 4.5 MiB/s */
 export function rate(n) {
   return isNum(n) ? `${bytes(n)}/s` : DASH;
 }
@@ -98,7 +98,23 @@ export function baseName(path) {
   if (typeof path !== 'string' || path === '') return DASH;
   const trimmed = path.replace(/\/+$/, '');
   const i = trimmed.lastIndexOf('/');
-  return i < 0 ? trimmed : trimmed.slice(i + 1) || trimmed;
+  return shown(i < 0 ? trimmed : trimmed.slice(i + 1) || trimmed);
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const CONTROL = /[\x00-\x1f\x7f]/;
+const ESCAPES = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+
+/**
+ * A name as people read it, as the command line shows it: control characters escaped (\n, \t,
+ * \x1b), and in such a name a backslash doubled, so that two names never look the same.
+ */
+export function shown(text) {
+  if (typeof text !== 'string' || !CONTROL.test(text)) return text;
+  // eslint-disable-next-line no-control-regex -- the same
+  return text.replace(/[\\\x00-\x1f\x7f]/g, (c) =>
+    c === '\\' ? '\\\\' : (ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`),
+  );
 }
 
 /** Text or a dash. */

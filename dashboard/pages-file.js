@@ -42,8 +42,8 @@ function FileFacts({ file }) {
   return html`<dl class="facts facts-wide">
     <${Row} label="Status"><${Badge} kind=${file.status}>${file.status}<//><//>
     <${Row} label="ID">${file.id}<//>
-    <${Row} label="Source"><code class="break">${f.text(file.source)}</code><//>
-    <${Row} label="Warehouse path"><code class="break">${f.text(file.dest)}</code><//>
+    <${Row} label="Source"><code class="break">${f.text(f.shown(file.source))}</code><//>
+    <${Row} label="Warehouse path"><code class="break">${f.text(f.shown(file.dest))}</code><//>
     <${Row} label="SHA-256"><code class="break">${f.text(file.sha256)}</code><//>
     <${Row} label="Size"
       >${f.bytes(file.bytes)}${typeof file.bytes === 'number' ? ` (${f.count(file.bytes)} bytes)` : ''}<//
@@ -97,7 +97,15 @@ function HistoryList({ r }) {
           <span class="ev-time"><time datetime=${f.isoTime(e.at)}>${f.dateTime(e.at)}</time></span>
           ${' '}<span class="ev-type"><${Badge} kind=${e.type}>${e.type}<//></span> ${' '}<span
             class="ev-actor"
-            >${e.actor ? html`by <strong>${e.actor}</strong>` : 'by the daemon'}</span
+            >${
+              e.actor
+                ? html`by <strong>${e.actor}</strong>`
+                : // A step read from the row (claimed, moved, released) says no one: an
+                  // operator's part in it is the journal's event beside it (retried by ...).
+                  e.from === 'journal'
+                  ? 'by the daemon'
+                  : ''
+            }</span
           >
           ${' '}<span class="ev-detail">${detailText(e.detail)}</span>
         </li>`,

@@ -84,7 +84,9 @@ export function Inflight() {
   const store = useStore();
   const list = inflightList();
   const c = counts();
-  const total = c.inFlight;
+  // The files listed, or all of them when the daemon lists only the largest: the count of
+  // files in flight (c.inFlight) also counts those waiting for their batch.
+  const total = store.stats?.inflightTotal ?? list.length;
   return html`<div class="page">
     <${Panel} title="In flight">
       <p class="muted">

@@ -12,7 +12,8 @@ import {
   useStore,
   When,
 } from './components.js';
-import { counts, mayAct } from './store.js';
+import { useRef } from './vendor/hooks.mjs';
+import { counts, daemonState, mayAct } from './store.js';
 import * as f from './format.js';
 
 const REASONS = ['held', 'backoff', 'stabilizing', 'waiting'];
@@ -63,7 +64,12 @@ export function Pending({ params, navigate }) {
   const store = useStore();
   const c = counts();
   const reason = REASONS.includes(params.get('reason')) ? params.get('reason') : '';
-  const signal = `${store.changed.pending}/${c.pending}/${c.held}/${c.failed}`;
+  // Refetched when an event says the list changed: its counts, a pause, or, while files are
+  // stabilizing or waiting (their "stable for 3 of 5 s" moves with time), each stats event
+  // (every second; the loader fetches at most every 2 s).
+  const moving = useRef(false);
+  const paused = daemonState().pauses.length;
+  const signal = `${store.changed.pending}/${c.pending}/${c.held}/${c.failed}/${paused}/${moving.current ? store.stats?.at : ''}`;
   const { result, loading, reload } = useLoader(
     () => getJSON('/v1/pending?limit=1000'),
     store.reconnects,
@@ -72,6 +78,7 @@ export function Pending({ params, navigate }) {
   const act = mayAct();
   const data = result && result.ok ? result.data : null;
   const files = data ? data.files.filter((p) => reason === '' || p.reason === reason) : [];
+  moving.current = data !== null && data.files.some((p) => p.reason !== 'held');
   const onDone = (r) => r.ok && reload();
   const setReason = (event) => {
     const value = event.currentTarget.value;

@@ -2,6 +2,7 @@
 // since. Events mutate it in place; views are told at most every 250 ms (coalesced), so that
 // thousands of events per second cost one render per tick. Everything kept is bounded.
 import { getJSON, pendingIdOf } from './api.js';
+import { dateTime } from './format.js';
 
 export const SERIES_SECONDS = 3600;
 const RENDER_EVERY_MS = 250;
@@ -141,6 +142,9 @@ export async function loadSeries() {
     const liveFiles = s.files.slice();
     const liveBytes = s.bytes.slice();
     const liveEnd = s.end;
+    // What the page drew before (a daemon that restarted keeps only what it saw itself): each
+    // second the server has nothing for keeps the page's figure.
+    const before = liveEnd === null ? null : { end: liveEnd, files: liveFiles, bytes: liveBytes };
     s.files.fill(0);
     s.bytes.fill(0);
     // `end` is the end of the newest second: that second starts 1 s before it (an end given
@@ -150,6 +154,16 @@ export async function loadSeries() {
     for (let i = 0; i < n; i++) {
       s.files[SERIES_SECONDS - n + i] = Number(files[files.length - n + i]) || 0;
       s.bytes[SERIES_SECONDS - n + i] = Number(bytes[bytes.length - n + i]) || 0;
+    }
+    if (before !== null) {
+      for (let k = 0; k < SERIES_SECONDS; k++) {
+        const i = k - (s.end - before.end) / 1000;
+        if (i < 0 || i >= SERIES_SECONDS) continue;
+        if (s.files[i] === 0 && s.bytes[i] === 0) {
+          s.files[i] = before.files[k];
+          s.bytes[i] = before.bytes[k];
+        }
+      }
     }
     // Seconds the stream gave after the server's end are kept.
     if (liveEnd !== null && liveEnd > s.end) {
@@ -438,7 +452,15 @@ export function setConnection(state) {
 /** The stream opened again after a disconnection: what happened meanwhile is fetched. */
 export function reconnected() {
   store.reconnects += 1;
-  loadStatus();
+  // An error said while the daemon was away (an action that could not reach it) is old news.
+  if (store.toast.kind === 'error') toast('');
+  const startedAt = store.status && store.status.startedAt;
+  loadStatus().then(() => {
+    const now = store.status && store.status.startedAt;
+    if (startedAt && now && now !== startedAt) {
+      toast(`The daemon restarted at ${dateTime(now)}: what it did meanwhile is shown.`);
+    }
+  });
   loadSeries();
   loadInflight();
   notify();

@@ -98,25 +98,29 @@ export async function liveFigures(
   counts: Record<string, number>;
   resources: ResourceUse;
   inflightFiles: InFlightFile[];
+  inflightTotal: number;
 }> {
   const [t, resources] = await Promise.all([control.state.totals(), monitor.read(control.volumes)]);
   const pauses = pausesOf(control);
   const q = control.queue();
+  const counts = {
+    ingested: t.ingestedFiles,
+    ingestedBytes: t.ingestedBytes,
+    duplicates: t.duplicates,
+    quarantined: t.quarantined,
+    failed: q.backoff,
+    held: q.held,
+    pending: q.pending,
+    queued: q.queued,
+    inFlight: q.inflight,
+  };
+  const inflight = board.list(STATS_IN_FLIGHT);
   return {
     state: stateOf(control, pauses),
     pauses,
-    counts: {
-      ingested: t.ingestedFiles,
-      ingestedBytes: t.ingestedBytes,
-      duplicates: t.duplicates,
-      quarantined: t.quarantined,
-      failed: q.backoff,
-      held: q.held,
-      pending: q.pending,
-      queued: q.queued,
-      inFlight: q.inflight,
-    },
+    counts,
     resources,
-    inflightFiles: board.list(STATS_IN_FLIGHT).files,
+    inflightFiles: inflight.files,
+    inflightTotal: inflight.total,
   };
 }

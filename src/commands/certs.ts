@@ -78,6 +78,7 @@ function report(dir: string, serverNames: readonly string[], password: string): 
     'next: start the daemon with the control API, then ask it for its status:',
     `  ingestor run --input DIR --warehouse DIR --manifests DIR --api-port 8443 --tls-cert ${at('server.crt')} --tls-key ${at('server.key')} --tls-ca ${at('ca.crt')}`,
     `  curl --cacert ${at('ca.crt')} --cert ${at('admin.crt')} --key ${at('admin.key')} https://localhost:8443/v1/status`,
+    `  or open the dashboard, https://localhost:8443/, in a browser that has ${at('admin.p12')} imported and trusts ${at('ca.crt')}`,
     '',
   ].join('\n');
 }

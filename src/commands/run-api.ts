@@ -134,7 +134,7 @@ export async function startControlApi(
       certValidTo: new Date(api.tls.certValidTo).toISOString(),
       roles: api.roles === undefined ? 'from OU' : 'from --api-roles, then OU',
     },
-    `control API on https://${urlHost(api.host)}:${server.port}/v1/ (mutual TLS)`,
+    `control API on https://${urlHost(api.host)}:${server.port}/v1/, dashboard on https://${urlHost(api.host)}:${server.port}/ (mutual TLS)`,
   );
   return server;
 }

@@ -144,6 +144,7 @@ describe('the dashboard in a real browser', () => {
       const row = `[data-testid=inflight-row][data-source="${big}"]`;
       await page.waitFor(row, 'visible', 30_000);
       await page.click({ within: row, role: 'button', name: 'Cancel' });
+      await page.click({ role: 'button', name: 'Confirm' }); // it throws work away: confirmed
       await page.waitText('[data-testid=toast]', /cancel/i, 10_000);
       await page.waitFor(row, 'detached', 30_000);
       // The source stays whole, no partial copy is left, and the file is held.
