@@ -2,7 +2,7 @@
 import { getJSON } from './api.js';
 import { Chart, windowOf } from './charts.js';
 import { html, Panel, useLoader, useStore, When, Notice, TableBox } from './components.js';
-import { counts, inflightList, resources } from './store.js';
+import { counts, inflightList, resources, store } from './store.js';
 import * as f from './format.js';
 import { InflightTable } from './pages-inflight.js';
 
@@ -110,6 +110,8 @@ function Volume({ v }) {
 
 export function Resources({ r, c }) {
   if (!r) return html`<${Panel} title="Resources"><p class="muted">—</p><//>`;
+  // The limits in force (an operator's PUT /v1/limits reloads the status: daemon.limits).
+  const limits = store.status && store.status.limits;
   const delay = r.eventLoopDelayMs;
   return html`<${Panel} title="Resources">
     <dl class="facts">
@@ -133,8 +135,24 @@ export function Resources({ r, c }) {
       </div>
       <div>
         <dt>Queue depth</dt>
-        <dd>${f.count(c.queued)} queued, ${f.count(c.pending)} pending</dd>
+        <dd>
+          ${f.count(c.queued)} queued, ${f.count(c.pending)} pending, ${f.count(c.held)} held,
+          ${f.count(c.failed)} backing off
+        </dd>
       </div>
+      ${
+        limits
+          ? html`<div>
+              <dt>Limits</dt>
+              <dd>
+                concurrency ${f.count(limits.concurrency)}, batches of ${f.count(limits.batchSize)},
+                ${f.count(limits.maxRetries)} retries, stable for
+                ${f.count(limits.stabilitySeconds)} s, scans every
+                ${f.count(limits.scanIntervalSeconds)} s
+              </dd>
+            </div>`
+          : null
+      }
       <div>
         <dt>Open files</dt>
         <dd>${f.count(r.openFiles)}</dd>

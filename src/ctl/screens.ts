@@ -93,7 +93,7 @@ export function statusScreen(body: unknown, now = Date.now()): string {
   );
   const queue = obj(s.queue);
   lines.push(
-    `queue        ${cell(queue.queued)} queued, ${cell(queue.inflight)} in progress, ${cell(queue.pending)} pending (ctl pending says why)`,
+    `queue        ${cell(queue.queued)} queued, ${cell(queue.inflight)} in progress, ${cell(queue.pending)} pending, ${cell(queue.held)} held, ${cell(queue.backoff)} backing off (ctl pending says why)`,
     `limits       ${limitsLine(s.limits)}`,
   );
   const r = obj(s.resources);

@@ -56,7 +56,7 @@ describe("ctl's screens", () => {
           lastIngestAt: '2026-11-24T02:00:00.000Z',
           asOf: '2026-11-24T02:59:58.000Z',
         },
-        queue: { queued: 5, inflight: 2, pending: 9 },
+        queue: { queued: 5, inflight: 2, pending: 9, held: 1, backoff: 3 },
         limits: { concurrency: 16, batchSize: 256 },
         resources: {
           cpuPercent: 12.345,
@@ -83,7 +83,7 @@ describe("ctl's screens", () => {
         'quarantined  1',
         'in flight    2',
         'rolled back  0, vanished 4',
-        'queue        5 queued, 2 in progress, 9 pending (ctl pending says why)',
+        'queue        5 queued, 2 in progress, 9 pending, 1 held, 3 backing off (ctl pending says why)',
         'limits       concurrency 16, batch size 256',
         'resources    CPU 12.3%, memory 100.0 MiB (heap 20.0 MiB), event loop delay 1.2 ms mean, 16 ms p99, 40 open files, 1 inotify watch',
         '(counts as of 2s ago)',
