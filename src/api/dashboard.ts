@@ -111,7 +111,9 @@ export function dashboardRoutes(app: FastifyInstance): void {
     const body = Buffer.from(
       index.body.toString('utf8').replaceAll('"/assets/', `"/assets/${version}/`),
     );
-    assets.set('index.html', { ...index, body });
+    // Its tag is the build's: a page revalidated after a rebuild that changed only a script
+    // must not be a 304, or the browser would go on running the old build's files.
+    assets.set('index.html', { ...index, body, etag: `"${version}"` });
   }
   const missing = () =>
     new ApiError(

@@ -57,8 +57,10 @@ export class EventHub {
   #ingested = { files: 0, bytes: 0 };
   #lastStats = { at: 0, files: 0, bytes: 0 };
   readonly #figures: () => Promise<Record<string, unknown>>;
-  /** A stats event being put together (its figures read), so that two never overlap. */
-  #statsUnderWay = false;
+  /** The overview's figures being read for a stats event: never two reads at once. */
+  #figuresUnderWay = false;
+  /** Logged once until figures are read again. */
+  #figuresFailed = false;
 
   /**
    * A hub that follows the daemon from now on (the state's newest event); each `stats` event
@@ -210,19 +212,43 @@ export class EventHub {
   }
 
   #publishStats(): void {
-    if (this.#statsUnderWay) return;
-    this.#statsUnderWay = true;
+    // The figures read the state and the volumes: a hung volume (a statfs on a stuck NFS
+    // mount) must not stop the stats events, nor pile up reads. While a read is under way,
+    // events go out without figures; one that takes longer than a second goes out without.
+    if (this.#figuresUnderWay) {
+      this.#sendStats({});
+      return;
+    }
+    this.#figuresUnderWay = true;
+    let sent = false;
+    const send = (figures: Record<string, unknown>) => {
+      if (sent || this.#closed) return;
+      sent = true;
+      this.#sendStats(figures);
+    };
+    const late = setTimeout(() => send({}), STREAM_LIMITS.statsMs);
+    late.unref();
     void this.#figures()
-      .catch((error: unknown) => {
-        // The rates and the queue go out all the same; the counts when the state answers.
-        this.#log.debug({ event: 'api-stats-figures-failed', err: error }, 'stats: no figures');
-        return {};
-      })
-      .then((figures) => {
-        this.#statsUnderWay = false;
-        if (!this.#closed) this.#sendStats(figures);
-      })
-      .catch((error: unknown) => this.#log.warn({ err: error }, 'stats event failed'));
+      .then(
+        (figures) => {
+          this.#figuresFailed = false;
+          send(figures);
+        },
+        (error: unknown) => {
+          if (!this.#figuresFailed) {
+            this.#log.warn(
+              { event: 'api-stats-figures-failed', err: error },
+              `stats events go out without counts and resources: ${(error as Error).message}`,
+            );
+          }
+          this.#figuresFailed = true;
+          send({});
+        },
+      )
+      .finally(() => {
+        clearTimeout(late);
+        this.#figuresUnderWay = false;
+      });
   }
 
   #sendStats(figures: Record<string, unknown>): void {

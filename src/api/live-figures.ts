@@ -35,6 +35,19 @@ export function stateOf(control: DaemonControl, pauses: readonly unknown[]): str
   return phase === 'running' && pauses.length > 0 ? 'paused' : phase;
 }
 
+/** The events that end a file's flight. */
+const OUTCOMES = [
+  'file:committed',
+  'file:duplicate',
+  'file:quarantined',
+  'file:failed',
+  'file:deferred',
+  'file:cancelled',
+] as const;
+
+/** Progress kept at most: far more files than can be read at once (`--concurrency` <= 256). */
+const MAX_PROGRESS = 4096;
+
 /**
  * The last progress of each file being read (`file:progress`, a few times a second for a large
  * file), joined to the daemon's list of files in flight. Entries of files no longer in flight
@@ -43,15 +56,31 @@ export function stateOf(control: DaemonControl, pauses: readonly unknown[]): str
 export class ProgressBoard {
   readonly #progress = new Map<string, Progress>();
   readonly #control: DaemonControl;
-  readonly #listener = (e: Progress) => void this.#progress.set(e.source, e);
+  readonly #listener = (e: Progress) => {
+    this.#progress.set(e.source, e);
+    // Files that left flight unannounced (a vanished one) go oldest first: never more kept
+    // than files can be in flight at once.
+    if (this.#progress.size > MAX_PROGRESS) {
+      this.#progress.delete(this.#progress.keys().next().value!);
+    }
+  };
+  /** A file's outcome: its progress is over. */
+  readonly #done = (e: { source: string }) => void this.#progress.delete(e.source);
 
   constructor(control: DaemonControl) {
     this.#control = control;
     control.events.on('file:progress', this.#listener);
+    for (const outcome of OUTCOMES) control.events.on(outcome, this.#done);
+  }
+
+  /** Files whose progress is kept. */
+  get size(): number {
+    return this.#progress.size;
   }
 
   close(): void {
     this.#control.events.off('file:progress', this.#listener);
+    for (const outcome of OUTCOMES) this.#control.events.off(outcome, this.#done);
   }
 
   /** The files in flight, the largest first, at most `limit`, with their progress. */

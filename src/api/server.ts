@@ -113,10 +113,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   statusRoutes(app, control, monitor);
   fileRoutes(app, control.state);
   manifestLineRoutes(app, control.state);
-  const board = new ProgressBoard(control);
   // The totals are counted once, here, rather than at the first page (state/tally.ts).
   void control.state.totals().catch(() => undefined);
-  const hub = await EventHub.open(control, log, () => liveFigures(control, monitor, board));
+  const board = new ProgressBoard(control);
+  let hub: EventHub;
+  try {
+    hub = await EventHub.open(control, log, () => liveFigures(control, monitor, board));
+  } catch (error) {
+    board.close();
+    throw error;
+  }
   eventRoutes(app, hub);
   historyRoutes(app, control.state);
   pendingRoutes(app, control, board);

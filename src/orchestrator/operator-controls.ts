@@ -400,10 +400,6 @@ export class OperatorControls {
     return { held: this.#holds.size, backoff };
   }
 
-  /**
-   * Files seen and not taken, with why, at most `limit`: held first, then those backing off,
-   * then those not complete yet. `total` counts them all (the pending set is bounded).
-   */
   /** The files being hashed or placed, the largest first, at most `limit`, and how many. */
   inFlightFiles(limit: number): { files: InFlightView[]; total: number } {
     const busy = [...this.#inFlight.values()].filter((job) => job.hashing || job.placing);
@@ -420,6 +416,10 @@ export class OperatorControls {
     };
   }
 
+  /**
+   * Files seen and not taken, with why, at most `limit`: held first, then those backing off,
+   * then those not complete yet. `total` counts them all (the pending set is bounded).
+   */
   pendingFiles(limit: number): { files: PendingView[]; total: number } {
     return listPending(
       {

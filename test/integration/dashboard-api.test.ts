@@ -13,7 +13,9 @@ import { finished, manifestLines, waitForCommitted, writeOld } from '../helpers/
  * another site, and the figures its screens read.
  */
 /** A daemon that ingested a.csv, b.csv and a duplicate of a.csv; stopped after `body`. */
-async function withDaemon(body: (s: ApiSetup, port: number) => Promise<void>): Promise<void> {
+async function withDaemon(
+  body: (s: ApiSetup, port: number, daemonPid: number) => Promise<void>,
+): Promise<void> {
   const s = setUpApi();
   writeOld(path.join(s.d.input, 'a.csv'), 'alpha\n');
   writeOld(path.join(s.d.input, 'b.csv'), 'bravo\n');
@@ -21,7 +23,7 @@ async function withDaemon(body: (s: ApiSetup, port: number) => Promise<void>): P
   const { daemon, port } = await startWithApi(s.d, s.certs);
   try {
     await waitForCommitted(s.d.state, 3);
-    await body(s, port);
+    await body(s, port, daemon.pid!);
   } finally {
     daemon.kill('SIGTERM');
     const result = await finished(daemon);
@@ -60,6 +62,8 @@ describe('the dashboard server side', () => {
       const version = /"\/assets\/(v-[A-Za-z0-9_-]{12})\/app\.js"/.exec(html)?.[1];
       expect(version, html).toBeDefined();
       expect(html).toContain(`<link rel="modulepreload" href="/assets/${version}/store.js" />`);
+      // The page's tag is the build's: a rebuild that changes only a script is a new page.
+      expect(page.headers.etag).toBe(`"${version}"`);
       const cached = await call(s, port, s.user, 'GET', `/assets/${version}/app.js`);
       expect(cached.headers['cache-control']).toBe('public, max-age=31536000, immutable');
       for (const other of ['/assets/app.js', '/assets/v-AAAAAAAAAAAA/app.js']) {
@@ -100,7 +104,7 @@ describe('the dashboard server side', () => {
   });
 
   it("answers a file's manifest line, the last hour second by second, and stats events with counts, resources and files in flight", async () => {
-    await withDaemon(async (s, port) => {
+    await withDaemon(async (s, port, daemonPid) => {
       const files = ok<{ files: { id: number; status: string; source: string }[] }>(
         await call(s, port, s.user, 'GET', '/v1/files'),
       ).files;
@@ -117,6 +121,13 @@ describe('the dashboard server side', () => {
         await call(s, port, s.user, 'GET', `/v1/files/${duplicate.id}/manifest`),
       );
       expect(none).toMatchObject({ line: null, missing: expect.stringContaining('a duplicate') });
+      // Each lookup closes the manifest it read, found early or not.
+      const fds = () => fs.readdirSync(`/proc/${daemonPid}/fd`).length;
+      const before = fds();
+      for (let i = 0; i < 40; i += 1) {
+        ok(await call(s, port, s.user, 'GET', `/v1/files/${ingested.id}/manifest`));
+      }
+      expect(fds() - before).toBeLessThan(10);
       expectError(
         await call(s, port, s.user, 'GET', '/v1/files/999/manifest'),
         404,

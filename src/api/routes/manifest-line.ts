@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import type { FastifyInstance } from 'fastify';
-import { hasCode } from '../../errors.js';
+import { errnoCode, hasCode } from '../../errors.js';
 import type { FileRow } from '../../interfaces.js';
 import { formatLine, recordOf } from '../../manifest/manifest-line.js';
 import type { StateReader } from '../../state/store.js';
@@ -19,19 +19,20 @@ interface ManifestLineView {
 
 /** The number of the line of `file` that is `line` exactly (streamed), or undefined. */
 async function lineNumberOf(file: string, line: string): Promise<number | undefined> {
-  const lines = readline.createInterface({
-    input: fs.createReadStream(file, { encoding: 'utf8' }),
-    crlfDelay: Infinity,
-  });
-  let n = 0;
-  for await (const text of lines) {
-    n += 1;
-    if (text === line) {
-      lines.close();
-      return n;
+  const input = fs.createReadStream(file, { encoding: 'utf8' });
+  const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  try {
+    let n = 0;
+    for await (const text of lines) {
+      n += 1;
+      if (text === line) return n;
     }
+    return undefined;
+  } finally {
+    // Closing the lines leaves the file open: a line found early would leak its descriptor.
+    lines.close();
+    input.destroy();
   }
-  return undefined;
 }
 
 async function manifestLine(row: FileRow): Promise<ManifestLineView> {
@@ -63,6 +64,8 @@ async function manifestLine(row: FileRow): Promise<ManifestLineView> {
     };
   } catch (error) {
     if (hasCode(error, 'ENOENT')) return none(`${row.manifest} does not exist`);
+    const code = errnoCode(error);
+    if (code !== undefined) return none(`${row.manifest} cannot be read (${code})`);
     throw error;
   }
 }
