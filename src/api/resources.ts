@@ -2,17 +2,11 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
-import { errnoCode, hasCode } from '../errors.js';
+import { hasCode } from '../errors.js';
+import { volumeUse } from '../ops/volumes.js';
+import type { Volume, VolumeUse } from '../ops/volumes.js';
 
-/** A directory whose volume's free space the status shows. */
-export interface Volume {
-  readonly name: string;
-  readonly path: string;
-}
-
-export type VolumeUse =
-  | { name: string; path: string; freeBytes: number; totalBytes: number }
-  | { name: string; path: string; error: string };
+export type { Volume, VolumeUse } from '../ops/volumes.js';
 
 /** The daemon's use of the machine, as `GET /v1/status` shows it. */
 export interface ResourceUse {
@@ -74,16 +68,6 @@ async function countInotifyWatches(): Promise<number | null> {
     }
   }
   return watches;
-}
-
-async function volumeUse(volume: Volume): Promise<VolumeUse> {
-  try {
-    const s = await fs.promises.statfs(volume.path);
-    return { ...volume, freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
-  } catch (error) {
-    // A volume that went away or cannot be reached is a figure to show, not a failed request.
-    return { ...volume, error: errnoCode(error) ?? String(error) };
-  }
 }
 
 /**

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { DaemonControl, DaemonPhase } from '../api/control.js';
 import { followPage, replayPage, rowEventData } from '../api/durable-events.js';
 import type { ApiServer } from '../api/server.js';
@@ -9,6 +8,7 @@ import { ControlRefusal } from '../orchestrator/operator-controls.js';
 import type { Opening, Orchestrator } from '../orchestrator/orchestrator.js';
 import { Throughput } from '../orchestrator/throughput.js';
 import { systemClock } from '../clock.js';
+import { daemonVolumes } from '../ops/volumes.js';
 import { IngestorEvents } from '../events.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -70,12 +70,7 @@ function controlOf(
       pendingCapacity: o.pendingCapacity,
     }),
     startedAt,
-    volumes: [
-      { name: 'input', path: o.input },
-      { name: 'warehouse', path: o.warehouse },
-      { name: 'manifests', path: o.manifests },
-      { name: 'state', path: path.dirname(o.statePath) },
-    ],
+    volumes: daemonVolumes(o),
     state,
     events: opening.events,
     operatorPause: () => daemon()?.controls.operatorPause,

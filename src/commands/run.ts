@@ -12,6 +12,7 @@ import type { Opening } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
+import { daemonVolumes } from '../ops/volumes.js';
 import type { RunCommandOptions } from '../options/types.js';
 import { Progress, formatBytes, formatRates } from '../ops/progress.js';
 
@@ -54,12 +55,17 @@ export async function runCommand(
   const registry = new Registry();
   let ingestor: Orchestrator | undefined;
   let phase: 'starting' | 'recovering' | 'running' | 'stopping' = 'starting';
-  const unregister = registerMetrics(
-    registry,
+  const unregister = registerMetrics(registry, {
     events,
-    () => ingestor?.gauges(),
-    async () => ingestor?.countQuarantined(),
-  );
+    gauges: () => ingestor?.gauges(),
+    quarantined: async () => ingestor?.countQuarantined(),
+    controls: () => {
+      const controls = ingestor?.controls;
+      if (controls === undefined) return undefined;
+      return { operatorPaused: controls.operatorPause !== undefined, ...controls.waitingCounts() };
+    },
+    volumes: daemonVolumes(options),
+  });
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));
   const health = (): Health => {

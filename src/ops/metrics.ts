@@ -6,6 +6,8 @@ import { hasCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass } from '../interfaces.js';
 import type { SkipReason } from '../interfaces.js';
+import { volumeUse } from './volumes.js';
+import type { Volume, VolumeUse } from './volumes.js';
 
 /** Live figures the gauges read at scrape time. */
 export interface Gauges {
@@ -19,6 +21,12 @@ export interface Gauges {
   /** When the newest file was committed to the warehouse (ms since the epoch), if ever. */
   lastIngestAt: number | undefined;
 }
+
+type ControlFigures = NonNullable<ReturnType<MetricsSources['controls']>>;
+type VolumeSpace = Extract<VolumeUse, { freeBytes: number }>;
+
+/** Volumes read for one scrape serve the scrapes of this long (two gauges, one statfs each). */
+const VOLUMES_READ_MS = 500;
 
 /** What `ingestor_build_info` says. */
 export interface BuildInfo {
@@ -79,14 +87,21 @@ export function ingestorVersion(): string {
  * `quarantined` return undefined before the daemon is up (every gauge reads 0 then). Returns
  * the unsubscriber.
  */
-export function registerMetrics(
-  registry: Registry,
-  events: IngestorEvents,
-  gauges: () => Gauges | undefined,
+export interface MetricsSources {
+  events: IngestorEvents;
+  gauges: () => Gauges | undefined;
   /** Quarantined files not released, read from the state at each scrape. */
-  quarantined: () => Promise<number | undefined>,
-  build: BuildInfo = { version: ingestorVersion(), node: process.versions.node },
-): () => void {
+  quarantined: () => Promise<number | undefined>;
+  /** An operator's controls: their pause, held files, files backing off (undefined: not up). */
+  controls: () => { operatorPaused: boolean; held: number; backoff: number } | undefined;
+  /** The directories whose volumes' free and total bytes are exported. */
+  volumes: readonly Volume[];
+  build?: BuildInfo;
+}
+
+export function registerMetrics(registry: Registry, sources: MetricsSources): () => void {
+  const { events, gauges, quarantined, controls, volumes } = sources;
+  const build = sources.build ?? { version: ingestorVersion(), node: process.versions.node };
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges with a counter's `_total` suffix, which `promtool check
   // metrics` rejects; the per-type series (`nodejs_active_handles{type}`,
@@ -200,6 +215,63 @@ export function registerMetrics(
     'ingestor_last_ingest_timestamp_seconds',
     'Unix time of the newest commit of a file to the warehouse (0: none, or not known yet).',
     (g) => (g.lastIngestAt === undefined ? 0 : g.lastIngestAt / 1000),
+  );
+  const control = (name: string, help: string, read: (c: ControlFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const c = controls();
+        this.set(c === undefined ? 0 : read(c));
+      },
+    });
+  control('ingestor_operator_paused', "1 while an operator's pause is on (POST /v1/pause).", (c) =>
+    c.operatorPaused ? 1 : 0,
+  );
+  control(
+    'ingestor_held_files',
+    'Files an operator held or cancelled, until released.',
+    (c) => c.held,
+  );
+  control(
+    'ingestor_backoff_files',
+    'Files that failed and wait for their next try.',
+    (c) => c.backoff,
+  );
+  // Read at each scrape (a statfs per directory, at once), once for both gauges: a registry
+  // collects its metrics concurrently. A volume that cannot be read is left out of the scrape
+  // rather than failing it.
+  let reading: { at: number; uses: Promise<VolumeUse[]> } | undefined;
+  const volumeUses = () => {
+    const now = Date.now();
+    if (reading === undefined || now - reading.at > VOLUMES_READ_MS) {
+      reading = { at: now, uses: Promise.all(volumes.map(volumeUse)) };
+    }
+    return reading.uses;
+  };
+  const volumeGauge = (name: string, help: string, read: (v: VolumeSpace) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['volume'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const v of await volumeUses()) {
+          if ('freeBytes' in v) this.set({ volume: v.name }, read(v));
+        }
+      },
+    });
+  volumeGauge(
+    'ingestor_volume_free_bytes',
+    'Bytes this user may still write on the volume of each directory (input, warehouse, manifests, state).',
+    (v) => v.freeBytes,
+  );
+  volumeGauge(
+    'ingestor_volume_size_bytes',
+    'Size of the volume of each directory (input, warehouse, manifests, state).',
+    (v) => v.totalBytes,
   );
   new Gauge({
     name: 'ingestor_build_info',

@@ -95,11 +95,13 @@ describe('metrics from the start', () => {
     expect(counters.length).toBeGreaterThanOrEqual(8);
     for (const name of counters)
       expect(text, name).toMatch(new RegExp(`^${name}(\\{.*\\})? 0$`, 'm'));
-    // And every ingestor series is 0 but the scans (one ran at start) and build_info.
+    // And every ingestor series is 0 but the scans (one ran at start), build_info and the
+    // volumes' sizes (alerts.test.ts checks those against statfs).
     const samples = text
       .split('\n')
       .filter((l) => l.startsWith('ingestor_'))
-      .filter((l) => !l.startsWith('ingestor_scan_duration_seconds'));
+      .filter((l) => !l.startsWith('ingestor_scan_duration_seconds'))
+      .filter((l) => !l.startsWith('ingestor_volume_'));
     for (const line of samples) {
       if (line.startsWith('ingestor_build_info')) continue;
       expect(line).toMatch(/ 0$/);
@@ -110,6 +112,9 @@ describe('metrics from the start', () => {
       'ingestor_pending_files',
       'ingestor_quarantined_files',
       'ingestor_paused',
+      'ingestor_operator_paused',
+      'ingestor_held_files',
+      'ingestor_backoff_files',
       'ingestor_last_ingest_timestamp_seconds',
     ]) {
       expect(metricValue(text, name), name).toBe(0);
