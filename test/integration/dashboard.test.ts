@@ -49,16 +49,24 @@ async function expectNoProblems(page: Page): Promise<void> {
   expect(await page.problems()).toEqual([]);
 }
 
+/**
+ * A daemon whose input is on a disk it reads at `readBytesPerSecond` (a throttled loop device)
+ * and whose warehouse is a tmpfs: a large file is copied slowly. And a browser.
+ */
+async function slowSetUp(readBytesPerSecond: number) {
+  const s = setUpApi({ tmpfsWarehouse: true });
+  const disk = slowDisk(s.d.root, { sizeBytes: 320 * MiB, readBytesPerSecond });
+  const d = { ...s.d, input: path.join(disk.dir, 'in') };
+  fs.mkdirSync(d.input);
+  const { daemon, port } = await startWithApi(d, s.certs);
+  disk.limit(daemon.pid!);
+  return { s, d, disk, daemon, port, browser: await Browser.start(s) };
+}
+
 describe('the dashboard in a real browser', () => {
   it('live progress: a slow cross-filesystem copy shows a bar that advances without a reload, then the file is among the recent ingests and the counters and the chart move', async () => {
-    const s = setUpApi({ tmpfsWarehouse: true });
     // The input on a disk the daemon reads at 40 MiB/s: the 240 MiB copy takes about 6 s.
-    const disk = slowDisk(s.d.root, { sizeBytes: 320 * MiB, readBytesPerSecond: 40 * MiB });
-    const d = { ...s.d, input: path.join(disk.dir, 'in') };
-    fs.mkdirSync(d.input);
-    const { daemon, port } = await startWithApi(d, s.certs);
-    disk.limit(daemon.pid!);
-    const browser = await Browser.start(s);
+    const { s, d, disk, daemon, port, browser } = await slowSetUp(40 * MiB);
     try {
       const page = await browser.open(s, port, 'admin');
       await page.goto('#/');
@@ -128,13 +136,7 @@ describe('the dashboard in a real browser', () => {
   }, 180_000);
 
   it('cancel on an in-flight file leaves its source in place and the file held', async () => {
-    const s = setUpApi({ tmpfsWarehouse: true });
-    const disk = slowDisk(s.d.root, { sizeBytes: 320 * MiB, readBytesPerSecond: 20 * MiB });
-    const d = { ...s.d, input: path.join(disk.dir, 'in') };
-    fs.mkdirSync(d.input);
-    const { daemon, port } = await startWithApi(d, s.certs);
-    disk.limit(daemon.pid!);
-    const browser = await Browser.start(s);
+    const { s, d, disk, daemon, port, browser } = await slowSetUp(20 * MiB);
     try {
       const page = await browser.open(s, port, 'admin');
       await page.goto('#/inflight');

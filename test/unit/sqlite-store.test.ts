@@ -184,6 +184,23 @@ describe('SQLite state', () => {
   });
 });
 
+/** A file of 40 bytes quarantined (its row committed) at 10. */
+function quarantine(store: ReturnType<typeof openSqliteState>) {
+  const q = store.recordQuarantine(
+    {
+      sha256: '',
+      source: 'e',
+      dest: '/q/e',
+      sidecar: null,
+      identity: { device: 1, inode: 3, size: 40, mtimeMs: 1 },
+      error: 'bad',
+    },
+    10,
+  );
+  store.finish([{ id: q.id, status: 'committed' }], 10);
+  return q;
+}
+
 describe('the totals kept as rows change', () => {
   /** What a fresh count of the rows says: another store on the same file, never asked before. */
   const counted = (file: string) => {
@@ -217,18 +234,7 @@ describe('the totals kept as rows change', () => {
     );
     const [dup] = store.claim([sized('1', 'd', 10)], 8, place);
     store.finish([{ id: dup!.outcome === 'duplicate' ? dup!.row.id : -1, status: 'committed' }], 9);
-    const q = store.recordQuarantine(
-      {
-        sha256: '',
-        source: 'e',
-        dest: '/q/e',
-        sidecar: null,
-        identity: { device: 1, inode: 3, size: 40, mtimeMs: 1 },
-        error: 'bad',
-      },
-      10,
-    );
-    store.finish([{ id: q.id, status: 'committed' }], 10);
+    const q = quarantine(store);
     expect(store.totals()).toEqual(counted(file));
     expect(store.totals()).toMatchObject({
       ingestedFiles: 2,
@@ -249,18 +255,7 @@ describe('the totals kept as rows change', () => {
   it('are counted again when another process wrote the state (ingestor retry beside the daemon)', () => {
     const file = statePath();
     const store = openSqliteState(file);
-    const q = store.recordQuarantine(
-      {
-        sha256: '',
-        source: 'e',
-        dest: '/q/e',
-        sidecar: null,
-        identity: { device: 1, inode: 3, size: 40, mtimeMs: 1 },
-        error: 'bad',
-      },
-      10,
-    );
-    store.finish([{ id: q.id, status: 'committed' }], 10);
+    const q = quarantine(store);
     expect(store.totals().quarantined).toBe(1);
     const other = new Database(file);
     other.prepare(`UPDATE files SET status = 'released' WHERE id = ?`).run(q.id);
