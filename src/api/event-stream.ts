@@ -7,6 +7,7 @@ import { EventRing, formatEventId } from './event-ring.js';
 import type { EventId, StampedEvent } from './event-ring.js';
 import { STREAM_LIMITS, StreamClient, frameOf, matches, subjectOf } from './stream-client.js';
 import type { StreamFilter } from './stream-client.js';
+import { StatsEvents } from './stats-events.js';
 import { followDaemonEvents, isReplayed } from './stream-events.js';
 
 type Payload<K extends keyof IngestorEventMap> = IngestorEventMap[K][0];
@@ -41,7 +42,7 @@ export class EventHub {
   readonly #unfollow: () => void;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #poll: NodeJS.Timeout;
-  #stats: NodeJS.Timeout | undefined;
+  readonly #stats: StatsEvents;
   #seq = 0;
   /** The state's cursor after the last durable event sent; where this run began following. */
   #cursor: string;
@@ -53,14 +54,6 @@ export class EventHub {
   #again = false;
   #followFailed = false;
   #closed = false;
-  /** Files and bytes ingested so far, and at the last stats event: the rates' source. */
-  #ingested = { files: 0, bytes: 0 };
-  #lastStats = { at: 0, files: 0, bytes: 0 };
-  readonly #figures: () => Promise<Record<string, unknown>>;
-  /** The overview's figures being read for a stats event: never two reads at once. */
-  #figuresUnderWay = false;
-  /** Logged once until figures are read again. */
-  #figuresFailed = false;
 
   /**
    * A hub that follows the daemon from now on (the state's newest event); each `stats` event
@@ -82,7 +75,9 @@ export class EventHub {
   ) {
     this.#control = control;
     this.#log = log;
-    this.#figures = figures;
+    this.#stats = new StatsEvents(control, log, figures, (data) =>
+      this.#publish({ type: 'stats', data }, this.#cursor),
+    );
     this.#cursor = cursor;
     this.#startCursor = cursor;
     const unfollow = followDaemonEvents(
@@ -90,11 +85,7 @@ export class EventHub {
       (payload) => this.#publish(payload, this.#cursor),
       () => this.#follow(),
     );
-    const committed = (e: Payload<'file:committed'>) => {
-      this.#ingested.files += 1;
-      this.#ingested.bytes += e.bytes;
-      this.#keep(e.id, liveIngested(e));
-    };
+    const committed = (e: Payload<'file:committed'>) => this.#keep(e.id, liveIngested(e));
     const duplicate = (e: Payload<'file:duplicate'>) => this.#keep(e.id, liveDuplicate(e));
     const quarantined = (e: Payload<'file:quarantined'>) => this.#keep(e.id, liveQuarantined(e));
     control.events.on('file:committed', committed);
@@ -211,75 +202,6 @@ export class EventHub {
     })();
   }
 
-  #publishStats(): void {
-    // The figures read the state and the volumes: a hung volume (a statfs on a stuck NFS
-    // mount) must not stop the stats events, nor pile up reads. While a read is under way,
-    // events go out without figures; one that takes longer than a second goes out without.
-    if (this.#figuresUnderWay) {
-      this.#sendStats({});
-      return;
-    }
-    this.#figuresUnderWay = true;
-    let sent = false;
-    const send = (figures: Record<string, unknown>) => {
-      if (sent || this.#closed) return;
-      sent = true;
-      this.#sendStats(figures);
-    };
-    const late = setTimeout(() => send({}), STREAM_LIMITS.statsMs);
-    late.unref();
-    void this.#figures()
-      .then(
-        (figures) => {
-          this.#figuresFailed = false;
-          send(figures);
-        },
-        (error: unknown) => {
-          if (!this.#figuresFailed) {
-            this.#log.warn(
-              { event: 'api-stats-figures-failed', err: error },
-              `stats events go out without counts and resources: ${(error as Error).message}`,
-            );
-          }
-          this.#figuresFailed = true;
-          send({});
-        },
-      )
-      .finally(() => {
-        clearTimeout(late);
-        this.#figuresUnderWay = false;
-      });
-  }
-
-  #sendStats(figures: Record<string, unknown>): void {
-    const now = Date.now();
-    const seconds = Math.max(0.001, (now - this.#lastStats.at) / 1000);
-    const { files, bytes } = this.#ingested;
-    const queue = this.#control.queue();
-    // An operator's pause first, as /v1/status shows it; then a failing volume's.
-    const operator = this.#control.operatorPause();
-    const paused =
-      operator === undefined ? this.#control.pausedReason() : `by an operator (${operator.by})`;
-    this.#publish(
-      {
-        type: 'stats',
-        data: {
-          at: now,
-          filesPerSecond: Math.round(((files - this.#lastStats.files) / seconds) * 1000) / 1000,
-          bytesPerSecond: Math.round((bytes - this.#lastStats.bytes) / seconds),
-          queued: queue.queued,
-          inflight: queue.inflight,
-          pending: queue.pending,
-          paused: paused !== undefined,
-          pausedReason: paused ?? null,
-          ...figures,
-        },
-      },
-      this.#cursor,
-    );
-    this.#lastStats = { at: now, files, bytes };
-  }
-
   #drop = (client: StreamClient, queued: number): void => {
     this.#log.warn(
       { event: 'api-stream-dropped', subject: client.subject, queuedBytes: queued },
@@ -291,10 +213,7 @@ export class EventHub {
 
   #detach(client: StreamClient): void {
     if (!this.#clients.delete(client)) return;
-    if (this.#clients.size === 0 && this.#stats !== undefined) {
-      clearInterval(this.#stats);
-      this.#stats = undefined;
-    }
+    if (this.#clients.size === 0) this.#stats.stop();
   }
 
   /**
@@ -316,11 +235,7 @@ export class EventHub {
     const client = new StreamClient(raw, filter, subject, this.#drop);
     this.#clients.add(client);
     raw.on('close', () => this.#detach(client));
-    if (this.#stats === undefined) {
-      this.#lastStats = { at: Date.now(), ...this.#ingested };
-      this.#stats = setInterval(() => this.#publishStats(), STREAM_LIMITS.statsMs);
-      this.#stats.unref();
-    }
+    this.#stats.start();
     // What the ring holds now is taken at once: later events reach the client's backlog.
     const plan = this.#plan(lastEventId);
     try {
@@ -416,7 +331,7 @@ export class EventHub {
     this.#unfollow();
     clearInterval(this.#heartbeat);
     clearInterval(this.#poll);
-    if (this.#stats !== undefined) clearInterval(this.#stats);
+    this.#stats.close();
     for (const client of this.#clients) {
       client.flush();
       client.raw.end();

@@ -12,6 +12,8 @@ import type { Backoff, FailurePolicy } from './failure-policy.js';
 import { listPending } from './pending-list.js';
 import type { PendingView } from './pending-list.js';
 import type { Scheduler } from './scheduler.js';
+import { InFlightJobs } from './in-flight.js';
+import type { InFlightJob, InFlightView } from './in-flight.js';
 import { OPERATOR_PAUSE_KEY } from '../state/settings.js';
 import type { StoredOperatorPause } from '../state/settings.js';
 import { ControlRefusal, ROW_ID, notPending } from './control-refusal.js';
@@ -26,31 +28,6 @@ export type { RetryDone, RetryFilter, RetryManyDone } from './operator-retries.j
 
 /** An operator's pause: who asked and since when (ms). */
 export type OperatorPause = StoredOperatorPause;
-
-/** A file submitted and not settled: what a cancel reaches. */
-export interface InFlightJob {
-  readonly candidate: Candidate;
-  /** Aborted by a cancel: a copy stops at its next chunk. */
-  readonly controller: AbortController;
-  /** Hashing began (its slot was given). */
-  hashing: boolean;
-  /** Claimed or about to be: past the point where a cancel can stop it. */
-  placing: boolean;
-  cancelled: boolean;
-  /** When hashing began (ms), once it has. */
-  hashingSince?: number;
-}
-
-/** A file being read, hashed, copied or placed, as the dashboard lists it. */
-export interface InFlightView {
-  /** Its pending id (a cancel's id). */
-  id: string;
-  source: string;
-  bytes: number;
-  phase: 'hashing' | 'placing';
-  /** When hashing began (ms). */
-  since: number | null;
-}
 
 export interface OperatorControlsDeps {
   store: Pick<
@@ -86,7 +63,7 @@ export interface OperatorControlsDeps {
 export class OperatorControls {
   readonly #d: OperatorControlsDeps;
   readonly #holds = new Map<string, Hold>();
-  readonly #inFlight = new Map<string, InFlightJob>();
+  readonly #inFlight = new InFlightJobs();
   #pause: OperatorPause | undefined;
   readonly #retries: OperatorRetries;
   readonly #resumed = new Signal();
@@ -134,20 +111,11 @@ export class OperatorControls {
 
   /** Records that a file is in flight; `settled` forgets it. */
   track(candidate: Candidate): InFlightJob {
-    const job: InFlightJob = {
-      candidate,
-      controller: new AbortController(),
-      hashing: false,
-      placing: false,
-      cancelled: false,
-    };
-    this.#inFlight.set(pathKey(candidate.path), job);
-    return job;
+    return this.#inFlight.track(candidate);
   }
 
   settled(job: InFlightJob): void {
-    const key = pathKey(job.candidate.path);
-    if (this.#inFlight.get(key) === job) this.#inFlight.delete(key);
+    this.#inFlight.settled(job);
   }
 
   /** Writes a journal event; a failure to write it is logged, never the caller's failure. */
@@ -402,18 +370,7 @@ export class OperatorControls {
 
   /** The files being hashed or placed, the largest first, at most `limit`, and how many. */
   inFlightFiles(limit: number): { files: InFlightView[]; total: number } {
-    const busy = [...this.#inFlight.values()].filter((job) => job.hashing || job.placing);
-    busy.sort((a, b) => b.candidate.identity.size - a.candidate.identity.size);
-    return {
-      total: busy.length,
-      files: busy.slice(0, limit).map((job) => ({
-        id: pendingId(job.candidate.path),
-        source: displayPath(job.candidate.path),
-        bytes: job.candidate.identity.size,
-        phase: job.placing ? 'placing' : 'hashing',
-        since: job.hashingSince ?? null,
-      })),
-    };
+    return this.#inFlight.list(limit);
   }
 
   /**
