@@ -23,6 +23,11 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_CANCELLED:
     'an operator cancelled the file while it was read; it is held until released',
   INGEST_ERR_STOPPING: 'the daemon is stopping: the file waits in the input for the next start',
+  INGEST_ERR_TOO_LARGE: 'the file is larger than --max-file-size; it is quarantined unread',
+  INGEST_ERR_LOW_SPACE:
+    'an output volume has less free space than --min-free-space; ingestion pauses until it has more',
+  INGEST_ERR_READ_STALLED:
+    'a read made no progress for --read-stall-timeout seconds (a hung mount); it is abandoned and retried',
   INGEST_ERR_HASHER_STOPPED:
     "the thread reading the file stopped (not the file's fault); it is read again",
 } as const);

@@ -33,7 +33,11 @@ const CHANGED_CODES: ReadonlySet<string> = new Set([
 export function classifyFailure(error: unknown): FailureClass {
   const code = errnoCode(error);
   if (code !== undefined && CHANGED_CODES.has(code)) return 'changed';
-  if (code === 'INGEST_ERR_NOT_REGULAR' || code === 'INGEST_ERR_SOURCE_IMMOVABLE') {
+  if (
+    code === 'INGEST_ERR_NOT_REGULAR' ||
+    code === 'INGEST_ERR_SOURCE_IMMOVABLE' ||
+    code === 'INGEST_ERR_TOO_LARGE'
+  ) {
     return 'quarantine';
   }
   if (error instanceof SourceReadError) {

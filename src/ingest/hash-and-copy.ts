@@ -5,6 +5,7 @@ import { IngestError } from '../errors.js';
 import { unlinkIfExists } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
 import type { ResolvedOptions } from '../options.js';
+import { formatBytes } from '../ops/human-units.js';
 import { displayPath } from '../paths.js';
 import type { Hasher } from './hash-pool.js';
 import type { ReadResult } from './hasher.js';
@@ -42,6 +43,14 @@ export interface HashAndCopyDeps {
   events: IngestorEvents;
   /** Runs a copy: one at a time while a pause for a full volume probes (see `Pause`). */
   runCopy(copy: () => Promise<ReadResult>): Promise<ReadResult>;
+  /**
+   * Resolves when the output volumes have room for a copy of `copyBytes` (0: a rename) above
+   * `--min-free-space`, pausing ingestion until then; `done` once the copy is written or failed.
+   */
+  space: {
+    whenRoom(candidate: Candidate, copyBytes: number): Promise<void>;
+    done(copyBytes: number): void;
+  };
 }
 
 /**
@@ -85,6 +94,14 @@ export async function hashAndCopy(
   signal?: AbortSignal,
 ): Promise<HashedFile> {
   const { hasher, tmpDir, unseen: unseenVolumes } = deps;
+  const { maxFileSize } = deps.options;
+  if (maxFileSize !== undefined && candidate.identity.size > maxFileSize) {
+    // Never read, never copied: quarantined whole, beside the input or in place.
+    throw new IngestError(
+      'INGEST_ERR_TOO_LARGE',
+      `${displayPath(candidate.path)} is ${formatBytes(candidate.identity.size)} (${candidate.identity.size} bytes), larger than --max-file-size ${formatBytes(maxFileSize)}`,
+    );
+  }
   const completedAt = deps.clock();
   const linked = candidate.links > 1;
   // Where writers cannot be seen, a writer may still hold the file: a copy keeps what it
@@ -107,6 +124,8 @@ export async function hashAndCopy(
       deps.options.mode === 'stability',
       signal,
     );
+  const copyBytes = tmp === null ? 0 : candidate.identity.size;
+  await deps.space.whenRoom(candidate, copyBytes);
   let read: ReadResult;
   try {
     read = await (tmp !== null ? deps.runCopy(hash) : hash());
@@ -115,6 +134,8 @@ export async function hashAndCopy(
     // copy must never be left to fill the volume.
     if (tmp !== null) await unlinkIfExists(tmp);
     throw error;
+  } finally {
+    deps.space.done(copyBytes);
   }
   const lease = read.leaseFd === null ? null : deps.leases.adopt(read.leaseFd);
   try {

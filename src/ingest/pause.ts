@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode } from '../errors.js';
 import { unlinkIfExists } from '../fsutil.js';
@@ -8,6 +9,7 @@ import type { ReadResult } from './hasher.js';
 import type { Entry, StepDeps } from './outcome.js';
 import { recover } from './recovery.js';
 import { Signal } from './signal.js';
+import type { LowSpaceError } from './space-floor.js';
 
 /** Timers wait at most this long before the clock is read again. */
 const MAX_TIMER_MS = 1_000;
@@ -15,6 +17,11 @@ const MAX_TIMER_MS = 1_000;
 /** Pauses start at 1 s and double up to 30 s (with jitter) while the failure persists. */
 const PAUSE_BASE_MS = 1_000;
 const PAUSE_CAP_MS = 30_000;
+/**
+ * Below the free-space floor, files waiting to be read look at the free space this often:
+ * reading it costs nothing, and an operator who freed some expects ingestion back at once.
+ */
+const LOW_SPACE_CHECK_MS = 1_000;
 
 /** What pausing and settling need from the pipeline. */
 export type PauseDeps = Omit<StepDeps, 'crash'>;
@@ -45,6 +52,8 @@ export class Pause {
   #stopping = false;
   /** Notified when a pause begins, is renewed or ends (by its time or by a resume), and at a stop. */
   readonly #changed = new Signal();
+  /** An output volume is below `--min-free-space` (see `lowSpace`). */
+  #lowSpace: { error: LowSpaceError; since: number } | undefined;
   /** Notifies `#changed` when the pause's time is up; armed only while someone waits for it. */
   #endTimer: NodeJS.Timeout | undefined;
 
@@ -69,7 +78,61 @@ export class Pause {
 
   /** Why ingestion is paused, or undefined. */
   get pausedReason(): string | undefined {
-    return this.#pause?.reason;
+    return this.#pause?.reason ?? this.#lowSpace?.error.message;
+  }
+
+  /**
+   * The free-space floor is crossed (`error`: the volume and its free space), or no longer
+   * (undefined). One warn line and a `pipeline:paused` event when it is crossed, one info line
+   * and `pipeline:resumed` when files are let in again. Unlike a failed write's pause, batches
+   * of files already read go on: they were admitted with room for them.
+   */
+  lowSpace(error: LowSpaceError | undefined): void {
+    const low = this.#lowSpace;
+    if (error === undefined) {
+      if (low === undefined) return;
+      this.#lowSpace = undefined;
+      const pausedMs = this.#d.clock() - low.since;
+      this.#d.logger.info(
+        { event: 'resumed', pausedMs, volume: low.error.volume },
+        `ingestion resumed: ${low.error.volume} volume has room again`,
+      );
+      this.#d.events.emit('pipeline:resumed', { pausedMs });
+      this.#notifyChanged();
+      return;
+    }
+    // The same crossing: its reason says the free space now (for /healthz and status).
+    if (low !== undefined) {
+      low.error = error;
+      return;
+    }
+    this.#lowSpace = { error, since: this.#d.clock() };
+    this.#pauseCount += 1;
+    const { code, message: reason } = error;
+    this.#d.logger.warn(
+      {
+        event: 'paused',
+        err: reason,
+        code,
+        volume: error.volume,
+        path: error.path,
+        freeBytes: error.freeBytes,
+        floorBytes: error.floorBytes,
+      },
+      `ingestion paused: ${reason}; sources stay in the input`,
+    );
+    this.#d.events.emit('pipeline:paused', { reason, code, retryInMs: LOW_SPACE_CHECK_MS });
+    this.#notifyChanged();
+  }
+
+  /** Resolves after the free space is worth reading again; throws INGEST_ERR_STOPPING when stopping. */
+  async whenSpaceMayBeBack(): Promise<void> {
+    if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
+    await Promise.race([
+      sleep(LOW_SPACE_CHECK_MS, undefined, { ref: false }),
+      this.#changed.wait(),
+    ]);
+    if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
   }
 
   /** Whether a pause has begun and no batch has got through since (its time may be up). */

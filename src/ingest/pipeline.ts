@@ -16,6 +16,9 @@ import type { HashedFile, Outcome, StepDeps } from './outcome.js';
 import { Pause } from './pause.js';
 import type { QuarantineDeps } from './quarantine.js';
 import { quarantine } from './quarantine.js';
+import { FreeSpaceFloor } from './space-floor.js';
+import { formatBytes } from '../ops/human-units.js';
+import { displayPath } from '../paths.js';
 
 // Their home is outcome.ts; importers of the pipeline find them here too.
 export type { HashedFile, Outcome } from './outcome.js';
@@ -40,15 +43,20 @@ export class Pipeline {
   readonly #queue: GroupCommit;
   readonly #hashing: HashAndCopyDeps;
   readonly #quarantining: QuarantineDeps;
+  readonly #options: PipelineDeps['options'];
+  readonly #logger: PipelineDeps['logger'];
 
   private constructor(
     deps: PipelineDeps,
     tmpDir: string,
     warehouseDevice: number,
     quarantineDevice: number,
+    floor: FreeSpaceFloor | undefined,
   ) {
     // Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts).
     const copyDevices = new Set<number>();
+    this.#options = deps.options;
+    this.#logger = deps.logger;
     this.#unseen = new UnseenVolumes(deps.logger, deps.events);
     this.#pause = new Pause(deps);
     const batch: BatchDeps = {
@@ -70,6 +78,11 @@ export class Pipeline {
       unseen: this.#unseen,
       needsCopy: (device) => device !== warehouseDevice || copyDevices.has(device),
       runCopy: (copy) => this.#pause.runCopy(copy),
+      space: {
+        whenRoom: (candidate, copyBytes) =>
+          floor === undefined ? Promise.resolve() : this.#whenRoom(floor, candidate, copyBytes),
+        done: (copyBytes) => floor?.done(copyBytes),
+      },
     };
     this.#quarantining = { ...deps, quarantineDevice };
   }
@@ -81,7 +94,10 @@ export class Pipeline {
     await ensureOutputDir('quarantine-dir', deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);
     const quarantine = await fs.promises.stat(deps.options.quarantineDir);
-    return new Pipeline(deps, tmpDir, dev, quarantine.dev);
+    const { minFreeSpace } = deps.options;
+    const floor =
+      minFreeSpace === undefined ? undefined : FreeSpaceFloor.create(minFreeSpace, deps.options);
+    return new Pipeline(deps, tmpDir, dev, quarantine.dev, floor);
   }
 
   /** Backoff steps taken by pauses so far (a pass counts those that let nothing in). */
@@ -136,6 +152,29 @@ export class Pipeline {
   startPaused(error: unknown, openIntents: number): void {
     this.#pause.startPaused(error, openIntents);
     this.#queue.kick();
+  }
+
+  /**
+   * Waits until `--min-free-space` lets the file be read (see FreeSpaceFloor): the pause while a
+   * volume is low, a wait of its own while only this file's copy would not fit. A `--once` pass
+   * does not wait for space: the file fails as on a full volume, and the pass ends.
+   */
+  async #whenRoom(floor: FreeSpaceFloor, candidate: Candidate, copyBytes: number): Promise<void> {
+    let toldTooBig = false;
+    for (;;) {
+      const admission = floor.admit(copyBytes);
+      this.#pause.lowSpace(admission.kind === 'low' ? admission.error : undefined);
+      if (admission.kind === 'admitted') return;
+      if (admission.kind === 'low' && this.#options.once) throw admission.error;
+      if (admission.kind === 'too-big' && !toldTooBig) {
+        toldTooBig = true;
+        this.#logger.warn(
+          { event: 'waiting-for-space', source: displayPath(candidate.path), why: admission.why },
+          `${displayPath(candidate.path)} (${formatBytes(copyBytes)}) waits: ${admission.why}; smaller files go on`,
+        );
+      }
+      await this.#pause.whenSpaceMayBeBack();
+    }
   }
 
   /** Reads, hashes and copies a complete file under a read lease: see `hashAndCopy`. */

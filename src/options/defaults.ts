@@ -37,9 +37,21 @@ export const defaults = {
   pendingCapacity: 50_000,
   /** `--stats-interval`: seconds between stats log lines. */
   statsIntervalSeconds: 60,
+  /** `--read-stall-timeout`: seconds a read may make no progress before it is abandoned. */
+  readStallSeconds: 60,
+  /** `--priority`: none; every file has priority 0. */
+  priority: [],
 } as const satisfies Omit<
   Required<IngestorOptions>,
-  'input' | 'warehouse' | 'manifests' | 'statePath' | 'duplicatesDir' | 'quarantineDir'
+  | 'input'
+  | 'warehouse'
+  | 'manifests'
+  | 'statePath'
+  | 'duplicatesDir'
+  | 'quarantineDir'
+  | 'maxFileSize'
+  | 'minFreeSpace'
+  | 'maxBytesPerSecond'
 >;
 
 /** Defaults of the flags that are not ingest options: the daemon's, and `list`'s. */

@@ -159,7 +159,37 @@ export const RUN_NUMBERS: readonly RunNumber[] = [
     describe: 'seconds between two stats log lines',
     max: MAX_TIMER_SECONDS,
   },
+  {
+    flag: 'read-stall-timeout',
+    key: 'readStallSeconds',
+    integer: false,
+    describe:
+      'seconds a read may make no progress (a hung mount) before it is abandoned and retried',
+    max: MAX_TIMER_SECONDS,
+  },
 ];
+
+/** The limits of `run` given as sizes (`50MiB`) and the priorities: strings, checked at resolution. */
+const LIMIT_FLAGS: Record<string, FlagSpec> = {
+  'max-file-size': {
+    type: 'string',
+    describe: 'quarantine larger files unread (bytes, or 2GiB, 500MB)',
+  },
+  'min-free-space': {
+    type: 'string',
+    describe:
+      'pause before warehouse, manifests or state volume has less free (bytes, 5GiB, or 10%)',
+  },
+  'max-bytes-per-second': {
+    type: 'string',
+    describe: 'read at most this much per second, all files together (bytes, or 50MiB)',
+  },
+  // Repeatable, one rule per --priority, as --exclude.
+  priority: {
+    type: 'string',
+    describe: 'GLOB=N: complete files matching GLOB go first, highest N first (repeatable)',
+  },
+};
 
 /** The control API of `run`: off unless --api-port is given; mutual TLS, always. */
 const API_FLAGS: Record<string, FlagSpec> = {
@@ -243,6 +273,7 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     ...Object.fromEntries(
       RUN_NUMBERS.map((n) => [n.flag, numberOption(n.describe, defaults[n.key])]),
     ),
+    ...LIMIT_FLAGS,
     'metrics-port': numberOption('serve /metrics and /healthz on this port (0: any free port)'),
     'metrics-host': {
       type: 'string',

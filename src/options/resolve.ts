@@ -9,6 +9,7 @@ import {
   requireReadableState,
 } from './check-paths.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
+import { parseByteSize, parseSpaceFloor } from './bytes.js';
 import { RUN_NUMBERS } from './flags.js';
 import { resolveApi } from './resolve-api.js';
 import type {
@@ -17,6 +18,7 @@ import type {
   IngestorOptions,
   ListCommandOptions,
   ListOptions,
+  PriorityRule,
   ResolvedOptions,
   RetryCommandOptions,
   RunCommandOptions,
@@ -102,6 +104,26 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     }
   }
 
+  const readStallSeconds = positiveNumber(
+    'read-stall-timeout',
+    options.readStallSeconds ?? defaults.readStallSeconds,
+    false,
+    MAX_TIMER_SECONDS,
+  );
+  const maxFileSize =
+    options.maxFileSize === undefined
+      ? undefined
+      : parseByteSize('max-file-size', options.maxFileSize);
+  const minFreeSpace =
+    options.minFreeSpace === undefined
+      ? undefined
+      : parseSpaceFloor('min-free-space', options.minFreeSpace);
+  const maxBytesPerSecond =
+    options.maxBytesPerSecond === undefined
+      ? undefined
+      : parseByteSize('max-bytes-per-second', options.maxBytesPerSecond);
+  const priorities = (options.priority ?? defaults.priority).map(parsePriority);
+
   const dryRun = options.dryRun ?? defaults.dryRun;
   checkInput(input, !dryRun);
   checkOutputFlag('warehouse', warehouse, 'directory');
@@ -138,8 +160,29 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     pendingCapacity,
     statsIntervalMs: Math.round(statsIntervalSeconds * 1000),
     historyDays,
+    maxFileSize,
+    minFreeSpace,
+    maxBytesPerSecond,
+    readStallMs: Math.round(readStallSeconds * 1000),
+    priorities: Object.freeze(priorities),
   });
 }
+
+/** `--priority GLOB=N`: N an integer from -1000 to 1000; the glob as --exclude's. */
+function parsePriority(rule: unknown): PriorityRule {
+  const match = typeof rule === 'string' ? /^(.+)=(-?\d+)$/.exec(rule) : null;
+  const priority = match === null ? Number.NaN : Number(match[2]);
+  if (match === null || Math.abs(priority) > PRIORITY_MAX) {
+    throw new FlagValueError(
+      'priority',
+      `must be GLOB=N with N a whole number from -${PRIORITY_MAX} to ${PRIORITY_MAX} (orders/*.csv=10), got ${JSON.stringify(rule)}`,
+    );
+  }
+  return Object.freeze({ glob: match[1]!, priority });
+}
+
+/** The largest priority, either way. */
+const PRIORITY_MAX = 1000;
 
 /** `ingestor run`: the ingest options and the daemon's own, from the flags. */
 export function resolveRun(flags: FlagValues): RunCommandOptions {
@@ -160,6 +203,10 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
     duplicatesDir: single('duplicates-dir', flags['duplicates-dir']),
     quarantineDir: single('quarantine-dir', flags['quarantine-dir']),
     ...(flags.exclude === undefined ? {} : { exclude: [flags.exclude].flat().map(String) }),
+    ...(flags.priority === undefined ? {} : { priority: [flags.priority].flat().map(String) }),
+    maxFileSize: single('max-file-size', flags['max-file-size']),
+    minFreeSpace: single('min-free-space', flags['min-free-space']),
+    maxBytesPerSecond: single('max-bytes-per-second', flags['max-bytes-per-second']),
   };
   for (const n of RUN_NUMBERS) {
     optional[n.key] = parseNumberFlag(n.flag, flags[n.flag], n.integer, n.max);

@@ -2,6 +2,7 @@ import type { LevelWithSilent } from 'pino';
 import type { RoleMap } from '../api/roles.js';
 import type { TlsMaterial } from '../api/tls.js';
 import type { Mode, OnDuplicate } from '../interfaces.js';
+import type { SpaceFloor } from './bytes.js';
 
 /**
  * Options as a caller gives them; every field but the three directories has a default (the
@@ -49,6 +50,25 @@ export interface IngestorOptions {
    * next scan). Default: 50,000. Advanced; no command-line flag.
    */
   pendingCapacity?: number;
+  /** Larger files are quarantined, never read (bytes, or `2GiB`). Default: no limit. */
+  maxFileSize?: number | string;
+  /**
+   * Free space kept on each output volume (warehouse, manifests, state): bytes, `500MiB`, or a
+   * percentage of the volume (`10%`). Ingestion pauses before it would go below. Default: none.
+   */
+  minFreeSpace?: number | string;
+  /** Bytes read per second, all files together (bytes, or `50MiB`). Default: no limit. */
+  maxBytesPerSecond?: number | string;
+  /** Seconds a read may make no progress before it is abandoned. Default: 60. */
+  readStallSeconds?: number;
+  /** `GLOB=N`: files matching GLOB go first, highest N first. Default: none (all 0). */
+  priority?: readonly string[];
+}
+
+/** One `--priority GLOB=N`. */
+export interface PriorityRule {
+  readonly glob: string;
+  readonly priority: number;
 }
 
 export interface ResolvedOptions {
@@ -71,6 +91,14 @@ export interface ResolvedOptions {
   readonly pendingCapacity: number;
   readonly statsIntervalMs: number;
   readonly historyDays: number;
+  /** Bytes; undefined: no limit. */
+  readonly maxFileSize: number | undefined;
+  readonly minFreeSpace: SpaceFloor | undefined;
+  /** Bytes per second; undefined: no limit. */
+  readonly maxBytesPerSecond: number | undefined;
+  readonly readStallMs: number;
+  /** In the order given; the first whose glob matches sets a file's priority. */
+  readonly priorities: readonly PriorityRule[];
 }
 
 /** The flags of `run` that are the daemon's own rather than ingest options. */
