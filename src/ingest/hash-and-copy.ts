@@ -7,6 +7,7 @@ import type { Candidate } from '../interfaces.js';
 import type { ResolvedOptions } from '../options.js';
 import { formatBytes } from '../ops/human-units.js';
 import { displayPath } from '../paths.js';
+import type { ByteRate } from './byte-rate.js';
 import type { Hasher } from './hash-pool.js';
 import type { ReadResult } from './hasher.js';
 import { hashFile } from './hasher.js';
@@ -41,6 +42,8 @@ export interface HashAndCopyDeps {
   needsCopy(device: number): boolean;
   /** Where `file:complete` and `file:progress` go. */
   events: IngestorEvents;
+  /** `--max-bytes-per-second`, for reading a copy back on this thread. */
+  rate?: ByteRate;
   /** Runs a copy: one at a time while a pause for a full volume probes (see `Pause`). */
   runCopy(copy: () => Promise<ReadResult>): Promise<ReadResult>;
   /**
@@ -172,7 +175,7 @@ export async function hashAndCopy(
         `${name} was opened for writing after it was read`,
       );
     }
-    if (tmp !== null && linked && (await hashFile(tmp)) !== read.sha256) {
+    if (tmp !== null && linked && (await hashFile(tmp, deps.rate)) !== read.sha256) {
       // The copy is the only inode the warehouse will hold: it is read back and checked.
       throw new IngestError('INGEST_ERR_CHANGED', `the copy of ${name} does not match its hash`);
     }

@@ -40,3 +40,9 @@ export type FromHashThread = HashReply[] | HashProgress;
 
 /** At most this often per job: the event stream shows a few progress events a second. */
 export const PROGRESS_INTERVAL_MS = 250;
+
+/** What a hashing thread is started with. */
+export interface HashThreadData {
+  /** `--max-bytes-per-second`'s memory, shared by every thread that reads (see ByteRate). */
+  readonly rate: SharedArrayBuffer;
+}

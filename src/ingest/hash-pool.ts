@@ -4,7 +4,8 @@ import { IngestError } from '../errors.js';
 import type { FileIdentity, FsPath } from '../interfaces.js';
 import { toBytes } from '../paths.js';
 import type { ReadResult } from './hasher.js';
-import type { FromHashThread, HashRequest, ToHashThread } from './hash-messages.js';
+import { ByteRate } from './byte-rate.js';
+import type { FromHashThread, HashRequest, HashThreadData, ToHashThread } from './hash-messages.js';
 import type { CrashInjector } from '../crash.js';
 import { deserializeError } from '../thread-errors.js';
 import { workerScript } from '../worker-script.js';
@@ -30,7 +31,7 @@ export interface Hasher {
  * during a copy is reached here as a hashing thread reaches it in hash-worker.ts, and a cancel
  * stops the copy at its next chunk as there.
  */
-export function inThreadHasher(crash: CrashInjector = () => {}): Hasher {
+export function inThreadHasher(crash: CrashInjector = () => {}, rate?: ByteRate): Hasher {
   return {
     hash: (path, expected, copyTo, onProgress, lease, signal) =>
       readAndHash(
@@ -43,6 +44,7 @@ export function inThreadHasher(crash: CrashInjector = () => {}): Hasher {
           if (signal?.aborted === true) throw cancelledError(path);
         },
         lease,
+        rate,
       ),
     close: async () => {},
   };
@@ -75,11 +77,13 @@ interface Slot {
 export class WorkerHasher implements Hasher {
   readonly #slots: Slot[] = [];
   readonly #script: URL;
+  readonly #data: HashThreadData;
   #next = 0;
   #closing = false;
 
-  private constructor(script: URL, threads: number) {
+  private constructor(script: URL, threads: number, rate: SharedArrayBuffer) {
     this.#script = script;
+    this.#data = { rate };
     for (let i = 0; i < threads; i += 1) {
       this.#slots.push({ worker: undefined, pending: new Map(), outbox: [] });
     }
@@ -91,10 +95,13 @@ export class WorkerHasher implements Hasher {
     return this.#slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
   }
 
-  /** undefined when the compiled worker script is not available. */
-  static create(threads: number): WorkerHasher | undefined {
+  /**
+   * undefined when the compiled worker script is not available. `rate`: the memory of a
+   * ByteRate every thread reads under (`--max-bytes-per-second`).
+   */
+  static create(threads: number, rate = ByteRate.memory(undefined)): WorkerHasher | undefined {
     const script = workerScript('ingest/hash-worker.js');
-    return script === undefined ? undefined : new WorkerHasher(script, threads);
+    return script === undefined ? undefined : new WorkerHasher(script, threads, rate);
   }
 
   /** Starts a thread for `slot`; its replies always resolve `slot`'s own jobs. */
@@ -102,6 +109,7 @@ export class WorkerHasher implements Hasher {
     // A hashing thread holds a few buffers and promises at a time: bounded heaps keep the
     // process's memory flat however many files pass through (V8 collects lazily otherwise).
     const worker = new Worker(this.#script, {
+      workerData: this.#data,
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     slot.worker = worker;

@@ -1,15 +1,18 @@
 // A hashing thread: runs readAndHash for the main thread, so that reading and hashing use the
 // other cores while the main thread discovers files and commits batches. Requests come in
 // batches; small files are read synchronously, one after another, and answered as one batch.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { ByteRate } from './byte-rate.js';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
-import type { HashProgress, HashReply, ToHashThread } from './hash-messages.js';
+import type { HashProgress, HashReply, HashThreadData, ToHashThread } from './hash-messages.js';
 import { PROGRESS_INTERVAL_MS } from './hash-messages.js';
 import { serializeError } from '../thread-errors.js';
 import { SMALL_FILE_BYTES, cancelledError, readAndHash, readAndHashSync } from './hasher.js';
 
 const crash = crashInjectorFromEnv();
+/** `--max-bytes-per-second`, shared with the other threads (see ByteRate). */
+const rate = new ByteRate((workerData as HashThreadData).rate);
 const asPath = (bytes: Uint8Array) =>
   fromBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 const buffer = Buffer.allocUnsafe(SMALL_FILE_BYTES);
@@ -53,7 +56,7 @@ parentPort!.on('message', (message: ToHashThread) => {
         replies.push({
           id: request.id,
           ok: true,
-          result: readAndHashSync(path, request.expected, buffer, request.lease),
+          result: readAndHashSync(path, request.expected, buffer, request.lease, rate),
         });
       } catch (error) {
         replies.push(failed(request.id, error));
@@ -71,6 +74,7 @@ parentPort!.on('message', (message: ToHashThread) => {
         if (cancelled.has(request.id)) throw cancelledError(path);
       },
       request.lease,
+      rate,
     )
       .then(
         (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),

@@ -7,6 +7,7 @@ import { dirName, displayPath } from '../paths.js';
 import { unlinkIfExists, writeFully } from '../fsutil.js';
 import { identityOf, sameIdentity } from '../identity.js';
 import { SourceReadError } from '../errors.js';
+import type { ByteRate } from './byte-rate.js';
 import { handOver, leaseIntact, tryReadLease } from './lease.js';
 
 const CHUNK = 1024 * 1024;
@@ -122,6 +123,7 @@ export function readAndHashSync(
   expected: FileIdentity,
   buffer: Buffer,
   lease = false,
+  rate?: ByteRate,
 ): ReadResult {
   const started = performance.now();
   const name = displayPath(path);
@@ -148,6 +150,7 @@ export function readAndHashSync(
     // Reading stops at the size fstat gave: a file that grew or shrank meanwhile has another
     // size or mtime in the second fstat, which rejects it.
     while (position < before.size) {
+      rate?.takeSync(Math.min(buffer.length, before.size - position));
       const bytesRead = fromSource(() => fs.readSync(fd, buffer, 0, buffer.length, position));
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
@@ -185,6 +188,7 @@ export async function readAndHash(
   copyTo?: FsPath,
   onProgress?: (bytesDone: number) => void,
   lease = false,
+  rate?: ByteRate,
 ): Promise<ReadResult> {
   const started = performance.now();
   const name = displayPath(path);
@@ -217,7 +221,16 @@ export async function readAndHash(
     const buffers = [0, 1, 2].map(() => Buffer.allocUnsafe(size));
     let position = 0;
     let current = 0;
-    reading = fromSource(promisified.read(fd, buffers[0]!, 0, size, 0));
+    // Under --max-bytes-per-second each read waits for its turn first (see ByteRate).
+    const read = (buffer: Buffer, at: number) =>
+      fromSource(
+        rate === undefined
+          ? promisified.read(fd, buffer, 0, size, at)
+          : rate
+              .take(Math.min(size, Math.max(1, before.size - at)))
+              .then(() => promisified.read(fd, buffer, 0, size, at)),
+      );
+    reading = read(buffers[0]!, 0);
     for (;;) {
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
@@ -228,7 +241,7 @@ export async function readAndHash(
       position += bytesRead;
       current = (current + 1) % buffers.length;
       // buffers[current] last held chunk N-2, whose write finished before N-1's began.
-      reading = fromSource(promisified.read(fd, buffers[current]!, 0, size, position));
+      reading = read(buffers[current]!, position);
       hash.update(chunk);
       if (output === undefined) onProgress?.(position);
       else {
@@ -297,10 +310,12 @@ export function cancelledError(path: FsPath): IngestError {
 }
 
 /** SHA-256 of a whole file, read afresh (to check a copy against what was hashed). */
-export async function hashFile(path: FsPath): Promise<string> {
+export async function hashFile(path: FsPath, rate?: ByteRate): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of fs.createReadStream(path, { highWaterMark: CHUNK })) {
     hash.update(chunk as Buffer);
+    // The stream reads ahead by a chunk: the wait after each keeps the average.
+    await rate?.take((chunk as Buffer).length);
   }
   return hash.digest('hex');
 }

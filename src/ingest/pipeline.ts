@@ -7,6 +7,7 @@ import { ingestBatch } from './batch.js';
 import { GroupCommit } from './group-commit.js';
 import type { HashAndCopyDeps } from './hash-and-copy.js';
 import { hashAndCopy } from './hash-and-copy.js';
+import type { ByteRate } from './byte-rate.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
@@ -27,6 +28,8 @@ export type { HashedFile, Outcome } from './outcome.js';
 export interface PipelineDeps extends StepDeps {
   /** Where files are read and hashed. Default: on this thread. */
   hasher?: Hasher;
+  /** `--max-bytes-per-second`, shared with the hasher's threads. */
+  rate?: ByteRate;
 }
 
 /**
@@ -72,7 +75,7 @@ export class Pipeline {
     });
     this.#hashing = {
       ...deps,
-      hasher: deps.hasher ?? inThreadHasher(deps.crash),
+      hasher: deps.hasher ?? inThreadHasher(deps.crash, deps.rate),
       tmpDir,
       leases: this.#leases,
       unseen: this.#unseen,

@@ -5,6 +5,7 @@ import { systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
+import { ByteRate } from '../ingest/byte-rate.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
@@ -223,14 +224,18 @@ export class Orchestrator implements AsyncDisposable {
         manifest,
         ...full,
       });
+      const rateMemory = ByteRate.memory(options.maxBytesPerSecond);
+      const rate = new ByteRate(rateMemory);
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
+        rateMemory,
       );
       const pipeline = await Pipeline.create({
         options,
         store: opened,
         manifest,
         ...full,
+        rate,
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);

@@ -17,6 +17,7 @@ import {
   writeOld,
 } from '../helpers/ingestor.js';
 import { healthz, startWithMetrics } from '../helpers/metrics.js';
+import { start } from '../helpers/ingestor.js';
 
 const MiB = 1024 * 1024;
 
@@ -171,5 +172,87 @@ describe('--min-free-space', () => {
     expect(r.stderr).toContain('1 failed');
     expect(fs.readFileSync(path.join(d.input, 'a.csv'), 'utf8')).toBe('a\n');
     expect(manifestLines(d.manifests)).toHaveLength(0);
+  });
+});
+
+/** The bytes a process has read (`rchar` in /proc/PID/io: every read and pread, all threads). */
+function bytesRead(pid: number): number {
+  const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+  return Number(/^rchar: (\d+)$/m.exec(io)![1]);
+}
+
+/**
+ * The rate at which a daemon read `total` bytes, measured from outside: /proc/PID/io sampled
+ * every 20 ms, from the sample where it had read 1/16 of them to the one where it had read
+ * 15/16 (the first reads go at once, up to the limit's burst, and the end waits for a commit).
+ */
+async function measuredRate(pid: number, total: number): Promise<number> {
+  const base = bytesRead(pid);
+  const samples: [number, number][] = [];
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const read = bytesRead(pid) - base;
+    samples.push([performance.now(), read]);
+    if (read >= total) break;
+    if (Date.now() > until) throw new Error(`read only ${read} of ${total} bytes in 60 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const at = (bytes: number) => samples.find(([, read]) => read >= bytes)!;
+  const [t0, b0] = at(total / 16);
+  const [t1, b1] = at((total * 15) / 16);
+  return (b1 - b0) / ((t1 - t0) / 1000);
+}
+
+describe('--max-bytes-per-second', () => {
+  it('holds a large copy across filesystems to the rate, within 10%', async () => {
+    const d = makeDirs({ tmpfsWarehouse: true });
+    const content = Buffer.alloc(64 * MiB, 3);
+    // Written, then given an old mtime: complete at once, and the read starts at a known time.
+    const daemon = start([
+      ...baseArgs(d),
+      '--stability-seconds',
+      '0.3',
+      '--max-bytes-per-second',
+      '16MiB',
+    ]);
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    writeOld(path.join(d.input, 'big.bin'), content);
+    const rate = await measuredRate(daemon.pid!, content.length);
+    await waitFor(() => manifestLines(d.manifests).length === 1, 20_000, 'the commit');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expect(rate / (16 * MiB)).toBeGreaterThan(0.9);
+    expect(rate / (16 * MiB)).toBeLessThan(1.1);
+    expectExactlyOnce(d, [content]);
+  });
+
+  it('holds many small files to the rate too, all threads together', async () => {
+    const d = makeDirs();
+    const contents = Array.from({ length: 600 }, (_, i) => {
+      const c = Buffer.alloc(48 * 1024, 5);
+      c.writeUInt32BE(i);
+      return c;
+    });
+    const total = contents.reduce((n, c) => n + c.length, 0);
+    const daemon = start([
+      ...baseArgs(d),
+      '--stability-seconds',
+      '0.3',
+      '--max-bytes-per-second',
+      '8MiB',
+    ]);
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    const dir = path.join(d.root, 'staging');
+    fs.mkdirSync(dir);
+    contents.forEach((c, i) => writeOld(path.join(dir, `s${i}.bin`), c));
+    // All at once, by one rename of their directory into the input.
+    fs.renameSync(dir, path.join(d.input, 'batch'));
+    const rate = await measuredRate(daemon.pid!, total);
+    await waitFor(() => manifestLines(d.manifests).length === 600, 30_000, 'the commits');
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
+    expect(rate / (8 * MiB)).toBeGreaterThan(0.9);
+    expect(rate / (8 * MiB)).toBeLessThan(1.1);
+    expect(manifestLines(d.manifests)).toHaveLength(600);
   });
 });
