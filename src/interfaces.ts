@@ -30,6 +30,8 @@ export interface Candidate {
   links: number;
   /** In sidecar mode: the `.ok` file that marked this file complete. */
   sidecar?: FsPath;
+  /** `--priority` (0 unless a rule matched): higher goes first among complete files. */
+  priority?: number;
 }
 
 /** Why a file was not ingested (yet). */

@@ -111,7 +111,10 @@ export async function dryRun(
     logger: deps.logger,
     events,
     isBusy: () => false,
-    submit: examine,
+    submit: async (candidate) => {
+      await examine(candidate);
+      return true;
+    },
     onWaiting: (p, _rel, why) => report({ action: 'wait', source: displayPath(p), reason: why }),
   });
   try {

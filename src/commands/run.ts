@@ -65,6 +65,7 @@ export async function runCommand(
       return { operatorPaused: controls.operatorPause !== undefined, ...controls.waitingCounts() };
     },
     volumes: daemonVolumes(options),
+    priorities: options.priorities.map((rule) => rule.priority),
   });
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));

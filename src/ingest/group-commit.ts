@@ -78,9 +78,24 @@ export class GroupCommit {
           resolve(outcome);
         },
       };
-      this.#queue.push(entry);
+      this.#enqueue(entry);
       this.kick();
     });
+  }
+
+  /**
+   * Behind the files of its priority or higher, ahead of lower ones (`--priority`): an urgent
+   * file read while a backlog waits for its batches joins the next batch.
+   */
+  #enqueue(entry: Entry): void {
+    const queue = this.#queue;
+    const priority = entry.item.candidate.priority ?? 0;
+    if (queue.length === 0 || (queue.at(-1)!.item.candidate.priority ?? 0) >= priority) {
+      queue.push(entry);
+      return;
+    }
+    const at = queue.findIndex((e) => (e.item.candidate.priority ?? 0) < priority);
+    queue.splice(at, 0, entry);
   }
 
   /** Puts files back at the head of the queue: they join the next batch first. */
@@ -97,11 +112,15 @@ export class GroupCommit {
     this.#carries.add(back);
   }
 
-  /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
-  async whenBatchRoom(): Promise<void> {
-    while (!this.#stopping && this.#queue.length >= this.#d.options.batchSize * 2) {
-      await this.#room.wait();
-    }
+  /**
+   * Resolves when the commit queue has room (two batches' worth), or when stopping. A file of a
+   * higher priority than the last one queued does not wait: it goes ahead of them (the queue
+   * grows by the few such files the reading slots hold at most).
+   */
+  async whenBatchRoom(priority = 0): Promise<void> {
+    const full = () => this.#queue.length >= this.#d.options.batchSize * 2;
+    const behind = () => (this.#queue.at(-1)?.item.candidate.priority ?? 0) < priority;
+    while (!this.#stopping && full() && !behind()) await this.#room.wait();
   }
 
   /** Resolves when no batch is running and none is queued. */

@@ -190,9 +190,9 @@ export class Pipeline {
     return this.#queue.ingestInNextBatch(item);
   }
 
-  /** Resolves when the commit queue has room (two batches' worth), or when stopping. */
-  whenBatchRoom(): Promise<void> {
-    return this.#queue.whenBatchRoom();
+  /** Resolves when the commit queue has room for a file of `priority` (see GroupCommit). */
+  whenBatchRoom(priority = 0): Promise<void> {
+    return this.#queue.whenBatchRoom(priority);
   }
 
   /** Resolves when no batch is running and none is queued. */

@@ -13,6 +13,8 @@ import type { Volume, VolumeUse } from './volumes.js';
 export interface Gauges {
   /** Complete files waiting for a worker. */
   queueDepth: number;
+  /** The same by `--priority` (only the priorities that have some). */
+  queuedByPriority: ReadonlyMap<number, number>;
   /** Files being read, hashed, moved or committed. */
   inflight: number;
   /** Files seen but not complete yet. */
@@ -96,6 +98,8 @@ export interface MetricsSources {
   controls: () => { operatorPaused: boolean; held: number; backoff: number } | undefined;
   /** The directories whose volumes' free and total bytes are exported. */
   volumes: readonly Volume[];
+  /** The priorities `--priority` gives (0, every other file's, is always exported). */
+  priorities?: readonly number[];
   build?: BuildInfo;
 }
 
@@ -194,6 +198,21 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): ()
     (g) => g.inflight,
   );
   gauge('ingestor_pending_files', 'Files seen but not complete yet.', (g) => g.pending);
+  // Every priority an operator gave is a series from the start, at 0 while none of it waits.
+  const levels = new Set([0, ...(sources.priorities ?? [])]);
+  new Gauge({
+    name: 'ingestor_queued_files_by_priority',
+    help: 'Complete files waiting for a worker, by --priority.',
+    labelNames: ['priority'],
+    registers,
+    collect() {
+      const byPriority = gauges()?.queuedByPriority ?? new Map<number, number>();
+      for (const level of byPriority.keys()) levels.add(level);
+      for (const level of levels) {
+        this.set({ priority: String(level) }, byPriority.get(level) ?? 0);
+      }
+    },
+  });
   new Gauge({
     name: 'ingestor_quarantined_files',
     help: 'Quarantined files not yet released.',

@@ -30,14 +30,16 @@ export async function ingestFile(candidate: Candidate, d: IngestFileDeps): Promi
   try {
     // A worker slot covers reading and hashing only: once the file waits for its group
     // commit the slot moves on, so a batch can gather far more files than there are workers.
-    hashed = await d.scheduler.slot(candidate.identity.size, async () => {
+    const { size, mtimeMs } = candidate.identity;
+    hashed = await d.scheduler.slot(size, candidate.priority ?? 0, mtimeMs, async () => {
       await d.controls.whenResumed(); // an operator's pause: nothing new is hashed
       await d.pipeline.whenNotPaused();
       if (job.cancelled) throw cancelledError(candidate.path);
       job.hashing = true;
       job.hashingSince = Date.now();
       const ready = await d.pipeline.hashAndCopy(candidate, job.controller.signal);
-      await d.pipeline.whenBatchRoom(); // bounded: hashed files never pile up unboundedly
+      // Bounded: hashed files never pile up unboundedly (an urgent one goes ahead).
+      await d.pipeline.whenBatchRoom(candidate.priority ?? 0);
       return ready;
     });
     // Synchronously with the check: a cancel that comes later is refused (409).

@@ -21,6 +21,7 @@ import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
 import type { Hold, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
+import { createPriorityOf } from '../watch/filters.js';
 import { FailurePolicy } from './failure-policy.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
@@ -120,6 +121,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#clock = clock;
     this.#parts = parts;
     const scheduler = new Scheduler(options);
+    const priorityOf = createPriorityOf(options.priorities);
     pipeline.moreComing = () => scheduler.hashing > 0;
     this.#unsubscribe = logEvents(events, logger);
     const all = { options, ...deps, ...parts };
@@ -144,10 +146,13 @@ export class Orchestrator implements AsyncDisposable {
       logger,
       events,
       isBusy,
-      // Queues a complete file; resolves when the queue has room (backpressure on scans).
-      submit: async (candidate) => {
-        if (this.#closed) return;
-        await scheduler.submit(pathKey(candidate.path), () => ingestFile(candidate, flow));
+      // Queues a complete file; a scan waits for room (backpressure), a hint does not.
+      submit: async (found, wait) => {
+        if (this.#closed) return true;
+        const priority = priorityOf(found.relPath);
+        const candidate = priority === 0 ? found : { ...found, priority };
+        const key = pathKey(candidate.path);
+        return scheduler.submit(key, priority, () => ingestFile(candidate, flow), wait);
       },
     });
     const pending = discovery.pending;
@@ -317,16 +322,37 @@ export class Orchestrator implements AsyncDisposable {
       stopped: () => this.#closed,
     });
     this.events.emit('discovery:started', { input: this.options.input });
+    // Scans run beside the loop, not in it: a scan waits for room in the ready set (a backlog
+    // of a million files), and hints and due files must go on meanwhile, so that a file of a
+    // higher priority than the backlog's gets in at once.
+    let scanning: Promise<void> | undefined;
+    let scanError: unknown;
+    let nextScan = -Infinity;
+    const startScan = (first: boolean) => {
+      nextScan = Infinity;
+      scanning = (async () => {
+        if (!first) await this.#flow.policy.refreshQuarantinedInPlace();
+        const scan = await this.discovery.scan();
+        this.#logScan(scan);
+        nextScan = this.#clock() + this.#scanSpacing(scan.ms);
+      })()
+        .catch((error: unknown) => {
+          scanError = error;
+        })
+        .finally(() => {
+          scanning = undefined;
+          waiting?.abort();
+        });
+    };
     try {
-      let scan = await this.discovery.scan();
-      this.#logScan(scan);
-      let nextScan = this.#clock() + this.#scanSpacing(scan.ms);
+      startScan(true);
       while (!signal.aborted) {
+        if (scanError !== undefined) throw scanError;
         waiting = new AbortController();
         const wake = () => waiting?.abort();
         signal.addEventListener('abort', wake, { once: true });
         if (this.discovery.hintCount === 0) {
-          // An abort (a hint, or the stop) ends the wait early; it is not an error here.
+          // An abort (a hint, a scan's end, or the stop) ends the wait early; not an error here.
           await delay(Math.max(0, Math.min(tickMs, nextScan - this.#clock())), undefined, {
             signal: waiting.signal,
           }).catch((error: unknown) => {
@@ -337,17 +363,15 @@ export class Orchestrator implements AsyncDisposable {
         if (signal.aborted) break;
         await this.discovery.processHints();
         await this.discovery.checkDue();
-        if (this.#clock() >= nextScan || this.discovery.rescanRequested) {
-          await this.#flow.policy.refreshQuarantinedInPlace();
-          scan = await this.discovery.scan();
-          this.#logScan(scan);
-          nextScan = this.#clock() + this.#scanSpacing(scan.ms);
-        }
+        const due = this.#clock() >= nextScan || this.discovery.rescanRequested;
+        if (scanning === undefined && due) startScan(false);
       }
     } finally {
       stopStats();
       stopPruning();
+      // A scan waiting for room stops at its next file.
       this.discovery.stopWatching();
+      await scanning;
     }
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();

@@ -24,7 +24,7 @@ export interface RunStatsDeps {
   events: IngestorEvents;
   /** `statsIntervalMs`: between two stats lines. */
   options: Pick<ResolvedOptions, 'statsIntervalMs'>;
-  scheduler: Pick<Scheduler, 'queued' | 'inflight'>;
+  scheduler: Pick<Scheduler, 'queued' | 'inflight' | 'queuedByPriority'>;
   pending: PendingSet;
   store: Pick<StateStore, 'countQuarantined' | 'writeRuntime'>;
   pipeline: Pick<Pipeline, 'pausedReason' | 'volumesWithoutLeases'>;
@@ -52,6 +52,7 @@ export class RunStats {
     const queueDepth = this.#d.scheduler.queued;
     return {
       queueDepth,
+      queuedByPriority: this.#d.scheduler.queuedByPriority(),
       inflight: this.#d.scheduler.inflight - queueDepth,
       pending: this.#d.pending.size,
       paused: this.#d.pipeline.pausedReason !== undefined,

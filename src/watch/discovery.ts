@@ -34,8 +34,12 @@ export interface DiscoveryOptions {
   events: IngestorEvents;
   /** True while a path is queued, being ingested, or backing off after a failure. */
   isBusy(path: FsPath): boolean;
-  /** Hands over a complete file; resolves when there is room for more (backpressure). */
-  submit(candidate: Candidate): Promise<void>;
+  /**
+   * Hands over a complete file. With `wait` (a scan), resolves when there is room for more
+   * (backpressure). Without (a hint, a due file), takes it only if there is room now, and
+   * resolves false if not: the file is looked at again shortly, and the scan finds it anyway.
+   */
+  submit(candidate: Candidate, wait: boolean): Promise<boolean>;
   /** Told about each regular file that is not complete yet (dry-run reports these). */
   onWaiting?(path: FsPath, relPath: string, why: string): void;
   /** Most not-yet-complete files remembered between scans. */
@@ -65,6 +69,9 @@ export interface ScanStats {
 
 const SKIP_REPORT_CAPACITY = 100_000;
 
+/** A complete file that found the ready set full is looked at again after this long. */
+const NO_ROOM_RETRY_MS = 250;
+
 /** An lstat result's type: anything that is none of the others is a device. */
 function entryTypeOf(stat: fs.Stats): EntryType {
   return typeOf(stat) ?? 'device';
@@ -92,6 +99,8 @@ export class Discovery {
   /** Set when hints were dropped (our queue or the kernel's): a scan should come soon. */
   rescanRequested = false;
   #wake: (() => void) | undefined;
+  /** Set when the daemon stops: a scan under way goes no further. */
+  #stopped = false;
 
   constructor(options: DiscoveryOptions) {
     this.#o = options;
@@ -116,7 +125,9 @@ export class Discovery {
     this.#watcher.add(this.#o.input);
   }
 
+  /** Stops watching, and a scan under way at its next file (the daemon is stopping). */
   stopWatching(): void {
+    this.#stopped = true;
     this.#watcher?.close();
     this.#watcher = undefined;
   }
@@ -170,7 +181,7 @@ export class Discovery {
         }
         continue;
       }
-      await this.#examine({ path, name, nameText, relPath, type }, stat);
+      await this.#examine({ path, name, nameText, relPath, type }, stat, undefined, false);
       if (type === 'file' && this.#o.mode === 'sidecar' && !nameText.endsWith(SIDECAR_SUFFIX)) {
         // A data file that appeared after its marker.
         const marker = withSuffix(path, SIDECAR_SUFFIX);
@@ -185,6 +196,8 @@ export class Discovery {
               type: 'file',
             },
             markerStat,
+            undefined,
+            false,
           );
         }
       }
@@ -216,7 +229,9 @@ export class Discovery {
         ),
     });
     for await (const batch of walk) {
+      if (this.#stopped) break;
       for (const entry of batch) {
+        if (this.#stopped) break;
         const full: ScanEntry =
           relRoot === '' ? entry : { ...entry, relPath: `${relRoot}/${entry.relPath}` };
         if (entry.type === 'dir') {
@@ -245,6 +260,7 @@ export class Discovery {
         },
         stat,
         file.tracked,
+        false,
       );
     }
   }
@@ -276,11 +292,15 @@ export class Discovery {
     this.#o.events.emit('file:skipped', { source, reason });
   }
 
-  /** Decides about one directory entry; true when it was handed over as complete. */
+  /**
+   * Decides about one directory entry; true when it was handed over as complete. `wait`: a
+   * scan waits for room to hand it over; a hint or a due file does not (see `submit`).
+   */
   async #examine(
     entry: ScanEntry,
     known?: fs.Stats,
     tracked = this.pending.get(entry.path)?.tracked,
+    wait = true,
   ): Promise<boolean> {
     const typeSkip = TYPE_SKIPS[entry.type];
     if (typeSkip !== undefined) {
@@ -289,7 +309,7 @@ export class Discovery {
     }
     if (entry.type !== 'file') return false;
     const reason = this.#o.filter(entry.nameText, entry.relPath);
-    if (reason === 'sidecar-marker') return this.#examineMarker(entry);
+    if (reason === 'sidecar-marker') return this.#examineMarker(entry, wait);
     if (reason !== undefined) {
       this.#skip(entry.path, reason, 'debug');
       return false;
@@ -311,13 +331,15 @@ export class Discovery {
     const next = observe(tracked, identityOf(stat), now);
     if (isStable(next, now, this.#o.stabilityMs)) {
       this.pending.delete(entry.path);
-      await this.#o.submit({
+      const candidate = {
         path: entry.path,
         relPath: entry.relPath,
         identity: next.identity,
         links: stat.nlink,
-      });
-      return true;
+      };
+      if (await this.#o.submit(candidate, wait)) return true;
+      this.#notNow(entry, next);
+      return false;
     }
     const dueAt = stableAt(next, this.#o.stabilityMs);
     this.pending.set({ path: entry.path, relPath: entry.relPath, tracked: next, dueAt });
@@ -329,8 +351,23 @@ export class Discovery {
     return false;
   }
 
+  /**
+   * A complete file that found no room (a hint's or a due file's: they do not wait): it is
+   * looked at again shortly, without losing how long it has been quiet.
+   */
+  #notNow(entry: ScanEntry, tracked: ReturnType<typeof observe>): void {
+    const now = this.#o.clock();
+    this.pending.set({
+      path: entry.path,
+      relPath: entry.relPath,
+      tracked,
+      dueAt: now + NO_ROOM_RETRY_MS,
+      why: 'complete; waiting for room among the files ready to be read',
+    });
+  }
+
   /** Sidecar mode: `<name>.ok` marks `<name>` complete. */
-  async #examineMarker(marker: ScanEntry): Promise<boolean> {
+  async #examineMarker(marker: ScanEntry, wait: boolean): Promise<boolean> {
     const dataPath = withoutSuffix(marker.path, SIDECAR_SUFFIX);
     const dataName = displayPath(baseName(dataPath));
     const dataRel = marker.relPath.slice(0, marker.relPath.length - SIDECAR_SUFFIX.length);
@@ -350,13 +387,11 @@ export class Discovery {
       this.#skip(dataPath, TYPE_SKIPS[type] ?? 'not-regular', 'info');
       return false;
     }
-    await this.#o.submit({
-      path: dataPath,
-      relPath: dataRel,
-      identity: identityOf(stat),
-      links: stat.nlink,
-      sidecar: marker.path,
-    });
-    return true;
+    const identity = identityOf(stat);
+    const candidate = { path: dataPath, relPath: dataRel, identity, links: stat.nlink };
+    if (await this.#o.submit({ ...candidate, sidecar: marker.path }, wait)) return true;
+    // The marker waits in the pending set: when due, it is examined again as a marker.
+    this.#notNow(marker, { identity, stableSince: this.#o.clock(), observedAt: this.#o.clock() });
+    return false;
   }
 }

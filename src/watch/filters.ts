@@ -38,3 +38,21 @@ export function createNameFilter(options: NameFilterOptions): NameFilter {
 export function isSkippedDirectory(name: string): boolean {
   return name.startsWith('.');
 }
+
+/** A file's `--priority`: the first rule whose glob matches its path (as --exclude), else 0. */
+export type PriorityOf = (relPath: string) => number;
+
+export function createPriorityOf(rules: readonly { glob: string; priority: number }[]): PriorityOf {
+  if (rules.length === 0) return () => 0;
+  const matchers = rules.map(({ glob, priority }) => ({
+    matches: picomatch(glob, { dot: true, basename: false }),
+    priority,
+  }));
+  return (relPath) => {
+    const name = relPath.slice(relPath.lastIndexOf('/') + 1);
+    for (const { matches, priority } of matchers) {
+      if (matches(relPath) || matches(name)) return priority;
+    }
+    return 0;
+  };
+}

@@ -77,7 +77,7 @@ describe('pausing waits on events, not on polling timers', () => {
       },
     });
     queue.moreComing = () => true; // the batch lingers for more files
-    const file = { tmp: null } as HashedFile;
+    const file = { tmp: null, candidate: {} } as HashedFile;
     void queue.ingestInNextBatch(file);
     const drained = queue.drain();
     expect(await settled(drained)).toBe(false);
