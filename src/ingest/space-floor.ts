@@ -45,10 +45,10 @@ export class LowSpaceError extends IngestError {
   readonly freeBytes: number;
   readonly floorBytes: number;
 
-  constructor(volume: Volume, floor: number, resumeAt: number, given: string) {
+  constructor(volume: Volume, floor: number, resumeAt: number, described: string) {
     super(
       'INGEST_ERR_LOW_SPACE',
-      `${volume.name} volume (${volume.path}) has ${formatBytes(volume.freeBytes)} free: below --min-free-space ${given} (${formatBytes(floor)}); resuming at ${formatBytes(resumeAt)} free`,
+      `${volume.name} volume (${volume.path}) has ${formatBytes(volume.freeBytes)} free: below --min-free-space ${described}; resuming at ${formatBytes(resumeAt)} free`,
     );
     this.name = 'LowSpaceError';
     this.volume = volume.name;
@@ -77,7 +77,6 @@ export type Admission =
 export class FreeSpaceFloor {
   readonly #floor: SpaceFloor;
   readonly #volumes: Volume[];
-  readonly #given: string;
   /** Bytes of copies into the warehouse admitted and not yet finished. */
   #copying = 0;
   readonly #now: () => number;
@@ -86,7 +85,6 @@ export class FreeSpaceFloor {
   private constructor(floor: SpaceFloor, volumes: Volume[], now: () => number, statfs: StatFs) {
     this.#floor = floor;
     this.#volumes = volumes;
-    this.#given = describeFloor(floor, formatBytes);
     this.#now = now;
     this.#statfs = statfs;
   }
@@ -135,7 +133,10 @@ export class FreeSpaceFloor {
       const left = volume.freeBytes - (volume.warehouse ? this.#copying : 0);
       volume.low = left < (volume.low ? resumeAt : floor);
       if (volume.low) {
-        return { kind: 'low', error: new LowSpaceError(volume, floor, resumeAt, this.#given) };
+        return {
+          kind: 'low',
+          error: new LowSpaceError(volume, floor, resumeAt, this.#describe(volume)),
+        };
       }
       if (volume.warehouse) warehouse = { volume, floor };
     }
@@ -145,7 +146,7 @@ export class FreeSpaceFloor {
       if (left < floor) {
         return {
           kind: 'too-big',
-          why: `copying it would leave the ${volume.name} volume (${volume.path}) ${formatBytes(Math.max(0, volume.freeBytes - this.#copying - copyBytes))} free${this.#copying > 0 ? ` once the copies under way end` : ''}, below --min-free-space ${this.#given} (${formatBytes(floor)})`,
+          why: `copying it would leave the ${volume.name} volume (${volume.path}) ${formatBytes(Math.max(0, volume.freeBytes - this.#copying - copyBytes))} free${this.#copying > 0 ? ` once the copies under way end` : ''}, below --min-free-space ${this.#describe(volume)}`,
         };
       }
     }
@@ -159,6 +160,10 @@ export class FreeSpaceFloor {
     this.#copying = Math.max(0, this.#copying - copyBytes);
     // What was written shows in the next statfs: read it at the next admission.
     for (const volume of this.#volumes) if (volume.warehouse) volume.checkedAt = -Infinity;
+  }
+
+  #describe(volume: Volume): string {
+    return describeFloor(this.#floor, volume.totalBytes, formatBytes);
   }
 
   /** Reads a volume's free space; false if it cannot be read. */

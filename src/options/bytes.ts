@@ -77,7 +77,15 @@ export function floorBytes(floor: SpaceFloor, totalBytes: number): number {
   return 'bytes' in floor ? floor.bytes : Math.ceil((totalBytes * floor.percent) / 100);
 }
 
-/** The floor as given, for people: `10%` or `500.0 MiB`. */
-export function describeFloor(floor: SpaceFloor, format: (bytes: number) => string): string {
-  return 'bytes' in floor ? format(floor.bytes) : `${floor.percent}%`;
+/**
+ * The floor for people, on a volume of `totalBytes`: `500.0 MiB`, or `10% (3.2 GiB)` for a
+ * percentage.
+ */
+export function describeFloor(
+  floor: SpaceFloor,
+  totalBytes: number,
+  format: (bytes: number) => string,
+): string {
+  const bytes = format(floorBytes(floor, totalBytes));
+  return 'bytes' in floor ? bytes : `${floor.percent}% (${bytes})`;
 }

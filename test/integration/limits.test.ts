@@ -106,7 +106,7 @@ describe('--min-free-space', () => {
     expect(pause.code).toBe('INGEST_ERR_LOW_SPACE');
     expect(pause.msg).toMatch(
       new RegExp(
-        `^ingestion paused: warehouse volume \\(${mount}/wh\\) has [\\d.]+ MiB free.*below --min-free-space 16\\.0 MiB \\(16\\.0 MiB\\); resuming at [\\d.]+ MiB free`,
+        `^ingestion paused: warehouse volume \\(${mount}/wh\\) has [\\d.]+ MiB free.*below --min-free-space 16\\.0 MiB; resuming at [\\d.]+ MiB free`,
       ),
     );
     const health = await healthz(url);
