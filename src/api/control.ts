@@ -1,3 +1,4 @@
+import type { LimitChanges } from '../ingest/live-limits.js';
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass, FsPath } from '../interfaces.js';
 import type { StateReader } from '../state/store.js';
@@ -95,8 +96,11 @@ export interface DaemonControl {
   /** Why ingestion is paused (a failing output volume), or undefined. */
   pausedReason(): string | undefined;
   queue(): QueueFigures;
-  /** The limits the daemon runs with, by option name (`concurrency`, `batchSize`, ...). */
-  limits(): Readonly<Record<string, number>>;
+  /**
+   * The limits the daemon runs with, by option name (`concurrency`, `batchSize`, ...): numbers,
+   * `minFreeSpace` a percentage as `"10%"`, null for a limit that is not set.
+   */
+  limits(): Readonly<Record<string, number | string | null>>;
   /** When the daemon started (ms). */
   readonly startedAt: number;
   /** The directories whose volumes' free space the status shows. */
@@ -153,8 +157,8 @@ export interface DaemonControl {
   release(id: string, actor: string): Promise<HoldView>;
   pause(actor: string): Promise<OperatorPauseView>;
   resume(actor: string): Promise<void>;
-  /** Sets the reading concurrency until the next start. */
-  setConcurrency(concurrency: number, actor: string): void;
+  /** Sets the reading concurrency and the other run-time limits until the next start. */
+  setLimits(changes: LimitChanges & { readonly concurrency?: number }, actor: string): void;
 }
 
 /** A durable event (a file's row, or the journal's), as `replayAfter` returns it. */

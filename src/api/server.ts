@@ -77,6 +77,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         verbose: true,
         allErrors: true,
         coerceTypes: false,
+        // A size limit is a number of bytes, a string with a unit, or null (routes/operator.ts).
+        allowUnionTypes: true,
       },
     },
     frameworkErrors: (error, request, reply) => replyError(error, request, reply),

@@ -143,7 +143,7 @@ function callsOf(action: CtlAction): Call[] {
         },
       ];
     case 'limits':
-      return action.concurrency === undefined
+      return action.changes === undefined
         ? [
             {
               method: 'GET',
@@ -157,7 +157,7 @@ function callsOf(action: CtlAction): Call[] {
               method: 'PUT',
               path: '/v1/limits',
               role: 'admin',
-              body: { concurrency: action.concurrency },
+              body: action.changes,
               show: (body) => operatorLine('limits', body),
             },
           ];

@@ -1,3 +1,4 @@
+import { LiveLimits } from '../ingest/live-limits.js';
 import type { DaemonControl, DaemonPhase } from '../api/control.js';
 import { followPage, replayPage, rowEventData } from '../api/durable-events.js';
 import type { ApiServer } from '../api/server.js';
@@ -68,6 +69,7 @@ function controlOf(
       stabilitySeconds: o.stabilityMs / 1000,
       scanIntervalSeconds: o.scanIntervalMs / 1000,
       pendingCapacity: o.pendingCapacity,
+      ...(daemon()?.limits ?? new LiveLimits(o)).view(),
     }),
     startedAt,
     volumes: daemonVolumes(o),
@@ -92,7 +94,7 @@ function controlOf(
     release: (id, actor) => refusals(() => controls().release(id, actor)),
     pause: (actor) => refusals(() => controls().pause(actor)),
     resume: (actor) => refusals(() => controls().resume(actor)),
-    setConcurrency: (concurrency, actor) => controls().setConcurrency(concurrency, actor),
+    setLimits: (changes, actor) => controls().setLimits(changes, actor),
   };
 }
 

@@ -50,7 +50,16 @@ const words = (name: string) => name.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase(
 export function limitsLine(limits: unknown): string {
   const entries = Object.entries(obj(limits));
   if (entries.length === 0) return '-';
-  return entries.map(([name, value]) => `${words(name)} ${cell(value)}`).join(', ');
+  return entries.map(([name, value]) => `${words(name)} ${limitCell(name, value)}`).join(', ');
+}
+
+/** The limits in bytes (`maxFileSize`, `maxBytesPerSecond`, `minFreeSpace`) in binary units. */
+const BYTE_LIMITS = new Set(['maxBytesPerSecond', 'minFreeSpace', 'maxFileSize']);
+
+function limitCell(name: string, value: unknown): string {
+  if (value === null) return 'none';
+  if (BYTE_LIMITS.has(name) && typeof value === 'number') return formatBytes(value);
+  return cell(value);
 }
 
 /** Why the daemon is paused, from `paused` of the status: the operator's (who, since when) or a volume's. */

@@ -44,6 +44,8 @@ export interface HashAndCopyDeps {
   events: IngestorEvents;
   /** `--max-bytes-per-second`, for reading a copy back on this thread. */
   rate?: ByteRate;
+  /** `--max-file-size` in force (an operator may change it). */
+  limits: { readonly maxFileSize: number | undefined };
   /** Runs a copy: one at a time while a pause for a full volume probes (see `Pause`). */
   runCopy(copy: () => Promise<ReadResult>): Promise<ReadResult>;
   /**
@@ -97,7 +99,7 @@ export async function hashAndCopy(
   signal?: AbortSignal,
 ): Promise<HashedFile> {
   const { hasher, tmpDir, unseen: unseenVolumes } = deps;
-  const { maxFileSize } = deps.options;
+  const { maxFileSize } = deps.limits;
   if (maxFileSize !== undefined && candidate.identity.size > maxFileSize) {
     // Never read, never copied: quarantined whole, beside the input or in place.
     throw new IngestError(

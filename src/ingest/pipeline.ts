@@ -7,7 +7,7 @@ import { ingestBatch } from './batch.js';
 import { GroupCommit } from './group-commit.js';
 import type { HashAndCopyDeps } from './hash-and-copy.js';
 import { hashAndCopy } from './hash-and-copy.js';
-import type { ByteRate } from './byte-rate.js';
+import { LiveLimits } from './live-limits.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
@@ -28,8 +28,8 @@ export type { HashedFile, Outcome } from './outcome.js';
 export interface PipelineDeps extends StepDeps {
   /** Where files are read and hashed. Default: on this thread. */
   hasher?: Hasher;
-  /** `--max-bytes-per-second`, shared with the hasher's threads. */
-  rate?: ByteRate;
+  /** The limits in force (an operator may change them). Default: the options'. */
+  limits?: LiveLimits;
 }
 
 /**
@@ -54,7 +54,8 @@ export class Pipeline {
     tmpDir: string,
     warehouseDevice: number,
     quarantineDevice: number,
-    floor: FreeSpaceFloor | undefined,
+    floor: FreeSpaceFloor,
+    limits: LiveLimits,
   ) {
     // Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts).
     const copyDevices = new Set<number>();
@@ -75,16 +76,17 @@ export class Pipeline {
     });
     this.#hashing = {
       ...deps,
-      hasher: deps.hasher ?? inThreadHasher(deps.crash, deps.rate),
+      hasher: deps.hasher ?? inThreadHasher(deps.crash, limits.rate),
+      limits,
+      rate: limits.rate,
       tmpDir,
       leases: this.#leases,
       unseen: this.#unseen,
       needsCopy: (device) => device !== warehouseDevice || copyDevices.has(device),
       runCopy: (copy) => this.#pause.runCopy(copy),
       space: {
-        whenRoom: (candidate, copyBytes) =>
-          floor === undefined ? Promise.resolve() : this.#whenRoom(floor, candidate, copyBytes),
-        done: (copyBytes) => floor?.done(copyBytes),
+        whenRoom: (candidate, copyBytes) => this.#whenRoom(floor, candidate, copyBytes),
+        done: (copyBytes) => floor.done(copyBytes),
       },
     };
     this.#quarantining = { ...deps, quarantineDevice };
@@ -97,10 +99,9 @@ export class Pipeline {
     await ensureOutputDir('quarantine-dir', deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);
     const quarantine = await fs.promises.stat(deps.options.quarantineDir);
-    const { minFreeSpace } = deps.options;
-    const floor =
-      minFreeSpace === undefined ? undefined : FreeSpaceFloor.create(minFreeSpace, deps.options);
-    return new Pipeline(deps, tmpDir, dev, quarantine.dev, floor);
+    const limits = deps.limits ?? new LiveLimits(deps.options);
+    const floor = FreeSpaceFloor.create(() => limits.minFreeSpace, deps.options);
+    return new Pipeline(deps, tmpDir, dev, quarantine.dev, floor, limits);
   }
 
   /** Backoff steps taken by pauses so far (a pass counts those that let nothing in). */

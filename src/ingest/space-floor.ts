@@ -75,14 +75,20 @@ export type Admission =
  * below the floor waits (for copies under way to end, or for room) while smaller ones go on.
  */
 export class FreeSpaceFloor {
-  readonly #floor: SpaceFloor;
+  /** The floor in force (an operator may change or lift it); undefined: none. */
+  readonly #floor: () => SpaceFloor | undefined;
   readonly #volumes: Volume[];
   /** Bytes of copies into the warehouse admitted and not yet finished. */
   #copying = 0;
   readonly #now: () => number;
   readonly #statfs: StatFs;
 
-  private constructor(floor: SpaceFloor, volumes: Volume[], now: () => number, statfs: StatFs) {
+  private constructor(
+    floor: () => SpaceFloor | undefined,
+    volumes: Volume[],
+    now: () => number,
+    statfs: StatFs,
+  ) {
     this.#floor = floor;
     this.#volumes = volumes;
     this.#now = now;
@@ -94,7 +100,7 @@ export class FreeSpaceFloor {
    * `statfs` are for tests.
    */
   static create(
-    floor: SpaceFloor,
+    floor: () => SpaceFloor | undefined,
     dirs: OutputDirs,
     now: () => number = Date.now,
     statfs: StatFs = fs.statfsSync,
@@ -124,18 +130,24 @@ export class FreeSpaceFloor {
 
   /** Whether a file with a copy of `copyBytes` into the warehouse (0: a rename) may be read now. */
   admit(copyBytes: number): Admission {
+    const given = this.#floor();
+    if (given === undefined) {
+      for (const volume of this.#volumes) volume.low = false;
+      this.#copying += copyBytes;
+      return { kind: 'admitted' };
+    }
     const now = this.#now();
     let warehouse: { volume: Volume; floor: number } | undefined;
     for (const volume of this.#volumes) {
       if (now - volume.checkedAt >= FRESH_MS && !this.#read(volume, now)) continue;
-      const floor = floorBytes(this.#floor, volume.totalBytes);
+      const floor = floorBytes(given, volume.totalBytes);
       const resumeAt = floor + Math.round(floor * RESUME_MARGIN);
       const left = volume.freeBytes - (volume.warehouse ? this.#copying : 0);
       volume.low = left < (volume.low ? resumeAt : floor);
       if (volume.low) {
         return {
           kind: 'low',
-          error: new LowSpaceError(volume, floor, resumeAt, this.#describe(volume)),
+          error: new LowSpaceError(volume, floor, resumeAt, this.#describe(given, volume)),
         };
       }
       if (volume.warehouse) warehouse = { volume, floor };
@@ -146,7 +158,7 @@ export class FreeSpaceFloor {
       if (left < floor) {
         return {
           kind: 'too-big',
-          why: `copying it would leave the ${volume.name} volume (${volume.path}) ${formatBytes(Math.max(0, volume.freeBytes - this.#copying - copyBytes))} free${this.#copying > 0 ? ` once the copies under way end` : ''}, below --min-free-space ${this.#describe(volume)}`,
+          why: `copying it would leave the ${volume.name} volume (${volume.path}) ${formatBytes(Math.max(0, volume.freeBytes - this.#copying - copyBytes))} free${this.#copying > 0 ? ` once the copies under way end` : ''}, below --min-free-space ${this.#describe(given, volume)}`,
         };
       }
     }
@@ -162,8 +174,8 @@ export class FreeSpaceFloor {
     for (const volume of this.#volumes) if (volume.warehouse) volume.checkedAt = -Infinity;
   }
 
-  #describe(volume: Volume): string {
-    return describeFloor(this.#floor, volume.totalBytes, formatBytes);
+  #describe(floor: SpaceFloor, volume: Volume): string {
+    return describeFloor(floor, volume.totalBytes, formatBytes);
   }
 
   /** Reads a volume's free space; false if it cannot be read. */

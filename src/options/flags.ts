@@ -45,7 +45,8 @@ export const CTL_ACTIONS = {
   release: 'let a held file be taken again (ctl release P-ID)',
   pause: "the operator's pause",
   resume: "end the operator's pause",
-  limits: 'show the limits, or set one (ctl limits --concurrency N)',
+  limits:
+    'show the limits, or set them (ctl limits --concurrency N --max-bytes-per-second 50MiB ...)',
   watch: 'a live screen of files in flight and the last events',
 } as const;
 
@@ -349,6 +350,19 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
       describe: "the API's JSON as it is, a line per answer (watch: a line per event)",
     },
     concurrency: numberOption('with limits: set --concurrency now (until the next start)'),
+    'max-bytes-per-second': {
+      type: 'string',
+      describe: 'with limits: set it now (50MiB; none lifts it), until the next start',
+    },
+    'min-free-space': {
+      type: 'string',
+      describe: 'with limits: set it now (5GiB, 10%; none lifts it), until the next start',
+    },
+    'max-file-size': {
+      type: 'string',
+      describe: 'with limits: set it now (2GiB; none lifts it), until the next start',
+    },
+    'read-stall-timeout': numberOption('with limits: set it now (seconds), until the next start'),
     status: {
       type: 'string',
       choices: Object.keys(LIST_STATUSES),

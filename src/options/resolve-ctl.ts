@@ -9,8 +9,10 @@ import { CTL_ACTIONS, CTL_MAX_PAGE } from './flags.js';
 import { PENDING_ID_PATTERN } from '../pending-id.js';
 import type { CtlActionName } from './flags.js';
 import type { CtlAction, CtlCommandOptions, CtlFilesQuery, FlagValues } from './types.js';
+import { parseByteSize, parseSpaceFloor } from './bytes.js';
 import {
   FlagValueError,
+  MAX_TIMER_SECONDS,
   fileFlag,
   parseNumberFlag,
   parseListStatus,
@@ -90,6 +92,37 @@ function filesQuery(flags: FlagValues, limit: number | undefined): CtlFilesQuery
   return query;
 }
 
+/** The flags of `ctl limits`, by the field of `PUT /v1/limits` each sets. */
+const LIMIT_FLAGS: Readonly<Record<string, string>> = {
+  concurrency: 'concurrency',
+  'max-bytes-per-second': 'maxBytesPerSecond',
+  'min-free-space': 'minFreeSpace',
+  'max-file-size': 'maxFileSize',
+  'read-stall-timeout': 'readStallTimeout',
+};
+
+/**
+ * `ctl limits --max-bytes-per-second 50MiB ...`: the body of `PUT /v1/limits`, checked here as
+ * `run` checks the same flags (a bad value is a usage error before any call); `none` lifts a
+ * size limit or the floor. Undefined when no limit flag is given.
+ */
+function limitChanges(flags: FlagValues): Record<string, number | string | null> | undefined {
+  const body: Record<string, number | string | null> = {};
+  for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
+    const value = single(flag, flags[flag]);
+    if (value === undefined) continue;
+    if (flag === 'concurrency') body[field] = parseNumberFlag(flag, value, true)!;
+    else if (flag === 'read-stall-timeout') {
+      body[field] = parseNumberFlag(flag, value, false, MAX_TIMER_SECONDS)!;
+    } else if (value === 'none') body[field] = null;
+    else if (flag === 'min-free-space') {
+      const floor = parseSpaceFloor(flag, value);
+      body[field] = 'bytes' in floor ? floor.bytes : `${floor.percent}%`;
+    } else body[field] = parseByteSize(flag, value);
+  }
+  return Object.keys(body).length === 0 ? undefined : body;
+}
+
 /** `ctl ACTION [ids..]`: the action, its ids and the flags that only some actions take. */
 function ctlAction(flags: FlagValues): CtlAction {
   const names = Object.keys(CTL_ACTIONS);
@@ -101,9 +134,10 @@ function ctlAction(flags: FlagValues): CtlAction {
     throw new UsageError(`ctl has no action ${JSON.stringify(word)} (one of ${names.join(', ')})`);
   }
   const name = word as CtlActionName;
-  const concurrency = parseNumberFlag('concurrency', flags.concurrency, true);
-  if (concurrency !== undefined && name !== 'limits') {
-    throw new UsageError(`--concurrency applies only to ctl limits, not ctl ${name}`);
+  const changes = limitChanges(flags);
+  if (changes !== undefined && name !== 'limits') {
+    const flag = Object.keys(LIMIT_FLAGS).find((f) => flags[f] !== undefined)!;
+    throw new UsageError(`--${flag} applies only to ctl limits, not ctl ${name}`);
   }
   for (const flag of LS_FLAGS) {
     if (flags[flag] !== undefined && name !== 'ls') {
@@ -121,7 +155,7 @@ function ctlAction(flags: FlagValues): CtlAction {
   const idKind = ID_KINDS[name];
   if (idKind === undefined) {
     if (words.length > 0) throw new UsageError(`ctl ${name} takes no ids, got ${words.join(' ')}`);
-    if (name === 'limits') return { kind: 'limits', concurrency };
+    if (name === 'limits') return { kind: 'limits', changes };
     if (name === 'ls') return { kind: 'ls', query: Object.freeze(filesQuery(flags, limit)) };
     if (name === 'pending') return { kind: 'pending', limit };
     return { kind: name as 'status' };

@@ -207,7 +207,11 @@ export type CtlAction =
   | { readonly kind: 'retry'; readonly ids: readonly string[] }
   | { readonly kind: 'ls'; readonly query: Readonly<CtlFilesQuery> }
   | { readonly kind: 'pending'; readonly limit: number | undefined }
-  | { readonly kind: 'limits'; readonly concurrency: number | undefined };
+  | {
+      readonly kind: 'limits';
+      /** The body of `PUT /v1/limits`, or undefined to show the limits. */
+      readonly changes: Readonly<Record<string, number | string | null>> | undefined;
+    };
 
 /** `ctl ls`'s filters and page, as `GET /v1/files` takes them (strings, checked already). */
 export interface CtlFilesQuery {

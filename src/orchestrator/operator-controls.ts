@@ -1,7 +1,10 @@
 import type { Clock } from '../clock.js';
 import { IngestError, describeError } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
+import type { LimitChanges, LiveLimits } from '../ingest/live-limits.js';
 import { Signal } from '../ingest/signal.js';
+import type { SpaceFloor } from '../options/bytes.js';
+import { formatBytes } from '../ops/human-units.js';
 import type { Candidate, FsPath } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
 import { displayPath, pathKey } from '../paths.js';
@@ -39,6 +42,8 @@ export interface OperatorControlsDeps {
   events: IngestorEvents;
   policy: Pick<FailurePolicy, 'retryNow' | 'backoffs' | 'refreshQuarantinedInPlace'>;
   scheduler: Pick<Scheduler, 'setConcurrency' | 'concurrency'>;
+  /** The limits an operator may change besides the concurrency. */
+  limits: Pick<LiveLimits, 'apply'>;
   pending: PendingSet;
   options: { batchSize: number; stabilityMs: number };
   /** Asks discovery for a scan soon (a released or retried file is found by it). */
@@ -186,20 +191,35 @@ export class OperatorControls {
     this.#d.rescan();
   }
 
-  /** Sets the reading concurrency until the next start; journals who did. */
-  setConcurrency(concurrency: number, actor: string): void {
-    const before = this.#d.scheduler.concurrency;
-    this.#d.scheduler.setConcurrency(concurrency, this.#d.options.batchSize);
+  /**
+   * Sets the reading concurrency and the other run-time limits until the next start; journals
+   * who did, and logs what changed from what.
+   */
+  setLimits(changes: LimitChanges & { readonly concurrency?: number }, actor: string): void {
+    const { concurrency, ...others } = changes;
+    const before: Record<string, unknown> = {};
+    if (concurrency !== undefined) {
+      before.concurrency = this.#d.scheduler.concurrency;
+      this.#d.scheduler.setConcurrency(concurrency, this.#d.options.batchSize);
+    }
+    Object.assign(before, this.#d.limits.apply(others));
+    const after = { ...(concurrency === undefined ? {} : { concurrency }), ...others };
     this.journal({
       type: 'limits',
       fileId: null,
       source: null,
       actor,
-      detail: { concurrency, before },
+      detail: { ...after, before },
     });
+    const said = Object.keys(before)
+      .map(
+        (key) =>
+          `${limitName(key)} ${limitText(key, after[key as keyof typeof after])} (was ${limitText(key, before[key])})`,
+      )
+      .join(', ');
     this.#d.logger.warn(
-      { event: 'limits', actor, concurrency, before },
-      `concurrency set to ${concurrency} by ${actor} (was ${before}) until the next start`,
+      { event: 'limits', actor, ...after, before },
+      `limits set by ${actor}: ${said}, until the next start`,
     );
   }
 
@@ -389,4 +409,22 @@ export class OperatorControls {
       limit,
     );
   }
+}
+
+/** `maxBytesPerSecond` as `max bytes per second`. */
+function limitName(key: string): string {
+  return key === 'readStallMs'
+    ? 'read stall timeout'
+    : key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+}
+
+/** A limit's value for people: `50.0 MiB`, `10%`, `30 s`, `none`. */
+function limitText(key: string, value: unknown): string {
+  if (value === null || value === undefined) return 'none';
+  if (key === 'readStallMs') return `${Number(value) / 1000} s`;
+  if (typeof value === 'object') {
+    const floor = value as SpaceFloor;
+    return 'bytes' in floor ? formatBytes(floor.bytes) : `${floor.percent}%`;
+  }
+  return key === 'concurrency' ? String(value) : formatBytes(Number(value));
 }

@@ -5,7 +5,7 @@ import { systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
-import { ByteRate } from '../ingest/byte-rate.js';
+import { LiveLimits } from '../ingest/live-limits.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
@@ -65,6 +65,8 @@ interface Parts {
   pipeline: Pipeline;
   recovery: RecoverySummary;
   hasher: WorkerHasher | undefined;
+  /** The limits in force, which an operator may change (`PUT /v1/limits`). */
+  limits: LiveLimits;
   /** Read from the state at start: the last commit, and the files quarantined in place. */
   lastIngestAt: number | undefined;
   quarantinedInPlace: FsPath[];
@@ -229,23 +231,22 @@ export class Orchestrator implements AsyncDisposable {
         manifest,
         ...full,
       });
-      const rateMemory = ByteRate.memory(options.maxBytesPerSecond);
-      const rate = new ByteRate(rateMemory);
+      const limits = new LiveLimits(options);
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
-        rateMemory,
+        limits.rateMemory,
       );
       const pipeline = await Pipeline.create({
         options,
         store: opened,
         manifest,
         ...full,
-        rate,
+        limits,
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
-        ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher },
+        ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher, limits },
         lastIngestAt: await opened.lastIngestAt(),
         quarantinedInPlace: await opened.quarantinedInPlace(),
         holds: await opened.holds(),
@@ -259,6 +260,11 @@ export class Orchestrator implements AsyncDisposable {
   /** The operator's controls: holds, cancels, retries, the pause and the concurrency. */
   get controls(): OperatorControls {
     return this.#flow.controls;
+  }
+
+  /** The limits in force besides the concurrency (an operator may have changed them). */
+  get limits(): LiveLimits {
+    return this.#parts.limits;
   }
 
   /** The reading concurrency in force (an operator may have changed it). */

@@ -19,6 +19,7 @@ import {
   finished,
   manifestLines,
   output,
+  rowsWithStatus,
   run,
   waitFor,
   waitForCommitted,
@@ -147,13 +148,60 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'PUT', '/v1/limits', { concurrency: 2, rate: 5 }),
       400,
       'API_ERR_BAD_PARAMETER',
-      '"rate" is not a field of this body; it takes concurrency',
+      '"rate" is not a field of this body; it takes concurrency, maxBytesPerSecond, minFreeSpace, maxFileSize, readStallTimeout',
     );
     expect((await status(s, port)).limits.concurrency).toBe(3);
 
     // Files still go in with the new limit.
     writeOld(path.join(s.d.input, 'b.csv'), 'beta');
     await waitFor(() => manifestLines(s.d.manifests).length === 2, 20_000, 'ingest with limit 3');
+
+    // The other run-time limits: sizes as numbers or with units, a floor as a percentage, null
+    // for none; in force at once.
+    const set = ok<{ limits: Record<string, unknown> }>(
+      await call(s, port, s.admin, 'PUT', '/v1/limits', {
+        maxBytesPerSecond: '8MiB',
+        minFreeSpace: '1%',
+        maxFileSize: 4,
+        readStallTimeout: 30,
+      }),
+    ).limits;
+    expect(set).toMatchObject({
+      concurrency: 3,
+      maxBytesPerSecond: 8 * 1024 * 1024,
+      minFreeSpace: '1%',
+      maxFileSize: 4,
+      readStallTimeoutSeconds: 30,
+    });
+    writeOld(path.join(s.d.input, 'too-big.csv'), 'longer than four bytes');
+    await waitFor(
+      () => rowsWithStatus(s.d.state, 'committed') === 3,
+      20_000,
+      'the quarantine of a file over the new --max-file-size',
+    );
+    expect(manifestLines(s.d.manifests)).toHaveLength(2);
+    expect(
+      ok<{ limits: Record<string, unknown> }>(
+        await call(s, port, s.admin, 'PUT', '/v1/limits', {
+          maxFileSize: null,
+          minFreeSpace: null,
+        }),
+      ).limits,
+    ).toMatchObject({ maxFileSize: null, minFreeSpace: null, maxBytesPerSecond: 8 * 1024 * 1024 });
+    for (const [body, message] of [
+      [{ maxFileSize: '10XB' }, 'maxFileSize must be a positive size in bytes'],
+      [{ minFreeSpace: '100%' }, 'minFreeSpace must be a percentage above 0 and below 100'],
+      [{ maxBytesPerSecond: 0 }, 'maxBytesPerSecond must be a positive size in bytes'],
+      [{ readStallTimeout: 0 }, 'readStallTimeout must be seconds, a positive number'],
+      [{ maxFileSize: true }, 'maxFileSize must be a JSON'],
+    ] as const) {
+      expectError(
+        await call(s, port, s.admin, 'PUT', '/v1/limits', body),
+        400,
+        'API_ERR_BAD_PARAMETER',
+        new RegExp(`^${message.replace(/[()]/g, '\\$&')}`),
+      );
+    }
 
     // The history of an ingested file: the ordinary path from its row, then the journal has
     // nothing for it; the operator's pause and resume are not per file.
@@ -177,12 +225,16 @@ describe('admin actions', () => {
     expect((await status(s, port)).limits.concurrency).not.toBe(3);
     await stop(daemon);
     expectExactlyOnce(s.d, ['alpha', 'beta']);
-    // The ordinary path wrote nothing to the journal: only the operator's three actions are there.
+    // The ordinary path wrote nothing to the journal: only the operator's actions are there
+    // (a quarantine is in its row).
     const db = new Database(s.d.state, { readonly: true });
     try {
       const rows = db.prepare('SELECT type, actor FROM events ORDER BY id').all();
       expect(rows).toEqual(
-        ['paused', 'resumed', 'limits'].map((type) => ({ type, actor: paused.by })),
+        ['paused', 'resumed', 'limits', 'limits', 'limits'].map((type) => ({
+          type,
+          actor: paused.by,
+        })),
       );
     } finally {
       db.close();
@@ -372,7 +424,7 @@ describe('admin actions', () => {
       await call(s, port, s.admin, 'PUT', '/v1/limits', { batchSize: 3 }),
       400,
       'API_ERR_BAD_PARAMETER',
-      '"batchSize" is not a field of this body; it takes concurrency',
+      '"batchSize" is not a field of this body; it takes concurrency, maxBytesPerSecond, minFreeSpace, maxFileSize, readStallTimeout',
     );
     expect((await status(s, port)).limits.concurrency).toBe(before);
 

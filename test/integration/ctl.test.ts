@@ -309,6 +309,16 @@ describe('ingestor ctl against a running daemon', () => {
       2,
       /--concurrency must be a positive integer, got "0"/,
     );
+    expectFailure(
+      await ctl(['limits', '--max-file-size', '2 parsecs', ...args]),
+      2,
+      /--max-file-size must be a positive size in bytes/,
+    );
+    expectFailure(
+      await ctl(['ls', '--min-free-space', '5%', ...args]),
+      2,
+      /--min-free-space applies only to ctl limits, not ctl ls/,
+    );
     // Without --server: the default, a daemon on this host at 8443.
     expectFailure(
       await ctl(['status', ...args.slice(2)]),
@@ -718,6 +728,24 @@ describe('ingestor ctl: the requests it builds, and one line per action', () => 
       'GET /v1/status',
       'limits: concurrency 16, batch size 256\n',
     ]);
+    r = await call(
+      'limits',
+      '--max-bytes-per-second',
+      '50MiB',
+      '--min-free-space',
+      '10%',
+      '--max-file-size',
+      'none',
+      '--read-stall-timeout',
+      '30',
+    );
+    expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'PUT /v1/limits']);
+    expect(JSON.parse(last().body)).toEqual({
+      maxBytesPerSecond: 50 * 1024 * 1024,
+      minFreeSpace: '10%',
+      maxFileSize: null,
+      readStallTimeout: 30,
+    });
 
     r = await call('history', '3');
     expect([r.code, `${last().method} ${last().url}`]).toEqual([0, 'GET /v1/files/3/history']);

@@ -1,3 +1,4 @@
+import { LiveLimits } from '../../src/ingest/live-limits.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,12 @@ function controls(backoffs: Backoff[] = []) {
   let rescans = 0;
   const events = new IngestorEvents();
   const time = { now: 1_000 };
+  const limits = new LiveLimits({
+    maxBytesPerSecond: undefined,
+    minFreeSpace: undefined,
+    maxFileSize: undefined,
+    readStallMs: 60_000,
+  });
   const c = new OperatorControls({
     store,
     clock: () => time.now,
@@ -40,6 +47,7 @@ function controls(backoffs: Backoff[] = []) {
       backoffs: () => backoffs.values(),
       refreshQuarantinedInPlace: async () => {},
     },
+    limits,
     scheduler: {
       get concurrency() {
         return concurrency;
@@ -55,7 +63,7 @@ function controls(backoffs: Backoff[] = []) {
     holds: [],
     operatorPause: undefined,
   });
-  return { c, store, pending, events, time, rescans: () => rescans };
+  return { c, store, pending, events, time, limits, rescans: () => rescans };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ControlRefusal> {
@@ -126,7 +134,7 @@ describe('operator controls', () => {
   });
 
   it("the operator's pause: kept, refused twice, and a stop ends the wait for it", async () => {
-    const { c, store } = controls();
+    const { c, store, limits } = controls();
     await c.pause('CN=a');
     expect(await store.readSetting('operator-pause')).toBe('{"by":"CN=a","since":1000}');
     expect((await refusal(c.pause('CN=a'))).refusal).toBe('conflict');
@@ -136,7 +144,8 @@ describe('operator controls', () => {
     await c.resume('CN=a');
     expect(await store.readSetting('operator-pause')).toBeUndefined();
     await expect(c.whenResumed()).resolves.toBeUndefined();
-    c.setConcurrency(2, 'CN=a');
+    c.setLimits({ concurrency: 2, maxBytesPerSecond: 1024 ** 2 }, 'CN=a');
+    expect(limits.view()).toMatchObject({ maxBytesPerSecond: 1024 ** 2 });
     const journal = (await store.eventsAfter(undefined, 10)).events.map((e) => e.type);
     expect(journal).toEqual(['paused', 'resumed', 'limits']);
     expect((await refusal(c.retry('42', 'CN=a'))).refusal).toBe('not-found');

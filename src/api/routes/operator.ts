@@ -1,5 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { DaemonControl } from '../control.js';
+import type { LimitChanges } from '../../ingest/live-limits.js';
+import { parseByteSize, parseSpaceFloor } from '../../options/bytes.js';
+import { FlagValueError, MAX_TIMER_SECONDS } from '../../options/values.js';
+import { badParameter } from '../errors.js';
 import { actorOf } from './actions.js';
 import { NO_BODY, NO_QUERY, noBody } from './ids.js';
 
@@ -7,10 +11,15 @@ import { NO_BODY, NO_QUERY, noBody } from './ids.js';
  * and descriptors do not). */
 export const MAX_CONCURRENCY = 256;
 
+const SIZE = {
+  type: ['integer', 'string', 'null'],
+  description:
+    'a size in bytes: a positive integer, a string with a unit ("50MiB"), or null for none',
+} as const;
+
 const LIMITS_BODY = {
   type: 'object',
   additionalProperties: false,
-  required: ['concurrency'],
   properties: {
     concurrency: {
       type: 'integer',
@@ -18,8 +27,67 @@ const LIMITS_BODY = {
       maximum: MAX_CONCURRENCY,
       description: `an integer from 1 to ${MAX_CONCURRENCY}`,
     },
+    maxBytesPerSecond: SIZE,
+    minFreeSpace: {
+      type: ['integer', 'string', 'null'],
+      description:
+        'a size in bytes (a positive integer, or "500MiB"), a percentage of each volume ("10%"), or null for none',
+    },
+    maxFileSize: SIZE,
+    readStallTimeout: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: MAX_TIMER_SECONDS,
+      description: `seconds, a positive number no greater than ${MAX_TIMER_SECONDS}`,
+    },
   },
 } as const;
+
+interface LimitsBody {
+  concurrency?: number;
+  maxBytesPerSecond?: number | string | null;
+  minFreeSpace?: number | string | null;
+  maxFileSize?: number | string | null;
+  readStallTimeout?: number;
+}
+
+/** A value the schema let through, parsed as its flag's would be; a bad one names the field. */
+function parsed<T>(
+  field: string,
+  value: unknown,
+  parse: (flag: string, v: unknown) => T,
+): T | null {
+  if (value === null) return null;
+  try {
+    return parse(field, value);
+  } catch (error) {
+    if (error instanceof FlagValueError) throw badParameter(field, error.problem);
+    throw error;
+  }
+}
+
+/** The changes a `PUT /v1/limits` body asks for, checked; at least one. */
+function limitChanges(body: LimitsBody): LimitChanges & { concurrency?: number } {
+  const fields = Object.keys(LIMITS_BODY.properties);
+  if (Object.keys(body).length === 0) {
+    throw badParameter('the body', `must set at least one of ${fields.join(', ')}`);
+  }
+  return {
+    ...(body.concurrency === undefined ? {} : { concurrency: body.concurrency }),
+    ...(body.maxBytesPerSecond === undefined
+      ? {}
+      : { maxBytesPerSecond: parsed('maxBytesPerSecond', body.maxBytesPerSecond, parseByteSize) }),
+    ...(body.minFreeSpace === undefined
+      ? {}
+      : { minFreeSpace: parsed('minFreeSpace', body.minFreeSpace, parseSpaceFloor) }),
+    ...(body.maxFileSize === undefined
+      ? {}
+      : { maxFileSize: parsed('maxFileSize', body.maxFileSize, parseByteSize) }),
+    ...(body.readStallTimeout === undefined
+      ? {}
+      : { readStallMs: Math.round(body.readStallTimeout * 1000) }),
+  };
+}
 
 /** The operator's pause and the run-time limits (admin only). */
 export function operatorRoutes(app: FastifyInstance, control: DaemonControl): void {
@@ -45,11 +113,11 @@ export function operatorRoutes(app: FastifyInstance, control: DaemonControl): vo
     },
   );
 
-  app.put<{ Body: { concurrency: number } }>(
+  app.put<{ Body: LimitsBody }>(
     '/v1/limits',
     { schema: { body: LIMITS_BODY, ...noQuery }, config: admin },
     async (request) => {
-      control.setConcurrency(request.body.concurrency, actorOf(request));
+      control.setLimits(limitChanges(request.body), actorOf(request));
       return { limits: control.limits() };
     },
   );
