@@ -74,6 +74,8 @@ export interface IngestorEventMap {
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
   'watch:degraded': [{ dir: string; error: string }];
+  /** A webhook delivery attempt ended (`failed`: tried again later; `gave-up`: after three days). */
+  'webhook:attempt': [{ endpoint: string; outcome: 'delivered' | 'failed' | 'gave-up' }];
   /** The kernel cannot tell whether files on this volume are open for writing. */
   'watch:no-leases': [{ dir: string; code: string; reason: string }];
 }

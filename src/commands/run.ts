@@ -66,6 +66,14 @@ export async function runCommand(
     },
     volumes: daemonVolumes(options),
     priorities: options.priorities.map((rule) => rule.priority),
+    ...(options.webhooks.length === 0
+      ? {}
+      : {
+          webhooks: {
+            labels: options.webhooks.map((e) => e.label),
+            live: () => ingestor?.webhooks.figures(),
+          },
+        }),
   });
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));

@@ -8,6 +8,7 @@ import { GroupCommit } from './group-commit.js';
 import type { HashAndCopyDeps } from './hash-and-copy.js';
 import { hashAndCopy } from './hash-and-copy.js';
 import { LiveLimits } from './live-limits.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 import type { Hasher } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
@@ -30,6 +31,8 @@ export interface PipelineDeps extends StepDeps {
   hasher?: Hasher;
   /** The limits in force (an operator may change them). Default: the options'. */
   limits?: LiveLimits;
+  /** Where quarantines are announced (`--webhook`). */
+  webhooks?: Webhooks;
 }
 
 /**
@@ -89,7 +92,11 @@ export class Pipeline {
         done: (copyBytes) => floor.done(copyBytes),
       },
     };
-    this.#quarantining = { ...deps, quarantineDevice };
+    this.#quarantining = {
+      ...deps,
+      quarantineDevice,
+      ...(deps.webhooks === undefined ? {} : { webhooks: deps.webhooks }),
+    };
   }
 
   /** Makes sure the warehouse's temporary directory and the quarantine directory exist first. */

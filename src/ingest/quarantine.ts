@@ -9,11 +9,15 @@ import { baseName, dirName, displayPath, withSuffix } from '../paths.js';
 import { immovableSource, placeNoReplace } from './move.js';
 import { NO_DEST, freeName } from '../naming.js';
 import type { Outcome, StepDeps } from './outcome.js';
+import { classifyFailure } from './failures.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 
 /** What quarantining needs from the pipeline. */
 export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'clock'> {
   /** The device of the quarantine directory: only files on it can be moved there. */
   quarantineDevice: number;
+  /** Announces the quarantine (`file.quarantined`, and `file.failed` when retries ran out). */
+  webhooks?: Pick<Webhooks, 'announce' | 'written'>;
 }
 
 /**
@@ -38,10 +42,10 @@ export async function quarantine(
     } catch (moveError) {
       // This user may not move it (see immovableSource): it is quarantined in place instead.
       if (errnoCode(moveError) !== 'INGEST_ERR_SOURCE_IMMOVABLE') throw moveError;
-      return record(deps, candidate, error, NO_DEST, async () => {});
+      return record(deps, candidate, error, attempts, NO_DEST, async () => {});
     }
   }
-  return record(deps, candidate, error, NO_DEST, async () => {});
+  return record(deps, candidate, error, attempts, NO_DEST, async () => {});
 }
 
 /** Moves the file to the quarantine directory with its `.reason.json`. */
@@ -55,7 +59,7 @@ async function moveAside(
   const dir = path.join(deps.options.quarantineDir, utcDate(now));
   const dest = freeName(dir, baseName(candidate.path), randomBytes(8).toString('hex'), new Set());
   const note = withSuffix(dest, '.reason.json');
-  return record(deps, candidate, error, dest, async (id) => {
+  return record(deps, candidate, error, attempts, dest, async (id) => {
     await ensureDir(dir);
     const reason = {
       source: displayPath(candidate.path),
@@ -102,6 +106,7 @@ async function record(
   deps: QuarantineDeps,
   candidate: Candidate,
   error: unknown,
+  attempts: number,
   dest: FsPath,
   act: (id: number) => Promise<void>,
 ): Promise<Outcome> {
@@ -119,6 +124,24 @@ async function record(
     clock(),
   );
   await act(row.id);
-  await store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
+  // Announced in the transaction that commits the quarantine: a crash loses neither.
+  const code = errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null;
+  const data = {
+    id: row.id,
+    source: displayPath(candidate.path),
+    size: candidate.identity.size,
+    reason,
+    code,
+    attempts,
+    quarantinedTo: dest === NO_DEST ? null : displayPath(dest),
+  };
+  const announce = [
+    ...(classifyFailure(error) === 'retry'
+      ? (deps.webhooks?.announce('file.failed', data) ?? [])
+      : []),
+    ...(deps.webhooks?.announce('file.quarantined', data) ?? []),
+  ];
+  await store.finish([{ id: row.id, status: 'committed', error: reason }], clock(), announce);
+  if (announce.length > 0) deps.webhooks?.written();
   return { kind: 'quarantined', row: (await store.getRow(row.id))! };
 }

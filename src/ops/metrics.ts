@@ -100,6 +100,11 @@ export interface MetricsSources {
   volumes: readonly Volume[];
   /** The priorities `--priority` gives (0, every other file's, is always exported). */
   priorities?: readonly number[];
+  /** `--webhook`: each endpoint's label, and the live figures once the daemon is up. */
+  webhooks?: {
+    labels: readonly string[];
+    live: () => WebhookFigures | undefined;
+  };
   build?: BuildInfo;
 }
 
@@ -227,6 +232,10 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): ()
       }
     },
   });
+  const stopWebhooks =
+    sources.webhooks === undefined
+      ? () => {}
+      : registerWebhookMetrics(registers, sources.webhooks, events);
   gauge('ingestor_paused', '1 while ingestion is paused by a failing output volume.', (g) =>
     g.paused ? 1 : 0,
   );
@@ -326,8 +335,69 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): ()
     events.on(name as keyof typeof listeners, listener as never);
   }
   return () => {
+    stopWebhooks();
     for (const [name, listener] of Object.entries(listeners)) {
       events.off(name as keyof typeof listeners, listener as never);
     }
   };
+}
+
+/** What the webhook metrics read at each scrape (see WebhookDispatcher). */
+export interface WebhookFigures {
+  /** Endpoint label -> whether its last attempt failed. */
+  failing: ReadonlyMap<string, boolean>;
+  /** Messages waiting to be delivered, by endpoint label. */
+  pending: () => Promise<Map<string, number>>;
+}
+
+/**
+ * `ingestor_webhook_*`: attempts by endpoint and outcome, whether an endpoint is failing, and
+ * the messages waiting for it; every endpoint's series exist from the first scrape, at 0.
+ */
+function registerWebhookMetrics(
+  registers: Registry[],
+  webhooks: NonNullable<MetricsSources['webhooks']>,
+  events: IngestorEvents,
+): () => void {
+  const { labels, live } = webhooks;
+  const attempts = new Counter({
+    name: 'ingestor_webhook_attempts_total',
+    help: 'Webhook delivery attempts, by endpoint and outcome (delivered; failed, tried again; gave-up).',
+    labelNames: ['endpoint', 'outcome'],
+    registers,
+  });
+  for (const endpoint of labels) {
+    for (const outcome of ['delivered', 'failed', 'gave-up'])
+      attempts.inc({ endpoint, outcome }, 0);
+  }
+  const onAttempt = (e: { endpoint: string; outcome: string }) =>
+    attempts.inc({ endpoint: e.endpoint, outcome: e.outcome });
+  events.on('webhook:attempt', onAttempt);
+  new Gauge({
+    name: 'ingestor_webhook_failing',
+    help: '1 while the last attempt to this webhook endpoint failed, else 0.',
+    labelNames: ['endpoint'],
+    registers,
+    collect() {
+      const failing = live()?.failing;
+      for (const endpoint of labels)
+        this.set({ endpoint }, failing?.get(endpoint) === true ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'ingestor_webhook_pending_messages',
+    help: 'Webhook messages waiting to be delivered, by endpoint.',
+    labelNames: ['endpoint'],
+    registers,
+    async collect() {
+      let pending: Map<string, number> | undefined;
+      try {
+        pending = await live()?.pending();
+      } catch {
+        return; // the state cannot be read now: the last value stays
+      }
+      for (const endpoint of labels) this.set({ endpoint }, pending?.get(endpoint) ?? 0);
+    },
+  });
+  return () => events.off('webhook:attempt', onAttempt);
 }

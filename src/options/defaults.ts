@@ -52,6 +52,9 @@ export const defaults = {
   | 'maxFileSize'
   | 'minFreeSpace'
   | 'maxBytesPerSecond'
+  | 'webhook'
+  | 'webhookSecret'
+  | 'webhookSecretFile'
 >;
 
 /** Defaults of the flags that are not ingest options: the daemon's, and `list`'s. */

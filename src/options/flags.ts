@@ -185,6 +185,17 @@ const LIMIT_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     describe: 'read at most this much per second, all files together (bytes, or 50MiB)',
   },
+  // Repeatable, one webhook per --webhook.
+  webhook: {
+    type: 'string',
+    describe:
+      'announce events to this URL, signed (Standard Webhooks): "URL [events=file.quarantined,...] [secret-file=F | secret-env=V]" (repeatable)',
+  },
+  'webhook-secret': {
+    type: 'string',
+    describe: 'the whsec_ secret of webhooks without their own (better: INGESTOR_WEBHOOK_SECRET)',
+  },
+  'webhook-secret-file': { type: 'string', describe: 'a file holding it' },
   // Repeatable, one rule per --priority, as --exclude.
   priority: {
     type: 'string',

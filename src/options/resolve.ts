@@ -9,6 +9,7 @@ import {
   requireReadableState,
 } from './check-paths.js';
 import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
+import { resolveWebhooks } from '../webhooks/endpoints.js';
 import { parseByteSize, parseSpaceFloor } from './bytes.js';
 import { RUN_NUMBERS } from './flags.js';
 import { resolveApi } from './resolve-api.js';
@@ -123,6 +124,10 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
       ? undefined
       : parseByteSize('max-bytes-per-second', options.maxBytesPerSecond);
   const priorities = (options.priority ?? defaults.priority).map(parsePriority);
+  const webhooks = resolveWebhooks(options.webhook ?? [], {
+    secret: options.webhookSecret,
+    secretFile: options.webhookSecretFile,
+  });
 
   const dryRun = options.dryRun ?? defaults.dryRun;
   checkInput(input, !dryRun);
@@ -165,6 +170,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxBytesPerSecond,
     readStallMs: Math.round(readStallSeconds * 1000),
     priorities: Object.freeze(priorities),
+    webhooks: Object.freeze(webhooks),
   });
 }
 
@@ -204,6 +210,9 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
     quarantineDir: single('quarantine-dir', flags['quarantine-dir']),
     ...(flags.exclude === undefined ? {} : { exclude: [flags.exclude].flat().map(String) }),
     ...(flags.priority === undefined ? {} : { priority: [flags.priority].flat().map(String) }),
+    ...(flags.webhook === undefined ? {} : { webhook: [flags.webhook].flat().map(String) }),
+    webhookSecret: single('webhook-secret', flags['webhook-secret']),
+    webhookSecretFile: single('webhook-secret-file', flags['webhook-secret-file']),
     maxFileSize: single('max-file-size', flags['max-file-size']),
     minFreeSpace: single('min-free-space', flags['min-free-space']),
     maxBytesPerSecond: single('max-bytes-per-second', flags['max-bytes-per-second']),

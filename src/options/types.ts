@@ -2,6 +2,7 @@ import type { LevelWithSilent } from 'pino';
 import type { RoleMap } from '../api/roles.js';
 import type { TlsMaterial } from '../api/tls.js';
 import type { Mode, OnDuplicate } from '../interfaces.js';
+import type { WebhookEndpoint } from '../webhooks/endpoints.js';
 import type { SpaceFloor } from './bytes.js';
 
 /**
@@ -63,6 +64,12 @@ export interface IngestorOptions {
   readStallSeconds?: number;
   /** `GLOB=N`: files matching GLOB go first, highest N first. Default: none (all 0). */
   priority?: readonly string[];
+  /** `URL [events=...] [secret-file=...|secret-env=...]`: where to announce events. Default: none. */
+  webhook?: readonly string[];
+  /** The Standard Webhooks secret (`whsec_...`) of webhooks without their own. */
+  webhookSecret?: string;
+  /** A file holding it. */
+  webhookSecretFile?: string;
 }
 
 /** One `--priority GLOB=N`. */
@@ -99,6 +106,8 @@ export interface ResolvedOptions {
   readonly readStallMs: number;
   /** In the order given; the first whose glob matches sets a file's priority. */
   readonly priorities: readonly PriorityRule[];
+  /** Where events are announced; none by default. */
+  readonly webhooks: readonly WebhookEndpoint[];
 }
 
 /** The flags of `run` that are the daemon's own rather than ingest options. */

@@ -6,6 +6,7 @@ import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
 import { LiveLimits } from '../ingest/live-limits.js';
+import { Webhooks } from '../webhooks/webhooks.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
@@ -67,6 +68,8 @@ interface Parts {
   hasher: WorkerHasher | undefined;
   /** The limits in force, which an operator may change (`PUT /v1/limits`). */
   limits: LiveLimits;
+  /** `--webhook`: announcements and their delivery (nothing runs without one). */
+  webhooks: Webhooks;
   /** Read from the state at start: the last commit, and the files quarantined in place. */
   lastIngestAt: number | undefined;
   quarantinedInPlace: FsPath[];
@@ -74,6 +77,9 @@ interface Parts {
   holds: Hold[];
   operatorPause: OperatorPause | undefined;
 }
+
+/** At a stop, the delivery of `ingestor.stopped` (and what else is due) gets this long. */
+const WEBHOOK_STOP_GRACE_MS = 2_000;
 
 /** A daemon whose state is open and whose recovery has not run yet (`Orchestrator.begin`). */
 export interface Opening {
@@ -232,6 +238,7 @@ export class Orchestrator implements AsyncDisposable {
         ...full,
       });
       const limits = new LiveLimits(options);
+      const webhooks = new Webhooks(options.webhooks, opened, full.logger, full.clock);
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
         limits.rateMemory,
@@ -242,11 +249,13 @@ export class Orchestrator implements AsyncDisposable {
         manifest,
         ...full,
         limits,
+        webhooks,
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
         ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher, limits },
+        webhooks,
         lastIngestAt: await opened.lastIngestAt(),
         quarantinedInPlace: await opened.quarantinedInPlace(),
         holds: await opened.holds(),
@@ -260,6 +269,23 @@ export class Orchestrator implements AsyncDisposable {
   /** The operator's controls: holds, cancels, retries, the pause and the concurrency. */
   get controls(): OperatorControls {
     return this.#flow.controls;
+  }
+
+  /** `--webhook`: announcements and their delivery. */
+  get webhooks(): Webhooks {
+    return this.#parts.webhooks;
+  }
+
+  /** Recovery is done and discovery starts: said to the events and announced to webhooks. */
+  #started(): void {
+    this.events.emit('discovery:started', { input: this.options.input });
+    const { webhooks } = this.#parts;
+    webhooks.start(this.events);
+    void webhooks.publish('ingestor.started', {
+      input: this.options.input,
+      once: this.options.once,
+      recovery: this.recovery,
+    });
   }
 
   /** The limits in force besides the concurrency (an operator may have changed them). */
@@ -285,7 +311,7 @@ export class Orchestrator implements AsyncDisposable {
    */
   async runOnce(): Promise<RunSummary> {
     const deadline = this.#clock() + this.options.stabilityMs;
-    this.events.emit('discovery:started', { input: this.options.input });
+    this.#started();
     const stopStats = this.#stats.start(); // `ingestor status` sees a --once pass too
     try {
       const { discovery } = this;
@@ -327,7 +353,7 @@ export class Orchestrator implements AsyncDisposable {
       historyDays: this.options.historyDays,
       stopped: () => this.#closed,
     });
-    this.events.emit('discovery:started', { input: this.options.input });
+    this.#started();
     // Scans run beside the loop, not in it: a scan waits for room in the ready set (a backlog
     // of a million files), and hints and due files must go on meanwhile, so that a file of a
     // higher priority than the backlog's gets in at once.
@@ -433,6 +459,8 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
+    // Announced while the state is open; its delivery gets a moment, else the next start's.
+    await this.#parts.webhooks.stop({ ...this.summary() }, WEBHOOK_STOP_GRACE_MS);
     await this.#parts.manifest.close();
     await this.#parts.hasher?.close();
     await this.#parts.store.close();

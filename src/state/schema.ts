@@ -76,4 +76,23 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);
   `,
+  // v5: the webhooks' outbox (issue 13). One row per message and endpoint, written in the
+  // transaction of what it announces; `next_at` is when a pending one is tried next.
+  `
+  CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER,
+    status TEXT NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER
+  );
+  CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE status = 'pending';
+  `,
 ];

@@ -2,6 +2,10 @@ import type { FileRow, FsPath } from '../interfaces.js';
 import { placer } from './placement.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type {
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  OutboxMessage,
   ClaimInput,
   ClaimResult,
   DurableEventPage,
@@ -45,8 +49,48 @@ export class SqliteStateStore implements StateStore {
     return this.#sync.claim(inputs, at, placer(plan));
   }
 
-  async finish(finishes: readonly Finish[], at: number): Promise<void> {
-    this.#sync.finish(finishes, at);
+  async finish(
+    finishes: readonly Finish[],
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<void> {
+    this.#sync.finish(finishes, at, announce);
+  }
+
+  async announce(messages: readonly OutboxMessage[], at: number): Promise<void> {
+    this.#sync.outbox.announce(messages, at);
+  }
+
+  async dueDeliveries(
+    now: number,
+    endpoints: readonly string[],
+    limit: number,
+    busy: readonly number[],
+  ): Promise<Delivery[]> {
+    return this.#sync.outbox.dueDeliveries(now, endpoints, limit, busy);
+  }
+
+  async nextDeliveryAt(
+    endpoints: readonly string[],
+    busy: readonly number[],
+  ): Promise<number | undefined> {
+    return this.#sync.outbox.nextDeliveryAt(endpoints, busy);
+  }
+
+  async deliveryAttempted(id: number, attempt: DeliveryAttempt): Promise<void> {
+    this.#sync.outbox.deliveryAttempted(id, attempt);
+  }
+
+  async deliveries(filter: DeliveryFilter): Promise<Delivery[]> {
+    return this.#sync.outbox.deliveries(filter);
+  }
+
+  async redeliver(id: number, at: number): Promise<Delivery | undefined> {
+    return this.#sync.outbox.redeliver(id, at);
+  }
+
+  async pendingDeliveries(): Promise<Map<string, number>> {
+    return this.#sync.outbox.pendingByEndpoint();
   }
 
   async recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow> {

@@ -11,6 +11,7 @@ import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
 import { intentValues, toRow } from './sqlite-rows.js';
 import { SqliteJournal } from './sqlite-journal.js';
+import { SqliteOutbox } from './sqlite-outbox.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
 import type { Statements } from './sqlite-statements.js';
 import { Tally } from './tally.js';
@@ -19,6 +20,7 @@ import type {
   ClaimInput,
   ClaimResult,
   Finish,
+  OutboxMessage,
   HistoryFilter,
   Placement,
   QuarantineInput,
@@ -120,6 +122,7 @@ export class SqliteStore {
   readonly #sql: Statements;
   readonly #snapshot: string | undefined;
   #journal: SqliteJournal | undefined;
+  #outbox: SqliteOutbox | undefined;
   /**
    * The totals, kept as rows change once `totals` was first asked (tally.ts), and SQLite's
    * `data_version` when they were counted: it moves when another connection (an `ingestor
@@ -137,6 +140,11 @@ export class SqliteStore {
   /** The journal, holds and settings (prepared at first use: most commands never touch them). */
   get journal(): SqliteJournal {
     return (this.#journal ??= new SqliteJournal(this.db));
+  }
+
+  /** The webhooks' outbox (prepared at first use). */
+  get outbox(): SqliteOutbox {
+    return (this.#outbox ??= new SqliteOutbox(this.db));
   }
 
   claim(
@@ -181,7 +189,7 @@ export class SqliteStore {
     return results;
   }
 
-  finish(finishes: readonly Finish[], at: number): void {
+  finish(finishes: readonly Finish[], at: number, announce: readonly OutboxMessage[] = []): void {
     if (finishes.length === 0) return;
     // Changes are counted only while a tally is kept, and applied once the transaction is.
     const changes: RowChange[] | undefined = this.#tally === undefined ? undefined : [];
@@ -227,6 +235,7 @@ export class SqliteStore {
           }
         }
         flush();
+        if (announce.length > 0) this.outbox.insert(announce, at);
       })
       .immediate();
     if (changes !== undefined) this.#tally?.apply(changes);

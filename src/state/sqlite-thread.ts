@@ -7,6 +7,10 @@ import { SqliteStateStore } from './sqlite-async.js';
 import type { StateMethod, StateOpen, StateReply } from './sqlite-messages.js';
 import { openSqliteState } from './sqlite-store.js';
 import type {
+  Delivery,
+  DeliveryAttempt,
+  DeliveryFilter,
+  OutboxMessage,
   ClaimInput,
   ClaimResult,
   DurableEventPage,
@@ -139,8 +143,48 @@ export class SqliteThreadStore implements StateStore {
     return this.#call('claim', inputs, at, plan);
   }
 
-  finish(finishes: readonly Finish[], at: number): Promise<void> {
-    return this.#call('finish', finishes, at);
+  finish(
+    finishes: readonly Finish[],
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<void> {
+    return this.#call('finish', finishes, at, announce);
+  }
+
+  announce(messages: readonly OutboxMessage[], at: number): Promise<void> {
+    return this.#call('announce', messages, at);
+  }
+
+  dueDeliveries(
+    now: number,
+    endpoints: readonly string[],
+    limit: number,
+    busy: readonly number[],
+  ): Promise<Delivery[]> {
+    return this.#call('dueDeliveries', now, endpoints, limit, busy);
+  }
+
+  nextDeliveryAt(
+    endpoints: readonly string[],
+    busy: readonly number[],
+  ): Promise<number | undefined> {
+    return this.#call('nextDeliveryAt', endpoints, busy);
+  }
+
+  deliveryAttempted(id: number, attempt: DeliveryAttempt): Promise<void> {
+    return this.#call('deliveryAttempted', id, attempt);
+  }
+
+  deliveries(filter: DeliveryFilter): Promise<Delivery[]> {
+    return this.#call('deliveries', filter);
+  }
+
+  redeliver(id: number, at: number): Promise<Delivery | undefined> {
+    return this.#call('redeliver', id, at);
+  }
+
+  pendingDeliveries(): Promise<Map<string, number>> {
+    return this.#call('pendingDeliveries');
   }
 
   recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow> {

@@ -188,6 +188,46 @@ export interface RuntimeRecord {
   updatedAt: number;
 }
 
+/** A webhook message for one endpoint, as the outbox keeps it until it is delivered. */
+export interface OutboxMessage {
+  /** The `webhook-id`: the same on every attempt and endpoint. */
+  msgId: string;
+  /** The endpoint's URL. */
+  endpoint: string;
+  type: string;
+  /** The JSON body, signed as it is. */
+  body: string;
+}
+
+/** A message in the outbox and how its delivery stands. */
+export interface Delivery extends OutboxMessage {
+  id: number;
+  createdAt: number;
+  attempts: number;
+  /** When it is tried next (pending), else null. */
+  nextAt: number | null;
+  /** `gave-up`: failed for three days; `ctl webhooks redeliver` sends it again. */
+  status: 'pending' | 'delivered' | 'gave-up';
+  /** The HTTP status of the last attempt (null: no answer). */
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+/** How one attempt ended; `nextAt` null: given up. */
+export type DeliveryAttempt =
+  | { ok: true; status: number; at: number }
+  | { ok: false; status: number | null; error: string; at: number; nextAt: number | null };
+
+/** Which deliveries `deliveries` lists, newest first. */
+export interface DeliveryFilter {
+  status?: Delivery['status'];
+  type?: string;
+  idBelow?: number;
+  id?: number;
+  limit: number;
+}
+
 export interface Finish {
   id: number;
   status: Exclude<RowStatus, 'intent'>;
@@ -209,7 +249,15 @@ export interface StateStore {
    */
   claim(inputs: readonly ClaimInput[], at: number, plan: PlacementPlan): Promise<ClaimResult[]>;
   /** Marks intents final in one durable transaction. */
-  finish(finishes: readonly Finish[], at: number): Promise<void>;
+  /**
+   * Ends intents (committed, aborted...). `announce`: webhook messages written in the same
+   * transaction (a quarantine's `file.quarantined`), so that a crash loses neither.
+   */
+  finish(
+    finishes: readonly Finish[],
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<void>;
   /**
    * Records the intent to quarantine a file (dest '' = left in place), durably.
    * `sha256` is '' when the file could not be read.
@@ -284,6 +332,28 @@ export interface StateStore {
     event: NewJournalEvent,
     at: number,
   ): Promise<void>;
+  /** Writes webhook messages in a transaction of their own (a pause, a start, a stop). */
+  announce(messages: readonly OutboxMessage[], at: number): Promise<void>;
+  /** Pending messages due by `now` for these endpoints, oldest first, but the ids in `busy`. */
+  dueDeliveries(
+    now: number,
+    endpoints: readonly string[],
+    limit: number,
+    busy: readonly number[],
+  ): Promise<Delivery[]>;
+  /** When the next pending message for these endpoints (but `busy`) is due, if any. */
+  nextDeliveryAt(
+    endpoints: readonly string[],
+    busy: readonly number[],
+  ): Promise<number | undefined>;
+  /** Records how an attempt ended. */
+  deliveryAttempted(id: number, attempt: DeliveryAttempt): Promise<void>;
+  /** The outbox, newest first. */
+  deliveries(filter: DeliveryFilter): Promise<Delivery[]>;
+  /** Puts a message back to be sent at `at` (same id); undefined if there is none. */
+  redeliver(id: number, at: number): Promise<Delivery | undefined>;
+  /** Messages waiting to be delivered, by endpoint. */
+  pendingDeliveries(): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,184 @@
+import type { Database as DatabaseType, Statement } from 'better-sqlite3';
+import type { Delivery, DeliveryAttempt, DeliveryFilter, OutboxMessage } from './store.js';
+
+/** A row of `webhook_outbox` as SQLite returns it. */
+interface RawDelivery {
+  id: number;
+  msg_id: string;
+  endpoint: string;
+  type: string;
+  body: string;
+  created_at: number;
+  attempts: number;
+  next_at: number | null;
+  status: Delivery['status'];
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+function toDelivery(raw: RawDelivery): Delivery {
+  return {
+    id: raw.id,
+    msgId: raw.msg_id,
+    endpoint: raw.endpoint,
+    type: raw.type,
+    body: raw.body,
+    createdAt: raw.created_at,
+    attempts: raw.attempts,
+    nextAt: raw.next_at,
+    status: raw.status,
+    lastStatus: raw.last_status,
+    lastError: raw.last_error,
+    deliveredAt: raw.delivered_at,
+  };
+}
+
+const COLUMNS =
+  'id, msg_id, endpoint, type, body, created_at, attempts, next_at, status, last_status, last_error, delivered_at';
+
+/**
+ * The webhooks' outbox: one row per message and endpoint, written in the transaction of what it
+ * announces (a quarantine's commit, an hour's close) or in one of its own (a pause, a start),
+ * and marked as each attempt ends. Endpoint and busy lists travel as JSON arrays (`json_each`),
+ * so that each statement is prepared once.
+ */
+export class SqliteOutbox {
+  readonly #db: DatabaseType;
+  readonly #insert: Statement<[string, string, string, string, number, number]>;
+  readonly #due: Statement<[number, string, string, number], RawDelivery>;
+  readonly #next: Statement<[string, string], { at: number | null }>;
+  readonly #delivered: Statement<[number, number, number]>;
+  readonly #failed: Statement<
+    [{ status: number | null; error: string; nextAt: number | null; id: number }]
+  >;
+  readonly #list: Statement<
+    [
+      {
+        status: string | null;
+        type: string | null;
+        idBelow: number | null;
+        id: number | null;
+        limit: number;
+      },
+    ],
+    RawDelivery
+  >;
+  readonly #redeliver: Statement<[{ at: number; id: number }], RawDelivery>;
+  readonly #pending: Statement<[], { endpoint: string; n: number }>;
+  readonly #prune: Statement<[number, number]>;
+
+  constructor(db: DatabaseType) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT INTO webhook_outbox (msg_id, endpoint, type, body, created_at, next_at, attempts, status)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 'pending')`,
+    );
+    this.#due = db.prepare(
+      `SELECT ${COLUMNS} FROM webhook_outbox
+       WHERE status = 'pending' AND next_at <= ?
+         AND endpoint IN (SELECT value FROM json_each(?))
+         AND id NOT IN (SELECT value FROM json_each(?))
+       ORDER BY next_at, id LIMIT ?`,
+    );
+    this.#next = db.prepare(
+      `SELECT min(next_at) AS at FROM webhook_outbox
+       WHERE status = 'pending'
+         AND endpoint IN (SELECT value FROM json_each(?))
+         AND id NOT IN (SELECT value FROM json_each(?))`,
+    );
+    this.#delivered = db.prepare(
+      `UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?,
+         last_status = ?, last_error = NULL, next_at = NULL
+       WHERE id = ?`,
+    );
+    this.#failed = db.prepare(
+      `UPDATE webhook_outbox SET attempts = attempts + 1, last_status = @status,
+         last_error = @error, next_at = @nextAt,
+         status = CASE WHEN @nextAt IS NULL THEN 'gave-up' ELSE 'pending' END
+       WHERE id = @id`,
+    );
+    this.#list = db.prepare(
+      `SELECT ${COLUMNS} FROM webhook_outbox
+       WHERE (@status IS NULL OR status = @status) AND (@type IS NULL OR type = @type)
+         AND (@idBelow IS NULL OR id < @idBelow) AND (@id IS NULL OR id = @id)
+       ORDER BY id DESC LIMIT @limit`,
+    );
+    this.#redeliver = db.prepare(
+      `UPDATE webhook_outbox SET status = 'pending', next_at = @at WHERE id = @id
+       RETURNING ${COLUMNS}`,
+    );
+    this.#pending = db.prepare(
+      `SELECT endpoint, count(*) AS n FROM webhook_outbox WHERE status = 'pending' GROUP BY endpoint`,
+    );
+    this.#prune = db.prepare(
+      `DELETE FROM webhook_outbox WHERE id IN (
+         SELECT id FROM webhook_outbox WHERE status != 'pending' AND created_at < ? LIMIT ?)`,
+    );
+  }
+
+  /** Writes messages; called inside the transaction of what they announce, or alone. */
+  insert(messages: readonly OutboxMessage[], at: number): void {
+    for (const m of messages) this.#insert.run(m.msgId, m.endpoint, m.type, m.body, at, at);
+  }
+
+  /** Writes messages in a transaction of their own. */
+  announce(messages: readonly OutboxMessage[], at: number): void {
+    if (messages.length === 0) return;
+    this.#db.transaction(() => this.insert(messages, at)).immediate();
+  }
+
+  dueDeliveries(
+    now: number,
+    endpoints: readonly string[],
+    limit: number,
+    busy: readonly number[],
+  ): Delivery[] {
+    return this.#due
+      .all(now, JSON.stringify(endpoints), JSON.stringify(busy), limit)
+      .map(toDelivery);
+  }
+
+  nextDeliveryAt(endpoints: readonly string[], busy: readonly number[]): number | undefined {
+    return this.#next.get(JSON.stringify(endpoints), JSON.stringify(busy))?.at ?? undefined;
+  }
+
+  deliveryAttempted(id: number, attempt: DeliveryAttempt): void {
+    if (attempt.ok) this.#delivered.run(attempt.at, attempt.status, id);
+    else {
+      this.#failed.run({
+        status: attempt.status,
+        error: attempt.error,
+        nextAt: attempt.nextAt,
+        id,
+      });
+    }
+  }
+
+  deliveries(filter: DeliveryFilter): Delivery[] {
+    return this.#list
+      .all({
+        status: filter.status ?? null,
+        type: filter.type ?? null,
+        idBelow: filter.idBelow ?? null,
+        id: filter.id ?? null,
+        limit: filter.limit,
+      })
+      .map(toDelivery);
+  }
+
+  /** Puts a message back to be sent at `at`, with its id (receivers drop what they had). */
+  redeliver(id: number, at: number): Delivery | undefined {
+    const raw = this.#redeliver.get({ at, id });
+    return raw === undefined ? undefined : toDelivery(raw);
+  }
+
+  pendingByEndpoint(): Map<string, number> {
+    return new Map(this.#pending.all().map((r) => [r.endpoint, r.n]));
+  }
+
+  /** Removes up to `limit` delivered or given-up messages written before `before`. */
+  prune(before: number, limit: number): number {
+    return this.#prune.run(before, limit).changes;
+  }
+}

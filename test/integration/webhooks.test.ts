@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import {
+  baseArgs,
+  finished,
+  makeDirs,
+  manifestLines,
+  output,
+  run,
+  start,
+  waitFor,
+  writeOld,
+} from '../helpers/ingestor.js';
+import type { Dirs } from '../helpers/ingestor.js';
+import { metricValue, metricsUrl, scrape } from '../helpers/metrics.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** Retries a hundred times sooner than in production (first retry after 50 ms, not 5 s). */
+const FAST_RETRIES = { INGEST_TEST_WEBHOOK_BACKOFF_SCALE: '0.01' };
+
+function daemon(d: Dirs, receiver: WebhookReceiver, secret: string, extra: string[] = []) {
+  return start(
+    [
+      ...baseArgs(d),
+      '--stability-seconds',
+      '0.3',
+      '--scan-interval',
+      '1',
+      '--max-file-size',
+      '1KiB',
+      '--webhook',
+      receiver.url,
+      ...extra,
+    ],
+    { env: { INGESTOR_WEBHOOK_SECRET: secret, ...FAST_RETRIES } },
+  );
+}
+
+/** The outbox as the state keeps it. */
+function outbox(d: Dirs): { msg_id: string; type: string; status: string; attempts: number }[] {
+  if (!fs.existsSync(d.state)) return [];
+  const db = new Database(d.state, { readonly: true });
+  try {
+    const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'webhook_outbox'`).get();
+    if (table === undefined) return [];
+    return db
+      .prepare('SELECT msg_id, type, status, attempts FROM webhook_outbox ORDER BY id')
+      .all() as { msg_id: string; type: string; status: string; attempts: number }[];
+  } finally {
+    db.close();
+  }
+}
+
+describe('webhooks', () => {
+  it('announces start, quarantine, stop, signed so that the Standard Webhooks library verifies them', async () => {
+    const d = makeDirs();
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    await receiver.start();
+    try {
+      const child = daemon(d, receiver, secret);
+      await waitFor(() => receiver.accepted('ingestor.started').length === 1, 20_000, 'started');
+      writeOld(path.join(d.input, 'small.csv'), 'a,b\n');
+      writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(4096, 1));
+      await waitFor(
+        () => receiver.accepted('file.quarantined').length === 1,
+        20_000,
+        'quarantined',
+      );
+      await waitFor(() => manifestLines(d.manifests).length === 1, 20_000, 'the small file');
+      child.kill('SIGTERM');
+      expect((await finished(child)).code).toBe(0);
+      // The stop is announced and delivered before the daemon exits.
+      expect(receiver.accepted('ingestor.stopped')).toHaveLength(1);
+      expect(receiver.received.map((r) => r.verifyError)).toEqual(
+        receiver.received.map(() => undefined),
+      );
+      const quarantined = receiver.accepted('file.quarantined')[0]!;
+      expect(quarantined.data).toMatchObject({
+        source: path.join(d.input, 'big.bin'),
+        size: 4096,
+        code: 'INGEST_ERR_TOO_LARGE',
+        attempts: 1,
+      });
+      expect(String(quarantined.data.reason)).toContain('larger than --max-file-size 1.0 KiB');
+      expect(receiver.accepted('ingestor.started')[0]!.data).toMatchObject({
+        recovery: { rolledForward: 0, rolledBack: 0 },
+        daemon: { pid: child.pid },
+      });
+      expect(receiver.accepted('ingestor.stopped')[0]!.data).toMatchObject({ ingested: 1 });
+      // A message signed with another secret is refused by the library: the check bites.
+      const other = new WebhookReceiver(newSecret());
+      await other.start();
+      try {
+        const again = daemon(d, other, secret);
+        await waitFor(() => other.received.length > 0, 20_000, 'a message to the other receiver');
+        again.kill('SIGTERM');
+        await finished(again);
+        expect(other.received[0]!.verifyError).toMatch(/signature/i);
+      } finally {
+        await other.stop();
+      }
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('keeps a message across a kill -9 while the receiver is down, and delivers it with the same id later', async () => {
+    const d = makeDirs();
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    await receiver.start();
+    const port = new URL(receiver.url).port;
+    await receiver.stop(); // down: nothing listens on its port
+    const child = daemon(d, receiver, secret);
+    writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(4096, 2));
+    await waitFor(
+      () => outbox(d).some((m) => m.type === 'file.quarantined' && m.attempts > 0),
+      20_000,
+      'a failed attempt',
+    );
+    const before = outbox(d).find((m) => m.type === 'file.quarantined')!;
+    expect(before.status).toBe('pending');
+    child.kill('SIGKILL');
+    await finished(child);
+    const up = new WebhookReceiver(secret, Number(port));
+    await up.start();
+    try {
+      const again = daemon(d, up, secret);
+      await waitFor(() => up.accepted('file.quarantined').length === 1, 20_000, 'redelivery');
+      again.kill('SIGTERM');
+      expect((await finished(again)).code).toBe(0);
+      expect(up.accepted('file.quarantined')[0]!.id).toBe(before.msg_id);
+      expect(up.received.every((r) => r.verifyError === undefined)).toBe(true);
+      expect(outbox(d).find((m) => m.msg_id === before.msg_id)!.status).toBe('delivered');
+    } finally {
+      await up.stop();
+    }
+  });
+
+  it('a receiver that answers 500 for a while gets the event later; the failing endpoint is said, in a line and a metric, and ingestion goes on', async () => {
+    const d = makeDirs();
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    let failing = true;
+    receiver.answer = () => (failing ? 500 : 204);
+    await receiver.start();
+    try {
+      const child = daemon(d, receiver, secret, ['--metrics-port', '0']);
+      const url = await metricsUrl(child);
+      writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(4096, 3));
+      await waitFor(
+        () => receiver.received.filter((r) => r.type === 'file.quarantined').length >= 3,
+        30_000,
+        'three failed attempts',
+      );
+      // Ingestion does not wait for the receiver.
+      writeOld(path.join(d.input, 'ok.csv'), 'fine\n');
+      await waitFor(() => manifestLines(d.manifests).length === 1, 20_000, 'an ingest meanwhile');
+      await waitFor(
+        () => output(child).stdout.includes('"event":"webhook-failing"'),
+        10_000,
+        'the failing line',
+      );
+      const label = receiver.url;
+      const metrics = await scrape(url);
+      expect(metricValue(metrics, 'ingestor_webhook_failing', `{endpoint="${label}"}`)).toBe(1);
+      failing = false;
+      await waitFor(() => receiver.accepted('file.quarantined').length === 1, 30_000, 'delivery');
+      const attempts = receiver.received.filter((r) => r.type === 'file.quarantined');
+      expect(new Set(attempts.map((r) => r.id)).size).toBe(1);
+      await waitFor(
+        () => output(child).stdout.includes('"event":"webhook-recovered"'),
+        10_000,
+        'the recovery line',
+      );
+      expect(
+        metricValue(await scrape(url), 'ingestor_webhook_failing', `{endpoint="${label}"}`),
+      ).toBe(0);
+      child.kill('SIGTERM');
+      expect((await finished(child)).code).toBe(0);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it('refuses webhooks it cannot sign or reach, naming the problem, exit 2', async () => {
+    const d = makeDirs();
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['--webhook', 'https://h.example/x'], {}, /--webhook https:\/\/h\.example\/x has no secret/],
+      [
+        ['--webhook', 'https://h.example/x', '--webhook-secret', 'hunter2'],
+        {},
+        /--webhook-secret must be a Standard Webhooks secret: whsec_/,
+      ],
+      [
+        ['--webhook', 'ftp://h.example/x'],
+        { INGESTOR_WEBHOOK_SECRET: newSecret() },
+        /must start with an http:\/\/ or https:\/\/ URL/,
+      ],
+      [
+        ['--webhook', 'https://h.example/x events=file.deleted'],
+        { INGESTOR_WEBHOOK_SECRET: newSecret() },
+        /no event "file\.deleted"/,
+      ],
+      [
+        ['--webhook', 'https://h.example/x secret-env=NOPE'],
+        {},
+        /secret-env=NOPE but \$NOPE is not set/,
+      ],
+    ];
+    for (const [args, env, message] of cases) {
+      const r = await run([...baseArgs(d), '--once', ...args], { env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+    expect(fs.existsSync(d.state)).toBe(false);
+  });
+});
