@@ -1,7 +1,7 @@
 import type { LimitChanges } from '../ingest/live-limits.js';
 import type { IngestorEvents } from '../events.js';
 import type { FailureClass, FsPath } from '../interfaces.js';
-import type { StateReader } from '../state/store.js';
+import type { Delivery, DeliveryFilter, StateReader } from '../state/store.js';
 import type { Volume } from './resources.js';
 
 /** Where the daemon is in its life: the phases `/healthz` knows. */
@@ -159,6 +159,12 @@ export interface DaemonControl {
   resume(actor: string): Promise<void>;
   /** Sets the reading concurrency and the other run-time limits until the next start. */
   setLimits(changes: LimitChanges & { readonly concurrency?: number }, actor: string): void;
+  /** The webhooks' outbox, newest first (`GET /v1/webhooks`). */
+  deliveries(filter: DeliveryFilter): Promise<Delivery[]>;
+  /** Sends a message again, with its id; undefined if there is none (`POST .../redeliver`). */
+  redeliver(id: number, actor: string): Promise<Delivery | undefined>;
+  /** What an endpoint's URL is shown as (without its query or credentials). */
+  endpointLabel(url: string): string;
 }
 
 /** A durable event (a file's row, or the journal's), as `replayAfter` returns it. */

@@ -19,6 +19,7 @@ import { fileRoutes } from './routes/files.js';
 import { manifestLineRoutes } from './routes/manifest-line.js';
 import { historyRoutes } from './routes/history.js';
 import { operatorRoutes } from './routes/operator.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { pendingRoutes } from './routes/pending.js';
 import { statsRoutes } from './routes/stats.js';
 import { whoamiRoutes } from './routes/whoami.js';
@@ -132,6 +133,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   whoamiRoutes(app);
   actionRoutes(app, control);
   operatorRoutes(app, control);
+  webhookRoutes(app, control);
   dashboardRoutes(app);
 
   try {

@@ -8,6 +8,7 @@ import {
   filesScreen,
   historyScreen,
   limitsLine,
+  webhooksScreen,
   operatorLine,
   pendingScreen,
   statsScreen,
@@ -113,6 +114,27 @@ function callsOf(action: CtlAction): Call[] {
       ];
     case 'stats':
       return [{ method: 'GET', path: '/v1/stats', role: 'user', show: (b) => statsScreen(b) }];
+    case 'webhooks':
+      return [
+        {
+          method: 'GET',
+          path: `/v1/webhooks${action.limit === undefined ? '' : `?limit=${action.limit}`}`,
+          role: 'user',
+          show: webhooksScreen,
+        },
+      ];
+    case 'redeliver':
+      return [
+        {
+          method: 'POST',
+          path: `/v1/webhooks/${action.id}/redeliver`,
+          role: 'admin',
+          show: (body) => {
+            const d = (body as { delivery?: { type?: string; webhookId?: string } }).delivery;
+            return `redeliver ${action.id}: ${d?.type ?? ''} ${d?.webhookId ?? ''} will be sent again\n`;
+          },
+        },
+      ];
     case 'retry':
       return action.ids.map((id) => ({
         method: 'POST',

@@ -1,3 +1,4 @@
+import { endpointLabelOf } from '../webhooks/endpoints.js';
 import { LiveLimits } from '../ingest/live-limits.js';
 import type { DaemonControl, DaemonPhase } from '../api/control.js';
 import { followPage, replayPage, rowEventData } from '../api/durable-events.js';
@@ -43,6 +44,7 @@ function controlOf(
   daemon: () => Orchestrator | undefined,
   phase: () => DaemonPhase,
   startedAt: number,
+  logger: Logger,
 ): DaemonControl {
   const o = options;
   const { state } = opening;
@@ -95,6 +97,19 @@ function controlOf(
     pause: (actor) => refusals(() => controls().pause(actor)),
     resume: (actor) => refusals(() => controls().resume(actor)),
     setLimits: (changes, actor) => controls().setLimits(changes, actor),
+    deliveries: (filter) => state.deliveries(filter),
+    redeliver: async (id, actor) => {
+      const delivery = await state.redeliver(id, Date.now());
+      if (delivery !== undefined) {
+        logger.info(
+          { event: 'webhook-redeliver', actor, id, webhookId: delivery.msgId, type: delivery.type },
+          `webhook delivery ${id} (${delivery.type}) sent again by ${actor}`,
+        );
+        daemon()?.webhooks.written();
+      }
+      return delivery;
+    },
+    endpointLabel: (url) => o.webhooks.find((e) => e.url === url)?.label ?? endpointLabelOf(url),
   };
 }
 
@@ -120,7 +135,7 @@ export async function startControlApi(
   const { startApiServer } = await import('../api/server.js');
   const server = await startApiServer({
     api,
-    control: controlOf(opening, options, daemon, phase, startedAt),
+    control: controlOf(opening, options, daemon, phase, startedAt, logger),
     logger,
   });
   logger.info(

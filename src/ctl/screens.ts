@@ -222,6 +222,25 @@ export function pendingScreen(body: unknown, width: number | undefined): string 
   return table(rows, ['id', 'reason', 'due', 'why', 'source'], width);
 }
 
+/** `GET /v1/webhooks` as a table: each message, where it stands, and when it goes (again). */
+export function webhooksScreen(body: unknown, width: number | undefined): string {
+  const list = Array.isArray(obj(body).deliveries) ? (obj(body).deliveries as unknown[]) : [];
+  const rows = list.map((x) => {
+    const d = obj(x);
+    return {
+      id: d.id,
+      type: d.type,
+      status: d.status,
+      tries: d.attempts,
+      when: d.status === 'delivered' ? d.deliveredAt : d.nextAt,
+      last: d.lastError ?? d.lastStatus,
+      endpoint: d.endpoint,
+    };
+  });
+  if (rows.length === 0) return 'no webhook messages\n';
+  return table(rows, ['id', 'type', 'status', 'tries', 'when', 'last', 'endpoint'], width);
+}
+
 /** `GET /v1/files/:id/history`: a row per step. */
 export function historyScreen(body: unknown, width: number | undefined): string {
   const events = Array.isArray(obj(body).events) ? (obj(body).events as Obj[]) : [];

@@ -48,6 +48,7 @@ export const CTL_ACTIONS = {
   limits:
     'show the limits, or set them (ctl limits --concurrency N --max-bytes-per-second 50MiB ...)',
   watch: 'a live screen of files in flight and the last events',
+  webhooks: "the webhooks' messages, newest first; ctl webhooks redeliver ID sends one again",
 } as const;
 
 export type CtlActionName = keyof typeof CTL_ACTIONS;

@@ -123,6 +123,21 @@ function limitChanges(flags: FlagValues): Record<string, number | string | null>
   return Object.keys(body).length === 0 ? undefined : body;
 }
 
+/** `ctl webhooks` (the list) or `ctl webhooks redeliver ID`. */
+function webhooksAction(words: string[], limit: number | undefined): CtlAction {
+  if (words.length === 0) return { kind: 'webhooks', limit };
+  const [verb, id, ...rest] = words;
+  if (verb !== 'redeliver') {
+    throw new UsageError(`ctl webhooks takes redeliver ID or nothing, got ${JSON.stringify(verb)}`);
+  }
+  if (id === undefined || rest.length > 0 || !/^[1-9][0-9]{0,14}$/.test(id)) {
+    throw new UsageError(
+      `ctl webhooks redeliver takes one delivery id (a positive integer, as ctl webhooks shows), got ${JSON.stringify(words.slice(1).join(' '))}`,
+    );
+  }
+  return { kind: 'redeliver', id };
+}
+
 /** `ctl ACTION [ids..]`: the action, its ids and the flags that only some actions take. */
 function ctlAction(flags: FlagValues): CtlAction {
   const names = Object.keys(CTL_ACTIONS);
@@ -145,13 +160,16 @@ function ctlAction(flags: FlagValues): CtlAction {
     }
   }
   const limit = parseNumberFlag('limit', flags.limit, true);
-  if (limit !== undefined && name !== 'ls' && name !== 'pending') {
-    throw new UsageError(`--limit applies only to ctl ls and ctl pending, not ctl ${name}`);
+  if (limit !== undefined && name !== 'ls' && name !== 'pending' && name !== 'webhooks') {
+    throw new UsageError(
+      `--limit applies only to ctl ls, ctl pending and ctl webhooks, not ctl ${name}`,
+    );
   }
   if (limit !== undefined && limit > CTL_MAX_PAGE) {
     throw new FlagValueError('limit', `must be at most ${CTL_MAX_PAGE}, got ${limit}`);
   }
   const words = [flags.ids ?? []].flat();
+  if (name === 'webhooks') return webhooksAction(words.map(String), limit);
   const idKind = ID_KINDS[name];
   if (idKind === undefined) {
     if (words.length > 0) throw new UsageError(`ctl ${name} takes no ids, got ${words.join(' ')}`);

@@ -216,6 +216,8 @@ export type CtlAction =
   | { readonly kind: 'retry'; readonly ids: readonly string[] }
   | { readonly kind: 'ls'; readonly query: Readonly<CtlFilesQuery> }
   | { readonly kind: 'pending'; readonly limit: number | undefined }
+  | { readonly kind: 'webhooks'; readonly limit: number | undefined }
+  | { readonly kind: 'redeliver'; readonly id: string }
   | {
       readonly kind: 'limits';
       /** The body of `PUT /v1/limits`, or undefined to show the limits. */

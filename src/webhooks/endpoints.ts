@@ -77,6 +77,15 @@ function labelOf(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
+/** The label of an endpoint's URL as it is stored (one no longer configured, too). */
+export function endpointLabelOf(url: string): string {
+  try {
+    return labelOf(new URL(url));
+  } catch {
+    return '(not a URL)';
+  }
+}
+
 /**
  * The `--webhook` flags: `URL [events=E,E...] [secret-file=PATH | secret-env=NAME]`, words
  * separated by spaces (a URL has none). The secret is the webhook's own, or `--webhook-secret`

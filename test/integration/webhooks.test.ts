@@ -17,6 +17,7 @@ import {
 import type { Dirs } from '../helpers/ingestor.js';
 import { metricValue, metricsUrl, scrape } from '../helpers/metrics.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { setUpApi, startWithApi } from '../helpers/api.js';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
@@ -184,6 +185,83 @@ describe('webhooks', () => {
       ).toBe(0);
       child.kill('SIGTERM');
       expect((await finished(child)).code).toBe(0);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("ctl webhooks lists the outbox and redelivers one with its id; an operator's pause and resume are announced", async () => {
+    const { d, certs } = setUpApi();
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    await receiver.start();
+    const ctl = (...args: string[]) =>
+      run([
+        'ctl',
+        ...args,
+        '--server',
+        `https://localhost:${port}`,
+        '--cert',
+        path.join(certs, 'admin.crt'),
+        '--key',
+        path.join(certs, 'admin.key'),
+        '--ca',
+        path.join(certs, 'ca.crt'),
+      ]);
+    let port = 0;
+    try {
+      const started = await startWithApi(d, certs, ['--webhook', receiver.url], {
+        env: { INGESTOR_WEBHOOK_SECRET: secret, ...FAST_RETRIES },
+      });
+      port = started.port;
+      await waitFor(() => receiver.accepted('ingestor.started').length === 1, 20_000, 'started');
+      expect((await ctl('pause')).code).toBe(0);
+      expect((await ctl('resume')).code).toBe(0);
+      await waitFor(() => receiver.accepted('ingestor.resumed').length === 1, 20_000, 'resumed');
+      expect(receiver.accepted('ingestor.paused')[0]!.data).toMatchObject({
+        kind: 'operator',
+        actor: expect.stringContaining('CN=admin') as unknown,
+      });
+      const list = await ctl('webhooks', '--json');
+      expect(list.code, list.stderr).toBe(0);
+      const { deliveries } = JSON.parse(list.stdout) as {
+        deliveries: {
+          id: number;
+          webhookId: string;
+          type: string;
+          status: string;
+          endpoint: string;
+        }[];
+      };
+      expect(deliveries.map((x) => x.type)).toEqual([
+        'ingestor.resumed',
+        'ingestor.paused',
+        'ingestor.started',
+      ]);
+      expect(deliveries.every((x) => x.status === 'delivered' && x.endpoint === receiver.url)).toBe(
+        true,
+      );
+      const table = await ctl('webhooks');
+      expect(table.stdout.split('\n')[0]).toMatch(
+        /^ID\s+TYPE\s+STATUS\s+TRIES\s+WHEN\s+LAST\s+ENDPOINT$/,
+      );
+      const first = deliveries.at(-1)!;
+      const again = await ctl('webhooks', 'redeliver', String(first.id));
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain(`redeliver ${first.id}: ingestor.started ${first.webhookId}`);
+      await waitFor(() => receiver.accepted('ingestor.started').length === 2, 20_000, 'redelivery');
+      expect(receiver.accepted('ingestor.started').map((r) => r.id)).toEqual([
+        first.webhookId,
+        first.webhookId,
+      ]);
+      const missing = await ctl('webhooks', 'redeliver', '999');
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('no webhook delivery 999');
+      const bad = await ctl('webhooks', 'resend', '1');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('ctl webhooks takes redeliver ID or nothing');
+      started.daemon.kill('SIGTERM');
+      expect((await finished(started.daemon)).code).toBe(0);
     } finally {
       await receiver.stop();
     }
