@@ -179,7 +179,8 @@ export class SqliteStateStore implements StateStore {
   }
 
   async pruneEvents(before: number, limit: number): Promise<number> {
-    return this.#sync.journal.pruneEvents(before, limit);
+    // Webhook messages delivered or given up are history too, kept as long.
+    return this.#sync.journal.pruneEvents(before, limit) + this.#sync.outbox.prune(before, limit);
   }
 
   async holds(): Promise<Hold[]> {

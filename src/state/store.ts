@@ -315,7 +315,10 @@ export interface StateStore {
   eventMarksAfter(cursor: string | undefined, limit: number): Promise<DurableMarkPage>;
   /** The cursor after the newest durable event now: where a reader that follows from now starts. */
   eventsCursor(): Promise<string>;
-  /** Removes up to `limit` journal events recorded before `before` (ms); resolves how many. */
+  /**
+   * Removes up to `limit` journal events recorded before `before` (ms), and as many webhook
+   * messages delivered or given up written before then; resolves how many in all.
+   */
   pruneEvents(before: number, limit: number): Promise<number>;
   /** Every file held by an operator. */
   holds(): Promise<Hold[]>;
