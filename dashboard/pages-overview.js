@@ -148,7 +148,7 @@ export function Resources({ r, c }) {
                 concurrency ${f.count(limits.concurrency)}, batches of ${f.count(limits.batchSize)},
                 ${f.count(limits.maxRetries)} retries, stable for
                 ${f.count(limits.stabilitySeconds)} s, scans every
-                ${f.count(limits.scanIntervalSeconds)} s
+                ${f.count(limits.scanIntervalSeconds)} s${limitsMore(limits)}
               </dd>
             </div>`
           : null
@@ -240,4 +240,23 @@ export function Overview() {
     </div>
     <${Resources} r=${resources()} c=${c} />
   </div>`;
+}
+
+/** The limits set beyond the defaults: the byte rate, the free-space floor, the file size, the stall timeout. */
+function limitsMore(limits) {
+  const parts = [];
+  if (limits.maxBytesPerSecond != null)
+    parts.push(`reads at most ${f.rate(limits.maxBytesPerSecond)}`);
+  if (limits.minFreeSpace != null) {
+    const floor =
+      typeof limits.minFreeSpace === 'string' ? limits.minFreeSpace : f.bytes(limits.minFreeSpace);
+    parts.push(`keeps ${floor} free`);
+  }
+  if (limits.maxFileSize != null) parts.push(`files up to ${f.bytes(limits.maxFileSize)}`);
+  if (limits.readStallTimeoutSeconds != null) {
+    parts.push(
+      `reads abandoned after ${f.count(limits.readStallTimeoutSeconds)} s without progress`,
+    );
+  }
+  return parts.length === 0 ? '' : `, ${parts.join(', ')}`;
 }
