@@ -151,6 +151,20 @@ export function testCaOf(d: Dirs, certs: string): TestCa {
   return new TestCa(certs, path.join(d.root, 'test-ca'));
 }
 
+/** The flags of `ingestor ctl` that reach a daemon on `port` as `role` (admin or user). */
+export function ctlArgs(certs: string, port: number, role = 'admin'): string[] {
+  return [
+    '--server',
+    `https://localhost:${port}`,
+    '--cert',
+    path.join(certs, `${role}.crt`),
+    '--key',
+    path.join(certs, `${role}.key`),
+    '--ca',
+    path.join(certs, 'ca.crt'),
+  ];
+}
+
 /** The flags that start the control API with the certificates in `certs`. */
 export function apiArgs(certs: string, port = 0): string[] {
   return [

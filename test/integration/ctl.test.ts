@@ -7,25 +7,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pendingIdOf } from '../helpers/api-actions.js';
-import { makeCerts, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
+import { ctlArgs, makeCerts, setUpApi, startWithApi, testCaOf } from '../helpers/api.js';
 import { slowDisk } from '../helpers/slow-disk.js';
 import { BIN, finished, output, run, start, waitFor, writeOld } from '../helpers/ingestor.js';
 import type { Dirs, RunResult } from '../helpers/ingestor.js';
 
 /** The flags that point ctl at `port` with the `role` certificate of `certs`. */
-function ctlArgs(certs: string, port: number, role = 'admin'): string[] {
-  return [
-    '--server',
-    `https://localhost:${port}`,
-    '--cert',
-    path.join(certs, `${role}.crt`),
-    '--key',
-    path.join(certs, `${role}.key`),
-    '--ca',
-    path.join(certs, 'ca.crt'),
-  ];
-}
-
 function ctl(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return run(['ctl', ...args], { env });
 }

@@ -17,7 +17,7 @@ import {
 import type { Dirs } from '../helpers/ingestor.js';
 import { metricValue, metricsUrl, scrape } from '../helpers/metrics.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { setUpApi, startWithApi } from '../helpers/api.js';
+import { ctlArgs, setUpApi, startWithApi } from '../helpers/api.js';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
@@ -195,19 +195,7 @@ describe('webhooks', () => {
     const secret = newSecret();
     const receiver = new WebhookReceiver(secret);
     await receiver.start();
-    const ctl = (...args: string[]) =>
-      run([
-        'ctl',
-        ...args,
-        '--server',
-        `https://localhost:${port}`,
-        '--cert',
-        path.join(certs, 'admin.crt'),
-        '--key',
-        path.join(certs, 'admin.key'),
-        '--ca',
-        path.join(certs, 'ca.crt'),
-      ]);
+    const ctl = (...args: string[]) => run(['ctl', ...args, ...ctlArgs(certs, port)]);
     let port = 0;
     try {
       const started = await startWithApi(d, certs, ['--webhook', receiver.url], {
