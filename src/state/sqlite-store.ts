@@ -10,6 +10,7 @@ import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
 import { intentValues, toRow } from './sqlite-rows.js';
+import { SqliteHours } from './sqlite-hours.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
 import type { Statements } from './sqlite-statements.js';
@@ -120,6 +121,7 @@ export class SqliteStore {
   readonly #sql: Statements;
   readonly #snapshot: string | undefined;
   #journal: SqliteJournal | undefined;
+  #hours: SqliteHours | undefined;
   /**
    * The totals, kept as rows change once `totals` was first asked (tally.ts), and SQLite's
    * `data_version` when they were counted: it moves when another connection (an `ingestor
@@ -137,6 +139,11 @@ export class SqliteStore {
   /** The journal, holds and settings (prepared at first use: most commands never touch them). */
   get journal(): SqliteJournal {
     return (this.#journal ??= new SqliteJournal(this.db));
+  }
+
+  /** Closed hours (prepared at first use, like the journal). */
+  get hours(): SqliteHours {
+    return (this.#hours ??= new SqliteHours(this.db, this.journal));
   }
 
   claim(
