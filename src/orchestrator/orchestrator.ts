@@ -13,15 +13,18 @@ import type { FsPath, RunSummary } from '../interfaces.js';
 import { logEvents } from '../ops/log-events.js';
 import type { Gauges } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
+import { hourStart } from '../manifest/hours.js';
 import { ManifestWriter } from '../manifest/manifest-writer.js';
+import { OpenHours } from '../manifest/open-hours.js';
 import type { ResolvedOptions } from '../options.js';
 import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import type { Hold, StateReader, StateStore } from '../state/store.js';
+import type { Hold, HourMarks, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { FailurePolicy } from './failure-policy.js';
+import { HourCloser } from './hour-closer.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
 import { OperatorControls } from './operator-controls.js';
@@ -61,6 +64,10 @@ interface Parts {
   inputLock: InputLock | undefined;
   store: StateStore;
   manifest: ManifestWriter;
+  /** The hours of batches in memory and the last hour sealed for closing. */
+  hours: OpenHours;
+  /** Where the closing of hours stood at start. */
+  marks: HourMarks;
   pipeline: Pipeline;
   recovery: RecoverySummary;
   hasher: WorkerHasher | undefined;
@@ -105,6 +112,7 @@ export class Orchestrator implements AsyncDisposable {
   readonly #parts: Parts;
   readonly #flow: Flow;
   readonly #stats: RunStats;
+  readonly #closer: HourCloser;
   /** Files and bytes per second, latencies and failures over the last hour (the API's stats). */
   readonly throughput: Throughput;
   #unsubscribe: () => void;
@@ -165,7 +173,9 @@ export class Orchestrator implements AsyncDisposable {
     this.throughput = new Throughput(clock, events);
     this.discovery = discovery;
     this.#flow = flow;
-    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls });
+    this.#closer = new HourCloser(all);
+    const closer = this.#closer;
+    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls, closer });
   }
 
   /**
@@ -198,8 +208,11 @@ export class Orchestrator implements AsyncDisposable {
     const lock = StateLock.acquire(options.statePath);
     let inputLock: InputLock | undefined;
     let store: StateStore | undefined;
+    let marks: HourMarks;
     let hasher: WorkerHasher | undefined;
-    const manifest = new ManifestWriter();
+    // Sealed through the state's last closed hour once it is read: recovery appends too.
+    const hours = new OpenHours(undefined, full.logger);
+    const manifest = new ManifestWriter(hours);
     const abort = async () => {
       await hasher?.close();
       await manifest.close();
@@ -212,16 +225,22 @@ export class Orchestrator implements AsyncDisposable {
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
       store = await openState(options, { ownThread: true });
+      // The first start that closes hours makes its hour the first to close; no batch or
+      // recovery has written anything yet.
+      marks = await store.beginHours(hourStart(full.clock()), full.clock());
+      if (marks.closedThrough !== undefined) hours.seal(marks.closedThrough);
     } catch (error) {
       await abort();
       throw error;
     }
     const opened = store;
+    const startMarks = marks;
     const finish = async (): Promise<Orchestrator> => {
       const { recovery, unsettled, interrupted } = await recoverAtStart({
         options,
         store: opened,
         manifest,
+        hours,
         ...full,
       });
       const rateMemory = ByteRate.memory(options.maxBytesPerSecond);
@@ -234,6 +253,7 @@ export class Orchestrator implements AsyncDisposable {
         options,
         store: opened,
         manifest,
+        hours,
         ...full,
         rate,
         ...(hasher === undefined ? {} : { hasher }),
@@ -241,6 +261,7 @@ export class Orchestrator implements AsyncDisposable {
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
         ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher },
+        ...{ hours, marks: startMarks },
         lastIngestAt: await opened.lastIngestAt(),
         quarantinedInPlace: await opened.quarantinedInPlace(),
         holds: await opened.holds(),
@@ -276,6 +297,7 @@ export class Orchestrator implements AsyncDisposable {
     const deadline = this.#clock() + this.options.stabilityMs;
     this.events.emit('discovery:started', { input: this.options.input });
     const stopStats = this.#stats.start(); // `ingestor status` sees a --once pass too
+    this.#closer.start();
     try {
       const { discovery } = this;
       await passOnce({ ...this.#flow, discovery, clock: this.#clock }, deadline);
@@ -286,6 +308,8 @@ export class Orchestrator implements AsyncDisposable {
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
+    // A cron user wants the markers of the hours this pass ended.
+    await this.#closer.closeDue();
     // Files a pause kept from being ingested: this pass failed them.
     this.#flow.outcomes.countFailed(this.#flow.policy.waitingForPause);
     return this.summary();
@@ -317,6 +341,7 @@ export class Orchestrator implements AsyncDisposable {
       stopped: () => this.#closed,
     });
     this.events.emit('discovery:started', { input: this.options.input });
+    this.#closer.start();
     try {
       let scan = await this.discovery.scan();
       this.#logScan(scan);
@@ -353,7 +378,13 @@ export class Orchestrator implements AsyncDisposable {
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
+    await this.#closer.closeDue();
     return this.summary();
+  }
+
+  /** The last hour closed (its first ms), or undefined: `_SUCCESS` is written through it. */
+  get closedThrough(): number | undefined {
+    return this.#closer.closedThrough;
   }
 
   /** What the gauges show: live, in memory. */
@@ -403,6 +434,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
+    await this.#closer.stop();
     await this.#parts.manifest.close();
     await this.#parts.hasher?.close();
     await this.#parts.store.close();
