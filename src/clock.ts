@@ -3,6 +3,19 @@ export type Clock = () => number;
 
 export const systemClock: Clock = () => Date.now();
 
+/** An hour (of manifests, of closed hours) is named by its first millisecond, UTC. */
+export const HOUR_MS = 3_600_000;
+
+/** The first millisecond of the UTC hour holding `atMs`. */
+export function hourStart(atMs: number): number {
+  return Math.floor(atMs / HOUR_MS) * HOUR_MS;
+}
+
+/** An hour as `_SUCCESS`, logs, events and the journal name it: `2026-11-24T10:00:00Z`. */
+export function hourLabel(hour: number): string {
+  return new Date(hour).toISOString().replace('.000Z', 'Z');
+}
+
 /**
  * Test hook, like INGEST_TEST_CRASH_AT and outside the INGESTOR_* namespace:
  * `INGEST_TEST_CLOCK_OFFSET_MS=<integer>` runs the daemon's clock that many milliseconds ahead

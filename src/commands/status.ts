@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { HOUR_MS, hourLabel, systemClock } from '../clock.js';
 import { EXIT, hasCode } from '../errors.js';
-import { HOUR_MS, hourLabel } from '../manifest/hours.js';
 import { age, ago, formatBytes } from '../ops/human-units.js';
 import type { StatusCommandOptions } from '../options/types.js';
 import { lockHolderPid } from '../state/lock.js';

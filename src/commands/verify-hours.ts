@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { HOUR_MS, SUCCESS_NAME, SUCCESS_TMP_NAME, hourDir, hourLabel } from '../manifest/hours.js';
+import { HOUR_MS, hourLabel } from '../clock.js';
+import { SUCCESS_NAME, SUCCESS_TMP_NAME, hourDir } from '../manifest/hours.js';
 import { formatSuccess, measureManifest, readSuccess } from '../manifest/success-marker.js';
 import type { SuccessMarker } from '../manifest/success-marker.js';
 import type { ProblemKind } from '../ops/verify-advice.js';

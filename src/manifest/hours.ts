@@ -1,9 +1,6 @@
 import path from 'node:path';
 import { manifestPathFor } from './manifest-line.js';
 
-/** An hour of manifests is named by its first millisecond (UTC, since the epoch). */
-export const HOUR_MS = 3_600_000;
-
 /** The name downstream jobs wait for in an hour's directory, as for Hadoop and Spark outputs. */
 export const SUCCESS_NAME = '_SUCCESS';
 
@@ -12,16 +9,6 @@ export const SUCCESS_NAME = '_SUCCESS';
  * name, so a close redone after a kill overwrites what the kill left instead of adding to it.
  */
 export const SUCCESS_TMP_NAME = '._SUCCESS.tmp';
-
-/** The first millisecond of the UTC hour holding `atMs`. */
-export function hourStart(atMs: number): number {
-  return Math.floor(atMs / HOUR_MS) * HOUR_MS;
-}
-
-/** An hour as `_SUCCESS`, logs and events name it: `2026-11-24T10:00:00Z`. */
-export function hourLabel(hour: number): string {
-  return new Date(hour).toISOString().replace('.000Z', 'Z');
-}
 
 /** `<root>/YYYY/MM/DD/HH`: the directory of an hour's manifest and `_SUCCESS`. */
 export function hourDir(root: string, hour: number): string {

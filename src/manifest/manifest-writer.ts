@@ -3,7 +3,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { ensureDir, writeFully } from '../fsutil.js';
 import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
-import { hourLabel, hourOfPath } from './hours.js';
+import { hourLabel } from '../clock.js';
+import { hourOfPath } from './hours.js';
 import { hashNeedle } from './manifest-line.js';
 import type { OpenHours } from './open-hours.js';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../ops/logger.js';
-import { HOUR_MS, hourLabel, hourStart } from './hours.js';
+import { HOUR_MS, hourLabel, hourStart } from '../clock.js';
 
 /** A batch's hold on the hour its lines go to: its instant, and what lets go of the hour. */
 export interface HourTicket {

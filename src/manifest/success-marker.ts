@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { CrashInjector } from '../crash.js';
 import { fsyncDir, writeFully } from '../fsutil.js';
 import { hasCode } from '../errors.js';
-import { HOUR_MS, SUCCESS_NAME, SUCCESS_TMP_NAME, hourLabel } from './hours.js';
+import { HOUR_MS, hourLabel } from '../clock.js';
+import { SUCCESS_NAME, SUCCESS_TMP_NAME } from './hours.js';
 
 /** What a closed hour's manifest holds, as `_SUCCESS` and the state record it. */
 export interface ManifestMeasure {

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../clock.js';
+import { HOUR_MS, hourLabel, hourStart } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { describeError, errnoCode } from '../errors.js';
 import type { IngestorEvents } from '../events.js';
 import { ensureDir, fsyncDir } from '../fsutil.js';
-import { HOUR_MS, SUCCESS_NAME, hourDir, hourLabel, hourStart } from '../manifest/hours.js';
+import { SUCCESS_NAME, hourDir } from '../manifest/hours.js';
 import type { OpenHours } from '../manifest/open-hours.js';
 import {
   measureManifest,

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { hourStart, systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
@@ -13,7 +13,6 @@ import type { FsPath, RunSummary } from '../interfaces.js';
 import { logEvents } from '../ops/log-events.js';
 import type { Gauges } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
-import { hourStart } from '../manifest/hours.js';
 import { ManifestWriter } from '../manifest/manifest-writer.js';
 import { OpenHours } from '../manifest/open-hours.js';
 import type { ResolvedOptions } from '../options.js';

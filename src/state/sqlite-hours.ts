@@ -1,5 +1,5 @@
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
-import { HOUR_MS, hourLabel } from '../manifest/hours.js';
+import { HOUR_MS, hourLabel } from '../clock.js';
 import { FIRST_HOUR_KEY } from './settings.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 import type { ClosedHour, HourMarks } from './store.js';
