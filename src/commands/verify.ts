@@ -335,7 +335,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
 
 /** The human-readable report. */
 export function formatVerifyReport(r: VerifyReport): string {
-  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}; ${r.duplicateFiles} duplicate files; ${r.closedHours} closed hours`;
+  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}; ${r.duplicateFiles} duplicate files${r.closedHours > 0 ? `; ${r.closedHours} closed hours` : ''}`;
   if (r.problems.length === 0) return `${head}\nverify: OK, no problems\n`;
   const lines = r.problems.map((p) => `${p.kind.padEnd(20)} ${p.where}: ${p.detail}`);
   const advice = Object.entries(r.advice).map(([kind, what]) => `  ${kind}: ${what}`);

@@ -411,6 +411,7 @@ describe('the race at the boundary, in process', () => {
       expect(readSuccess(d, H)).toMatchObject({ ...measured(d, H), lines: 1 });
       expect(manifestLines(d.manifests)[0]!.ingested_at).toBe('2030-01-01T10:59:59.999Z');
     } finally {
+      letClaim(); // a failure above must not leave the batch waiting
       await closer.stop();
       await pipeline.stop();
       await manifest.close();
