@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import {
   finished,
   makeDirs,
   manifestLines,
+  mountTmpfs,
   output,
   run,
   start,
@@ -125,6 +127,11 @@ describe('closed hours: _SUCCESS for every hour over', () => {
 
     // Three hours later: hours 10, 11 and 12 are over (11 and 12 without a file), 13 runs.
     writeOld(path.join(d.input, 'b.csv'), 'beta\n');
+    const audit = await run([...baseArgs(d), '--dry-run'], {
+      env: clockAt(H + 3 * HOUR + 20 * MINUTE),
+    });
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(fs.existsSync(successOf(d, H))).toBe(false); // a dry run writes nothing
     const second = await onceAt(d, H + 3 * HOUR + 20 * MINUTE);
     expect(second.code, second.stderr).toBe(0);
     const ten = readSuccess(d, H)!;
@@ -240,6 +247,48 @@ describe('closed hours: _SUCCESS for every hour over', () => {
     expect(line.ingested_at).toBe('2030-01-01T11:00:00.000Z');
     expect(fs.readFileSync(manifestOf(d, H + HOUR), 'utf8')).toContain('c.csv');
     expect(fs.readFileSync(successOf(d, H), 'utf8')).toBe(closed);
+    expect(await verifyJson(d)).toMatchObject({ code: 0, problems: [] });
+  });
+});
+
+describe('files held by a full manifests volume', () => {
+  it('keep their hour open past its end; it closes once they are recorded, counting them', async () => {
+    const d = makeDirs();
+    fs.mkdirSync(d.manifests);
+    mountTmpfs(d.manifests, '64k');
+    // 10:59:52: the files' batch is held in hour 10 by the full volume when the hour ends.
+    const env = clockAt(H + HOUR - 8_000);
+    const offset = Number(env.INGEST_TEST_CLOCK_OFFSET_MS);
+    const daemon = start([...baseArgs(d), '--stability-seconds', '0.3', '--scan-interval', '1'], {
+      env,
+    });
+    await waitFor(() => output(daemon).stdout.includes('ingestor started'), 10_000, 'start');
+    spawnSync('sh', ['-c', `dd if=/dev/zero of=${d.manifests}/filler bs=4k 2>/dev/null; true`]);
+    for (let i = 0; i < 3; i += 1) writeOld(path.join(d.input, `f${i}.csv`), `held ${i}`);
+    await waitFor(() => /"held":[1-9]/.test(output(daemon).stdout), 15_000, 'held');
+    const db = new Database(d.state, { readonly: true });
+    const intents = db
+      .prepare(`SELECT intent_at AS at FROM files WHERE status = 'intent'`)
+      .all() as { at: number }[];
+    db.close();
+    expect(intents.length).toBeGreaterThan(0);
+    for (const { at } of intents) expect(at).toBeLessThan(H + HOUR);
+    // 11:00:03 by the daemon's clock: hour 10 is over, and a pass ran at 11:00:01; its files
+    // are held, so it was not even tried (the volume being full, a try would have failed).
+    await new Promise((r) => setTimeout(r, Math.max(0, H + HOUR + 3_000 - offset - Date.now())));
+    expect(logLines(output(daemon).stdout, 'close-failed')).toEqual([]);
+    expect(fs.existsSync(successOf(d, H))).toBe(false);
+    // Space returns: the pause's end records the held files in hour 10, then hour 10 closes.
+    fs.rmSync(path.join(d.manifests, 'filler'));
+    await waitFor(() => fs.existsSync(successOf(d, H)), 45_000, "hour 10's _SUCCESS");
+    const lines = fs.readFileSync(manifestOf(d, H), 'utf8');
+    expect(readSuccess(d, H)).toMatchObject(measured(d, H));
+    expect(readSuccess(d, H)!.lines).toBe(lines.split('\n').length - 1);
+    expect(readSuccess(d, H)!.lines).toBeGreaterThanOrEqual(intents.length);
+    daemon.kill('SIGTERM');
+    const r = await finished(daemon);
+    expect(r.code, r.stderr).toBe(0);
+    expectExactlyOnce(d, ['held 0', 'held 1', 'held 2']);
     expect(await verifyJson(d)).toMatchObject({ code: 0, problems: [] });
   });
 });
