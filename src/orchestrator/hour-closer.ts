@@ -58,8 +58,12 @@ export class HourCloser {
   #closedThrough: number | undefined;
   #running: Promise<void> | undefined;
   #again = false;
-  /** Blocked by open intents in the state: only a settlement (or the timer) may unblock it. */
-  #waitingForSettlement = false;
+  /**
+   * Why the last pass stopped, when a batch's end cannot change it: open intents in the state
+   * (a settlement ends that) or a failure (retried by the timer). Batches' ends are not
+   * passes then: a failing close is not retried at every batch of the hours after it.
+   */
+  #blocked: 'intents' | 'failed' | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   /** The last failure logged at warn (each repeat is debug). */
@@ -82,8 +86,8 @@ export class HourCloser {
   /** Starts closing: a pass now, then by the clock and as what held hours ends. */
   start(): void {
     this.#d.hours.onRelease = (what) => {
-      if (what === 'settled') this.#waitingForSettlement = false;
-      else if (this.#waitingForSettlement) return; // a batch's end settles no one's intents
+      if (what === 'settled' && this.#blocked === 'intents') this.#blocked = undefined;
+      if (this.#blocked !== undefined) return; // a batch's end changes neither
       this.kick();
     };
     this.kick();
@@ -107,7 +111,7 @@ export class HourCloser {
   async closeDue(): Promise<void> {
     while (this.#running !== undefined) await this.#running;
     if (this.#stopped) return;
-    this.#waitingForSettlement = false;
+    this.#blocked = undefined;
     this.#run();
     while (this.#running !== undefined) await this.#running;
   }
@@ -137,6 +141,7 @@ export class HourCloser {
     });
     const running: Promise<void> = pass.then((end) => {
       this.#running = undefined;
+      this.#blocked = end === 'intents' || end === 'failed' ? end : undefined;
       if (this.#stopped) return;
       const again = this.#again && end !== 'failed';
       this.#again = false;
@@ -158,7 +163,7 @@ export class HourCloser {
           : MAX_WAIT_MS; // blocked: the batch's end or the settlement kicks a pass
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#waitingForSettlement = false;
+      this.#blocked = undefined;
       this.kick();
     }, wait);
     this.#timer.unref();
@@ -177,10 +182,7 @@ export class HourCloser {
         this.#failed(hour, error);
         return 'failed';
       }
-      if (oldest !== undefined && hourStart(oldest) <= hour) {
-        this.#waitingForSettlement = true;
-        return 'intents';
-      }
+      if (oldest !== undefined && hourStart(oldest) <= hour) return 'intents';
       // Again, in the turn that seals: a batch may have taken an instant in this hour while the
       // state answered (only with a clock set back; its claim then reaches the state later).
       if (hours.busyThrough(hour)) return 'batch';

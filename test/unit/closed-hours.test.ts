@@ -40,9 +40,17 @@ async function makeCloser(options: { firstHour?: number } = {}) {
   const events = new IngestorEvents();
   const closed: IngestorEventMap['manifest:closed'][0][] = [];
   events.on('manifest:closed', (e) => closed.push(e));
+  // How often the closer asked the state whether an hour may close: a pass's cost.
+  let asked = 0;
   const closer = new HourCloser({
     options: { manifests },
-    store,
+    store: {
+      earliestOpenLineAt: () => {
+        asked += 1;
+        return store.earliestOpenLineAt();
+      },
+      closeHour: (closed) => store.closeHour(closed),
+    },
     hours,
     marks,
     clock: () => clock.now,
@@ -53,7 +61,17 @@ async function makeCloser(options: { firstHour?: number } = {}) {
   closing.push({ closer, store });
   const manifestOf = (hour: number) =>
     path.join(manifests, new Date(hour).toISOString().slice(0, 13).replace(/[-T]/g, '/'));
-  return { root, manifests, store, clock, hours, closer, closed, dirOf: manifestOf };
+  return {
+    root,
+    manifests,
+    store,
+    clock,
+    hours,
+    closer,
+    closed,
+    dirOf: manifestOf,
+    asked: () => asked,
+  };
 }
 
 describe('OpenHours: the hours a line may still land in', () => {
@@ -265,6 +283,20 @@ describe('HourCloser', () => {
     fs.rmSync(t.dirOf(H));
     await t.closer.closeDue();
     expect(t.closed.map((e) => e.hour)).toEqual(['2030-01-01T10:00:00Z']);
+  });
+
+  it('a close that fails is not tried again at the end of every batch of the hours after it', async () => {
+    const t = await makeCloser();
+    fs.mkdirSync(path.dirname(t.dirOf(H)), { recursive: true });
+    fs.writeFileSync(t.dirOf(H), 'in the way');
+    t.clock.now = H + HOUR + 1;
+    t.closer.start();
+    await waitUntil(() => t.asked() === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 10; i += 1) t.hours.enter(t.clock.now).leave();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.asked()).toBe(1);
+    expect(t.closed).toEqual([]);
   });
 });
 
