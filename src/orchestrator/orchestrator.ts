@@ -381,11 +381,6 @@ export class Orchestrator implements AsyncDisposable {
     return this.summary();
   }
 
-  /** The last hour closed (its first ms), or undefined: `_SUCCESS` is written through it. */
-  get closedThrough(): number | undefined {
-    return this.#closer.closedThrough;
-  }
-
   /** What the gauges show: live, in memory. */
   gauges(): Gauges {
     return this.#stats.gauges();
