@@ -11,6 +11,11 @@ export const CRASH_POINTS = [
   'before-commit',
   'after-commit',
   'during-recovery',
+  // Closing an hour: `_SUCCESS` written under its temporary name; renamed (and its directory
+  // fsynced); the close recorded in the state.
+  'success-written',
+  'success-renamed',
+  'hour-closed',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

@@ -30,6 +30,8 @@ export const ERROR_CODES = Object.freeze({
     'a read made no progress for --read-stall-timeout seconds (a hung mount); it is abandoned and retried',
   INGEST_ERR_HASHER_STOPPED:
     "the thread reading the file stopped (not the file's fault); it is read again",
+  INGEST_ERR_HOUR_CLOSED:
+    'a manifest line was to land in an hour already closed (its _SUCCESS written): a bug; nothing was appended',
 } as const);
 
 export type ErrorCode = Exclude<keyof typeof ERROR_CODES, '__proto__'>;

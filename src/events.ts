@@ -73,6 +73,22 @@ export interface IngestorEventMap {
   'operator:resumed': [{ kind: 'operator'; subject: string; pausedMs: number }];
   'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
   'pipeline:resumed': [{ pausedMs: number }];
+  /**
+   * An hour is closed: its `_SUCCESS` is written and the state records it (with a journal
+   * event, so the event stream replays it). `hour` is ISO 8601 (`2026-11-24T10:00:00Z`).
+   */
+  'manifest:closed': [
+    {
+      hour: string;
+      manifest: string;
+      success: string;
+      lines: number;
+      bytes: number;
+      sha256: string;
+      /** The hour's first millisecond. */
+      hourMs: number;
+    },
+  ];
   'watch:degraded': [{ dir: string; error: string }];
   /** A webhook delivery attempt ended (`failed`: tried again later; `gave-up`: after three days). */
   'webhook:attempt': [{ endpoint: string; outcome: 'delivered' | 'failed' | 'gave-up' }];

@@ -11,6 +11,7 @@ const JOURNAL_STREAM_TYPES: Partial<Record<JournalEventType, string>> = {
   paused: 'daemon.paused',
   resumed: 'daemon.resumed',
   limits: 'daemon.limits',
+  'manifest-closed': 'manifest.closed',
 };
 
 type Data = Record<string, unknown>;
@@ -74,13 +75,17 @@ export function fileEventData(row: FileRow, original: FileRow | undefined): Data
  * A journal event as the stream sends it: the file's id and source (when it has them), who did
  * it (`actor`, null for the daemon), when, and what the journal says of it. An operator's pause
  * and resume carry `kind: "operator"`, as a full volume's (live only) carry `kind: "volume"`.
+ * `manifest.closed` carries its hour, manifest, lines, bytes and sha256.
  */
 export function journalStreamEvent(mark: Extract<DurableMark, { kind: 'journal' }>): ReplayedEvent {
   const j = mark.event;
+  // A closed hour is the daemon's own doing, about no file: its detail says which hour.
   const about =
-    j.fileId === null && j.source === null
-      ? { kind: 'operator' }
-      : { id: j.fileId, source: j.source === null ? null : displayPath(j.source) };
+    j.type === 'manifest-closed'
+      ? {}
+      : j.fileId === null && j.source === null
+        ? { kind: 'operator' }
+        : { id: j.fileId, source: j.source === null ? null : displayPath(j.source) };
   // A scheduled retry's detail says when (`at`, ms): `retryAt`, beside the event's own `at`.
   const { at: retryAt, ...detail } = j.detail ?? {};
   return {

@@ -20,6 +20,7 @@ export const STREAM_TYPES = [
   'daemon.paused',
   'daemon.resumed',
   'daemon.limits',
+  'manifest.closed',
   'scan.finished',
   'progress',
   'stats',
@@ -57,6 +58,7 @@ const DURABLE_SIGNS: readonly (keyof IngestorEventMap)[] = [
   'file:cancelled',
   'operator:paused',
   'operator:resumed',
+  'manifest:closed',
 ];
 
 function follow(events: IngestorEvents, listeners: Listeners): () => void {

@@ -1,4 +1,5 @@
 import { Registry } from 'prom-client';
+import { clockFromEnv } from '../clock.js';
 import { crashInjectorFromEnv } from '../crash.js';
 import type { ApiServer } from '../api/server.js';
 import { runDryRun } from './dry-run.js';
@@ -116,7 +117,12 @@ export async function runCommand(
   };
   let opening: Opening;
   try {
-    opening = await Orchestrator.begin(options, { logger, events, crash: crashInjectorFromEnv() });
+    opening = await Orchestrator.begin(options, {
+      logger,
+      events,
+      crash: crashInjectorFromEnv(),
+      clock: clockFromEnv(),
+    });
   } catch (error) {
     return cannotStart(error);
   }

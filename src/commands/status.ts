@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { HOUR_MS, hourLabel, systemClock } from '../clock.js';
 import { EXIT, hasCode } from '../errors.js';
 import { age, ago, formatBytes } from '../ops/human-units.js';
 import type { StatusCommandOptions } from '../options/types.js';
@@ -33,6 +33,11 @@ export interface StatusReport {
   vanished: number;
   /** An operator's pause the state keeps (it holds across restarts), or null. */
   operatorPause: { by: string; since: string } | null;
+  /**
+   * Closed hours: the first hour to close and the last closed (ISO, `2026-11-24T10:00:00Z`; null
+   * before the first), and how many hours after it are over but not closed yet (by this clock).
+   */
+  hours: { first: string | null; closedThrough: string | null; overNotClosed: number };
 }
 
 export interface StatusOptions {
@@ -149,6 +154,7 @@ export async function status(
       aborted: t.aborted,
       vanished: t.vanished,
       operatorPause: await operatorPauseOf(store),
+      hours: await hoursOf(store, now),
     };
   } finally {
     await store.close();
@@ -159,6 +165,18 @@ export async function status(
 async function operatorPauseOf(store: StateStore): Promise<StatusReport['operatorPause']> {
   const pause = await readOperatorPause(store).catch(() => undefined);
   return pause === undefined ? null : { by: pause.by, since: new Date(pause.since).toISOString() };
+}
+
+/** Where the closing of hours stands, as `status` reports it. */
+async function hoursOf(store: StateStore, now: number): Promise<StatusReport['hours']> {
+  const { firstHour, closedThrough } = await store.hourMarks();
+  if (firstHour === undefined) return { first: null, closedThrough: null, overNotClosed: 0 };
+  const next = closedThrough === undefined ? firstHour : closedThrough + HOUR_MS;
+  return {
+    first: hourLabel(firstHour),
+    closedThrough: closedThrough === undefined ? null : hourLabel(closedThrough),
+    overNotClosed: Math.max(0, Math.floor((now - next) / HOUR_MS)),
+  };
 }
 
 const NOT_REFRESHED: Record<SnapshotRefresh, string> = {
@@ -188,6 +206,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     `quarantined  ${r.quarantined}`,
     `in flight    ${r.inFlight}`,
     `rolled back  ${r.aborted}, vanished ${r.vanished}`,
+    ...hoursLine(r.hours),
   ];
   if (d !== null) {
     const notes: string[] = [];
@@ -210,6 +229,20 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The closed hours' line: the last `_SUCCESS`, and hours over that wait for theirs. */
+function hoursLine(h: StatusReport['hours']): string[] {
+  if (h.first === null) return [];
+  const closed =
+    h.closedThrough === null
+      ? `none closed yet (the first is ${h.first})`
+      : `closed through ${h.closedThrough} (its _SUCCESS written)`;
+  const waiting =
+    h.overNotClosed === 0
+      ? ''
+      : `; ${h.overNotClosed} hour${h.overNotClosed === 1 ? '' : 's'} over and not closed yet (files in flight, or no daemon running)`;
+  return [`hours        ${closed}${waiting}`];
 }
 
 /** `ingestor status`: the report, as text or JSON, on stdout. */

@@ -11,6 +11,8 @@ import { defaultPlace } from '../options/defaults.js';
 import type { VerifyCommandOptions, VerifyOptions } from '../options/types.js';
 import { baseName, dirName, displayPath, fromBytes, joinPath, pathKey, toBytes } from '../paths.js';
 import { openState, stateExists } from '../state/open.js';
+import type { ClosedHour, HourMarks } from '../state/store.js';
+import { HourFiles, verifyClosedHours } from './verify-hours.js';
 
 export type { ProblemKind };
 
@@ -30,6 +32,8 @@ export interface VerifyReport {
   duplicateFiles: number;
   /** Files whose SHA-256 was recomputed (warehouse and duplicates) with `rehash`. */
   rehashed: number;
+  /** `_SUCCESS` files found (closed hours), each checked against its manifest. */
+  closedHours: number;
   problems: Problem[];
   /** For each kind of problem found, what to do (PROBLEM_ADVICE). */
   advice: Partial<Record<ProblemKind, string>>;
@@ -115,6 +119,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     stateRows: 0,
     duplicateFiles: 0,
     rehashed: 0,
+    closedHours: 0,
     problems: [],
     advice: {},
   };
@@ -122,8 +127,11 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     report.problems.push({ kind, where, detail });
   const bySha = new Map<string, LineInfo>();
   const byDest = new Set<string>();
+  const hourFiles = new HourFiles();
+  let hourState: { marks: HourMarks; closed: ClosedHour[] } | undefined;
 
   for await (const { path: file, rel } of walk(options.manifests)) {
+    if (hourFiles.take(displayPath(file), rel, problem)) continue;
     if (!MANIFEST_PATH.test(rel)) continue;
     report.manifestFiles += 1;
     const text = displayPath(file);
@@ -261,6 +269,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
           problem('line-without-state', line.where, `no committed state row for ${sha}`);
         }
       }
+      hourState = { marks: await store.hourMarks(), closed: await store.closedHours() };
     } finally {
       await store.close();
     }
@@ -315,6 +324,8 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       );
     }
   }
+  report.closedHours = hourFiles.successes.size;
+  await verifyClosedHours(options.manifests, hourFiles, hourState, problem);
   const found = new Set(report.problems.map((p) => p.kind));
   for (const [kind, what] of Object.entries(PROBLEM_ADVICE) as [ProblemKind, string][]) {
     if (found.has(kind)) report.advice[kind] = what;
@@ -324,7 +335,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
 
 /** The human-readable report. */
 export function formatVerifyReport(r: VerifyReport): string {
-  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}; ${r.duplicateFiles} duplicate files`;
+  const head = `verify: ${r.manifestFiles} manifest files, ${r.lines} lines, ${r.warehouseFiles} warehouse files, ${r.stateRows} state rows${r.rehashed > 0 ? `, ${r.rehashed} rehashed` : ''}; ${r.duplicateFiles} duplicate files${r.closedHours > 0 ? `; ${r.closedHours} closed hours` : ''}`;
   if (r.problems.length === 0) return `${head}\nverify: OK, no problems\n`;
   const lines = r.problems.map((p) => `${p.kind.padEnd(20)} ${p.where}: ${p.detail}`);
   const advice = Object.entries(r.advice).map(([kind, what]) => `  ${kind}: ${what}`);

@@ -58,8 +58,9 @@ export function eventLine(event: StreamedEvent, at = Date.now()): string {
     );
   } else {
     if (typeof d.id === 'number') rest.push(`#${d.id}`);
+    if (typeof d.hour === 'string') rest.push(`hour ${cell(d.hour)}`); // manifest.closed
     if (typeof d.bytes === 'number') rest.push(formatBytes(d.bytes));
-    for (const key of ['reason', 'error', 'kind', 'files', 'actor']) {
+    for (const key of ['lines', 'reason', 'error', 'kind', 'files', 'actor']) {
       if (d[key] !== undefined && d[key] !== null) rest.push(`${key}=${cell(d[key])}`);
     }
     const original = (d.duplicateOf as { source?: unknown } | null | undefined)?.source;

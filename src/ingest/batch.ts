@@ -51,7 +51,7 @@ export async function ingestBatch(
   all: Entry[],
   placed: () => void = () => {},
 ): Promise<void> {
-  const { store, crash, clock } = deps;
+  const { clock } = deps;
   const batch: Entry[] = [];
   for (const entry of all) {
     if (entry.item.lease?.intact() !== false) {
@@ -62,7 +62,25 @@ export async function ingestBatch(
     entry.resolve({ kind: 'failed', error: reopened(entry.item) });
   }
   if (batch.length === 0) return;
-  const now = clock();
+  // The batch's hour is held from the turn its instant is taken until it ends: a close that
+  // runs while its claim is still on its way to the state sees it (OpenHours). If it fails,
+  // its open intents hold the hour in the state until they are settled.
+  const ticket = deps.hours.enter(clock());
+  try {
+    await ingestAt(deps, batch, ticket.at, placed);
+  } finally {
+    ticket.leave();
+  }
+}
+
+/** `ingestBatch` for the files still to take, at the batch's instant `now`. */
+async function ingestAt(
+  deps: BatchDeps,
+  batch: Entry[],
+  now: number,
+  placed: () => void,
+): Promise<void> {
+  const { store, crash, clock } = deps;
   const inputs: ClaimInput[] = batch.map(({ item }) => ({
     sha256: item.sha256,
     source: item.candidate.path,

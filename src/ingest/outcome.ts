@@ -6,6 +6,7 @@ import type { CrashInjector } from '../crash.js';
 import type { IngestorEvents } from '../events.js';
 import type { Candidate, FileIdentity, FileRow, FsPath } from '../interfaces.js';
 import type { ManifestWriter } from '../manifest/manifest-writer.js';
+import type { OpenHours } from '../manifest/open-hours.js';
 import type { Logger } from '../ops/logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StateStore } from '../state/store.js';
@@ -16,6 +17,8 @@ export interface StepDeps {
   options: ResolvedOptions;
   store: StateStore;
   manifest: ManifestWriter;
+  /** The hours of batches in memory and the hours sealed for closing (closed hours). */
+  hours: OpenHours;
   clock: Clock;
   crash: CrashInjector;
   logger: Logger;

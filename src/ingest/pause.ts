@@ -366,6 +366,8 @@ export class Pause {
     }
     // Rolled back: the source is still in the input and waits for the pause to end.
     for (const entry of held?.entries ?? []) entry.resolve({ kind: 'failed', error: held!.error });
+    // The hours those intents held may close now.
+    this.#d.hours.settled();
   }
 
   /** Stopping: `whenNotPaused` throws INGEST_ERR_STOPPING, to those waiting already too. */

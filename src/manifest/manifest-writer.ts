@@ -2,17 +2,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { ensureDir, writeFully } from '../fsutil.js';
-import { describeError, errnoCode, hasCode } from '../errors.js';
+import { IngestError, describeError, errnoCode, hasCode } from '../errors.js';
+import { hourLabel } from '../clock.js';
+import { hourOfPath } from './hours.js';
 import { hashNeedle } from './manifest-line.js';
+import type { OpenHours } from './open-hours.js';
 
 /**
  * Appends lines to hourly manifest files, durably: one write and one fsync per file per batch.
- * Single writer: the daemon's lock guarantees nobody else appends.
+ * Single writer: the daemon's lock guarantees nobody else appends. Given the daemon's
+ * `OpenHours`, it refuses any line for an hour already sealed for closing.
  */
 export class ManifestWriter {
   #open: { file: string; handle: fs.promises.FileHandle } | undefined;
   /** The append running: two batches overlap, and one of them may switch to the next hour. */
   #last: Promise<void> = Promise.resolve();
+  readonly #hours: OpenHours | undefined;
+
+  constructor(hours?: OpenHours) {
+    this.#hours = hours;
+  }
 
   /**
    * Appends `text` whole and makes it durable, or throws an error that names the manifest and
@@ -26,6 +35,15 @@ export class ManifestWriter {
   }
 
   async #append(file: string, text: string): Promise<void> {
+    const hour = hourOfPath(file);
+    if (hour !== undefined && this.#hours?.isSealed(hour) === true) {
+      // The closer and the batches make this impossible (docs/DESIGN.md, "Closed hours"):
+      // refused whole, before a byte is written, rather than break a published `_SUCCESS`.
+      throw new IngestError(
+        'INGEST_ERR_HOUR_CLOSED',
+        `refusing to append to manifest ${file}: its hour ${hourLabel(hour)} is closed (its _SUCCESS is written); this is a bug, please report it`,
+      );
+    }
     try {
       const handle = await this.#handleFor(file);
       await writeFully(handle, Buffer.from(text), null);

@@ -21,11 +21,19 @@ export function logEvents(events: IngestorEvents, logger: Logger): () => void {
   // one pause line says it all, and each waiting file's attempt is a debug line.
   const failed = (e: Payload<'file:failed'>) =>
     logger[e.kind === 'pause' ? 'debug' : 'error']({ event: 'failed', ...e }, `failed: ${e.error}`);
+  // One line per hour closed: what downstream jobs were told (its `_SUCCESS`).
+  const closed = (e: Payload<'manifest:closed'>) =>
+    logger.info(
+      { event: 'hour-closed', ...e },
+      `hour ${e.hour} closed: ${e.lines} line${e.lines === 1 ? '' : 's'} in ${e.manifest}; ${e.success} written`,
+    );
+  events.on('manifest:closed', closed);
   events.on('file:committed', committed);
   events.on('file:duplicate', duplicate);
   events.on('file:deferred', deferred);
   events.on('file:failed', failed);
   return () => {
+    events.off('manifest:closed', closed);
     events.off('file:committed', committed);
     events.off('file:duplicate', duplicate);
     events.off('file:deferred', deferred);

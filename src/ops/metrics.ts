@@ -22,6 +22,8 @@ export interface Gauges {
   paused: boolean;
   /** When the newest file was committed to the warehouse (ms since the epoch), if ever. */
   lastIngestAt: number | undefined;
+  /** The first ms of the last hour closed (its `_SUCCESS` written), if any. */
+  lastClosedHour: number | undefined;
 }
 
 type ControlFigures = NonNullable<ReturnType<MetricsSources['controls']>>;
@@ -243,6 +245,11 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): ()
     'ingestor_last_ingest_timestamp_seconds',
     'Unix time of the newest commit of a file to the warehouse (0: none, or not known yet).',
     (g) => (g.lastIngestAt === undefined ? 0 : g.lastIngestAt / 1000),
+  );
+  gauge(
+    'ingestor_last_closed_hour_timestamp_seconds',
+    'Unix time of the start of the last hour closed, its _SUCCESS written (0: none yet, or not known yet).',
+    (g) => (g.lastClosedHour === undefined ? 0 : g.lastClosedHour / 1000),
   );
   const control = (name: string, help: string, read: (c: ControlFigures) => number) =>
     new Gauge({

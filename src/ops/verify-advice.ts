@@ -15,7 +15,11 @@ export type ProblemKind =
   | 'state-disagrees'
   | 'unrecorded-duplicate'
   | 'duplicate-missing'
-  | 'duplicate-mismatch';
+  | 'duplicate-mismatch'
+  | 'success-mismatch'
+  | 'success-missing'
+  | 'success-unexpected'
+  | 'success-bad';
 
 /**
  * A partition file with other bytes than its line. Files are copied, never linked, from a
@@ -46,7 +50,7 @@ export const PROBLEM_ADVICE: Readonly<Record<ProblemKind, string>> = Object.free
   'unrecorded-file':
     'with an open-intent: likely the only copy of a file moved before a crash or a full volume; start the daemon (recovery records it), never remove it. Else, with a state-without-line for it: restore the manifest; else move it into the input to ingest it',
   'temporary-file':
-    "in .ingestor-tmp: a copy a stop or kill left behind; start the daemon (recovery removes it) or stop it before verifying; in a partition: not the ingestor's (it never places hidden or .tmp files): find its writer, then remove it",
+    "in .ingestor-tmp: a copy a stop or kill left behind; start the daemon (recovery removes it) or stop it before verifying; ._SUCCESS.tmp in an hour's directory: a close a stop or kill cut short; start the daemon (it finishes closing the hour); in a partition: not the ingestor's (it never places hidden or .tmp files): find its writer, then remove it",
   'open-intent': 'start the daemon (recovery settles it) or stop it before verifying',
   'state-without-line':
     "a committed file has no manifest line: check that --manifests is the daemon's; otherwise the manifest lost the line (restored from an older copy?): restore it from a backup",
@@ -60,4 +64,12 @@ export const PROBLEM_ADVICE: Readonly<Record<ProblemKind, string>> = Object.free
     'a recorded duplicate is gone from the duplicates directory: removed by hand or by a cleanup (nothing is lost: its content is in the warehouse under its original, ingestor list --sha256 HASH); check --duplicates-dir if it was not removed',
   'duplicate-mismatch':
     'the file in the duplicates directory is not the content recorded (taken while its writer was still writing?): its bytes may exist nowhere else; move it into the input so that it is ingested as what it is',
+  'success-mismatch':
+    "a closed hour's manifest is not what its _SUCCESS says (or the _SUCCESS not what the state recorded at the close): the ingestor never writes to a closed hour, so something else did (an edit, a restore from an older backup, another daemon sharing --manifests), and jobs that read the hour before saw other lines. Appended lines: remove them (each names its warehouse file; ingestor list --sha256 HASH shows whether this state ingested it); a changed manifest or _SUCCESS: restore it from a backup; then verify again",
+  'success-missing':
+    "a closed hour's _SUCCESS is gone (removed by a cleanup job?): jobs waiting for it wait forever. If no success-mismatch is reported for its manifest, recreate it with the line the detail gives (what it said, from the state's record), or restore it from a backup",
+  'success-unexpected':
+    "a _SUCCESS in an hour the state has not closed: if the daemon was stopped or killed while closing that hour, start it (it records the close); otherwise it is not this daemon's (another tool, or another daemon sharing --manifests): remove it, since jobs waiting for it would read an hour that is still open",
+  'success-bad':
+    'a _SUCCESS that is not one the ingestor writes (not JSON, a field missing, another hour): it was edited or written by another tool; remove it: the daemon writes the hours it has not closed yet when it closes them; for one it closed already, verify again after the removal and recreate it as success-missing says',
 } satisfies Record<ProblemKind, string>);

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import os from 'node:os';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { hourStart, systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
@@ -15,15 +15,17 @@ import { logEvents } from '../ops/log-events.js';
 import type { Gauges } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { ManifestWriter } from '../manifest/manifest-writer.js';
+import { OpenHours } from '../manifest/open-hours.js';
 import type { ResolvedOptions } from '../options.js';
 import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import type { Hold, StateReader, StateStore } from '../state/store.js';
+import type { Hold, HourMarks, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { createPriorityOf } from '../watch/filters.js';
 import { FailurePolicy } from './failure-policy.js';
+import { HourCloser } from './hour-closer.js';
 import { ingestFile } from './ingest-file.js';
 import { passOnce } from './once-pass.js';
 import { OperatorControls } from './operator-controls.js';
@@ -63,6 +65,10 @@ interface Parts {
   inputLock: InputLock | undefined;
   store: StateStore;
   manifest: ManifestWriter;
+  /** The hours of batches in memory and the last hour sealed for closing. */
+  hours: OpenHours;
+  /** Where the closing of hours stood at start. */
+  marks: HourMarks;
   pipeline: Pipeline;
   recovery: RecoverySummary;
   hasher: WorkerHasher | undefined;
@@ -114,6 +120,7 @@ export class Orchestrator implements AsyncDisposable {
   readonly #parts: Parts;
   readonly #flow: Flow;
   readonly #stats: RunStats;
+  readonly #closer: HourCloser;
   /** Files and bytes per second, latencies and failures over the last hour (the API's stats). */
   readonly throughput: Throughput;
   #unsubscribe: () => void;
@@ -178,7 +185,9 @@ export class Orchestrator implements AsyncDisposable {
     this.throughput = new Throughput(clock, events);
     this.discovery = discovery;
     this.#flow = flow;
-    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls });
+    this.#closer = new HourCloser(all);
+    const closer = this.#closer;
+    this.#stats = new RunStats({ ...all, scheduler, pending, outcomes, policy, controls, closer });
   }
 
   /**
@@ -211,8 +220,11 @@ export class Orchestrator implements AsyncDisposable {
     const lock = StateLock.acquire(options.statePath);
     let inputLock: InputLock | undefined;
     let store: StateStore | undefined;
+    let marks: HourMarks;
     let hasher: WorkerHasher | undefined;
-    const manifest = new ManifestWriter();
+    // Sealed through the state's last closed hour once it is read: recovery appends too.
+    const hours = new OpenHours(undefined, full.logger);
+    const manifest = new ManifestWriter(hours);
     const abort = async () => {
       await hasher?.close();
       await manifest.close();
@@ -225,16 +237,22 @@ export class Orchestrator implements AsyncDisposable {
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
       store = await openState(options, { ownThread: true });
+      // The first start that closes hours makes its hour the first to close; no batch or
+      // recovery has written anything yet.
+      marks = await store.beginHours(hourStart(full.clock()), full.clock());
+      if (marks.closedThrough !== undefined) hours.seal(marks.closedThrough);
     } catch (error) {
       await abort();
       throw error;
     }
     const opened = store;
+    const startMarks = marks;
     const finish = async (): Promise<Orchestrator> => {
       const { recovery, unsettled, interrupted } = await recoverAtStart({
         options,
         store: opened,
         manifest,
+        hours,
         ...full,
       });
       const limits = new LiveLimits(options);
@@ -247,6 +265,7 @@ export class Orchestrator implements AsyncDisposable {
         options,
         store: opened,
         manifest,
+        hours,
         ...full,
         limits,
         webhooks,
@@ -255,7 +274,7 @@ export class Orchestrator implements AsyncDisposable {
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
         ...{ lock, inputLock, store: opened, manifest, pipeline, recovery, hasher, limits },
-        webhooks,
+        ...{ webhooks, hours, marks: startMarks },
         lastIngestAt: await opened.lastIngestAt(),
         quarantinedInPlace: await opened.quarantinedInPlace(),
         holds: await opened.holds(),
@@ -279,6 +298,7 @@ export class Orchestrator implements AsyncDisposable {
   /** Recovery is done and discovery starts: said to the events and announced to webhooks. */
   #started(): void {
     this.events.emit('discovery:started', { input: this.options.input });
+    this.#closer.start();
     const { webhooks } = this.#parts;
     webhooks.start(this.events);
     void webhooks.publish('ingestor.started', {
@@ -323,6 +343,8 @@ export class Orchestrator implements AsyncDisposable {
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
+    // A cron user wants the markers of the hours this pass ended.
+    await this.#closer.closeDue();
     // Files a pause kept from being ingested: this pass failed them.
     this.#flow.outcomes.countFailed(this.#flow.policy.waitingForPause);
     return this.summary();
@@ -409,6 +431,7 @@ export class Orchestrator implements AsyncDisposable {
     await this.#parts.pipeline.stop();
     await this.#idle();
     await this.#reportUnsettled();
+    await this.#closer.closeDue();
     return this.summary();
   }
 
@@ -459,6 +482,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
+    await this.#closer.stop();
     // Announced while the state is open; its delivery gets a moment, else the next start's.
     await this.#parts.webhooks.stop({ ...this.summary() }, WEBHOOK_STOP_GRACE_MS);
     await this.#parts.manifest.close();

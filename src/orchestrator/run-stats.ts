@@ -10,6 +10,7 @@ import { displayPath } from '../paths.js';
 import type { RuntimeSnapshot, StateStore } from '../state/store.js';
 import type { PendingSet } from '../watch/pending.js';
 import type { FailurePolicy } from './failure-policy.js';
+import type { HourCloser } from './hour-closer.js';
 import type { OperatorControls } from './operator-controls.js';
 import type { OutcomeEvents } from './outcome-events.js';
 import type { Scheduler } from './scheduler.js';
@@ -32,6 +33,8 @@ export interface RunStatsDeps {
   policy: Pick<FailurePolicy, 'waitingForPause'>;
   /** The operator's pause, which `ingestor status` shows as it shows a volume's. */
   controls: Pick<OperatorControls, 'operatorPause'>;
+  /** The last closed hour, for its gauge. */
+  closer: Pick<HourCloser, 'closedThrough'>;
 }
 
 /**
@@ -57,6 +60,7 @@ export class RunStats {
       pending: this.#d.pending.size,
       paused: this.#d.pipeline.pausedReason !== undefined,
       lastIngestAt: this.#d.outcomes.lastIngestAt,
+      lastClosedHour: this.#d.closer.closedThrough,
     };
   }
 

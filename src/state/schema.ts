@@ -76,6 +76,20 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);
   `,
+  // v4: closed hours (issue 13). One row per hour closed, in order: its manifest as closed (what
+  // its `_SUCCESS` says). The first hour to close is a setting (`closing-hours-from`), recorded
+  // at the first start of a daemon that closes hours, so that it writes no `_SUCCESS` for hours
+  // before it existed.
+  `
+  CREATE TABLE closed_hours (
+    hour INTEGER PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    lines INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    closed_at INTEGER NOT NULL
+  );
+  `,
   // v5: the webhooks' outbox (issue 13). One row per message and endpoint, written in the
   // transaction of what it announces; `next_at` is when a pending one is tried next.
   `

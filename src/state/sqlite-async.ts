@@ -8,6 +8,8 @@ import type {
   OutboxMessage,
   ClaimInput,
   ClaimResult,
+  ClosedHour,
+  HourMarks,
   DurableEventPage,
   DurableMarkPage,
   Hold,
@@ -206,6 +208,26 @@ export class SqliteStateStore implements StateStore {
     at: number,
   ): Promise<void> {
     this.#sync.journal.writeSetting(key, value, event, at);
+  }
+
+  async beginHours(hour: number, at: number): Promise<HourMarks> {
+    return this.#sync.hours.beginHours(hour, at);
+  }
+
+  async hourMarks(): Promise<HourMarks> {
+    return this.#sync.hours.hourMarks();
+  }
+
+  async earliestOpenLineAt(): Promise<number | undefined> {
+    return this.#sync.hours.earliestOpenLineAt();
+  }
+
+  async closeHour(closed: ClosedHour, announce?: readonly OutboxMessage[]): Promise<void> {
+    this.#sync.hours.closeHour(closed, announce, this.#sync.outbox);
+  }
+
+  async closedHours(): Promise<ClosedHour[]> {
+    return this.#sync.hours.closedHours();
   }
 
   async close(): Promise<void> {

@@ -167,7 +167,8 @@ export class SqliteJournal {
     this.#dropSetting = db.prepare(`DELETE FROM settings WHERE key = ?`);
   }
 
-  #record(event: NewJournalEvent, at: number): number {
+  /** Records one event inside the caller's transaction (a change and its announcement). */
+  record(event: NewJournalEvent, at: number): number {
     const info = this.#insert.run(
       event.fileId,
       event.source === null ? null : toBytes(event.source),
@@ -180,7 +181,7 @@ export class SqliteJournal {
   }
 
   recordEvents(events: readonly NewJournalEvent[], at: number): number[] {
-    return this.#db.transaction(() => events.map((e) => this.#record(e, at))).immediate();
+    return this.#db.transaction(() => events.map((e) => this.record(e, at))).immediate();
   }
 
   fileEvents(fileId: number, source: FsPath, until: number, limit: number): JournalEvent[] {
@@ -292,7 +293,7 @@ export class SqliteJournal {
           hold.reason,
           hold.at,
         );
-        this.#record(event, hold.at);
+        this.record(event, hold.at);
       })
       .immediate();
   }
@@ -301,7 +302,7 @@ export class SqliteJournal {
     return this.#db
       .transaction(() => {
         if (this.#dropHold.run(toBytes(source)).changes === 0) return false;
-        this.#record(event, at);
+        this.record(event, at);
         return true;
       })
       .immediate();
@@ -316,7 +317,7 @@ export class SqliteJournal {
       .transaction(() => {
         if (value === null) this.#dropSetting.run(key);
         else this.#putSetting.run(key, value, at);
-        this.#record(event, at);
+        this.record(event, at);
       })
       .immediate();
   }

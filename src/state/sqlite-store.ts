@@ -10,6 +10,7 @@ import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
 import { intentValues, toRow } from './sqlite-rows.js';
+import { SqliteHours } from './sqlite-hours.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
 import { historyQuery, prepareStatements } from './sqlite-statements.js';
@@ -123,6 +124,7 @@ export class SqliteStore {
   readonly #snapshot: string | undefined;
   #journal: SqliteJournal | undefined;
   #outbox: SqliteOutbox | undefined;
+  #hours: SqliteHours | undefined;
   /**
    * The totals, kept as rows change once `totals` was first asked (tally.ts), and SQLite's
    * `data_version` when they were counted: it moves when another connection (an `ingestor
@@ -145,6 +147,11 @@ export class SqliteStore {
   /** The webhooks' outbox (prepared at first use). */
   get outbox(): SqliteOutbox {
     return (this.#outbox ??= new SqliteOutbox(this.db));
+  }
+
+  /** Closed hours (prepared at first use, like the journal). */
+  get hours(): SqliteHours {
+    return (this.#hours ??= new SqliteHours(this.db, this.journal));
   }
 
   claim(

@@ -13,6 +13,8 @@ import type {
   OutboxMessage,
   ClaimInput,
   ClaimResult,
+  ClosedHour,
+  HourMarks,
   DurableEventPage,
   DurableMarkPage,
   Hold,
@@ -299,6 +301,26 @@ export class SqliteThreadStore implements StateStore {
     at: number,
   ): Promise<void> {
     return this.#call('writeSetting', key, value, event, at);
+  }
+
+  beginHours(hour: number, at: number): Promise<HourMarks> {
+    return this.#call('beginHours', hour, at);
+  }
+
+  hourMarks(): Promise<HourMarks> {
+    return this.#call('hourMarks');
+  }
+
+  earliestOpenLineAt(): Promise<number | undefined> {
+    return this.#call('earliestOpenLineAt');
+  }
+
+  closeHour(closed: ClosedHour, announce?: readonly OutboxMessage[]): Promise<void> {
+    return this.#call('closeHour', closed, announce);
+  }
+
+  closedHours(): Promise<ClosedHour[]> {
+    return this.#call('closedHours');
   }
 
   /** Closes the state (the WAL is folded back) and lets the thread end. */

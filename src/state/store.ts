@@ -56,7 +56,9 @@ export type JournalEventType =
   | 'cancelled'
   | 'paused'
   | 'resumed'
-  | 'limits';
+  | 'limits'
+  /** An hour was closed: its `_SUCCESS` written (`detail`: hour, manifest, lines, bytes, sha256). */
+  | 'manifest-closed';
 
 /** One event to record. `fileId` when the file has a row; `source` when it has none yet. */
 export interface NewJournalEvent {
@@ -228,6 +230,27 @@ export interface DeliveryFilter {
   limit: number;
 }
 
+/** A closed hour as the state records it: its manifest as closed, what its `_SUCCESS` says. */
+export interface ClosedHour {
+  /** The hour's first millisecond (UTC). */
+  hour: number;
+  /** The manifest file of the hour (it may not exist: an hour with no file has none). */
+  manifest: string;
+  lines: number;
+  bytes: number;
+  /** SHA-256 of the manifest as closed, hex. */
+  sha256: string;
+  closedAt: number;
+}
+
+/** Where the closing of hours stands in a state. */
+export interface HourMarks {
+  /** The first hour to close (its first ms); undefined until a daemon that closes hours ran. */
+  firstHour: number | undefined;
+  /** The last hour closed; undefined before the first close. Hours close in order. */
+  closedThrough: number | undefined;
+}
+
 export interface Finish {
   id: number;
   status: Exclude<RowStatus, 'intent'>;
@@ -357,6 +380,26 @@ export interface StateStore {
   redeliver(id: number, at: number): Promise<Delivery | undefined>;
   /** Messages waiting to be delivered, by endpoint. */
   pendingDeliveries(): Promise<Map<string, number>>;
+  /**
+   * Records `hour` as the first hour to close, unless the state has one (set once, at the
+   * first start), and returns the marks.
+   */
+  beginHours(hour: number, at: number): Promise<HourMarks>;
+  /** Where the closing of hours stands. */
+  hourMarks(): Promise<HourMarks>;
+  /**
+   * When the oldest open intent that will write a manifest line was claimed (ms), if any: no
+   * hour from that one's on may close yet.
+   */
+  earliestOpenLineAt(): Promise<number | undefined>;
+  /**
+   * Records `closed.hour` as closed and journals it (`manifest-closed`, the announcement
+   * webhooks will deliver) in one durable transaction. Hours close in order: anything but the
+   * hour after the last closed one (or the first hour) throws, and nothing is written.
+   */
+  closeHour(closed: ClosedHour, announce?: readonly OutboxMessage[]): Promise<void>;
+  /** Every closed hour, in order (verify). */
+  closedHours(): Promise<ClosedHour[]>;
   close(): Promise<void>;
 }
 

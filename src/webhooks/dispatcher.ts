@@ -195,13 +195,13 @@ export class WebhookDispatcher {
 
   async #attempt(state: EndpointState, delivery: Delivery): Promise<void> {
     const { endpoint } = state;
-    const started = this.#clock();
     let status: number | null = null;
     let error: string | null = null;
     try {
+      // Signed at the wall clock's time: receivers compare it with theirs.
       const response = await fetch(endpoint.url, {
         method: 'POST',
-        headers: webhookHeaders(endpoint.key, delivery.msgId, delivery.body, started),
+        headers: webhookHeaders(endpoint.key, delivery.msgId, delivery.body, Date.now()),
         body: delivery.body,
         redirect: 'manual',
         signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),

@@ -7,6 +7,7 @@ import { IngestorEvents } from '../../src/events.js';
 import { Pipeline } from '../../src/ingest/pipeline.js';
 import { Orchestrator } from '../../src/orchestrator/orchestrator.js';
 import { ManifestWriter } from '../../src/manifest/manifest-writer.js';
+import { OpenHours } from '../../src/manifest/open-hours.js';
 import type { IngestorOptions } from '../../src/options.js';
 import { resolveOptions } from '../../src/options.js';
 import { SqliteStateStore } from '../../src/state/sqlite-async.js';
@@ -38,12 +39,14 @@ const optionsFor = (d: ReturnType<typeof makeDirs>, extra: Partial<IngestorOptio
 async function openPipeline(d: ReturnType<typeof makeDirs>) {
   fs.mkdirSync(d.warehouse, { recursive: true });
   const store = new SqliteStateStore(openSqliteState(d.state));
-  const manifest = new ManifestWriter();
+  const hours = new OpenHours(undefined);
+  const manifest = new ManifestWriter(hours);
   const events = new IngestorEvents();
   const pipeline = await Pipeline.create({
     options: optionsFor(d),
     store,
     manifest,
+    hours,
     clock: Date.now,
     crash: () => {},
     logger: silent,

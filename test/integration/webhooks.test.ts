@@ -255,6 +255,44 @@ describe('webhooks', () => {
     }
   });
 
+  it('announces a closed hour (manifest.closed) with what its _SUCCESS says', async () => {
+    const d = makeDirs();
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    await receiver.start();
+    try {
+      // The daemon's clock in another hour (a test hook): a pass at 10:10, then one at 11:05.
+      const hour = Date.UTC(2030, 0, 1, 10);
+      const at = (ms: number) => ({
+        INGESTOR_WEBHOOK_SECRET: secret,
+        INGEST_TEST_CLOCK_OFFSET_MS: String(ms - Date.now()),
+      });
+      const once = (ms: number) =>
+        run([...baseArgs(d), '--once', '--webhook', `${receiver.url} events=manifest.*`], {
+          env: at(ms),
+        });
+      writeOld(path.join(d.input, 'a.csv'), 'a\n');
+      expect((await once(hour + 10 * 60_000)).code).toBe(0);
+      expect(receiver.received).toEqual([]);
+      expect((await once(hour + 65 * 60_000)).code).toBe(0);
+      const closed = receiver.accepted('manifest.closed');
+      expect(closed).toHaveLength(1);
+      expect(closed[0]!.verifyError).toBeUndefined();
+      const success = JSON.parse(
+        fs.readFileSync(path.join(d.manifests, '2030/01/01/10/_SUCCESS'), 'utf8'),
+      ) as { lines: number; bytes: number; sha256: string };
+      expect(closed[0]!.data).toMatchObject({
+        hour: '2030-01-01T10:00:00Z',
+        lines: 1,
+        bytes: success.bytes,
+        sha256: success.sha256,
+      });
+      expect(outbox(d).map((m) => [m.type, m.status])).toEqual([['manifest.closed', 'delivered']]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('refuses webhooks it cannot sign or reach, naming the problem, exit 2', async () => {
     const d = makeDirs();
     const cases: [string[], Record<string, string>, RegExp][] = [

@@ -7,6 +7,7 @@ import { Pause } from '../../src/ingest/pause.js';
 import type { ResolvedOptions } from '../../src/options.js';
 import type { StateStore } from '../../src/state/store.js';
 import type { ManifestWriter } from '../../src/manifest/manifest-writer.js';
+import { OpenHours } from '../../src/manifest/open-hours.js';
 
 const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
 
@@ -16,6 +17,7 @@ function makePause(): Pause {
     options: { batchSize: 4 } as ResolvedOptions,
     store: {} as StateStore,
     manifest: {} as ManifestWriter,
+    hours: new OpenHours(undefined),
     clock: Date.now,
     logger: pino({ level: 'silent' }),
     events: new IngestorEvents(),

@@ -264,3 +264,98 @@ describe('the totals kept as rows change', () => {
     store.close();
   });
 });
+
+describe('closed hours in the SQLite state (schema v4)', () => {
+  const H = Date.UTC(2030, 0, 1, 10);
+  const HOUR = 3_600_000;
+  const closed = (hour: number, lines = 0) => ({
+    hour,
+    manifest: `/mf/${hour}/manifest.jsonl`,
+    lines,
+    bytes: lines * 10,
+    sha256: 'e'.repeat(64),
+    closedAt: hour + HOUR + 1000,
+  });
+
+  it('records the first hour once, at the first start that closes hours', () => {
+    const p = statePath();
+    const store = openSqliteState(p);
+    expect(store.hours.hourMarks()).toEqual({ firstHour: undefined, closedThrough: undefined });
+    expect(store.hours.beginHours(H, H + 5)).toEqual({ firstHour: H, closedThrough: undefined });
+    store.close();
+    const again = openSqliteState(p);
+    // A later start keeps the first hour: hours after it close, none before.
+    expect(again.hours.beginHours(H + 5 * HOUR, H + 5 * HOUR)).toEqual({
+      firstHour: H,
+      closedThrough: undefined,
+    });
+    again.close();
+  });
+
+  it('closes hours in order only, each with its journal event in the same transaction', () => {
+    const store = openSqliteState(statePath());
+    expect(() => store.hours.closeHour(closed(H))).toThrow(/no daemon began closing hours/);
+    store.hours.beginHours(H, H);
+    expect(() => store.hours.closeHour(closed(H + HOUR))).toThrow(
+      /next hour to close is 2030-01-01T10:00:00Z/,
+    );
+    expect(store.journal.eventsAfter(undefined, 10).events).toEqual([]);
+    store.hours.closeHour(closed(H, 3));
+    expect(() => store.hours.closeHour(closed(H, 3))).toThrow(/next hour to close is .*T11:00/);
+    store.hours.closeHour(closed(H + HOUR));
+    expect(store.hours.hourMarks()).toEqual({ firstHour: H, closedThrough: H + HOUR });
+    expect(store.hours.closedHours()).toEqual([closed(H, 3), closed(H + HOUR)]);
+    const events = store.journal.eventsAfter(undefined, 10).events;
+    expect(events.map((e) => e.kind === 'journal' && e.event.type)).toEqual([
+      'manifest-closed',
+      'manifest-closed',
+    ]);
+    expect(events[0]).toMatchObject({
+      at: H + HOUR + 1000,
+      event: {
+        fileId: null,
+        source: null,
+        actor: null,
+        detail: {
+          hour: '2030-01-01T10:00:00Z',
+          manifest: `/mf/${H}/manifest.jsonl`,
+          lines: 3,
+          bytes: 30,
+          sha256: 'e'.repeat(64),
+        },
+      },
+    });
+    store.close();
+  });
+
+  it('knows the oldest open intent that will write a line (duplicates write none)', () => {
+    const store = openSqliteState(statePath());
+    expect(store.hours.earliestOpenLineAt()).toBeUndefined();
+    const [a] = store.claim([input('a', 'x')], H + 10, place);
+    store.claim([input('b', 'y')], H + 20, place);
+    expect(store.hours.earliestOpenLineAt()).toBe(H + 10);
+    store.finish([{ id: a!.outcome === 'ingest' ? a.row.id : -1, status: 'committed' }], H + 30);
+    expect(store.hours.earliestOpenLineAt()).toBe(H + 20);
+    const noLine = (i: ClaimInput) => ({
+      dest: `/d/${String(i.source)}`,
+      tmp: null,
+      manifest: null,
+    });
+    store.claim([input('a', 'z')], H - 99, noLine); // a duplicate: no manifest line
+    expect(store.hours.earliestOpenLineAt()).toBe(H + 20);
+    store.close();
+  });
+
+  it('migrates a version 3 state to closed hours: none closed, no first hour yet', () => {
+    const p = statePath();
+    const v3 = new Database(p);
+    for (const m of MIGRATIONS.slice(0, 3)) v3.exec(m);
+    v3.pragma('user_version = 3');
+    v3.close();
+    const store = openSqliteState(p);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(4);
+    expect(store.hours.hourMarks()).toEqual({ firstHour: undefined, closedThrough: undefined });
+    expect(store.hours.closedHours()).toEqual([]);
+    store.close();
+  });
+});

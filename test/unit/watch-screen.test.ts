@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WatchScreen } from '../../src/ctl/watch-screen.js';
+import { WatchScreen, eventLine } from '../../src/ctl/watch-screen.js';
 import { EventRing, formatEventId, parseEventId } from '../../src/api/event-ring.js';
 import type { StampedEvent } from '../../src/api/event-ring.js';
 
@@ -92,5 +92,16 @@ describe('the event ring', () => {
     expect(parseEventId('5-12')).toEqual({ live: { start: 5, seq: 12 }, cursor: undefined });
     for (const id of ['5-12.', '5-1.a.b', '1e3-1.x', '', 'a b', '../x', 'x'.repeat(41)])
       expect(parseEventId(id)).toBeUndefined();
+  });
+
+  it('names the hour and its lines of a manifest.closed line', () => {
+    const event = {
+      id: '1-9',
+      type: 'manifest.closed',
+      data: { hour: '2026-11-24T10:00:00Z', lines: 3, bytes: 612, sha256: 'a'.repeat(64) },
+    };
+    expect(eventLine(event, Date.UTC(2026, 10, 24, 11, 0, 1))).toBe(
+      '11:00:01  manifest.closed   hour 2026-11-24T10:00:00Z  612 B  lines=3',
+    );
   });
 });
