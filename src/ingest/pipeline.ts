@@ -107,7 +107,7 @@ export class Pipeline {
     const { dev } = await fs.promises.stat(deps.options.warehouse);
     const quarantine = await fs.promises.stat(deps.options.quarantineDir);
     const limits = deps.limits ?? new LiveLimits(deps.options);
-    const floor = FreeSpaceFloor.create(() => limits.minFreeSpace, deps.options);
+    const floor = new FreeSpaceFloor(() => limits.minFreeSpace, deps.options);
     return new Pipeline(deps, tmpDir, dev, quarantine.dev, floor, limits);
   }
 

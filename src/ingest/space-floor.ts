@@ -77,39 +77,35 @@ export type Admission =
 export class FreeSpaceFloor {
   /** The floor in force (an operator may change or lift it); undefined: none. */
   readonly #floor: () => SpaceFloor | undefined;
-  readonly #volumes: Volume[];
+  readonly #dirs: OutputDirs;
+  /** One per filesystem; found at the first admission under a floor (the directories exist by then). */
+  #volumes: Volume[] | undefined;
   /** Bytes of copies into the warehouse admitted and not yet finished. */
   #copying = 0;
   readonly #now: () => number;
   readonly #statfs: StatFs;
 
-  private constructor(
-    floor: () => SpaceFloor | undefined,
-    volumes: Volume[],
-    now: () => number,
-    statfs: StatFs,
-  ) {
-    this.#floor = floor;
-    this.#volumes = volumes;
-    this.#now = now;
-    this.#statfs = statfs;
-  }
-
-  /**
-   * One volume per filesystem the outputs are on (the directories exist by now). `now` and
-   * `statfs` are for tests.
-   */
-  static create(
+  /** `now` and `statfs` are for tests. */
+  constructor(
     floor: () => SpaceFloor | undefined,
     dirs: OutputDirs,
     now: () => number = Date.now,
     statfs: StatFs = fs.statfsSync,
-  ): FreeSpaceFloor {
+  ) {
+    this.#floor = floor;
+    this.#dirs = dirs;
+    this.#now = now;
+    this.#statfs = statfs;
+  }
+
+  /** The output volumes, one per filesystem, by the names of the directories on each. */
+  #volumesNow(): Volume[] {
+    if (this.#volumes !== undefined) return this.#volumes;
     const byDevice = new Map<number, Volume>();
     const outputs: [string, string][] = [
-      ['warehouse', dirs.warehouse],
-      ['manifests', dirs.manifests],
-      ['state', path.dirname(dirs.statePath)],
+      ['warehouse', this.#dirs.warehouse],
+      ['manifests', this.#dirs.manifests],
+      ['state', path.dirname(this.#dirs.statePath)],
     ];
     for (const [name, dir] of outputs) {
       const { dev } = fs.statSync(dir);
@@ -125,20 +121,22 @@ export class FreeSpaceFloor {
       };
       byDevice.set(dev, volume);
     }
-    return new FreeSpaceFloor(floor, [...byDevice.values()], now, statfs);
+    this.#volumes = [...byDevice.values()];
+    return this.#volumes;
   }
 
   /** Whether a file with a copy of `copyBytes` into the warehouse (0: a rename) may be read now. */
   admit(copyBytes: number): Admission {
     const given = this.#floor();
     if (given === undefined) {
-      for (const volume of this.#volumes) volume.low = false;
+      for (const volume of this.#volumes ?? []) volume.low = false;
       this.#copying += copyBytes;
       return { kind: 'admitted' };
     }
     const now = this.#now();
+    const volumes = this.#volumesNow();
     let warehouse: { volume: Volume; floor: number } | undefined;
-    for (const volume of this.#volumes) {
+    for (const volume of volumes) {
       if (now - volume.checkedAt >= FRESH_MS && !this.#read(volume, now)) continue;
       const floor = floorBytes(given, volume.totalBytes);
       const resumeAt = floor + Math.round(floor * RESUME_MARGIN);
@@ -171,7 +169,7 @@ export class FreeSpaceFloor {
     if (copyBytes === 0) return;
     this.#copying = Math.max(0, this.#copying - copyBytes);
     // What was written shows in the next statfs: read it at the next admission.
-    for (const volume of this.#volumes) if (volume.warehouse) volume.checkedAt = -Infinity;
+    for (const volume of this.#volumes ?? []) if (volume.warehouse) volume.checkedAt = -Infinity;
   }
 
   #describe(floor: SpaceFloor, volume: Volume): string {

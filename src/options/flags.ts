@@ -146,7 +146,12 @@ export const RUN_NUMBERS: readonly RunNumber[] = [
     integer: false,
     describe: 'seconds between full scans, at least',
   },
-  { flag: 'batch-size', key: 'batchSize', integer: true, describe: 'most files per group commit' },
+  {
+    flag: 'batch-size',
+    key: 'batchSize',
+    integer: true,
+    describe: 'most files per group commit (one transaction and fsync for all)',
+  },
   {
     flag: 'history-days',
     key: 'historyDays',

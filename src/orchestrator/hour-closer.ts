@@ -31,7 +31,7 @@ const RETRY_MS = 10_000;
 
 export interface HourCloserDeps {
   options: Pick<ResolvedOptions, 'manifests'>;
-  store: Pick<StateStore, 'earliestOpenLineAt' | 'closeHour'>;
+  store: Pick<StateStore, 'earliestOpenLineAt' | 'closeHour' | 'beginHours'>;
   hours: OpenHours;
   /** Where closing stood at start (`beginHours`): the first hour, the last closed. */
   marks: HourMarks;
@@ -57,7 +57,12 @@ type PassEnd = 'not-over' | 'batch' | 'intents' | 'failed' | 'stopped';
  */
 export class HourCloser {
   readonly #d: HourCloserDeps;
-  readonly #firstHour: number;
+  #firstHour: number;
+  /**
+   * Whether the state has its first hour: a start whose state could not be written then (locked,
+   * full) records it at the first pass that can.
+   */
+  #firstRecorded: boolean;
   #closedThrough: number | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -73,11 +78,9 @@ export class HourCloser {
   #failing: string | undefined;
 
   constructor(deps: HourCloserDeps) {
-    if (deps.marks.firstHour === undefined) {
-      throw new Error('the state has no first hour to close (beginHours was not called)');
-    }
     this.#d = deps;
-    this.#firstHour = deps.marks.firstHour;
+    this.#firstRecorded = deps.marks.firstHour !== undefined;
+    this.#firstHour = deps.marks.firstHour ?? hourStart(deps.clock());
     this.#closedThrough = deps.marks.closedThrough;
   }
 
@@ -189,6 +192,18 @@ export class HourCloser {
       // Again, in the turn that seals: a batch may have taken an instant in this hour while the
       // state answered (only with a clock set back; its claim then reaches the state later).
       if (hours.busyThrough(hour)) return 'batch';
+      if (!this.#firstRecorded) {
+        try {
+          const marks = await store.beginHours(this.#firstHour, clock());
+          this.#firstRecorded = true;
+          this.#firstHour = marks.firstHour ?? this.#firstHour;
+          this.#closedThrough = marks.closedThrough;
+        } catch (error) {
+          this.#failed(hour, error);
+          return 'failed';
+        }
+        continue; // the hour to close may be another now
+      }
       hours.seal(hour);
       try {
         await this.#close(hour);

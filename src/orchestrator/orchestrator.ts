@@ -5,6 +5,7 @@ import { hourStart, systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
+import { classifyFailure } from '../ingest/failures.js';
 import { LiveLimits } from '../ingest/live-limits.js';
 import { Webhooks } from '../webhooks/webhooks.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
@@ -239,7 +240,14 @@ export class Orchestrator implements AsyncDisposable {
       store = await openState(options, { ownThread: true });
       // The first start that closes hours makes its hour the first to close; no batch or
       // recovery has written anything yet.
-      marks = await store.beginHours(hourStart(full.clock()), full.clock());
+      marks = await store
+        .beginHours(hourStart(full.clock()), full.clock())
+        .catch(async (error: unknown) => {
+          // A state that cannot be written now (locked, full) pauses ingestion later, with
+          // its reason; the hour closer records the first hour once it can.
+          if (classifyFailure(error) !== 'pause') throw error;
+          return store!.hourMarks();
+        });
       if (marks.closedThrough !== undefined) hours.seal(marks.closedThrough);
     } catch (error) {
       await abort();

@@ -35,13 +35,12 @@ describe('ingestor ctl against a running daemon', () => {
   beforeEach(async () => {
     ({ d, certs } = setUpApi());
     ({ daemon, port } = await startWithApi(d, certs));
+    // One after the other: the tests read b.csv as the newer file.
+    const ingested = () => (output(daemon).stdout.match(/"event":"ingested"/g) ?? []).length;
     writeOld(path.join(d.input, 'a.csv'), 'alpha');
+    await waitFor(() => ingested() === 1, 20_000, 'a.csv');
     writeOld(path.join(d.input, 'b.csv'), 'beta');
-    await waitFor(
-      () => (output(daemon).stdout.match(/"event":"ingested"/g) ?? []).length === 2,
-      20_000,
-      'two files',
-    );
+    await waitFor(() => ingested() === 2, 20_000, 'b.csv');
   });
 
   afterEach(async () => {

@@ -50,6 +50,7 @@ async function makeCloser(options: { firstHour?: number } = {}) {
         return store.earliestOpenLineAt();
       },
       closeHour: (closed) => store.closeHour(closed),
+      beginHours: (hour, at) => store.beginHours(hour, at),
     },
     hours,
     marks,

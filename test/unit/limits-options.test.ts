@@ -63,7 +63,7 @@ describe('FreeSpaceFloor', () => {
     const statfs = () => ({ bavail: freeMiB() * 256, bsize: 4096, blocks: 1000 * 256 });
     const dirs = { warehouse: root, manifests: root, statePath: path.join(root, 'state.db') };
     return {
-      floor: FreeSpaceFloor.create(
+      floor: new FreeSpaceFloor(
         () => floor,
         dirs,
         () => now,
