@@ -8,7 +8,7 @@ import { GroupCommit } from './group-commit.js';
 import type { HashAndCopyDeps } from './hash-and-copy.js';
 import { hashAndCopy } from './hash-and-copy.js';
 import type { ByteRate } from './byte-rate.js';
-import type { Hasher } from './hash-pool.js';
+import type { Hasher, ReadStall } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
 import { LeaseKeeper, UnseenVolumes } from './lease.js';
@@ -30,6 +30,8 @@ export interface PipelineDeps extends StepDeps {
   hasher?: Hasher;
   /** `--max-bytes-per-second`, shared with the hasher's threads. */
   rate?: ByteRate;
+  /** `--read-stall-timeout`, for the default hasher (a given one has its own). */
+  stall?: ReadStall;
 }
 
 /**
@@ -75,7 +77,7 @@ export class Pipeline {
     });
     this.#hashing = {
       ...deps,
-      hasher: deps.hasher ?? inThreadHasher(deps.crash, deps.rate),
+      hasher: deps.hasher ?? inThreadHasher(deps.crash, deps.rate, deps.stall),
       tmpDir,
       leases: this.#leases,
       unseen: this.#unseen,

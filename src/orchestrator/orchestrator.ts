@@ -7,6 +7,8 @@ import { IngestorEvents } from '../events.js';
 import { ensureOutputDir } from '../fsutil.js';
 import { ByteRate } from '../ingest/byte-rate.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
+import type { ReadStall } from '../ingest/hash-pool.js';
+import { StalledVolumes } from '../ingest/stalled-volumes.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
 import type { FsPath, RunSummary } from '../interfaces.js';
@@ -226,9 +228,13 @@ export class Orchestrator implements AsyncDisposable {
       });
       const rateMemory = ByteRate.memory(options.maxBytesPerSecond);
       const rate = new ByteRate(rateMemory);
+      const stall: ReadStall = {
+        ms: options.readStallMs,
+        volumes: new StalledVolumes(full.logger, full.events, full.clock),
+      };
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
-        rateMemory,
+        { rate: rateMemory, stall },
       );
       const pipeline = await Pipeline.create({
         options,
@@ -236,6 +242,7 @@ export class Orchestrator implements AsyncDisposable {
         manifest,
         ...full,
         rate,
+        stall,
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
