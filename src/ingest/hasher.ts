@@ -231,6 +231,7 @@ export async function readAndHash(
   let writing: Promise<void> | undefined;
   let output: fs.promises.FileHandle | undefined;
   let leased: { fd: number | null; unavailable: string | null } = { fd: null, unavailable: null };
+  let handedOver: number | null = null;
   try {
     const before = await fromSource(promisified.fstat(fd));
     checkBefore(name, before, expected);
@@ -296,13 +297,14 @@ export async function readAndHash(
       await output.utimes(before.atimeMs / 1000, before.mtimeMs / 1000);
       await output.sync();
     }
+    // The lease travels with the result on a descriptor of its own (see handOver).
+    handedOver = leased.fd === null ? null : handOver(leased.fd);
     return {
       sha256: hash.digest('hex'),
       identity: identityOf(before),
       links: before.nlink,
       ms: performance.now() - started,
-      // The lease travels with the result on a descriptor of its own (see handOver).
-      leaseFd: leased.fd === null ? null : handOver(leased.fd),
+      leaseFd: handedOver,
       leaseUnavailable: leased.unavailable,
     };
   } catch (error) {
@@ -319,8 +321,14 @@ export async function readAndHash(
     throw error;
   } finally {
     await output?.close();
-    // After a stalled operation, once it returns (see SourceStall).
-    await source.close(() => promisified.close(fd));
+    // After a stalled operation, once it returns (see SourceStall). A close that fails or hangs
+    // itself drops the result, and its lease with it.
+    await source
+      .close(() => promisified.close(fd))
+      .catch((error: unknown) => {
+        if (handedOver !== null) fs.closeSync(handedOver);
+        throw error;
+      });
   }
 }
 
