@@ -357,6 +357,7 @@ export class WorkerHasher implements Hasher {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#watchdog);
+    this.#stall?.volumes.atStop();
     // A thread with a stuck read cannot end until the read returns: not waited for.
     const threads = this.#slots.flatMap((s) => (s.thread === undefined ? [] : [s.thread]));
     await Promise.all(

@@ -105,6 +105,18 @@ export class StalledVolumes {
     );
     this.#events.emit('volume:resumed', { mount: volume.mount, device, stalledMs });
   }
+  /**
+   * At a stop: says why the process may outlive it. A thread inside a stuck system call cannot
+   * be ended, and the process ends only once every thread has.
+   */
+  atStop(): void {
+    for (const volume of this.#volumes.values()) {
+      this.#logger.warn(
+        { event: 'volume-stalled-at-stop', mount: volume.mount, reads: volume.reads },
+        `${volume.reads} read(s) on ${volume.mount} still hung: the process ends when they return (kill -9 ends it now; nothing is lost)`,
+      );
+    }
+  }
 }
 
 /** `MAJOR:MINOR` of a device number, as /proc/self/mountinfo writes it. */

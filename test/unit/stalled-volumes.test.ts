@@ -76,6 +76,24 @@ describe('StalledVolumes (the per-volume gate of --read-stall-timeout)', () => {
     volumes.stuck(1, '/x/a', 66307, T0);
     expect(volumes.list()[0]!.mount).toBe('device 259:3');
   });
+
+  it('at a stop, says that the process waits for the reads still stuck', () => {
+    const { logger, lines } = keptLines();
+    const volumes = new StalledVolumes(
+      logger,
+      new IngestorEvents(),
+      () => T0,
+      () => '/mnt/nfs',
+    );
+    volumes.atStop();
+    expect(lines).toEqual([]);
+    volumes.stuck(1, '/mnt/nfs/a', 40, T0);
+    volumes.atStop();
+    expect(lines[1]).toEqual([
+      'warn',
+      '1 read(s) on /mnt/nfs still hung: the process ends when they return (kill -9 ends it now; nothing is lost)',
+    ]);
+  });
 });
 
 describe('mount points from mountinfo', () => {
