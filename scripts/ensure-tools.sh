@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the tools that tests and benchmarks call, when missing:
 #   scripts/ensure-tools.sh promtool systemd-analyze rclone curl rsync pv chromium
+# A name ending in .pc is a library to compile against, checked with pkg-config:
+#   scripts/ensure-tools.sh gcc pkg-config fusermount3 fuse3.pc
 # Needs root (CI and these machines run as root). Prints nothing when all are present.
 set -euo pipefail
 declare -A PACKAGE=(
@@ -15,10 +17,21 @@ declare -A PACKAGE=(
   [vmstat]=procps
   [pk12util]=libnss3-tools
   [chromium]=chromium
+  [gcc]=gcc
+  [pkg-config]=pkg-config
+  [fusermount3]=fuse3
+  [fuse3.pc]=libfuse3-dev
 )
+present() {
+  if [[ $1 == *.pc ]]; then
+    command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${1%.pc}"
+  else
+    command -v "$1" >/dev/null 2>&1
+  fi
+}
 missing=()
 for tool in "$@"; do
-  command -v "$tool" >/dev/null 2>&1 && continue
+  present "$tool" && continue
   pkg=${PACKAGE[$tool]:-}
   [[ -n $pkg ]] || { echo "ensure-tools: no package known for $tool" >&2; exit 1; }
   missing+=("$pkg")
@@ -37,4 +50,4 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 fi
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for tool in "$@"; do command -v "$tool" >/dev/null || { echo "ensure-tools: $tool still missing" >&2; exit 1; }; done
+for tool in "$@"; do present "$tool" || { echo "ensure-tools: $tool still missing" >&2; exit 1; }; done

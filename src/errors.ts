@@ -28,6 +28,8 @@ export const ERROR_CODES = Object.freeze({
     'an output volume has less free space than --min-free-space; ingestion pauses until it has more',
   INGEST_ERR_READ_STALLED:
     'a read made no progress for --read-stall-timeout seconds (a hung mount); it is abandoned and retried',
+  INGEST_ERR_VOLUME_STALLED:
+    "reads on the file's volume are hung (an earlier read there is stuck); the file waits, no attempt counted",
   INGEST_ERR_HASHER_STOPPED:
     "the thread reading the file stopped (not the file's fault); it is read again",
   INGEST_ERR_HOUR_CLOSED:

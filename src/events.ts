@@ -94,6 +94,13 @@ export interface IngestorEventMap {
   'webhook:attempt': [{ endpoint: string; outcome: 'delivered' | 'failed' | 'gave-up' }];
   /** The kernel cannot tell whether files on this volume are open for writing. */
   'watch:no-leases': [{ dir: string; code: string; reason: string }];
+  /**
+   * A read on this volume made no progress for --read-stall-timeout and was abandoned; no file
+   * there is read until it returns (`since`: when it began, ms since the epoch).
+   */
+  'volume:stalled': [{ mount: string; device: number; source: string; since: number }];
+  /** Every abandoned read on this volume has returned: its files are read again. */
+  'volume:resumed': [{ mount: string; device: number; stalledMs: number }];
 }
 
 export class IngestorEvents extends EventEmitter<IngestorEventMap> {}

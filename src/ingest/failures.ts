@@ -28,11 +28,17 @@ const CHANGED_CODES: ReadonlySet<string> = new Set([
   'INGEST_ERR_LINKED',
   // A hashing thread that died: not the file's doing either, and nothing to count against it.
   'INGEST_ERR_HASHER_STOPPED',
+  // Its volume's reads are hung: not read at all (no thread is risked on it), nothing to count.
+  'INGEST_ERR_VOLUME_STALLED',
 ]);
+
+/** A source that makes no progress: tried again with backoff, quarantined after --max-retries. */
+const RETRY_CODES: ReadonlySet<string> = new Set(['INGEST_ERR_READ_STALLED']);
 
 export function classifyFailure(error: unknown): FailureClass {
   const code = errnoCode(error);
   if (code !== undefined && CHANGED_CODES.has(code)) return 'changed';
+  if (code !== undefined && RETRY_CODES.has(code)) return 'retry';
   if (
     code === 'INGEST_ERR_NOT_REGULAR' ||
     code === 'INGEST_ERR_SOURCE_IMMOVABLE' ||

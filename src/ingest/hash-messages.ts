@@ -35,8 +35,23 @@ export interface HashProgress {
   bytesDone: number;
 }
 
-/** What a hashing thread posts: a batch of replies, or one job's progress. */
-export type FromHashThread = HashReply[] | HashProgress;
+/**
+ * A read of job `stuck` made no progress for the stall timeout and was abandoned (the job
+ * fails with INGEST_ERR_READ_STALLED); the operation began at `since` (ms since the epoch) and
+ * still holds a thread of the pool. Sent before the job's reply.
+ */
+export interface HashStuck {
+  stuck: number;
+  since: number;
+}
+
+/** The abandoned read of job `returned` has come back, and its descriptor is closed. */
+export interface HashReturned {
+  returned: number;
+}
+
+/** What a hashing thread posts: a batch of replies, one job's progress, or a stuck read's news. */
+export type FromHashThread = HashReply[] | HashProgress | HashStuck | HashReturned;
 
 /** At most this often per job: the event stream shows a few progress events a second. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -45,4 +60,11 @@ export const PROGRESS_INTERVAL_MS = 250;
 export interface HashThreadData {
   /** `--max-bytes-per-second`'s memory, shared by every thread that reads (see ByteRate). */
   readonly rate: SharedArrayBuffer;
+  /**
+   * `--read-stall-timeout` in ms, an Int32 in memory the main thread may change at run time;
+   * null: reads are not watched.
+   */
+  readonly stall: SharedArrayBuffer | null;
+  /** This thread's SyscallWatch: where the main thread sees a synchronous read that hangs. */
+  readonly syscalls: SharedArrayBuffer;
 }

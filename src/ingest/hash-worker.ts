@@ -5,14 +5,42 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ByteRate } from './byte-rate.js';
 import { crashInjectorFromEnv } from '../crash.js';
 import { fromBytes } from '../paths.js';
-import type { HashProgress, HashReply, HashThreadData, ToHashThread } from './hash-messages.js';
+import type {
+  FromHashThread,
+  HashProgress,
+  HashReply,
+  HashThreadData,
+  ToHashThread,
+} from './hash-messages.js';
 import { PROGRESS_INTERVAL_MS } from './hash-messages.js';
+import type { StallWatch } from './read-stall.js';
 import { serializeError } from '../thread-errors.js';
 import { SMALL_FILE_BYTES, cancelledError, readAndHash, readAndHashSync } from './hasher.js';
+import { SyscallWatch } from './syscall-watch.js';
 
 const crash = crashInjectorFromEnv();
+const data = workerData as HashThreadData;
 /** `--max-bytes-per-second`, shared with the other threads (see ByteRate). */
-const rate = new ByteRate((workerData as HashThreadData).rate);
+const rate = new ByteRate(data.rate);
+/** Where the main thread watches this thread's synchronous reads (it gives up on them). */
+const syscalls = new SyscallWatch(data.syscalls);
+const post = (message: FromHashThread) => parentPort!.postMessage(message);
+
+/**
+ * An asynchronous read gives up on its own: the main thread hears of the stuck operation
+ * first (to hold back the volume's other files), then of its return.
+ */
+const stallMs = data.stall === null ? undefined : new Int32Array(data.stall);
+function stallWatch(id: number): StallWatch | undefined {
+  if (stallMs === undefined) return undefined;
+  return {
+    ms: Atomics.load(stallMs, 0),
+    stuck: (since, returned) => {
+      post({ stuck: id, since });
+      void returned.then(() => post({ returned: id }));
+    },
+  };
+}
 const asPath = (bytes: Uint8Array) =>
   fromBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 const buffer = Buffer.allocUnsafe(SMALL_FILE_BYTES);
@@ -56,7 +84,14 @@ parentPort!.on('message', (message: ToHashThread) => {
         replies.push({
           id: request.id,
           ok: true,
-          result: readAndHashSync(path, request.expected, buffer, request.lease, rate),
+          result: readAndHashSync(
+            path,
+            request.expected,
+            buffer,
+            request.lease,
+            rate,
+            syscalls.fenceFor(request.id),
+          ),
         });
       } catch (error) {
         replies.push(failed(request.id, error));
@@ -75,6 +110,7 @@ parentPort!.on('message', (message: ToHashThread) => {
       },
       request.lease,
       rate,
+      stallWatch(request.id),
     )
       .then(
         (result) => parentPort!.postMessage([{ id: request.id, ok: true, result }]),

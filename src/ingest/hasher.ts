@@ -9,6 +9,9 @@ import { identityOf, sameIdentity } from '../identity.js';
 import { SourceReadError } from '../errors.js';
 import type { ByteRate } from './byte-rate.js';
 import { handOver, leaseIntact, tryReadLease } from './lease.js';
+import { SourceStall } from './read-stall.js';
+import type { StallWatch } from './read-stall.js';
+import type { SyscallFence } from './syscall-watch.js';
 
 const CHUNK = 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -41,6 +44,7 @@ const promisified = {
 export const SMALL_FILE_BYTES = CHUNK;
 
 function openError(name: string, error: unknown): Error {
+  if (hasCode(error, 'INGEST_ERR_READ_STALLED')) return error as Error;
   if (hasCode(error, 'ELOOP')) {
     return new IngestError('INGEST_ERR_NOT_REGULAR', `${name} became a symlink`, { cause: error });
   }
@@ -116,7 +120,9 @@ function checkLease(name: string, leaseFd: number | null): void {
 /**
  * readAndHash without a copy, synchronously, into `buffer`: for small files on a hashing
  * thread, where the five system calls of a 4 KiB file cost less than one asynchronous
- * round trip. Same checks and errors as readAndHash.
+ * round trip. Same checks and errors as readAndHash. `fence` brackets each system call on
+ * the source, so that another thread can see one that hangs (see SyscallWatch): this one
+ * cannot give up on it.
  */
 export function readAndHashSync(
   path: FsPath,
@@ -124,18 +130,27 @@ export function readAndHashSync(
   buffer: Buffer,
   lease = false,
   rate?: ByteRate,
+  fence?: SyscallFence,
 ): ReadResult {
   const started = performance.now();
   const name = displayPath(path);
+  const blocking = <T>(call: () => T): T => {
+    fence?.enter();
+    try {
+      return call();
+    } finally {
+      fence?.leave();
+    }
+  };
   let fd: number;
   try {
-    fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = blocking(() => fs.openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
   } catch (error) {
     throw openError(name, error);
   }
   const fromSource = <T>(read: () => T): T => {
     try {
-      return read();
+      return blocking(read);
     } catch (error) {
       throw readError(name, error);
     }
@@ -169,7 +184,7 @@ export function readAndHashSync(
       leaseUnavailable: leased.unavailable,
     };
   } finally {
-    fs.closeSync(fd);
+    blocking(() => fs.closeSync(fd));
   }
 }
 
@@ -180,7 +195,8 @@ export function readAndHashSync(
  * `onProgress` is told the bytes done after each chunk: hashed, or written when copying.
  *
  * Throws INGEST_ERR_CHANGED when the file is not the one discovery saw or changed while it
- * was read; the copy is then removed.
+ * was read; the copy is then removed. With `stall`, an operation on the source that takes
+ * longer than `stall.ms` fails the read with INGEST_ERR_READ_STALLED (see SourceStall).
  */
 export async function readAndHash(
   path: FsPath,
@@ -189,25 +205,33 @@ export async function readAndHash(
   onProgress?: (bytesDone: number) => void,
   lease = false,
   rate?: ByteRate,
+  stall?: StallWatch,
 ): Promise<ReadResult> {
   const started = performance.now();
   const name = displayPath(path);
+  const source = new SourceStall(name, stall);
   let fd: number;
   try {
     // A raw descriptor rather than a FileHandle: one that holds a lease outlives this call,
     // and a FileHandle left open would be closed by the garbage collector.
-    fd = await promisified.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    fd = await source.run(promisified.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK), (late) =>
+      promisified.close(late),
+    );
   } catch (error) {
+    await source.close(undefined);
     throw openError(name, error);
   }
   const fromSource = <T>(promise: Promise<T>): Promise<T> =>
-    promise.catch((error: unknown) => {
-      throw readError(name, error);
-    });
+    source.run(
+      promise.catch((error: unknown) => {
+        throw readError(name, error);
+      }),
+    );
   let reading: Promise<{ bytesRead: number }> | undefined;
   let writing: Promise<void> | undefined;
   let output: fs.promises.FileHandle | undefined;
   let leased: { fd: number | null; unavailable: string | null } = { fd: null, unavailable: null };
+  let handedOver: number | null = null;
   try {
     const before = await fromSource(promisified.fstat(fd));
     checkBefore(name, before, expected);
@@ -221,15 +245,14 @@ export async function readAndHash(
     const buffers = [0, 1, 2].map(() => Buffer.allocUnsafe(size));
     let position = 0;
     let current = 0;
-    // Under --max-bytes-per-second each read waits for its turn first (see ByteRate).
+    // Under --max-bytes-per-second each read waits for its turn first (see ByteRate); the
+    // stall timeout counts from the read itself.
     const read = (buffer: Buffer, at: number) =>
-      fromSource(
-        rate === undefined
-          ? promisified.read(fd, buffer, 0, size, at)
-          : rate
-              .take(Math.min(size, Math.max(1, before.size - at)))
-              .then(() => promisified.read(fd, buffer, 0, size, at)),
-      );
+      rate === undefined
+        ? fromSource(promisified.read(fd, buffer, 0, size, at))
+        : rate
+            .take(Math.min(size, Math.max(1, before.size - at)))
+            .then(() => fromSource(promisified.read(fd, buffer, 0, size, at)));
     reading = read(buffers[0]!, 0);
     for (;;) {
       const { bytesRead } = await reading;
@@ -274,13 +297,14 @@ export async function readAndHash(
       await output.utimes(before.atimeMs / 1000, before.mtimeMs / 1000);
       await output.sync();
     }
+    // The lease travels with the result on a descriptor of its own (see handOver).
+    handedOver = leased.fd === null ? null : handOver(leased.fd);
     return {
       sha256: hash.digest('hex'),
       identity: identityOf(before),
       links: before.nlink,
       ms: performance.now() - started,
-      // The lease travels with the result on a descriptor of its own (see handOver).
-      leaseFd: leased.fd === null ? null : handOver(leased.fd),
+      leaseFd: handedOver,
       leaseUnavailable: leased.unavailable,
     };
   } catch (error) {
@@ -297,7 +321,14 @@ export async function readAndHash(
     throw error;
   } finally {
     await output?.close();
-    await promisified.close(fd);
+    // After a stalled operation, once it returns (see SourceStall). A close that fails or hangs
+    // itself drops the result, and its lease with it.
+    await source
+      .close(() => promisified.close(fd))
+      .catch((error: unknown) => {
+        if (handedOver !== null) fs.closeSync(handedOver);
+        throw error;
+      });
   }
 }
 

@@ -21,9 +21,10 @@ export interface LimitChanges {
 export class LiveLimits {
   readonly rateMemory: SharedArrayBuffer;
   readonly rate: ByteRate;
+  /** `--read-stall-timeout` in ms, an Int32 the hashing threads read (see ReadStall). */
+  readonly readStallMemory = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
   minFreeSpace: SpaceFloor | undefined;
   maxFileSize: number | undefined;
-  readStallMs: number;
 
   constructor(
     options: Pick<
@@ -36,6 +37,14 @@ export class LiveLimits {
     this.minFreeSpace = options.minFreeSpace;
     this.maxFileSize = options.maxFileSize;
     this.readStallMs = options.readStallMs;
+  }
+
+  get readStallMs(): number {
+    return Atomics.load(new Int32Array(this.readStallMemory), 0);
+  }
+
+  set readStallMs(ms: number) {
+    Atomics.store(new Int32Array(this.readStallMemory), 0, ms);
   }
 
   get maxBytesPerSecond(): number | undefined {

@@ -9,7 +9,7 @@ import type { HashAndCopyDeps } from './hash-and-copy.js';
 import { hashAndCopy } from './hash-and-copy.js';
 import { LiveLimits } from './live-limits.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
-import type { Hasher } from './hash-pool.js';
+import type { Hasher, ReadStall } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
 import { LeaseKeeper, UnseenVolumes } from './lease.js';
@@ -33,6 +33,8 @@ export interface PipelineDeps extends StepDeps {
   limits?: LiveLimits;
   /** Where quarantines are announced (`--webhook`). */
   webhooks?: Webhooks;
+  /** `--read-stall-timeout`, for the default hasher (a given one has its own). */
+  stall?: ReadStall;
 }
 
 /**
@@ -79,7 +81,7 @@ export class Pipeline {
     });
     this.#hashing = {
       ...deps,
-      hasher: deps.hasher ?? inThreadHasher(deps.crash, limits.rate),
+      hasher: deps.hasher ?? inThreadHasher(deps.crash, limits.rate, deps.stall),
       limits,
       rate: limits.rate,
       tmpDir,

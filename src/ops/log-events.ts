@@ -10,10 +10,13 @@ export function logEvents(events: IngestorEvents, logger: Logger): () => void {
   const duplicate = (e: Payload<'file:duplicate'>) =>
     logger.info({ event: 'duplicate', ...e }, 'duplicate: content already ingested');
   // A writer that keeps a file open, or an empty file waiting out its longer wait, is normal
-  // traffic, seen again every window: debug.
+  // traffic, seen again every window: debug. So is each file of a volume whose reads hang:
+  // the volume's own warn and info lines say it once (see StalledVolumes).
   const deferred = (e: Payload<'file:deferred'>) =>
     logger[
-      e.code === 'INGEST_ERR_OPEN_FOR_WRITING' || e.code === 'INGEST_ERR_EMPTY_UNSEEN'
+      e.code === 'INGEST_ERR_OPEN_FOR_WRITING' ||
+      e.code === 'INGEST_ERR_EMPTY_UNSEEN' ||
+      e.code === 'INGEST_ERR_VOLUME_STALLED'
         ? 'debug'
         : 'info'
     ]({ event: 'deferred', ...e }, `not ingested now: ${e.reason}`);

@@ -168,7 +168,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxFileSize,
     minFreeSpace,
     maxBytesPerSecond,
-    readStallMs: Math.round(readStallSeconds * 1000),
+    readStallMs: Math.max(1, Math.round(readStallSeconds * 1000)),
     priorities: Object.freeze(priorities),
     webhooks: Object.freeze(webhooks),
   });

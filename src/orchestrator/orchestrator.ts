@@ -9,6 +9,8 @@ import { classifyFailure } from '../ingest/failures.js';
 import { LiveLimits } from '../ingest/live-limits.js';
 import { Webhooks } from '../webhooks/webhooks.js';
 import { WorkerHasher } from '../ingest/hash-pool.js';
+import type { ReadStall } from '../ingest/hash-pool.js';
+import { StalledVolumes } from '../ingest/stalled-volumes.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { RecoverySummary } from '../ingest/recovery.js';
 import type { FsPath, RunSummary } from '../interfaces.js';
@@ -265,9 +267,16 @@ export class Orchestrator implements AsyncDisposable {
       });
       const limits = new LiveLimits(options);
       const webhooks = new Webhooks(options.webhooks, opened, full.logger, full.clock);
+      const stall: ReadStall = {
+        get ms() {
+          return limits.readStallMs;
+        },
+        cell: limits.readStallMemory,
+        volumes: new StalledVolumes(full.logger, full.events, full.clock),
+      };
       hasher = WorkerHasher.create(
         Math.max(1, Math.min(options.concurrency, os.availableParallelism())),
-        limits.rateMemory,
+        { rate: limits.rateMemory, stall },
       );
       const pipeline = await Pipeline.create({
         options,
@@ -277,6 +286,7 @@ export class Orchestrator implements AsyncDisposable {
         ...full,
         limits,
         webhooks,
+        stall,
         ...(hasher === undefined ? {} : { hasher }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);

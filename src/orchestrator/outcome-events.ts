@@ -158,9 +158,12 @@ export class OutcomeEvents {
           : outcome.reason;
         this.#d.defer(candidate, {
           why,
+          // Unchanged meanwhile (a volume whose reads hang was not even read): complete
+          // again at the next look once the condition has passed.
           keepSince:
             outcome.code === 'INGEST_ERR_OPEN_FOR_WRITING' ||
-            outcome.code === 'INGEST_ERR_EMPTY_UNSEEN',
+            outcome.code === 'INGEST_ERR_EMPTY_UNSEEN' ||
+            outcome.code === 'INGEST_ERR_VOLUME_STALLED',
         });
         events.emit('file:deferred', { source, reason: outcome.reason, code: outcome.code });
         return;

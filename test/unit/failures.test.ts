@@ -20,6 +20,11 @@ describe('failure classes', () => {
     expect(classifyFailure(new IngestError('INGEST_ERR_NOT_REGULAR', 'x'))).toBe('quarantine');
   });
 
+  it('a read that stalled is retried and counted; a file on a hung volume waits uncounted', () => {
+    expect(classifyFailure(new IngestError('INGEST_ERR_READ_STALLED', 'x'))).toBe('retry');
+    expect(classifyFailure(new IngestError('INGEST_ERR_VOLUME_STALLED', 'x'))).toBe('changed');
+  });
+
   it('anything on the output side pauses ingestion instead of blaming the file', () => {
     for (const code of [
       'ENOSPC',

@@ -85,7 +85,7 @@ function limitChanges(body: LimitsBody): LimitChanges & { concurrency?: number }
       : { maxFileSize: parsed('maxFileSize', body.maxFileSize, parseByteSize) }),
     ...(body.readStallTimeout === undefined
       ? {}
-      : { readStallMs: Math.round(body.readStallTimeout * 1000) }),
+      : { readStallMs: Math.max(1, Math.round(body.readStallTimeout * 1000)) }),
   };
 }
 
