@@ -11,6 +11,9 @@ import { nativeHelper } from './native.js';
  */
 export const HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=64'];
 
+/** libuv's pool for the daemon, unless UV_THREADPOOL_SIZE says otherwise. */
+export const THREADPOOL_SIZE = 32;
+
 /** A V8 flag's name, with `_` and `-` alike (V8 accepts both spellings). */
 const flagName = (flag: string): string =>
   flag.replace(/^--/, '').split('=')[0]!.replace(/_/g, '-');
@@ -24,6 +27,10 @@ const flagName = (flag: string): string =>
  * V8's defaults.
  */
 export function withHeapLimits(): void {
+  // libuv's pool of 4 threads serves every asynchronous file call of the process: reads stuck
+  // on a hung mount before the stall timeout notices them (up to --concurrency) could take all
+  // 4 and hold up the rest. Read at the pool's first use, so set for the restarted process.
+  process.env.UV_THREADPOOL_SIZE ??= String(THREADPOOL_SIZE);
   const given = new Set(
     [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName),
   );

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HEAP_FLAGS } from '../../src/heap-limits.js';
+import { HEAP_FLAGS, THREADPOOL_SIZE } from '../../src/heap-limits.js';
 import {
   baseArgs,
   finished,
@@ -48,6 +48,9 @@ describe('heap limits set by the program itself', () => {
     // Named as node was (ps -C node, pgrep -x node), not after /proc/self/exe.
     expect(fs.readFileSync(`/proc/${daemon.pid}/comm`, 'utf8').trim()).toBe('node');
     expect(args).toContain(d.input);
+    // libuv's pool sized for reads stuck on a hung mount (src/heap-limits.ts).
+    const environ = fs.readFileSync(`/proc/${daemon.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`UV_THREADPOOL_SIZE=${THREADPOOL_SIZE}`);
     fs.writeFileSync(path.join(d.input, 'a.csv'), 'first');
     await waitFor(() => manifestLines(d.manifests).length === 1, 10_000, 'ingest');
     daemon.kill('SIGTERM');
