@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import { Signal } from '../ingest/signal.js';
 import type { Logger } from '../ops/logger.js';
-import type { Delivery, DeliveryAttempt } from '../state/store.js';
+import type { Delivery, StateStore } from '../state/store.js';
 import type { WebhookEndpoint } from './endpoints.js';
 import { webhookHeaders } from './sign.js';
 
@@ -25,21 +25,7 @@ const PAGE = 64;
 const REPORT_EVERY_MS = 5 * 60 * 1000;
 
 /** The outbox as the dispatcher needs it (the state store). */
-export interface Outbox {
-  /** Pending messages due by `now` for these endpoints, oldest first, but those in `busy`. */
-  dueDeliveries(
-    now: number,
-    endpoints: readonly string[],
-    limit: number,
-    busy: readonly number[],
-  ): Promise<Delivery[]>;
-  deliveryAttempted(id: number, attempt: DeliveryAttempt): Promise<void>;
-  /** When the next pending message is due for these endpoints, but those in `busy`, if any. */
-  nextDeliveryAt(
-    endpoints: readonly string[],
-    busy: readonly number[],
-  ): Promise<number | undefined>;
-}
+export type Outbox = Pick<StateStore, 'dueDeliveries' | 'deliveryAttempted' | 'nextDeliveryAt'>;
 
 /** The wait before attempt `attempts + 1`: exponential, full jitter, capped. */
 export function retryDelayMs(attempts: number, scale = 1, random = Math.random): number {
