@@ -69,8 +69,12 @@ export interface ScanStats {
 
 const SKIP_REPORT_CAPACITY = 100_000;
 
-/** A complete file that found the ready set full is looked at again after this long. */
-const NO_ROOM_RETRY_MS = 250;
+/**
+ * A complete file that found the ready set full (files of its priority or higher fill it) is
+ * looked at again after this long; the scan finds it meanwhile anyway. Long enough that
+ * thousands of such files cost little: one lstat each per second.
+ */
+const NO_ROOM_RETRY_MS = 1_000;
 
 /** An lstat result's type: anything that is none of the others is a device. */
 function entryTypeOf(stat: fs.Stats): EntryType {
