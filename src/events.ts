@@ -71,7 +71,10 @@ export interface IngestorEventMap {
   /** An operator's pause and its end (a full volume's are `pipeline:*`). */
   'operator:paused': [{ kind: 'operator'; subject: string; since: number }];
   'operator:resumed': [{ kind: 'operator'; subject: string; pausedMs: number }];
-  'pipeline:paused': [{ reason: string; code: string | undefined; retryInMs: number }];
+  /** `renewed`: the same pause again after its backoff (no new stop; the log line is debug). */
+  'pipeline:paused': [
+    { reason: string; code: string | undefined; retryInMs: number; renewed?: boolean },
+  ];
   'pipeline:resumed': [{ pausedMs: number }];
   /**
    * An hour is closed: its `_SUCCESS` is written and the state records it (with a journal

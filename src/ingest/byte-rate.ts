@@ -9,6 +9,9 @@ export const BURST_BYTES = 1024 * 1024;
 
 const NS = 1_000_000_000n;
 
+/** A wait looks at the rate again this often (an operator may raise or lift it meanwhile). */
+const SLICE_MS = 250;
+
 /**
  * `--max-bytes-per-second`: the bytes the daemon reads from files (to hash them, copy them, or
  * check a copy), all threads together, stay under a rate on average. A generic cell rate
@@ -18,7 +21,10 @@ const NS = 1_000_000_000n;
  * rate can be changed (or lifted, 0) at run time by any thread that holds the memory.
  */
 export class ByteRate {
-  /** [0]: the theoretical arrival time, ns on the monotonic clock; [1]: bytes per second, 0 for none. */
+  /**
+   * [0]: the theoretical arrival time, ns on the monotonic clock; [1]: bytes per second, 0 for
+   * none; [2]: how many times the rate was changed (waiters give up their wait when it moves).
+   */
   readonly #cells: BigInt64Array;
 
   constructor(shared: SharedArrayBuffer) {
@@ -27,7 +33,7 @@ export class ByteRate {
 
   /** Memory for a limit of `bytesPerSecond` (undefined or 0: none), to share with threads. */
   static memory(bytesPerSecond: number | undefined): SharedArrayBuffer {
-    const shared = new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT);
+    const shared = new SharedArrayBuffer(3 * BigInt64Array.BYTES_PER_ELEMENT);
     new ByteRate(shared).bytesPerSecond = bytesPerSecond ?? 0;
     return shared;
   }
@@ -36,9 +42,14 @@ export class ByteRate {
     return Number(Atomics.load(this.#cells, 1));
   }
 
-  /** Changes the limit (0: none); reads already reserved keep their times. */
+  /**
+   * Changes the limit (0: none). What was reserved at the old rate is forgotten: reads waiting
+   * go at once (a raised or lifted limit helps now, not after the old rate's debt).
+   */
   set bytesPerSecond(rate: number) {
     Atomics.store(this.#cells, 1, BigInt(Math.max(0, Math.floor(rate))));
+    Atomics.store(this.#cells, 0, process.hrtime.bigint());
+    Atomics.add(this.#cells, 2, 1n);
   }
 
   /** Reserves `bytes` and returns the milliseconds to wait before reading them (0: at once). */
@@ -57,16 +68,26 @@ export class ByteRate {
     }
   }
 
-  /** Waits, asynchronously, until `bytes` may be read. */
+  /** Waits, asynchronously, until `bytes` may be read (or the rate is changed). */
   async take(bytes: number): Promise<void> {
-    const ms = this.reserve(bytes);
-    if (ms > 0) await sleep(ms);
+    const generation = Atomics.load(this.#cells, 2);
+    const until = performance.now() + this.reserve(bytes);
+    for (;;) {
+      const left = until - performance.now();
+      if (left <= 0 || Atomics.load(this.#cells, 2) !== generation) return;
+      await sleep(Math.min(left, SLICE_MS));
+    }
   }
 
   /** Waits, blocking this thread (a hashing thread reading small files in one pass). */
   takeSync(bytes: number): void {
-    const ms = this.reserve(bytes);
-    if (ms > 0) Atomics.wait(BLOCK, 0, 0, ms);
+    const generation = Atomics.load(this.#cells, 2);
+    const until = performance.now() + this.reserve(bytes);
+    for (;;) {
+      const left = until - performance.now();
+      if (left <= 0 || Atomics.load(this.#cells, 2) !== generation) return;
+      Atomics.wait(BLOCK, 0, 0, Math.min(left, SLICE_MS));
+    }
   }
 }
 

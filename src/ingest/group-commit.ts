@@ -113,14 +113,23 @@ export class GroupCommit {
   }
 
   /**
-   * Resolves when the commit queue has room (two batches' worth), or when stopping. A file of a
-   * higher priority than the last one queued does not wait: it goes ahead of them (the queue
-   * grows by the few such files the reading slots hold at most).
+   * Resolves when the commit queue has room for a file of `priority` (two batches' worth of
+   * files of that priority or higher: the queue is in priority order, and an urgent file does
+   * not wait behind a backlog of lower ones), or when stopping.
    */
   async whenBatchRoom(priority = 0): Promise<void> {
-    const full = () => this.#queue.length >= this.#d.options.batchSize * 2;
-    const behind = () => (this.#queue.at(-1)?.item.candidate.priority ?? 0) < priority;
-    while (!this.#stopping && full() && !behind()) await this.#room.wait();
+    const bound = this.#d.options.batchSize * 2;
+    const full = () => {
+      if (this.#queue.length < bound) return false;
+      let ahead = 0;
+      for (const entry of this.#queue) {
+        if ((entry.item.candidate.priority ?? 0) < priority) break;
+        ahead += 1;
+        if (ahead >= bound) return true;
+      }
+      return false;
+    };
+    while (!this.#stopping && full()) await this.#room.wait();
   }
 
   /** Resolves when no batch is running and none is queued. */

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { FULL_VOLUME_CODES, IngestError, describeError, errnoCode } from '../errors.js';
 import { unlinkIfExists } from '../fsutil.js';
@@ -128,10 +127,7 @@ export class Pause {
   /** Resolves after the free space is worth reading again; throws INGEST_ERR_STOPPING when stopping. */
   async whenSpaceMayBeBack(): Promise<void> {
     if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
-    await Promise.race([
-      sleep(LOW_SPACE_CHECK_MS, undefined, { ref: false }),
-      this.#changed.wait(),
-    ]);
+    await this.#changed.waitAtMost(LOW_SPACE_CHECK_MS, false);
     if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');
   }
 
@@ -214,7 +210,12 @@ export class Pause {
       { event: 'paused', err: reason, code, retryInMs: delay, attempts, held },
       `ingestion paused: ${reason}; ${where}; retrying in ${(delay / 1000).toFixed(1)}s`,
     );
-    this.#d.events.emit('pipeline:paused', { reason, code: errnoCode(error), retryInMs: delay });
+    this.#d.events.emit('pipeline:paused', {
+      reason,
+      code: errnoCode(error),
+      retryInMs: delay,
+      ...(wasPaused ? { renewed: true } : {}),
+    });
     this.#notifyChanged();
   }
 

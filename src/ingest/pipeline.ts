@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { IngestError } from '../errors.js';
 import { ensureOutputDir } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
 import type { BatchDeps } from './batch.js';
@@ -52,6 +53,8 @@ export class Pipeline {
   readonly #hashing: HashAndCopyDeps;
   readonly #quarantining: QuarantineDeps;
   readonly #options: PipelineDeps['options'];
+  /** Files whose copy would cross the free-space floor, said once each. */
+  readonly #toldTooBig = new Set<string>();
   readonly #logger: PipelineDeps['logger'];
 
   private constructor(
@@ -173,18 +176,22 @@ export class Pipeline {
    * does not wait for space: the file fails as on a full volume, and the pass ends.
    */
   async #whenRoom(floor: FreeSpaceFloor, candidate: Candidate, copyBytes: number): Promise<void> {
-    let toldTooBig = false;
     for (;;) {
       const admission = floor.admit(copyBytes);
       this.#pause.lowSpace(admission.kind === 'low' ? admission.error : undefined);
       if (admission.kind === 'admitted') return;
       if (admission.kind === 'low' && this.#options.once) throw admission.error;
-      if (admission.kind === 'too-big' && !toldTooBig) {
-        toldTooBig = true;
-        this.#logger.warn(
-          { event: 'waiting-for-space', source: displayPath(candidate.path), why: admission.why },
-          `${displayPath(candidate.path)} (${formatBytes(copyBytes)}) waits: ${admission.why}; smaller files go on`,
-        );
+      if (admission.kind === 'too-big') {
+        // Not a pause: the file goes back to wait its window (its slot goes on to others)
+        // and is let in once the copies under way are written or there is room.
+        const name = displayPath(candidate.path);
+        const said = `${name} (${formatBytes(copyBytes)}) waits: ${admission.why}; smaller files go on`;
+        if (!this.#toldTooBig.has(name)) {
+          if (this.#toldTooBig.size >= 10_000) this.#toldTooBig.clear();
+          this.#toldTooBig.add(name);
+          this.#logger.warn({ event: 'waiting-for-space', source: name, why: admission.why }, said);
+        }
+        throw new IngestError('INGEST_ERR_NO_ROOM', said);
       }
       await this.#pause.whenSpaceMayBeBack();
     }

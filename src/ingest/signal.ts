@@ -16,6 +16,25 @@ export class Signal {
   }
 
   /**
+   * Resolves at the next `notify()` or after `ms`, whichever comes first; the listener or the
+   * timer left over is removed (a waiter that loops on a timeout leaves nothing behind).
+   * `ref: false`: the timer does not keep the process alive.
+   */
+  waitAtMost(ms: number, ref = true): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        remove();
+        resolve();
+      }, ms);
+      if (!ref) timer.unref();
+      const remove = this.onNext(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
    * Calls `listener` once, at the next `notify()`; returns what removes it before then (a
    * waiter that stops waiting for other reasons removes it, so none pile up).
    */

@@ -57,6 +57,9 @@ export const defaults = {
   | 'webhookSecretFile'
 >;
 
+/** The shortest `--read-stall-timeout` (and `PUT /v1/limits`'s `readStallTimeout`), in seconds. */
+export const MIN_READ_STALL_SECONDS = 1;
+
 /** Defaults of the flags that are not ingest options: the daemon's, and `list`'s. */
 export const commandDefaults = {
   /** --log-level. */

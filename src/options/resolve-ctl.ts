@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import { UsageError, errnoCode, flagPathMessage, hasCode } from '../errors.js';
 import { UNUSABLE_PATH_CODES } from './check-paths.js';
-import { commandDefaults } from './defaults.js';
+import { MIN_READ_STALL_SECONDS, commandDefaults } from './defaults.js';
 import { CTL_ACTIONS, CTL_MAX_PAGE } from './flags.js';
 import { PENDING_ID_PATTERN } from '../pending-id.js';
 import type { CtlActionName } from './flags.js';
 import type { CtlAction, CtlCommandOptions, CtlFilesQuery, FlagValues } from './types.js';
 import { parseByteSize, parseSpaceFloor } from './bytes.js';
+
 import {
   FlagValueError,
   MAX_TIMER_SECONDS,
@@ -113,7 +114,14 @@ function limitChanges(flags: FlagValues): Record<string, number | string | null>
     if (value === undefined) continue;
     if (flag === 'concurrency') body[field] = parseNumberFlag(flag, value, true)!;
     else if (flag === 'read-stall-timeout') {
-      body[field] = parseNumberFlag(flag, value, false, MAX_TIMER_SECONDS)!;
+      const seconds = parseNumberFlag(flag, value, false, MAX_TIMER_SECONDS)!;
+      if (seconds < MIN_READ_STALL_SECONDS) {
+        throw new FlagValueError(
+          flag,
+          `must be at least ${MIN_READ_STALL_SECONDS} second, got "${value}"`,
+        );
+      }
+      body[field] = seconds;
     } else if (value === 'none') body[field] = null;
     else if (flag === 'min-free-space') {
       const floor = parseSpaceFloor(flag, value);

@@ -8,7 +8,14 @@ import {
   requireDirectory,
   requireReadableState,
 } from './check-paths.js';
-import { MODES, ON_DUPLICATE, commandDefaults, defaultPlace, defaults } from './defaults.js';
+import {
+  MIN_READ_STALL_SECONDS,
+  MODES,
+  ON_DUPLICATE,
+  commandDefaults,
+  defaultPlace,
+  defaults,
+} from './defaults.js';
 import { resolveWebhooks } from '../webhooks/endpoints.js';
 import { parseByteSize, parseSpaceFloor } from './bytes.js';
 import { RUN_NUMBERS } from './flags.js';
@@ -111,6 +118,13 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     false,
     MAX_TIMER_SECONDS,
   );
+  if (readStallSeconds < MIN_READ_STALL_SECONDS) {
+    // Shorter, every read of a busy disk would count as hung, and healthy files be quarantined.
+    throw new FlagValueError(
+      'read-stall-timeout',
+      `must be at least ${MIN_READ_STALL_SECONDS} second, got ${JSON.stringify(options.readStallSeconds)}`,
+    );
+  }
   const maxFileSize =
     options.maxFileSize === undefined
       ? undefined
@@ -168,7 +182,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxFileSize,
     minFreeSpace,
     maxBytesPerSecond,
-    readStallMs: Math.max(1, Math.round(readStallSeconds * 1000)),
+    readStallMs: Math.round(readStallSeconds * 1000),
     priorities: Object.freeze(priorities),
     webhooks: Object.freeze(webhooks),
   });

@@ -441,12 +441,13 @@ export class Orchestrator implements AsyncDisposable {
     } finally {
       stopStats();
       stopPruning();
-      // A scan waiting for room stops at its next file.
+      // A scan stops at its next file; one waiting for room waits for files to settle, which
+      // those waiting for a pause (a volume's, an operator's) do only once the pipeline stops.
       this.discovery.stopWatching();
-      await scanning;
     }
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
+    await scanning;
     await this.#idle();
     await this.#reportUnsettled();
     await this.#closer.closeDue();

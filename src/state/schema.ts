@@ -107,6 +107,6 @@ export const MIGRATIONS: readonly string[] = [
     last_error TEXT,
     delivered_at INTEGER
   );
-  CREATE INDEX webhook_outbox_due ON webhook_outbox (next_at) WHERE status = 'pending';
+  CREATE INDEX webhook_outbox_due ON webhook_outbox (endpoint, next_at) WHERE status = 'pending';
   `,
 ];

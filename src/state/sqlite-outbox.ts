@@ -105,8 +105,8 @@ export class SqliteOutbox {
        ORDER BY id DESC LIMIT @limit`,
     );
     this.#redeliver = db.prepare(
-      `UPDATE webhook_outbox SET status = 'pending', next_at = @at WHERE id = @id
-       RETURNING ${COLUMNS}`,
+      `UPDATE webhook_outbox SET status = 'pending', next_at = @at, created_at = @at
+       WHERE id = @id RETURNING ${COLUMNS}`,
     );
     this.#pending = db.prepare(
       `SELECT endpoint, count(*) AS n FROM webhook_outbox WHERE status = 'pending' GROUP BY endpoint`,
@@ -167,7 +167,10 @@ export class SqliteOutbox {
       .map(toDelivery);
   }
 
-  /** Puts a message back to be sent at `at`, with its id (receivers drop what they had). */
+  /**
+   * Puts a message back to be sent at `at`, with its id (receivers drop what they had); its
+   * three days of retries count from then.
+   */
   redeliver(id: number, at: number): Delivery | undefined {
     const raw = this.#redeliver.get({ at, id });
     return raw === undefined ? undefined : toDelivery(raw);

@@ -181,7 +181,8 @@ export class Discovery {
         // before the watch was in place are found now rather than at the next full scan.
         if (!isSkippedDirectory(nameText)) {
           this.#watcher?.add(path);
-          await this.scan(path, relPath);
+          // Without waiting for room: hints go on meanwhile (see `submit`).
+          await this.scan(path, relPath, false);
         }
         continue;
       }
@@ -217,7 +218,7 @@ export class Discovery {
    * One full pass over `root` (default: the whole input). Every regular file is examined;
    * directories met are watched when watching is on.
    */
-  async scan(root: FsPath = this.#o.input, relRoot = ''): Promise<ScanStats> {
+  async scan(root: FsPath = this.#o.input, relRoot = '', wait = true): Promise<ScanStats> {
     const started = this.#o.clock();
     // Cleared as the scan starts, not as it ends: a request made while it runs (hints dropped,
     // an operator's resume) may concern files it has already passed, and asks for another.
@@ -243,7 +244,7 @@ export class Discovery {
           continue;
         }
         if (entry.type === 'file') files += 1;
-        if (await this.#examine(full)) complete += 1;
+        if (await this.#examine(full, undefined, undefined, wait)) complete += 1;
       }
     }
     return { files, complete, ms: this.#o.clock() - started };

@@ -21,6 +21,9 @@ const PER_ENDPOINT = 4;
 /** Messages read from the outbox per look. */
 const PAGE = 64;
 
+/** The outbox is read again after this long when it could not be. */
+const STATE_RETRY_MS = 5_000;
+
 /** A failing endpoint is reported again at most this often while it keeps failing. */
 const REPORT_EVERY_MS = 5 * 60 * 1000;
 
@@ -62,6 +65,12 @@ export class WebhookDispatcher {
   readonly #inFlight = new Set<Promise<void>>();
   /** The messages being attempted now: not picked again until their attempt ends. */
   readonly #busy = new Set<number>();
+  /** Attempts whose outcome could not be recorded: not picked again before this time. */
+  readonly #unrecorded = new Map<number, number>();
+  /** Set by `notify`: something changed while the loop was looking. */
+  #dirty = false;
+  /** Why the outbox cannot be read now (said once per episode). */
+  #stateError: string | undefined;
   /** Endpoint label -> whether its last attempt failed (a metric). */
   readonly failing = new Map<string, boolean>();
   /** Told of each attempt's outcome (a metric). */
@@ -91,8 +100,9 @@ export class WebhookDispatcher {
     }
   }
 
-  /** New messages were written: look at once. */
+  /** New messages were written, or an attempt ended: look at once. */
   notify(): void {
+    this.#dirty = true;
     this.#wake.notify();
   }
 
@@ -114,7 +124,7 @@ export class WebhookDispatcher {
       }
     }
     this.#stopped = true;
-    this.#wake.notify();
+    this.notify();
     await this.#loop;
     await Promise.race([
       Promise.all(this.#inFlight),
@@ -124,59 +134,95 @@ export class WebhookDispatcher {
 
   async #hasDue(): Promise<boolean> {
     if (this.#inFlight.size > 0) return true;
-    const next = await this.#outbox.nextDeliveryAt([...this.#endpoints.keys()], [...this.#busy]);
+    const next = await this.#outbox.nextDeliveryAt(
+      [...this.#endpoints.keys()],
+      this.#skipped(this.#clock()),
+    );
     return next !== undefined && next <= this.#clock();
+  }
+
+  /** The ids not to pick now: attempts running, and those whose outcome could not be recorded. */
+  #skipped(now: number): number[] {
+    for (const [id, until] of this.#unrecorded) if (until <= now) this.#unrecorded.delete(id);
+    return [...this.#busy, ...this.#unrecorded.keys()];
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      const woken = this.#wake.wait();
-      const now = this.#clock();
-      const free = [...this.#endpoints.values()].filter((e) => e.running < PER_ENDPOINT);
-      const urls = free.map((e) => e.endpoint.url);
-      const due =
-        urls.length === 0 ? [] : await this.#outbox.dueDeliveries(now, urls, PAGE, [...this.#busy]);
-      for (const delivery of due) {
-        const state = this.#endpoints.get(delivery.endpoint);
-        if (state === undefined || state.running >= PER_ENDPOINT) continue;
-        state.running += 1;
-        this.#busy.add(delivery.id);
-        const attempt: Promise<void> = this.#attempt(state, delivery)
-          .catch((error: unknown) => {
-            this.#logger.warn(
-              { err: describeError(error), webhookId: delivery.msgId },
-              'cannot record a webhook attempt; it is tried again',
-            );
-          })
-          .finally(() => {
-            state.running -= 1;
-            this.#busy.delete(delivery.id);
-            this.#inFlight.delete(attempt);
-            this.#wake.notify();
-          });
-        this.#inFlight.add(attempt);
+      this.#dirty = false;
+      let wait: number;
+      try {
+        wait = await this.#dispatchDue();
+        if (this.#stateError !== undefined) {
+          this.#logger.info({ event: 'webhook-state-back' }, 'webhook deliveries go on');
+          this.#stateError = undefined;
+        }
+      } catch (error) {
+        // The state cannot be read now (a thread restarting, a full volume): try again soon.
+        const message = describeError(error);
+        if (this.#stateError === undefined) {
+          this.#logger.warn(
+            { event: 'webhook-state-error', err: message },
+            `cannot read the webhooks' outbox (${message}); trying again in 5 s`,
+          );
+        }
+        this.#stateError = message;
+        wait = STATE_RETRY_MS;
       }
       if (this.#stopped) break;
-      // Sleep until the next message not being attempted is due, an attempt ends, or new ones
-      // are written; at most 30 s (another process may have written: `ctl webhooks redeliver`).
-      // An endpoint with all its attempts running is looked at again when one ends (woken).
-      const open = [...this.#endpoints.values()]
-        .filter((e) => e.running < PER_ENDPOINT)
-        .map((e) => e.endpoint.url);
-      const next =
-        open.length === 0 ? undefined : await this.#outbox.nextDeliveryAt(open, [...this.#busy]);
-      const wait = next === undefined ? 30_000 : Math.min(30_000, next - this.#clock());
-      if (wait <= 0) continue;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        woken,
-        new Promise<void>((r) => {
-          timer = setTimeout(r, Math.max(wait, 10));
-          timer.unref();
-        }),
-      ]);
-      clearTimeout(timer);
+      if (wait <= 0 || this.#dirty) continue;
+      await this.#wake.waitAtMost(Math.max(wait, 10), false);
     }
+  }
+
+  /** Starts the attempts due now; returns how long to sleep before the next is due. */
+  async #dispatchDue(): Promise<number> {
+    const now = this.#clock();
+    const free = [...this.#endpoints.values()].filter((e) => e.running < PER_ENDPOINT);
+    const urls = free.map((e) => e.endpoint.url);
+    const due =
+      urls.length === 0
+        ? []
+        : await this.#outbox.dueDeliveries(now, urls, PAGE, this.#skipped(now));
+    for (const delivery of due) {
+      const state = this.#endpoints.get(delivery.endpoint);
+      if (state === undefined || state.running >= PER_ENDPOINT) continue;
+      state.running += 1;
+      this.#busy.add(delivery.id);
+      const attempt: Promise<void> = this.#attempt(state, delivery)
+        .catch((error: unknown) => {
+          // Sent, but its outcome not recorded (the state cannot be written): not picked again
+          // before its backoff, or it would be sent again at once, over and over.
+          this.#unrecorded.set(
+            delivery.id,
+            this.#clock() + retryDelayMs(delivery.attempts + 1, this.#scale),
+          );
+          this.#logger.warn(
+            { err: describeError(error), webhookId: delivery.msgId },
+            'cannot record a webhook attempt; it is tried again later',
+          );
+        })
+        .finally(() => {
+          state.running -= 1;
+          this.#busy.delete(delivery.id);
+          this.#inFlight.delete(attempt);
+          this.notify();
+        });
+      this.#inFlight.add(attempt);
+    }
+    // Sleep until the next message not being attempted is due, an attempt ends, or new ones
+    // are written; at most 30 s (another process may have written: `ctl webhooks redeliver`).
+    // An endpoint with all its attempts running is looked at again when one ends.
+    const open = [...this.#endpoints.values()]
+      .filter((e) => e.running < PER_ENDPOINT)
+      .map((e) => e.endpoint.url);
+    const next =
+      open.length === 0
+        ? undefined
+        : await this.#outbox.nextDeliveryAt(open, this.#skipped(this.#clock()));
+    const held = Math.min(...this.#unrecorded.values());
+    const at = Math.min(next ?? Infinity, held);
+    return at === Infinity ? 30_000 : Math.min(30_000, at - this.#clock());
   }
 
   async #attempt(state: EndpointState, delivery: Delivery): Promise<void> {

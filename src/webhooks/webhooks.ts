@@ -114,22 +114,18 @@ export class Webhooks {
     if (!this.enabled) return;
     this.dispatcher.onAttempt = (endpoint, outcome) =>
       events.emit('webhook:attempt', { endpoint, outcome });
-    let volumePaused = false;
-    const paused = (e: { reason: string; code: string | undefined }) => {
-      // A pause is renewed at each retry: announced once, when ingestion stops.
-      if (volumePaused) return;
-      volumePaused = true;
+    // Each stop and each end, as the log says them: a failing volume's pause (renewed at each
+    // retry: announced once) and the free-space floor's are two, each with its own end.
+    const paused = (e: { reason: string; code: string | undefined; renewed?: boolean }) => {
+      if (e.renewed === true) return;
       void this.publish('ingestor.paused', {
         kind: 'volume',
         reason: e.reason,
         code: e.code ?? null,
       });
     };
-    const resumed = (e: { pausedMs: number }) => {
-      if (!volumePaused) return;
-      volumePaused = false;
+    const resumed = (e: { pausedMs: number }) =>
       void this.publish('ingestor.resumed', { kind: 'volume', pausedMs: e.pausedMs });
-    };
     const operatorPaused = (e: { subject: string; since: number }) =>
       void this.publish('ingestor.paused', {
         kind: 'operator',

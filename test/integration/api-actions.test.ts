@@ -192,7 +192,7 @@ describe('admin actions', () => {
       [{ maxFileSize: '10XB' }, 'maxFileSize must be a positive size in bytes'],
       [{ minFreeSpace: '100%' }, 'minFreeSpace must be a percentage above 0 and below 100'],
       [{ maxBytesPerSecond: 0 }, 'maxBytesPerSecond must be a positive size in bytes'],
-      [{ readStallTimeout: 0 }, 'readStallTimeout must be seconds, a positive number'],
+      [{ readStallTimeout: 0.5 }, 'readStallTimeout must be seconds, a number from 1 to'],
       [{ maxFileSize: true }, 'maxFileSize must be a JSON'],
     ] as const) {
       expectError(

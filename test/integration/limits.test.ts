@@ -64,6 +64,7 @@ describe('--max-file-size', () => {
       ['--priority', 'orders/*.csv', '--priority must be GLOB=N'],
       ['--priority', 'a=1.5', '--priority must be GLOB=N'],
       ['--read-stall-timeout', '0', '--read-stall-timeout must be a positive number'],
+      ['--read-stall-timeout', '0.5', '--read-stall-timeout must be at least 1 second'],
     ]) {
       const r = await run([...baseArgs(d), '--once', `${flag}=${value}`]);
       expect(r.code, `${flag} ${value}`).toBe(2);

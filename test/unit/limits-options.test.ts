@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { floorBytes, parseByteSize, parseSpaceFloor } from '../../src/options/bytes.js';
 import { FreeSpaceFloor } from '../../src/ingest/space-floor.js';
+import { ByteRate } from '../../src/ingest/byte-rate.js';
 
 describe('sizes as operators write them', () => {
   it('reads bytes, binary and decimal units, fractions, any case', () => {
@@ -116,5 +117,22 @@ describe('FreeSpaceFloor', () => {
     free = 101;
     tick();
     expect(floor.admit(0).kind).toBe('admitted');
+  });
+});
+
+describe('ByteRate', () => {
+  it('holds reads to the rate, and a change of rate ends the waits at the old one', async () => {
+    const rate = new ByteRate(ByteRate.memory(1000));
+    // Far more than the burst at 1000 B/s: the next read would wait for hours.
+    rate.reserve(16 * 1024 * 1024);
+    expect(rate.reserve(4096)).toBeGreaterThan(3_600_000);
+    const waiting = rate.take(4096);
+    const started = performance.now();
+    rate.bytesPerSecond = 100 * 1024 * 1024;
+    await waiting;
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(rate.reserve(4096)).toBe(0);
+    rate.bytesPerSecond = 0;
+    expect(rate.reserve(1e12)).toBe(0);
   });
 });

@@ -36,9 +36,9 @@ const LIMITS_BODY = {
     maxFileSize: SIZE,
     readStallTimeout: {
       type: 'number',
-      exclusiveMinimum: 0,
+      minimum: 1,
       maximum: MAX_TIMER_SECONDS,
-      description: `seconds, a positive number no greater than ${MAX_TIMER_SECONDS}`,
+      description: `seconds, a number from 1 to ${MAX_TIMER_SECONDS}`,
     },
   },
 } as const;
@@ -85,7 +85,7 @@ function limitChanges(body: LimitsBody): LimitChanges & { concurrency?: number }
       : { maxFileSize: parsed('maxFileSize', body.maxFileSize, parseByteSize) }),
     ...(body.readStallTimeout === undefined
       ? {}
-      : { readStallMs: Math.max(1, Math.round(body.readStallTimeout * 1000)) }),
+      : { readStallMs: Math.round(body.readStallTimeout * 1000) }),
   };
 }
 
