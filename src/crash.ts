@@ -16,6 +16,8 @@ export const CRASH_POINTS = [
   'success-written',
   'success-renamed',
   'hour-closed',
+  // A quarantine's intent (and its webhook messages) written, before the move and the commit.
+  'quarantine-intent',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

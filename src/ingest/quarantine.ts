@@ -13,7 +13,7 @@ import { classifyFailure } from './failures.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 
 /** What quarantining needs from the pipeline. */
-export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'clock'> {
+export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'clock' | 'crash'> {
   /** The device of the quarantine directory: only files on it can be moved there. */
   quarantineDevice: number;
   /** Announces the quarantine (`file.quarantined`, and `file.failed` when retries ran out). */
@@ -112,6 +112,23 @@ async function record(
 ): Promise<Outcome> {
   const { store, clock } = deps;
   const reason = describeError(error);
+  // Announced with the intent, sent once the row is committed (here, or by recovery after a
+  // kill), deleted if it is rolled back: a crash loses neither. The store sets `data.id`.
+  const data = {
+    id: null,
+    source: displayPath(candidate.path),
+    size: candidate.identity.size,
+    reason,
+    code: errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null,
+    attempts,
+    quarantinedTo: dest === NO_DEST ? null : displayPath(dest),
+  };
+  const announce = [
+    ...(classifyFailure(error) === 'retry'
+      ? (deps.webhooks?.announce('file.failed', data) ?? [])
+      : []),
+    ...(deps.webhooks?.announce('file.quarantined', data) ?? []),
+  ];
   const row = await store.recordQuarantine(
     {
       source: candidate.path,
@@ -122,26 +139,11 @@ async function record(
       error: reason,
     },
     clock(),
+    announce,
   );
+  deps.crash('quarantine-intent');
   await act(row.id);
-  // Announced in the transaction that commits the quarantine: a crash loses neither.
-  const code = errnoCode((error as { cause?: unknown }).cause) ?? errnoCode(error) ?? null;
-  const data = {
-    id: row.id,
-    source: displayPath(candidate.path),
-    size: candidate.identity.size,
-    reason,
-    code,
-    attempts,
-    quarantinedTo: dest === NO_DEST ? null : displayPath(dest),
-  };
-  const announce = [
-    ...(classifyFailure(error) === 'retry'
-      ? (deps.webhooks?.announce('file.failed', data) ?? [])
-      : []),
-    ...(deps.webhooks?.announce('file.quarantined', data) ?? []),
-  ];
-  await store.finish([{ id: row.id, status: 'committed', error: reason }], clock(), announce);
+  await store.finish([{ id: row.id, status: 'committed', error: reason }], clock());
   if (announce.length > 0) deps.webhooks?.written();
   return { kind: 'quarantined', row: (await store.getRow(row.id))! };
 }

@@ -91,7 +91,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   // v5: the webhooks' outbox (issue 13). One row per message and endpoint, written in the
-  // transaction of what it announces; `next_at` is when a pending one is tried next.
+  // transaction of what it announces; `next_at` is when a pending one is tried next. `file_id`:
+  // the quarantine it announces, written with its intent, sent once that row is committed
+  // (by the daemon or by recovery), deleted if it is not.
   `
   CREATE TABLE webhook_outbox (
     id INTEGER PRIMARY KEY,
@@ -105,7 +107,8 @@ export const MIGRATIONS: readonly string[] = [
     status TEXT NOT NULL,
     last_status INTEGER,
     last_error TEXT,
-    delivered_at INTEGER
+    delivered_at INTEGER,
+    file_id INTEGER
   );
   CREATE INDEX webhook_outbox_due ON webhook_outbox (endpoint, next_at) WHERE status = 'pending';
   `,

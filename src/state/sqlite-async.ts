@@ -95,8 +95,12 @@ export class SqliteStateStore implements StateStore {
     return this.#sync.outbox.pendingByEndpoint();
   }
 
-  async recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow> {
-    return this.#sync.recordQuarantine(input, at);
+  async recordQuarantine(
+    input: QuarantineInput,
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<FileRow> {
+    return this.#sync.recordQuarantine(input, at, announce);
   }
 
   async quarantined(): Promise<FileRow[]> {

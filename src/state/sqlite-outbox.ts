@@ -34,6 +34,9 @@ function toDelivery(raw: RawDelivery): Delivery {
   };
 }
 
+/** A message for a file's row goes only once that row is committed. */
+const COMMITTED = `(SELECT status FROM files WHERE files.id = webhook_outbox.file_id) = 'committed'`;
+
 const COLUMNS =
   'id, msg_id, endpoint, type, body, created_at, attempts, next_at, status, last_status, last_error, delivered_at';
 
@@ -46,6 +49,10 @@ const COLUMNS =
 export class SqliteOutbox {
   readonly #db: DatabaseType;
   readonly #insert: Statement<[string, string, string, string, number, number]>;
+  readonly #insertForFile: Statement<
+    [{ msgId: string; endpoint: string; type: string; body: string; at: number; fileId: number }]
+  >;
+  readonly #dropForFile: Statement<[number]>;
   readonly #due: Statement<[number, string, string, number], RawDelivery>;
   readonly #next: Statement<[string, string], { at: number | null }>;
   readonly #delivered: Statement<[number, number, number]>;
@@ -74,18 +81,29 @@ export class SqliteOutbox {
       `INSERT INTO webhook_outbox (msg_id, endpoint, type, body, created_at, next_at, attempts, status)
        VALUES (?, ?, ?, ?, ?, ?, 0, 'pending')`,
     );
+    this.#insertForFile = db.prepare(
+      `INSERT INTO webhook_outbox
+         (msg_id, endpoint, type, body, created_at, next_at, attempts, status, file_id)
+       VALUES (@msgId, @endpoint, @type, json_set(@body, '$.data.id', @fileId), @at, @at, 0,
+         'pending', @fileId)`,
+    );
+    this.#dropForFile = db.prepare(
+      `DELETE FROM webhook_outbox WHERE file_id = ? AND status = 'pending'`,
+    );
     this.#due = db.prepare(
       `SELECT ${COLUMNS} FROM webhook_outbox
        WHERE status = 'pending' AND next_at <= ?
          AND endpoint IN (SELECT value FROM json_each(?))
          AND id NOT IN (SELECT value FROM json_each(?))
+         AND (file_id IS NULL OR ${COMMITTED})
        ORDER BY next_at, id LIMIT ?`,
     );
     this.#next = db.prepare(
       `SELECT min(next_at) AS at FROM webhook_outbox
        WHERE status = 'pending'
          AND endpoint IN (SELECT value FROM json_each(?))
-         AND id NOT IN (SELECT value FROM json_each(?))`,
+         AND id NOT IN (SELECT value FROM json_each(?))
+         AND (file_id IS NULL OR ${COMMITTED})`,
     );
     this.#delivered = db.prepare(
       `UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?,
@@ -120,6 +138,19 @@ export class SqliteOutbox {
   /** Writes messages; called inside the transaction of what they announce, or alone. */
   insert(messages: readonly OutboxMessage[], at: number): void {
     for (const m of messages) this.#insert.run(m.msgId, m.endpoint, m.type, m.body, at, at);
+  }
+
+  /**
+   * Writes the messages of a file's row (a quarantine) with its intent: `data.id` is set to the
+   * row's id; they go once the row is committed.
+   */
+  insertForFile(messages: readonly OutboxMessage[], at: number, fileId: number): void {
+    for (const m of messages) this.#insertForFile.run({ ...m, at, fileId });
+  }
+
+  /** Deletes the messages of a row that was not committed (rolled back). */
+  dropForFile(fileId: number): void {
+    this.#dropForFile.run(fileId);
   }
 
   /** Writes messages in a transaction of their own. */

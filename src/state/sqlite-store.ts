@@ -231,6 +231,7 @@ export class SqliteStore {
           flush();
           const before = changes === undefined ? undefined : this.#sql.rowState.get(f.id);
           this.#sql.finish.run({ id: f.id, status: f.status, at, error: f.error ?? null });
+          if (f.status !== 'committed') this.outbox.dropForFile(f.id);
           if (before !== undefined) {
             changes!.push({
               kind: before.kind,
@@ -248,25 +249,42 @@ export class SqliteStore {
     if (changes !== undefined) this.#tally?.apply(changes);
   }
 
-  recordQuarantine(input: QuarantineInput, at: number): FileRow {
-    const row = this.#insertIntent({
-      kind: 'quarantine',
-      sha256: input.sha256,
-      source: input.source,
-      dest: input.dest,
-      tmp: null,
-      manifest: null,
-      sidecar: input.sidecar,
-      device: input.identity.device,
-      inode: input.identity.inode,
-      size: input.identity.size,
-      mtimeMs: input.identity.mtimeMs,
-      duplicateOf: null,
-      intentAt: at,
-      completedAt: at,
-      hashMs: null,
-      error: input.error,
-    });
+  recordQuarantine(
+    input: QuarantineInput,
+    at: number,
+    announce: readonly OutboxMessage[] = [],
+  ): FileRow {
+    const insert = () =>
+      this.#insertIntent({
+        kind: 'quarantine',
+        sha256: input.sha256,
+        source: input.source,
+        dest: input.dest,
+        tmp: null,
+        manifest: null,
+        sidecar: input.sidecar,
+        device: input.identity.device,
+        inode: input.identity.inode,
+        size: input.identity.size,
+        mtimeMs: input.identity.mtimeMs,
+        duplicateOf: null,
+        intentAt: at,
+        completedAt: at,
+        hashMs: null,
+        error: input.error,
+      });
+    // The announcement is written with the intent: whoever commits the row (the daemon, or
+    // recovery after a kill) makes it due, and a roll-back deletes it.
+    const row =
+      announce.length === 0
+        ? insert()
+        : this.db
+            .transaction(() => {
+              const inserted = insert();
+              this.outbox.insertForFile(announce, at, inserted.id);
+              return inserted;
+            })
+            .immediate();
     this.#tally?.apply([{ kind: 'quarantine', size: row.size, from: null, to: 'intent', at }]);
     return row;
   }

@@ -189,8 +189,12 @@ export class SqliteThreadStore implements StateStore {
     return this.#call('pendingDeliveries');
   }
 
-  recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow> {
-    return this.#call('recordQuarantine', input, at);
+  recordQuarantine(
+    input: QuarantineInput,
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<FileRow> {
+    return this.#call('recordQuarantine', input, at, announce);
   }
 
   quarantined(): Promise<FileRow[]> {

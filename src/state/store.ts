@@ -285,7 +285,15 @@ export interface StateStore {
    * Records the intent to quarantine a file (dest '' = left in place), durably.
    * `sha256` is '' when the file could not be read.
    */
-  recordQuarantine(input: QuarantineInput, at: number): Promise<FileRow>;
+  /**
+   * Writes a quarantine's intent. `announce`: its webhook messages, written with it and sent
+   * once the row is committed (by the caller's `finish`, or by recovery), deleted if it is not.
+   */
+  recordQuarantine(
+    input: QuarantineInput,
+    at: number,
+    announce?: readonly OutboxMessage[],
+  ): Promise<FileRow>;
   /** Quarantined files not yet released, oldest first. */
   quarantined(): Promise<FileRow[]>;
   /** Records what the daemon says about itself (status reads it); best effort, never a wait. */

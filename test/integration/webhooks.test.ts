@@ -144,6 +144,51 @@ describe('webhooks', () => {
     }
   });
 
+  it("a kill between a quarantine's intent and its commit loses no notification, and sends none for what did not happen", async () => {
+    const secret = newSecret();
+    const receiver = new WebhookReceiver(secret);
+    await receiver.start();
+    try {
+      // In place (the input on another filesystem than the quarantine directory): recovery
+      // commits the quarantine, and the message written with its intent goes. Moved aside:
+      // the move had not happened, recovery rolls it back and the message is deleted; the
+      // file is quarantined again, with a message of its own.
+      for (const inPlace of [true, false]) {
+        const d = makeDirs({ tmpfsWarehouse: inPlace });
+        receiver.received.length = 0;
+        writeOld(path.join(d.input, 'big.bin'), Buffer.alloc(4096, 4));
+        const killed = start(
+          [...baseArgs(d), '--once', '--max-file-size', '1KiB', '--webhook', receiver.url],
+          { env: { INGESTOR_WEBHOOK_SECRET: secret, INGEST_TEST_CRASH_AT: 'quarantine-intent' } },
+        );
+        expect((await finished(killed)).signal).toBe('SIGKILL');
+        // Written with the intent, not sent: the row is not committed.
+        const written = outbox(d).filter((m) => m.type === 'file.quarantined');
+        expect(written.map((m) => m.status)).toEqual(['pending']);
+        expect(receiver.accepted('file.quarantined')).toHaveLength(0);
+        const again = daemon(d, receiver, secret);
+        await waitFor(() => receiver.accepted('file.quarantined').length === 1, 20_000, 'delivery');
+        await new Promise((r) => setTimeout(r, 500));
+        again.kill('SIGTERM');
+        expect((await finished(again)).code).toBe(0);
+        const sent = receiver.accepted('file.quarantined');
+        expect(sent, `in place: ${inPlace}`).toHaveLength(1);
+        expect(sent[0]!.data).toMatchObject({ source: path.join(d.input, 'big.bin') });
+        const after = outbox(d).filter((m) => m.type === 'file.quarantined');
+        if (inPlace) {
+          expect(sent[0]!.id).toBe(written[0]!.msg_id);
+          expect(after.map((m) => m.status)).toEqual(['delivered']);
+        } else {
+          expect(after.map((m) => [m.msg_id === written[0]!.msg_id, m.status])).toEqual([
+            [false, 'delivered'],
+          ]);
+        }
+      }
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('a receiver that answers 500 for a while gets the event later; the failing endpoint is said, in a line and a metric, and ingestion goes on', async () => {
     const d = makeDirs();
     const secret = newSecret();
