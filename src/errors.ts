@@ -26,8 +26,6 @@ export const ERROR_CODES = Object.freeze({
   INGEST_ERR_TOO_LARGE: 'the file is larger than --max-file-size; it is quarantined unread',
   INGEST_ERR_LOW_SPACE:
     'an output volume has less free space than --min-free-space; ingestion pauses until it has more',
-  INGEST_ERR_NO_ROOM:
-    "the file's copy would take the warehouse below --min-free-space; it waits, smaller files go on",
   INGEST_ERR_READ_STALLED:
     'a read made no progress for --read-stall-timeout seconds (a hung mount); it is abandoned and retried',
   INGEST_ERR_VOLUME_STALLED:

@@ -30,8 +30,6 @@ const CHANGED_CODES: ReadonlySet<string> = new Set([
   'INGEST_ERR_HASHER_STOPPED',
   // Its volume's reads are hung: not read at all (no thread is risked on it), nothing to count.
   'INGEST_ERR_VOLUME_STALLED',
-  // Its copy would cross the free-space floor now: it waits for room, uncounted.
-  'INGEST_ERR_NO_ROOM',
 ]);
 
 /** A source that makes no progress: tried again with backoff, quarantined after --max-retries. */

@@ -53,7 +53,7 @@ export interface HashAndCopyDeps {
    * `--min-free-space`, pausing ingestion until then; `done` once the copy is written or failed.
    */
   space: {
-    whenRoom(candidate: Candidate, copyBytes: number): Promise<void>;
+    whenRoom(copyBytes: number): Promise<void>;
     done(copyBytes: number): void;
   };
 }
@@ -130,7 +130,7 @@ export async function hashAndCopy(
       signal,
     );
   const copyBytes = tmp === null ? 0 : candidate.identity.size;
-  await deps.space.whenRoom(candidate, copyBytes);
+  await deps.space.whenRoom(copyBytes);
   let read: ReadResult;
   try {
     read = await (tmp !== null ? deps.runCopy(hash) : hash());

@@ -124,6 +124,11 @@ export class Pause {
     this.#notifyChanged();
   }
 
+  /** A copy ended: files waiting for room look again (see `whenSpaceMayBeBack`). */
+  spaceChanged(): void {
+    this.#changed.notify();
+  }
+
   /** Resolves after the free space is worth reading again; throws INGEST_ERR_STOPPING when stopping. */
   async whenSpaceMayBeBack(): Promise<void> {
     if (this.#stopping) throw new IngestError('INGEST_ERR_STOPPING', 'stopping');

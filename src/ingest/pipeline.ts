@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { IngestError } from '../errors.js';
 import { ensureOutputDir } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
 import type { BatchDeps } from './batch.js';
@@ -20,8 +19,6 @@ import { Pause } from './pause.js';
 import type { QuarantineDeps } from './quarantine.js';
 import { quarantine } from './quarantine.js';
 import { FreeSpaceFloor } from './space-floor.js';
-import { formatBytes } from '../ops/human-units.js';
-import { displayPath } from '../paths.js';
 
 // Their home is outcome.ts; importers of the pipeline find them here too.
 export type { HashedFile, Outcome } from './outcome.js';
@@ -53,9 +50,6 @@ export class Pipeline {
   readonly #hashing: HashAndCopyDeps;
   readonly #quarantining: QuarantineDeps;
   readonly #options: PipelineDeps['options'];
-  /** Files whose copy would cross the free-space floor, said once each. */
-  readonly #toldTooBig = new Set<string>();
-  readonly #logger: PipelineDeps['logger'];
 
   private constructor(
     deps: PipelineDeps,
@@ -68,7 +62,6 @@ export class Pipeline {
     // Source devices from which link(2) into the warehouse failed with EXDEV (bind mounts).
     const copyDevices = new Set<number>();
     this.#options = deps.options;
-    this.#logger = deps.logger;
     this.#unseen = new UnseenVolumes(deps.logger, deps.events);
     this.#pause = new Pause(deps);
     const batch: BatchDeps = {
@@ -93,8 +86,11 @@ export class Pipeline {
       needsCopy: (device) => device !== warehouseDevice || copyDevices.has(device),
       runCopy: (copy) => this.#pause.runCopy(copy),
       space: {
-        whenRoom: (candidate, copyBytes) => this.#whenRoom(floor, candidate, copyBytes),
-        done: (copyBytes) => floor.done(copyBytes),
+        whenRoom: (copyBytes) => this.#whenRoom(floor, copyBytes),
+        done: (copyBytes) => {
+          floor.done(copyBytes);
+          if (copyBytes > 0) this.#pause.spaceChanged();
+        },
       },
     };
     this.#quarantining = {
@@ -175,24 +171,15 @@ export class Pipeline {
    * volume is low, a wait of its own while only this file's copy would not fit. A `--once` pass
    * does not wait for space: the file fails as on a full volume, and the pass ends.
    */
-  async #whenRoom(floor: FreeSpaceFloor, candidate: Candidate, copyBytes: number): Promise<void> {
+  async #whenRoom(floor: FreeSpaceFloor, copyBytes: number): Promise<void> {
     for (;;) {
       const admission = floor.admit(copyBytes);
-      this.#pause.lowSpace(admission.kind === 'low' ? admission.error : undefined);
+      if (admission.kind !== 'wait') {
+        this.#pause.lowSpace(admission.kind === 'low' ? admission.error : undefined);
+      }
       if (admission.kind === 'admitted') return;
       if (admission.kind === 'low' && this.#options.once) throw admission.error;
-      if (admission.kind === 'too-big') {
-        // Not a pause: the file goes back to wait its window (its slot goes on to others)
-        // and is let in once the copies under way are written or there is room.
-        const name = displayPath(candidate.path);
-        const said = `${name} (${formatBytes(copyBytes)}) waits: ${admission.why}; smaller files go on`;
-        if (!this.#toldTooBig.has(name)) {
-          if (this.#toldTooBig.size >= 10_000) this.#toldTooBig.clear();
-          this.#toldTooBig.add(name);
-          this.#logger.warn({ event: 'waiting-for-space', source: name, why: admission.why }, said);
-        }
-        throw new IngestError('INGEST_ERR_NO_ROOM', said);
-      }
+      // Woken when a copy under way ends (room may be back), else after a second.
       await this.#pause.whenSpaceMayBeBack();
     }
   }

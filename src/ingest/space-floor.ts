@@ -45,10 +45,23 @@ export class LowSpaceError extends IngestError {
   readonly freeBytes: number;
   readonly floorBytes: number;
 
-  constructor(volume: Volume, floor: number, resumeAt: number, described: string) {
+  constructor(
+    volume: Volume,
+    floor: number,
+    resumeAt: number,
+    described: string,
+    /** A copy that alone would cross the floor. */
+    copyBytes = 0,
+  ) {
+    const copy =
+      copyBytes > 0 ? `, and a file to copy of ${formatBytes(copyBytes)} would leave less` : '';
+    const resume =
+      copyBytes > 0
+        ? `; resuming when it fits above the floor`
+        : `; resuming at ${formatBytes(resumeAt)} free`;
     super(
       'INGEST_ERR_LOW_SPACE',
-      `${volume.name} volume (${volume.path}) has ${formatBytes(volume.freeBytes)} free: below --min-free-space ${described}; resuming at ${formatBytes(resumeAt)} free`,
+      `${volume.name} volume (${volume.path}) has ${formatBytes(volume.freeBytes)} free${copy}: below --min-free-space ${described}${resume}`,
     );
     this.name = 'LowSpaceError';
     this.volume = volume.name;
@@ -64,8 +77,8 @@ export type Admission =
   | { readonly kind: 'admitted' }
   /** A volume is below the floor: ingestion pauses until it is above floor plus margin. */
   | { readonly kind: 'low'; readonly error: LowSpaceError }
-  /** The volume is above its floor, but this file's copy would take it below: the file waits. */
-  | { readonly kind: 'too-big'; readonly why: string };
+  /** This file's copy would take the volume below while copies are under way: it waits for them. */
+  | { readonly kind: 'wait' };
 
 /**
  * `--min-free-space`: ingestion pauses before an output volume (warehouse, manifests, state)
@@ -152,11 +165,16 @@ export class FreeSpaceFloor {
     }
     if (copyBytes > 0 && warehouse !== undefined) {
       const { volume, floor } = warehouse;
-      const left = volume.freeBytes - this.#copying - copyBytes;
-      if (left < floor) {
+      if (volume.freeBytes - this.#copying - copyBytes < floor) {
+        // Copies under way end soon: it waits for them. With none, this copy alone would
+        // cross the floor: the volume is as good as low, and ingestion pauses, saying so.
+        if (this.#copying > 0) return { kind: 'wait' };
+        volume.low = true;
+        const resumeAt = floor + Math.round(floor * RESUME_MARGIN);
+        const described = this.#describe(given, volume);
         return {
-          kind: 'too-big',
-          why: `copying it would leave the ${volume.name} volume (${volume.path}) ${formatBytes(Math.max(0, volume.freeBytes - this.#copying - copyBytes))} free${this.#copying > 0 ? ` once the copies under way end` : ''}, below --min-free-space ${this.#describe(given, volume)}`,
+          kind: 'low',
+          error: new LowSpaceError(volume, floor, resumeAt, described, copyBytes),
         };
       }
     }

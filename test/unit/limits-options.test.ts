@@ -92,15 +92,26 @@ describe('FreeSpaceFloor', () => {
     expect(floor.admit(0)).toMatchObject({ kind: 'low' });
   });
 
-  it('counts copies under way, and lets a file wait that does not fit while smaller ones go on', () => {
+  it('counts copies under way: a copy that does not fit waits for them, and one that could never fit is low', () => {
     const { floor, tick } = volume(() => 200);
     expect(floor.admit(60 * MiB).kind).toBe('admitted');
-    // 60 MiB under way: 50 more would leave 90, below the floor; the volume itself is not low.
-    expect(floor.admit(50 * MiB)).toMatchObject({ kind: 'too-big' });
+    // 60 MiB under way: 50 more would leave 90, below the floor; it waits for the copies.
+    expect(floor.admit(50 * MiB)).toMatchObject({ kind: 'wait' });
     expect(floor.admit(30 * MiB).kind).toBe('admitted');
     floor.done(60 * MiB);
+    floor.done(30 * MiB);
     tick();
     expect(floor.admit(50 * MiB).kind).toBe('admitted');
+    floor.done(50 * MiB);
+    tick();
+    // Nothing under way, and 150 MiB would leave 50: never fits, so ingestion pauses, saying so.
+    const low = floor.admit(150 * MiB);
+    expect(low).toMatchObject({ kind: 'low' });
+    if (low.kind === 'low') {
+      expect(low.error.message).toMatch(
+        /has 200\.0 MiB free, and a file to copy of 150\.0 MiB would leave less: below --min-free-space 100\.0 MiB; resuming when it fits above the floor$/,
+      );
+    }
   });
 
   it('once low, resumes only above the floor plus a tenth of it', () => {
