@@ -99,6 +99,14 @@ function controlOf(
     setLimits: (changes, actor) => controls().setLimits(changes, actor),
     deliveries: (filter) => state.deliveries(filter),
     redeliver: async (id, actor) => {
+      const [found] = await state.deliveries({ id, limit: 1 });
+      if (found === undefined) return undefined;
+      if (!o.webhooks.some((e) => e.url === found.endpoint)) {
+        throw new ApiError(
+          'API_ERR_CONFLICT',
+          `webhook delivery ${id} is for ${endpointLabelOf(found.endpoint)}, which this daemon is not given (--webhook): it cannot be sent`,
+        );
+      }
       const delivery = await state.redeliver(id, Date.now());
       if (delivery !== undefined) {
         logger.info(

@@ -448,6 +448,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await scanning;
+    await this.discovery.subScansDone();
     await this.#idle();
     await this.#reportUnsettled();
     await this.#closer.closeDue();

@@ -105,6 +105,8 @@ export class Discovery {
   #wake: (() => void) | undefined;
   /** Set when the daemon stops: a scan under way goes no further. */
   #stopped = false;
+  /** Scans of directories that appeared, one after another, beside the hint loop. */
+  #subScans: Promise<void> = Promise.resolve();
 
   constructor(options: DiscoveryOptions) {
     this.#o = options;
@@ -127,6 +129,11 @@ export class Discovery {
       },
     });
     this.#watcher.add(this.#o.input);
+  }
+
+  /** Resolves when the scans of new directories started so far have ended. */
+  subScansDone(): Promise<void> {
+    return this.#subScans;
   }
 
   /** Stops watching, and a scan under way at its next file (the daemon is stopping). */
@@ -181,8 +188,18 @@ export class Discovery {
         // before the watch was in place are found now rather than at the next full scan.
         if (!isSkippedDirectory(nameText)) {
           this.#watcher?.add(path);
-          // Without waiting for room: hints go on meanwhile (see `submit`).
-          await this.scan(path, relPath, false);
+          // In the background, one after another, waiting for room like any scan: the hints
+          // after it (an urgent file) are not held up by a directory of thousands of files.
+          this.#subScans = this.#subScans.then(() =>
+            this.scan(path, relPath).then(
+              () => undefined,
+              (error: unknown) =>
+                this.#o.logger.warn(
+                  { dir: displayPath(path), err: describeError(error) },
+                  'cannot scan a new directory; the next full scan will',
+                ),
+            ),
+          );
         }
         continue;
       }
@@ -218,7 +235,7 @@ export class Discovery {
    * One full pass over `root` (default: the whole input). Every regular file is examined;
    * directories met are watched when watching is on.
    */
-  async scan(root: FsPath = this.#o.input, relRoot = '', wait = true): Promise<ScanStats> {
+  async scan(root: FsPath = this.#o.input, relRoot = ''): Promise<ScanStats> {
     const started = this.#o.clock();
     // Cleared as the scan starts, not as it ends: a request made while it runs (hints dropped,
     // an operator's resume) may concern files it has already passed, and asks for another.
@@ -244,7 +261,7 @@ export class Discovery {
           continue;
         }
         if (entry.type === 'file') files += 1;
-        if (await this.#examine(full, undefined, undefined, wait)) complete += 1;
+        if (await this.#examine(full)) complete += 1;
       }
     }
     return { files, complete, ms: this.#o.clock() - started };

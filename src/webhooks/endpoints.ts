@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { UsageError } from '../errors.js';
+import { FlagValueError } from '../options/values.js';
 
 /** What the daemon announces to webhooks. */
 export const WEBHOOK_EVENTS = [
@@ -96,6 +97,23 @@ export function resolveWebhooks(
   shared: { secret?: string | undefined; secretFile?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
 ): WebhookEndpoint[] {
+  try {
+    return webhooksOf(specs, shared, env);
+  } catch (error) {
+    // Named by the flag, so that a value from INGESTOR_WEBHOOK or the --config file is said so.
+    const flag =
+      error instanceof UsageError && !(error instanceof FlagValueError)
+        ? /^--(webhook-secret-file|webhook-secret|webhook) (.*)$/s.exec(error.message)
+        : null;
+    throw flag === null ? error : new FlagValueError(flag[1]!, flag[2]!);
+  }
+}
+
+function webhooksOf(
+  specs: readonly string[],
+  shared: { secret?: string | undefined; secretFile?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): WebhookEndpoint[] {
   if (shared.secret !== undefined && shared.secretFile !== undefined) {
     throw new UsageError('--webhook-secret and --webhook-secret-file: give one, not both');
   }
@@ -135,8 +153,8 @@ export function resolveWebhooks(
       if (name === 'events') events = eventsOf(value, spec);
       else if (name === 'secret-file') {
         key = secretKey(
-          secretFromFile(value, `secret-file= of --webhook ${address}`),
-          `the secret in ${value}`,
+          secretFromFile(value, `--webhook ${address}: secret-file=`),
+          `--webhook ${address}: the secret in ${value}`,
         );
       } else if (name === 'secret-env') {
         const secret = env[value];
@@ -145,7 +163,7 @@ export function resolveWebhooks(
             `--webhook ${address}: secret-env=${value} but $${value} is not set`,
           );
         }
-        key = secretKey(secret, `$${value}`);
+        key = secretKey(secret, `--webhook ${address}: $${value}`);
       } else {
         throw new UsageError(
           `--webhook ${JSON.stringify(spec)}: unknown ${JSON.stringify(word)} (it takes events=, secret-file= or secret-env= after the URL)`,

@@ -363,6 +363,19 @@ describe('webhooks', () => {
         /secret-env=NOPE but \$NOPE is not set/,
       ],
     ];
+    // A value from a variable is said to come from it.
+    cases.push(
+      [
+        [],
+        { INGESTOR_WEBHOOK: 'ftp://h.example/x' },
+        /^ingestor: INGESTOR_WEBHOOK "ftp:\/\/h\.example\/x" must start with an http/,
+      ],
+      [
+        ['--webhook', 'https://h.example/x'],
+        { INGESTOR_WEBHOOK_SECRET: 'hunter2' },
+        /^ingestor: INGESTOR_WEBHOOK_SECRET must be a Standard Webhooks secret/,
+      ],
+    );
     for (const [args, env, message] of cases) {
       const r = await run([...baseArgs(d), '--once', ...args], { env });
       expect(r.code, args.join(' ')).toBe(2);
