@@ -3,6 +3,7 @@
 #   scripts/ensure-tools.sh promtool systemd-analyze rclone curl rsync pv chromium
 # A name ending in .pc is a library to compile against, checked with pkg-config:
 #   scripts/ensure-tools.sh gcc pkg-config fusermount3 fuse3.pc
+#   scripts/ensure-tools.sh initdb      (PostgreSQL's server, for the tests that start a cluster)
 # Needs root (CI and these machines run as root). Prints nothing when all are present.
 set -euo pipefail
 declare -A PACKAGE=(
@@ -21,9 +22,13 @@ declare -A PACKAGE=(
   [pkg-config]=pkg-config
   [fusermount3]=fuse3
   [fuse3.pc]=libfuse3-dev
+  # The server's programs live under /usr/lib/postgresql/<version>/bin, off the PATH.
+  [initdb]=postgresql
 )
 present() {
-  if [[ $1 == *.pc ]]; then
+  if [[ $1 == initdb ]]; then
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+  elif [[ $1 == *.pc ]]; then
     command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${1%.pc}"
   else
     command -v "$1" >/dev/null 2>&1
