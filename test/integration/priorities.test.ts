@@ -15,6 +15,20 @@ import { metricValue, metricsUrl, scrape } from '../helpers/metrics.js';
 
 const BATCH = 256;
 
+/**
+ * The manifest lines so far, read while the daemon appends: a read can meet a batch's append
+ * half written (a torn tail, which the shared helper refuses), and then reads again.
+ */
+function linesWhileWriting(manifests: string): ReturnType<typeof manifestLines> {
+  for (;;) {
+    try {
+      return manifestLines(manifests);
+    } catch (error) {
+      if (!String(error).includes('torn line')) throw error;
+    }
+  }
+}
+
 describe('--priority', () => {
   it('a high-priority file dropped into a backlog of 50,000 low-priority files is committed within the next batches', async () => {
     const d = makeDirs();
@@ -36,7 +50,11 @@ describe('--priority', () => {
     ]);
     const url = await metricsUrl(daemon);
     // The backlog is being ingested, and more of it waits for a slot than the ready set holds.
-    await waitFor(() => manifestLines(d.manifests).length >= 2_000, 60_000, 'the backlog to flow');
+    await waitFor(
+      () => linesWhileWriting(d.manifests).length >= 2_000,
+      60_000,
+      'the backlog to flow',
+    );
     const metrics = await scrape(url);
     expect(
       metricValue(metrics, 'ingestor_queued_files_by_priority', '{priority="-1"}'),
@@ -47,13 +65,13 @@ describe('--priority', () => {
     // Written aside and renamed in: complete the moment it appears.
     const staging = path.join(d.root, 'staging');
     writeOld(path.join(staging, 'u.csv'), 'urgent\n');
-    const before = manifestLines(d.manifests).length;
+    const before = linesWhileWriting(d.manifests).length;
     fs.renameSync(staging, path.join(d.input, 'urgent'));
     const urgentAt = () =>
-      manifestLines(d.manifests).findIndex((l) => l.path.endsWith('/urgent/u.csv'));
+      linesWhileWriting(d.manifests).findIndex((l) => l.path.endsWith('/urgent/u.csv'));
     await waitFor(() => urgentAt() >= 0, 60_000, 'the urgent file');
     const after = urgentAt() - before;
-    const left = 50_000 - manifestLines(d.manifests).length;
+    const left = 50_000 - linesWhileWriting(d.manifests).length;
     daemon.kill('SIGTERM');
     expect((await finished(daemon, 60_000)).code).toBe(0);
     // The batches claimed or placing when it arrived, then its own: never behind the backlog.
