@@ -21,15 +21,18 @@ export const ACTION_ID = {
   },
 } as const;
 
+/** An `:id` that is a row id of some table, described for its 400 (`a file id`, ...). */
+export function rowIdParam<D extends string>(description: D) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id'],
+    properties: { id: { type: 'string', pattern: ROW_ID_PATTERN, description } },
+  } as const;
+}
+
 /** A row id only (`GET /v1/files/:id/history`). */
-export const ROW_ID = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: {
-    id: { type: 'string', pattern: ROW_ID_PATTERN, description: 'a file id (a positive integer)' },
-  },
-} as const;
+export const ROW_ID = rowIdParam('a file id (a positive integer)');
 
 /** A call that takes no query: an unknown field is a mistake worth a 400 naming it. */
 export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const;

@@ -3,7 +3,7 @@ import type { Delivery } from '../../state/store.js';
 import type { DaemonControl } from '../control.js';
 import { ApiError } from '../errors.js';
 import { actorOf } from './actions.js';
-import { NO_BODY, ROW_ID_PATTERN, noBody } from './ids.js';
+import { NO_BODY, ROW_ID_PATTERN, noBody, rowIdParam } from './ids.js';
 
 const DEFAULT_LIMIT = 50;
 
@@ -30,18 +30,7 @@ const LIST_QUERY = {
   },
 } as const;
 
-const DELIVERY_ID = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: {
-    id: {
-      type: 'string',
-      pattern: ROW_ID_PATTERN,
-      description: 'a delivery id (a positive integer)',
-    },
-  },
-} as const;
+const DELIVERY_ID = rowIdParam('a delivery id (a positive integer)');
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
