@@ -32,6 +32,8 @@ export const ERROR_CODES = Object.freeze({
     "reads on the file's volume are hung (an earlier read there is stuck); the file waits, no attempt counted",
   INGEST_ERR_HASHER_STOPPED:
     "the thread reading the file stopped (not the file's fault); it is read again",
+  INGEST_ERR_LEASE_LOST:
+    "the daemon's lease in the shared state ran out (the database was unreachable, or the daemon was stopped too long): it places nothing more, and another daemon may take its files over",
   INGEST_ERR_HOUR_CLOSED:
     'a manifest line was to land in an hour already closed (its _SUCCESS written): a bug; nothing was appended',
 } as const);

@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { FsPath } from './interfaces.js';
 import { fromBytes, joinPath, pathKey, toBytes } from './paths.js';
 
@@ -76,5 +77,32 @@ export function temporaryName(): string {
   return `.ingestor-${randomBytes(8).toString('hex')}.tmp`;
 }
 
+/** The most characters of a node id kept in its manifests' names. */
+const NODE_TAG_MAX = 48;
+
+/**
+ * A node id as it appears in file names: itself when it is made of `[A-Za-z0-9._-]` (and does
+ * not start with a dot), otherwise those characters with `_` for the rest and eight hex digits
+ * of its SHA-256, so that two ids never share a name.
+ */
+export function nodeTag(nodeId: string): string {
+  const plain = nodeId.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
+  if (plain === nodeId && plain.length <= NODE_TAG_MAX) return plain;
+  const digest = createHash('sha256').update(nodeId).digest('hex').slice(0, 8);
+  return `${plain.slice(0, NODE_TAG_MAX)}-${digest}`;
+}
+
 /** Directory, inside the warehouse, holding copies in progress. */
 export const TMP_DIR_NAME = '.ingestor-tmp';
+
+/**
+ * Where this daemon's copies in progress are, inside the warehouse (and the duplicates
+ * directory): `.ingestor-tmp`, or with several daemons sharing the warehouse a directory of
+ * each one's below it (`.ingestor-tmp/<node>`), so that a daemon that starts clears only its
+ * own leftovers.
+ */
+export function tmpDirOf(root: string, node: string | undefined): string {
+  return node === undefined
+    ? path.join(root, TMP_DIR_NAME)
+    : path.join(root, TMP_DIR_NAME, nodeTag(node));
+}

@@ -7,7 +7,8 @@ import { formatBytes } from '../ops/human-units.js';
 import type { ListCommandOptions, ListOptions } from '../options/types.js';
 import { parseListStatus, parseSha256, requireGlob } from '../options/values.js';
 import { baseName, displayPath } from '../paths.js';
-import { openState } from '../state/open.js';
+import { asLocation, openState } from '../state/open.js';
+import type { StateLocation } from '../state/open.js';
 import type { HistoryFilter } from '../state/store.js';
 
 export type { ListedFile };
@@ -47,17 +48,22 @@ function pathMatcher(glob: string | undefined): ((row: FileRow) => boolean) | un
  * The history of files, newest first. Bad options throw at once (a UsageError naming the flag),
  * before the state is opened.
  */
-export function list(statePath: string, options: ListOptions): Promise<ListedFile[]> {
-  return listed(statePath, options.limit, historyFilter(options), pathMatcher(options.path));
+export function list(state: string | StateLocation, options: ListOptions): Promise<ListedFile[]> {
+  return listed(
+    asLocation(state),
+    options.limit,
+    historyFilter(options),
+    pathMatcher(options.path),
+  );
 }
 
 async function listed(
-  statePath: string,
+  location: StateLocation,
   limit: number,
   filter: HistoryFilter,
   matches: ((row: FileRow) => boolean) | undefined,
 ): Promise<ListedFile[]> {
-  const store = await openState({ statePath }, { readonly: true, mustExist: true });
+  const store = await openState(location, { readonly: true, mustExist: true });
   try {
     const rows: FileRow[] = [];
     if (limit > 0) {
@@ -106,7 +112,7 @@ export function formatListed(f: ListedFile): string {
 
 /** `ingestor list`: the matching files, one line (or JSON line) each, on stdout. */
 export async function listCommand(o: ListCommandOptions): Promise<number> {
-  const files = await list(o.statePath, o.list);
+  const files = await list(o, o.list);
   // One write: a reader that leaves early fails it once (see the end of bin/ingestor.ts).
   process.stdout.write(
     files.map((f) => `${o.json ? JSON.stringify(f) : formatListed(f)}\n`).join(''),

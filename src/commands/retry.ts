@@ -3,7 +3,8 @@ import { putBack } from '../ingest/put-back.js';
 import { rowIs } from '../orchestrator/control-refusal.js';
 import type { RetryCommandOptions } from '../options/types.js';
 import { displayPath } from '../paths.js';
-import { openState } from '../state/open.js';
+import { asLocation, openState } from '../state/open.js';
+import type { StateLocation } from '../state/open.js';
 
 export interface RetryResult {
   id: number;
@@ -20,10 +21,10 @@ export interface RetryResult {
  * through SQLite's locking.
  */
 export async function retryQuarantined(
-  statePath: string,
+  state: string | StateLocation,
   ids: readonly number[],
 ): Promise<RetryResult[]> {
-  const store = await openState({ statePath }, { mustExist: true });
+  const store = await openState(asLocation(state), { mustExist: true });
   const results: RetryResult[] = [];
   try {
     const wanted = new Set(ids);
@@ -58,7 +59,7 @@ export async function retryQuarantined(
 
 /** `ingestor retry`: what was put back and what was not, on stdout; exit 1 if any was not. */
 export async function retryCommand(o: RetryCommandOptions): Promise<number> {
-  const results = await retryQuarantined(o.statePath, o.ids);
+  const results = await retryQuarantined(o, o.ids);
   const lines = results.map((r) =>
     r.error === undefined
       ? `retry      #${r.id} ${r.source} -> ${r.restoredTo}\n`

@@ -1,10 +1,11 @@
+import { describeState } from '../state/open.js';
 import { Registry } from 'prom-client';
 import { clockFromEnv } from '../clock.js';
 import { crashInjectorFromEnv } from '../crash.js';
 import type { ApiServer } from '../api/server.js';
 import { runDryRun } from './dry-run.js';
 import { startControlApi } from './run-api.js';
-import { EXIT, describeError, errnoCode } from '../errors.js';
+import { EXIT, UsageError, describeError, errnoCode } from '../errors.js';
 import { IngestorEvents } from '../events.js';
 import type { Health } from '../ops/http-server.js';
 import { startHttpServer } from '../ops/http-server.js';
@@ -113,7 +114,9 @@ export async function runCommand(
     logger.fatal({ err: describeError(error), code: errnoCode(error) }, 'cannot start');
     process.stderr.write(`ingestor: ${describeError(error)}\n`);
     await server?.close();
-    return exitAfterFlush(logger, deps, EXIT.failure);
+    // A bad flag found only on use (a wrong password for --state-url) is the operator's to fix.
+    const code = error instanceof UsageError ? EXIT.usage : EXIT.failure;
+    return exitAfterFlush(logger, deps, code);
   };
   let opening: Opening;
   try {
@@ -181,7 +184,9 @@ export async function runCommand(
       input: options.input,
       warehouse: options.warehouse,
       manifests: options.manifests,
-      statePath: options.statePath,
+      ...(options.stateUrl === undefined
+        ? { statePath: options.statePath }
+        : { state: describeState(options), nodeId: options.nodeId }),
       mode: options.mode,
       once: options.once,
     },

@@ -5,7 +5,8 @@ import { EXIT, hasCode } from '../errors.js';
 import { age, ago, formatBytes } from '../ops/human-units.js';
 import type { StatusCommandOptions } from '../options/types.js';
 import { lockHolderPid } from '../state/lock.js';
-import { openState } from '../state/open.js';
+import { asLocation, openState } from '../state/open.js';
+import type { StateLocation } from '../state/open.js';
 import { readOperatorPause } from '../state/settings.js';
 import type { RuntimeRecord, RuntimeSnapshot, StateStore } from '../state/store.js';
 
@@ -114,21 +115,25 @@ async function refreshSnapshot(
  * daemon runs, asks it for a live snapshot of what only it knows (pending files, queue).
  */
 export async function status(
-  statePath: string,
+  state: string | StateLocation,
   options: StatusOptions = {},
 ): Promise<StatusReport> {
   const o: Required<StatusOptions> = { ...statusDefaults, ...options };
-  const store = await openState({ statePath }, { readonly: true, mustExist: true });
+  const location = asLocation(state);
+  const store = await openState(location, { readonly: true, mustExist: true });
   try {
     let daemon = snapshotOf(await store.readRuntime());
-    const pid = pidAlive(statePath);
+    // A shared PostgreSQL state has no lock file: its daemons may be on other hosts, and run
+    // when their snapshot is recent.
+    const shared = location.stateUrl !== undefined;
+    const pid = shared ? undefined : pidAlive(location.statePath);
     // Signal only a daemon that has written a recent snapshot under that pid: it installs its
     // SIGUSR2 handler before its first snapshot (the default action would kill it), and the
     // pid of a crashed daemon, reused since by another process, goes stale with its snapshot.
-    let running =
-      pid !== undefined && daemon?.pid === pid && o.clock() - daemon.updatedAt < RUNNING_WINDOW_MS;
+    const recent = daemon !== null && o.clock() - daemon.updatedAt < RUNNING_WINDOW_MS;
+    let running = shared ? recent : pid !== undefined && daemon?.pid === pid && recent;
     let refresh: SnapshotRefresh = 'not-running';
-    if (running) {
+    if (running && !shared) {
       const refreshed = await refreshSnapshot(store, pid!, o);
       refresh = refreshed.refresh;
       if (refreshed.record !== undefined) daemon = snapshotOf(refreshed.record);
@@ -247,7 +252,7 @@ function hoursLine(h: StatusReport['hours']): string[] {
 
 /** `ingestor status`: the report, as text or JSON, on stdout. */
 export async function statusCommand(o: StatusCommandOptions): Promise<number> {
-  const report = await status(o.statePath);
+  const report = await status(o);
   process.stdout.write(o.json ? `${JSON.stringify(report)}\n` : formatStatus(report));
   return EXIT.ok;
 }

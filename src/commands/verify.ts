@@ -4,6 +4,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { EXIT, hasCode } from '../errors.js';
 import type { FsPath } from '../interfaces.js';
+import { MANIFEST_FILE } from '../manifest/manifest-line.js';
 import { isNoDest, TMP_DIR_NAME } from '../naming.js';
 import { PROBLEM_ADVICE } from '../ops/verify-advice.js';
 import type { ProblemKind } from '../ops/verify-advice.js';
@@ -39,7 +40,9 @@ export interface VerifyReport {
   advice: Partial<Record<ProblemKind, string>>;
 }
 
-const MANIFEST_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/manifest\.jsonl$/;
+/** `YYYY/MM/DD/HH/<manifest name>` (MANIFEST_FILE: one, or one per daemon). */
+const isManifestPath = (rel: string): boolean =>
+  /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/[^/]+$/.test(rel) && MANIFEST_FILE.test(path.basename(rel));
 const SHA = /^[0-9a-f]{64}$/;
 const INTEGER_FIELDS = ['device', 'inode', 'size', 'mtime'] as const;
 
@@ -132,7 +135,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
 
   for await (const { path: file, rel } of walk(options.manifests)) {
     if (hourFiles.take(displayPath(file), rel, problem)) continue;
-    if (!MANIFEST_PATH.test(rel)) continue;
+    if (!isManifestPath(rel)) continue;
     report.manifestFiles += 1;
     const text = displayPath(file);
     const { size } = await fs.promises.stat(file);

@@ -164,7 +164,7 @@ function placementPlan(options: ResolvedOptions, now: number): PlacementPlan {
     partition: path.join(options.warehouse, partitionName(now)),
     duplicates:
       options.onDuplicate === 'delete' ? null : path.join(options.duplicatesDir, utcDate(now)),
-    manifest: manifestPathFor(options.manifests, now),
+    manifest: manifestPathFor(options.manifests, now, options.manifestName),
   };
 }
 

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { ensureOutputDir } from '../fsutil.js';
 import type { Candidate } from '../interfaces.js';
 import type { BatchDeps } from './batch.js';
@@ -13,7 +12,8 @@ import type { Hasher, ReadStall } from './hash-pool.js';
 import { inThreadHasher } from './hash-pool.js';
 import type { UnseenVolume } from './lease.js';
 import { LeaseKeeper, UnseenVolumes } from './lease.js';
-import { TMP_DIR_NAME } from '../naming.js';
+import { tmpDirOf } from '../naming.js';
+import { sharedNode } from '../options/shared.js';
 import type { HashedFile, Outcome, StepDeps } from './outcome.js';
 import { Pause } from './pause.js';
 import type { QuarantineDeps } from './quarantine.js';
@@ -102,7 +102,7 @@ export class Pipeline {
 
   /** Makes sure the warehouse's temporary directory and the quarantine directory exist first. */
   static async create(deps: PipelineDeps): Promise<Pipeline> {
-    const tmpDir = path.join(deps.options.warehouse, TMP_DIR_NAME);
+    const tmpDir = tmpDirOf(deps.options.warehouse, sharedNode(deps.options));
     await ensureOutputDir('warehouse', tmpDir);
     await ensureOutputDir('quarantine-dir', deps.options.quarantineDir);
     const { dev } = await fs.promises.stat(deps.options.warehouse);

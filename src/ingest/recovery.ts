@@ -12,7 +12,8 @@ import { errnoMessage, hasCode } from '../errors.js';
 import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
 import type { Finish, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../identity.js';
-import { TMP_DIR_NAME, isNoDest } from '../naming.js';
+import { isNoDest, tmpDirOf } from '../naming.js';
+import { sharedNode } from '../options/shared.js';
 
 export interface RecoverySummary {
   rolledForward: number;
@@ -239,7 +240,7 @@ export async function recover(deps: {
 export async function sweepTemporaries(options: ResolvedOptions): Promise<number> {
   let removed = 0;
   for (const root of new Set([options.warehouse, options.duplicatesDir])) {
-    const dir = path.join(root, TMP_DIR_NAME);
+    const dir = tmpDirOf(root, sharedNode(options));
     let names: string[];
     try {
       names = await fs.promises.readdir(dir);

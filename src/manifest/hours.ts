@@ -27,7 +27,5 @@ export function hourOfPath(file: string): number | undefined {
   const [, y, m, d, h] = match.map(Number) as [number, number, number, number, number];
   const hour = Date.UTC(y, m - 1, d, h);
   // Date.UTC rolls 2026/13/40 over into another date: such a path names no hour.
-  return manifestPathFor('', hour).endsWith(`${match.slice(1).join('/')}/manifest.jsonl`)
-    ? hour
-    : undefined;
+  return hourDir('', hour).endsWith(match.slice(1).join('/')) ? hour : undefined;
 }

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import type { FileRow, FsPath } from '../interfaces.js';
+import { nodeTag } from '../naming.js';
 import { displayPath, toBytes } from '../paths.js';
 
 export interface ManifestRecord {
@@ -43,8 +44,23 @@ export function partitionName(atMs: number): string {
   return `ingest_date=${utcDate(atMs)}`;
 }
 
-/** `<root>/YYYY/MM/DD/HH/manifest.jsonl` for the UTC hour of an ingestion instant. */
-export function manifestPathFor(root: string, atMs: number): string {
+/** The manifest of a daemon alone on its state (SQLite). */
+export const MANIFEST_NAME = 'manifest.jsonl';
+
+/**
+ * Manifest file names in an hour's directory: `manifest.jsonl`, or with several daemons sharing
+ * a PostgreSQL state one per daemon, `manifest.<node>.jsonl` (appends from several NFS clients
+ * to one file may interleave, so each daemon writes its own). Readers read them all.
+ */
+export const MANIFEST_FILE = /^manifest(?:\.[A-Za-z0-9_-][A-Za-z0-9._-]*)?\.jsonl$/;
+
+/** The manifest file name of a daemon: its node's, with several daemons; else the one name. */
+export function manifestFileName(node: string | undefined): string {
+  return node === undefined ? MANIFEST_NAME : `manifest.${nodeTag(node)}.jsonl`;
+}
+
+/** `<root>/YYYY/MM/DD/HH/<name>` for the UTC hour of an ingestion instant. */
+export function manifestPathFor(root: string, atMs: number, name = MANIFEST_NAME): string {
   const d = new Date(atMs);
   return path.join(
     root,
@@ -52,7 +68,7 @@ export function manifestPathFor(root: string, atMs: number): string {
     pad(d.getUTCMonth() + 1),
     pad(d.getUTCDate()),
     pad(d.getUTCHours()),
-    'manifest.jsonl',
+    name,
   );
 }
 

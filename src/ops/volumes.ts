@@ -18,12 +18,14 @@ export function daemonVolumes(o: {
   warehouse: string;
   manifests: string;
   statePath: string;
+  stateUrl?: string | undefined;
 }): Volume[] {
   return [
     { name: 'input', path: o.input },
     { name: 'warehouse', path: o.warehouse },
     { name: 'manifests', path: o.manifests },
-    { name: 'state', path: path.dirname(o.statePath) },
+    // A PostgreSQL state's volume is the database server's, not on this host.
+    ...(o.stateUrl === undefined ? [{ name: 'state', path: path.dirname(o.statePath) }] : []),
   ];
 }
 

@@ -47,6 +47,9 @@ export const defaults = {
   | 'warehouse'
   | 'manifests'
   | 'statePath'
+  | 'stateUrl'
+  | 'nodeId'
+  | 'leaseSeconds'
   | 'duplicatesDir'
   | 'quarantineDir'
   | 'maxFileSize'
@@ -66,6 +69,11 @@ export const commandDefaults = {
   logLevel: 'info',
   /** --metrics-host: the metrics server listens on loopback only unless told otherwise. */
   metricsHost: '127.0.0.1',
+  /**
+   * --lease-seconds (with --state-url): a daemon that cannot renew its lease stops placing files
+   * after two thirds of it, and other daemons take its files over once it ran out.
+   */
+  leaseSeconds: 30,
   /** --shutdown-timeout, in seconds. */
   shutdownTimeoutSeconds: 30,
   /** `list --limit`. */
@@ -77,6 +85,7 @@ export const commandDefaults = {
 } as const satisfies {
   logLevel: LevelWithSilent;
   metricsHost: string;
+  leaseSeconds: number;
   shutdownTimeoutSeconds: number;
   listLimit: number;
   apiHost: string;

@@ -240,11 +240,19 @@ const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
     describe: 'SQLite state file',
     defaultDescription: describePlace('statePath'),
   },
+  'state-url': {
+    type: 'string',
+    describe: 'PostgreSQL state shared by several daemons (postgres://USER@HOST/DB), instead',
+  },
 };
 
 /** The commands that read or retry need the state, found by either flag. */
 const STATE: Record<string, FlagSpec> = {
   'state-path': { type: 'string', describe: 'SQLite state file (required, or --manifests)' },
+  'state-url': {
+    type: 'string',
+    describe: 'PostgreSQL state (postgres://USER@HOST/DB), instead of --state-path',
+  },
   manifests: {
     type: 'string',
     describe: `manifest root, for the state ${describePlace('statePath')} (or --state-path)`,
@@ -292,6 +300,15 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
       RUN_NUMBERS.map((n) => [n.flag, numberOption(n.describe, defaults[n.key])]),
     ),
     ...LIMIT_FLAGS,
+    'node-id': {
+      type: 'string',
+      describe: 'with --state-url: this daemon among those sharing the state',
+      defaultDescription: 'the host name and the manifests directory',
+    },
+    'lease-seconds': numberOption(
+      "with --state-url: the daemon's lease; it stops placing files a third before it runs out",
+      commandDefaults.leaseSeconds,
+    ),
     'metrics-port': numberOption('serve /metrics and /healthz on this port (0: any free port)'),
     'metrics-host': {
       type: 'string',

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { UsageError } from '../errors.js';
@@ -16,6 +17,8 @@ import {
   defaultPlace,
   defaults,
 } from './defaults.js';
+import { manifestFileName } from '../manifest/manifest-line.js';
+import { checkStateUrl } from '../state/pg/connect.js';
 import { resolveWebhooks } from '../webhooks/endpoints.js';
 import { parseByteSize, parseSpaceFloor } from './bytes.js';
 import { RUN_NUMBERS } from './flags.js';
@@ -57,6 +60,24 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     options.statePath === undefined
       ? defaultPlace('statePath', manifests)
       : requiredPath('state-path', options.statePath);
+  const stateUrl = resolveStateUrl(options.statePath, options.stateUrl);
+  const nodeId = options.nodeId ?? `${os.hostname()}:${manifests}`;
+  if (nodeId === '' || nodeId.length > 200 || [...nodeId].some((c) => c.charCodeAt(0) < 0x20)) {
+    throw new UsageError(
+      `--node-id must be 1 to 200 characters without control characters, got ${JSON.stringify(nodeId)}`,
+    );
+  }
+  const leaseSeconds = positiveNumber(
+    'lease-seconds',
+    options.leaseSeconds ?? commandDefaults.leaseSeconds,
+    false,
+    MAX_TIMER_SECONDS,
+  );
+  if (leaseSeconds < MIN_LEASE_SECONDS) {
+    throw new UsageError(
+      `--lease-seconds must be at least ${MIN_LEASE_SECONDS}, got ${leaseSeconds}`,
+    );
+  }
   const duplicatesDir =
     options.duplicatesDir === undefined
       ? defaultPlace('duplicatesDir', warehouse)
@@ -149,7 +170,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkOutputFlag('manifests', manifests, 'directory');
   if (onDuplicate === 'move') checkOutputFlag('duplicates-dir', duplicatesDir, 'directory');
   checkOutputFlag('quarantine-dir', quarantineDir, 'directory');
-  checkOutputFlag('state-path', statePath, 'file');
+  if (stateUrl === undefined) checkOutputFlag('state-path', statePath, 'file');
 
   const outputs: [string, string][] = [
     ['warehouse', warehouse],
@@ -164,6 +185,10 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     warehouse,
     manifests,
     statePath,
+    stateUrl,
+    nodeId,
+    leaseMs: Math.round(leaseSeconds * 1000),
+    manifestName: manifestFileName(stateUrl === undefined ? undefined : nodeId),
     mode,
     stabilityMs: Math.round(stabilitySeconds * 1000),
     concurrency,
@@ -218,6 +243,14 @@ export function resolveRun(flags: FlagValues): RunCommandOptions {
   };
   const optional: { [K in keyof IngestorOptions]?: IngestorOptions[K] | undefined } = {
     statePath: single('state-path', flags['state-path']),
+    stateUrl: single('state-url', flags['state-url']),
+    nodeId: single('node-id', flags['node-id']),
+    leaseSeconds: parseNumberFlag(
+      'lease-seconds',
+      flags['lease-seconds'],
+      false,
+      MAX_TIMER_SECONDS,
+    ),
     mode: single('mode', flags.mode) as IngestorOptions['mode'],
     onDuplicate: single('on-duplicate', flags['on-duplicate']) as IngestorOptions['onDuplicate'],
     duplicatesDir: single('duplicates-dir', flags['duplicates-dir']),
@@ -277,6 +310,10 @@ function existingDir(flag: string, value: unknown): string {
 export function resolveVerify(flags: FlagValues): VerifyCommandOptions {
   const warehouse = existingDir('warehouse', flags.warehouse);
   const manifests = existingDir('manifests', flags.manifests);
+  const stateUrl = resolveStateUrl(
+    single('state-path', flags['state-path']),
+    single('state-url', flags['state-url']),
+  );
   const statePath = path.resolve(
     single('state-path', flags['state-path']) ?? defaultPlace('statePath', manifests),
   );
@@ -288,6 +325,7 @@ export function resolveVerify(flags: FlagValues): VerifyCommandOptions {
       warehouse,
       manifests,
       statePath,
+      ...(stateUrl === undefined ? {} : { stateUrl }),
       ...(duplicatesDir === undefined ? {} : { duplicatesDir: path.resolve(duplicatesDir) }),
       rehash: flags.rehash === true,
     }),
@@ -295,28 +333,51 @@ export function resolveVerify(flags: FlagValues): VerifyCommandOptions {
   });
 }
 
-/** The state of the commands that read or retry: --state-path, or the one in --manifests. */
-function existingStatePath(flags: FlagValues): string {
+/**
+ * The state of the commands that read or retry: --state-url, --state-path, or the one in
+ * --manifests.
+ */
+function existingState(flags: FlagValues): { statePath: string; stateUrl?: string } {
   const explicit = single('state-path', flags['state-path']);
+  const stateUrl = resolveStateUrl(explicit, single('state-url', flags['state-url']));
+  if (stateUrl !== undefined) return { statePath: '', stateUrl };
   const manifests = single('manifests', flags.manifests);
   if (explicit === undefined && manifests === undefined) {
-    throw new UsageError('--state-path (or --manifests) is required');
+    throw new UsageError('--state-path (or --manifests, or --state-url) is required');
   }
   const statePath = path.resolve(explicit ?? defaultPlace('statePath', manifests!));
   requireReadableState(statePath);
-  return statePath;
+  return { statePath };
+}
+
+/** The shortest --lease-seconds: a renewal every third of it must fit a database round trip. */
+const MIN_LEASE_SECONDS = 3;
+
+/** `--state-url`, checked: a PostgreSQL URL, and not beside --state-path. */
+function resolveStateUrl(
+  statePath: string | undefined,
+  stateUrl: string | undefined,
+): string | undefined {
+  if (stateUrl === undefined) return undefined;
+  if (statePath !== undefined) {
+    throw new UsageError(
+      '--state-path and --state-url name two states: give one (--state-url for PostgreSQL)',
+    );
+  }
+  checkStateUrl(stateUrl);
+  return stateUrl;
 }
 
 /** `ingestor status`, from its flags. */
 export function resolveStatus(flags: FlagValues): StatusCommandOptions {
-  return Object.freeze({ statePath: existingStatePath(flags), json: flags.json === true });
+  return Object.freeze({ ...existingState(flags), json: flags.json === true });
 }
 
 /** `ingestor retry`, from its flags. */
 export function resolveRetry(flags: FlagValues): RetryCommandOptions {
   // The values first, as for the other commands: a bad --id is a bad --id, whatever the state.
   const ids = [flags.id ?? []].flat().map((raw) => parseNumberFlag('id', raw, true) as number);
-  return Object.freeze({ statePath: existingStatePath(flags), ids: Object.freeze(ids) });
+  return Object.freeze({ ...existingState(flags), ids: Object.freeze(ids) });
 }
 
 /**
@@ -335,7 +396,7 @@ export function resolveList(flags: FlagValues): ListCommandOptions {
     limit: parseNumberFlag('limit', flags.limit, true) ?? commandDefaults.listLimit,
   };
   return Object.freeze({
-    statePath: existingStatePath(flags),
+    ...existingState(flags),
     list: Object.freeze(list),
     json: flags.json === true,
   });

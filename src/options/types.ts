@@ -18,6 +18,15 @@ export interface IngestorOptions {
   manifests: string;
   /** SQLite state file. Default: `<manifests>/ingestor.db`. Never inside the input. */
   statePath?: string;
+  /**
+   * A PostgreSQL state instead (`postgres://...`), shared by several daemons on one staging
+   * area. Default: none (the SQLite file).
+   */
+  stateUrl?: string;
+  /** This daemon among those sharing a PostgreSQL state. Default: `<host>:<manifests>`. */
+  nodeId?: string;
+  /** Seconds of the daemon's lease in a PostgreSQL state. Default: 30. */
+  leaseSeconds?: number;
   /** How completion is decided. Default: `stability`. */
   mode?: Mode;
   /** Stability window in seconds (fractions allowed). Default: 5. */
@@ -83,6 +92,12 @@ export interface ResolvedOptions {
   readonly warehouse: string;
   readonly manifests: string;
   readonly statePath: string;
+  /** The PostgreSQL state, if one is used instead of `statePath`. */
+  readonly stateUrl: string | undefined;
+  readonly nodeId: string;
+  readonly leaseMs: number;
+  /** This daemon's manifest file name in each hour: one per daemon on a shared state. */
+  readonly manifestName: string;
   readonly mode: Mode;
   readonly stabilityMs: number;
   readonly concurrency: number;
@@ -142,6 +157,8 @@ export interface VerifyOptions {
   manifests: string;
   /** State to compare with; skipped when the file does not exist. */
   statePath: string;
+  /** A PostgreSQL state to compare with instead. */
+  stateUrl?: string;
   /**
    * The daemon's duplicates directory, checked against the state's duplicate rows (skipped
    * without a state). Default: `<warehouse>/_duplicates`.
@@ -183,12 +200,14 @@ export interface VerifyCommandOptions {
 /** `ingestor status`, resolved from its flags. */
 export interface StatusCommandOptions {
   readonly statePath: string;
+  readonly stateUrl?: string;
   readonly json: boolean;
 }
 
 /** `ingestor list`, resolved from its flags. */
 export interface ListCommandOptions {
   readonly statePath: string;
+  readonly stateUrl?: string;
   readonly list: Readonly<ListOptions>;
   readonly json: boolean;
 }
@@ -202,6 +221,7 @@ export interface CertsCommandOptions {
 /** `ingestor retry`, resolved from its flags. */
 export interface RetryCommandOptions {
   readonly statePath: string;
+  readonly stateUrl?: string;
   /** Row ids to retry; empty: every quarantined file. */
   readonly ids: readonly number[];
 }

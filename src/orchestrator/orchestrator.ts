@@ -24,6 +24,7 @@ import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
+import type { LeaseEvents } from '../state/pg/node.js';
 import type { Hold, HourMarks, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { createPriorityOf } from '../watch/filters.js';
@@ -64,7 +65,7 @@ const MAX_SCAN_SPACING_MS = 60_000;
 
 /** What `open` makes before the daemon itself. */
 interface Parts {
-  lock: StateLock;
+  lock: StateLock | undefined;
   inputLock: InputLock | undefined;
   store: StateStore;
   manifest: ManifestWriter;
@@ -85,6 +86,26 @@ interface Parts {
   /** What operators left in force: held files and their pause (the state keeps them). */
   holds: Hold[];
   operatorPause: OperatorPause | undefined;
+}
+
+/**
+ * What the daemon says about its lease in a shared state: a renewal failing (the database does
+ * not answer), renewed again, or lost (it places nothing more under it).
+ */
+function leaseEvents(logger: Logger, nodeId: string): LeaseEvents {
+  return {
+    renewFailing: (error, leftMs) =>
+      logger.warn(
+        { err: error, nodeId, leftMs: Math.round(leftMs) },
+        `cannot renew this daemon's lease in the state database: placing stops in ${(leftMs / 1000).toFixed(1)} s unless it answers`,
+      ),
+    renewed: () => logger.info({ nodeId }, "this daemon's lease is renewed again"),
+    lost: (reason) =>
+      logger.error(
+        { nodeId, code: 'INGEST_ERR_LEASE_LOST' },
+        `this daemon lost its lease in the state database (${reason}): it places nothing more under it`,
+      ),
+  };
 }
 
 /** At a stop, the delivery of `ingestor.stopped` (and what else is due) gets this long. */
@@ -220,7 +241,10 @@ export class Orchestrator implements AsyncDisposable {
       events: deps.events ?? new IngestorEvents(),
       crash: deps.crash ?? (() => {}),
     };
-    const lock = StateLock.acquire(options.statePath);
+    // A PostgreSQL state is shared by design: several daemons on one input, each with a lease
+    // (pg/node.ts) instead of a lock on a file.
+    const shared = options.stateUrl !== undefined;
+    const lock = shared ? undefined : StateLock.acquire(options.statePath);
     let inputLock: InputLock | undefined;
     let store: StateStore | undefined;
     let marks: HourMarks;
@@ -233,13 +257,23 @@ export class Orchestrator implements AsyncDisposable {
       await manifest.close();
       await store?.close();
       inputLock?.release();
-      lock.release();
+      lock?.release();
     };
     try {
-      inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
+      if (!shared) {
+        inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
+      }
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
-      store = await openState(options, { ownThread: true });
+      store = await openState(options, {
+        ownThread: true,
+        lease: {
+          nodeId: options.nodeId,
+          leaseMs: options.leaseMs,
+          startedAt: full.clock(),
+          events: leaseEvents(full.logger, options.nodeId),
+        },
+      });
       // The first start that closes hours makes its hour the first to close; no batch or
       // recovery has written anything yet.
       marks = await store
@@ -509,7 +543,7 @@ export class Orchestrator implements AsyncDisposable {
     await this.#parts.hasher?.close();
     await this.#parts.store.close();
     this.#parts.inputLock?.release();
-    this.#parts.lock.release();
+    this.#parts.lock?.release();
     this.#unsubscribe();
   }
 

@@ -292,7 +292,7 @@ export interface ManifestLine {
 /** Every manifest line, parsed; throws on a line that is not JSON. */
 export function manifestLines(manifests: string): ManifestLine[] {
   return filesUnder(manifests)
-    .filter((f) => f.endsWith('manifest.jsonl'))
+    .filter((f) => /(^|\/)manifest(\.[^/]+)?\.jsonl$/.test(f))
     .flatMap((f) => {
       const text = fs.readFileSync(path.join(manifests, f), 'utf8');
       if (text !== '' && !text.endsWith('\n')) throw new Error(`${f} ends with a torn line`);

@@ -19,6 +19,13 @@ export interface Postgres {
   start(): void;
   /** Stops it and removes its files. */
   remove(): void;
+  /** Runs SQL as the superuser (psql over the socket); returns its output, unaligned. */
+  sql(statement: string): string;
+  /**
+   * Makes `user` (created with `password`) log in over TCP with a password only: the trust
+   * rule stays for everyone else.
+   */
+  requirePassword(user: string, password: string): void;
 }
 
 /** The newest installed server's programs (Debian keeps them off the PATH). */
@@ -76,7 +83,35 @@ export async function startPostgres(): Promise<Postgres> {
   ]);
   const port = await freePort();
   const options = `-k ${socketDir} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=on`;
+  const sql = (statement: string) => {
+    const r = spawnSync(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        `${bin}/psql`,
+        '-h',
+        socketDir,
+        '-p',
+        String(port),
+        '-U',
+        'postgres',
+      ],
+      { input: statement, encoding: 'utf8' },
+    );
+    if (r.status !== 0 || /ERROR/.test(r.stderr)) throw new Error(`psql failed: ${r.stderr}`);
+    return r.stdout;
+  };
   const pg: Postgres = {
+    sql,
+    requirePassword: (user, password) => {
+      sql(`CREATE ROLE ${user} LOGIN SUPERUSER PASSWORD '${password}';`);
+      const hba = path.join(data, 'pg_hba.conf');
+      const rule = `host all ${user} 127.0.0.1/32 scram-sha-256\n`;
+      fs.writeFileSync(hba, rule + fs.readFileSync(hba, 'utf8'));
+      asPostgres([`${bin}/pg_ctl`, '-D', data, 'reload']);
+    },
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     socketDir,

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dirs } from '../helpers/ingestor.js';
+import {
+  expectExactlyOnce,
+  filesUnder,
+  finished,
+  makeDirs,
+  manifestLines,
+  run,
+  start,
+  waitFor,
+  writeOld,
+} from '../helpers/ingestor.js';
+import type { Postgres } from '../helpers/postgres.js';
+import { freePort, removeAllPostgres, startPostgres } from '../helpers/postgres.js';
+
+let server: Postgres;
+let database = 0;
+
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+afterAll(() => removeAllPostgres());
+
+/** A database of the test's own in the shared cluster: a state as fresh as a new file. */
+function freshState(): string {
+  database += 1;
+  const name = `state_${process.pid}_${database}`;
+  server.sql(`CREATE DATABASE ${name};`);
+  return server.url.replace(/\/postgres$/, `/${name}`);
+}
+
+function pgArgs(d: Dirs, url: string): string[] {
+  return [
+    '--input',
+    d.input,
+    '--warehouse',
+    d.warehouse,
+    '--manifests',
+    d.manifests,
+    '--state-url',
+    url,
+  ];
+}
+
+describe('one daemon on a PostgreSQL state', () => {
+  it('ingests each content once, sees a resent content as a duplicate, and status, list and verify read it', async () => {
+    const d = makeDirs();
+    const url = freshState();
+    const contents = Array.from({ length: 40 }, (_, i) => `row ${i}\n`);
+    contents.forEach((c, i) => writeOld(path.join(d.input, `f${i}.csv`), c));
+    const first = await run(['run', ...pgArgs(d, url), '--once', '--stability-seconds', '0.2']);
+    expect(first.stderr).toMatch(/^ingestor: 40 ingested, 0 duplicates, 0 failed/);
+    expect(first.code).toBe(0);
+    expectExactlyOnce(d, contents);
+    // The same content again under a new name: a duplicate, not a second line.
+    writeOld(path.join(d.input, 'again.csv'), contents[3]!);
+    const second = await run(['run', ...pgArgs(d, url), '--once', '--stability-seconds', '0.2']);
+    expect(second.code).toBe(0);
+    expect(manifestLines(d.manifests)).toHaveLength(40);
+    expect(filesUnder(path.join(d.warehouse, '_duplicates')).map((f) => path.basename(f))).toEqual([
+      'again.csv',
+    ]);
+    // Nothing of the SQLite state: no file beside the manifests.
+    expect(fs.existsSync(path.join(d.manifests, 'ingestor.db'))).toBe(false);
+
+    const status = await run(['status', '--state-url', url, '--json']);
+    expect(status.code).toBe(0);
+    const report = JSON.parse(status.stdout) as { ingested: { files: number }; duplicates: number };
+    expect(report.ingested.files).toBe(40);
+    expect(report.duplicates).toBe(1);
+    const list = await run(['list', '--state-url', url, '--json', '--limit', '5']);
+    expect(list.code).toBe(0);
+    expect(list.stdout.trim().split('\n')).toHaveLength(5);
+    const verify = await run([
+      'verify',
+      '--warehouse',
+      d.warehouse,
+      '--manifests',
+      d.manifests,
+      '--state-url',
+      url,
+    ]);
+    expect(verify.stderr).toBe('');
+    expect(verify.stdout).toMatch(
+      /40 lines, 40 warehouse files, 41 state rows; 1 duplicate files$/m,
+    );
+    expect(verify.code).toBe(0);
+  }, 120_000);
+
+  it('runs as a daemon: files that arrive are ingested, and a SIGTERM stops it cleanly', async () => {
+    const d = makeDirs();
+    const url = freshState();
+    const daemon = start(['run', ...pgArgs(d, url), '--stability-seconds', '0.2']);
+    const contents = Array.from({ length: 30 }, (_, i) => `live ${i}\n`);
+    for (const [i, c] of contents.entries()) writeOld(path.join(d.input, `l${i}.csv`), c);
+    await waitFor(() => manifestLines(d.manifests).length === 30, 30_000, 'every line');
+    daemon.kill('SIGTERM');
+    const result = await finished(daemon);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expectExactlyOnce(d, contents);
+  }, 120_000);
+});
+
+describe('a PostgreSQL state that cannot be used', () => {
+  const attempt = async (url: string) => {
+    const d = makeDirs();
+    writeOld(path.join(d.input, 'kept.csv'), 'kept\n');
+    const result = await run(['run', ...pgArgs(d, url), '--once'], { timeoutMs: 60_000 });
+    // Nothing was taken: the file is where it was.
+    expect(fs.existsSync(path.join(d.input, 'kept.csv'))).toBe(true);
+    const lines = result.stderr.trim().split('\n');
+    return { code: result.code, lines, stderr: result.stderr };
+  };
+
+  it('a wrong password: one line naming the user, exit 2, and the password never printed', async () => {
+    server.requirePassword('ingest_user', 'right-secret');
+    const base = server.url.replace('postgres@', 'ingest_user:wrong-secret@');
+    const r = await attempt(base);
+    expect(r.code).toBe(2);
+    expect(r.lines).toHaveLength(1);
+    expect(r.stderr).toMatch(/password authentication failed for user "ingest_user"/);
+    expect(r.stderr).not.toMatch(/wrong-secret/);
+    // The right one works.
+    const ok = await run(
+      ['status', '--state-url', server.url.replace('postgres@', 'ingest_user:right-secret@')],
+      { timeoutMs: 30_000 },
+    );
+    expect(ok.stderr).not.toMatch(/password/);
+  }, 60_000);
+
+  it('a database that does not exist: exit 2, naming it', async () => {
+    const r = await attempt(server.url.replace(/\/postgres$/, '/no_such_db'));
+    expect(r.code).toBe(2);
+    expect(r.lines).toHaveLength(1);
+    expect(r.stderr).toMatch(/database "no_such_db" does not exist/);
+  }, 60_000);
+
+  it('a port where nothing listens: exit 1, saying the database does not answer', async () => {
+    const port = await freePort();
+    const r = await attempt(`postgres://postgres@127.0.0.1:${port}/postgres`);
+    expect(r.code).toBe(1);
+    expect(r.lines).toHaveLength(1);
+    expect(r.stderr).toMatch(/does not answer.*ECONNREFUSED/);
+  }, 60_000);
+
+  it('not a PostgreSQL URL, or beside --state-path: exit 2 before anything is opened', async () => {
+    for (const [url, message] of [
+      ['mysql://x@host/db', /must start with postgres:\/\//],
+      ['not a url', /is not a URL/],
+    ] as const) {
+      const r = await attempt(url);
+      expect(r.code).toBe(2);
+      expect(r.lines).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+    }
+    const d = makeDirs();
+    const both = await run(['run', ...pgArgs(d, server.url), '--state-path', d.state, '--once']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--state-path and --state-url name two states/);
+    const env = await run(['status'], { env: { INGESTOR_STATE_URL: 'mysql://x@y/z' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/INGESTOR_STATE_URL/);
+  }, 60_000);
+});
