@@ -61,6 +61,17 @@ export class UsageError extends IngestError {
   }
 }
 
+/**
+ * A step refused because this daemon's lease in a shared state ran out (or another daemon took
+ * its files over): it changes nothing more, and restarts itself.
+ */
+export class FencedError extends IngestError {
+  constructor(message: string) {
+    super('INGEST_ERR_LEASE_LOST', message);
+    this.name = 'FencedError';
+  }
+}
+
 /** An error from reading the source file (as opposed to writing outputs or state). */
 export class SourceReadError extends IngestError {
   constructor(message: string, cause: unknown) {

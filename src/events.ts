@@ -104,6 +104,13 @@ export interface IngestorEventMap {
   'volume:stalled': [{ mount: string; device: number; source: string; since: number }];
   /** Every abandoned read on this volume has returned: its files are read again. */
   'volume:resumed': [{ mount: string; device: number; stalledMs: number }];
+  /**
+   * This daemon's lease in a shared state ran out (the database did not answer in time, or the
+   * daemon was frozen): it changes nothing more, and `run` restarts it in place.
+   */
+  'lease:lost': [{ nodeId: string; reason: string }];
+  /** Intents of daemons whose lease ran out were taken over and settled by this one. */
+  'takeover:done': [{ files: number; rolledForward: number; rolledBack: number; vanished: number }];
 }
 
 export class IngestorEvents extends EventEmitter<IngestorEventMap> {}

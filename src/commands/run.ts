@@ -1,4 +1,3 @@
-import { describeState } from '../state/open.js';
 import { Registry } from 'prom-client';
 import { clockFromEnv } from '../clock.js';
 import { crashInjectorFromEnv } from '../crash.js';
@@ -9,6 +8,7 @@ import { EXIT, UsageError, describeError, errnoCode } from '../errors.js';
 import { IngestorEvents } from '../events.js';
 import type { Health } from '../ops/http-server.js';
 import { startHttpServer } from '../ops/http-server.js';
+import { nativeHelper } from '../native.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import type { Opening } from '../orchestrator/orchestrator.js';
 import { createLogger } from '../ops/logger.js';
@@ -16,6 +16,7 @@ import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
 import { daemonVolumes } from '../ops/volumes.js';
 import type { RunCommandOptions } from '../options/types.js';
+import { describeState } from '../state/open.js';
 import { Progress, formatBytes, formatRates } from '../ops/progress.js';
 
 /** What `run` needs from the process it runs in. */
@@ -30,6 +31,28 @@ export interface RunDeps {
 function exitAfterFlush(logger: Logger, deps: RunDeps, code: number): never {
   logger.flush();
   return deps.exit(code);
+}
+
+/** Set in the environment of a daemon that restarted itself after losing its lease. */
+export const RESTARTED_ENV = 'INGESTOR_RESTARTED';
+
+/**
+ * Replaces this process by a fresh run of itself (execve: same pid and arguments), with
+ * INGESTOR_RESTARTED=lease-lost. Without the native helper, or if execve fails, exits 1 for a
+ * supervisor to restart it.
+ */
+function restartInPlace(logger: Logger, deps: RunDeps): never {
+  const restarts = Number(process.env[RESTARTED_ENV + '_COUNT'] ?? '0') + 1;
+  process.env[RESTARTED_ENV] = 'lease-lost';
+  process.env[RESTARTED_ENV + '_COUNT'] = String(restarts);
+  logger.warn({ event: 'restart', restarts }, 'restarting in place after losing the lease');
+  logger.flush();
+  const errno = nativeHelper()?.execSelf([]);
+  logger.fatal(
+    { event: 'restart-failed', errno },
+    'cannot restart in place: exiting for the supervisor to restart the daemon',
+  );
+  return exitAfterFlush(logger, deps, EXIT.failure);
 }
 
 /**
@@ -77,6 +100,10 @@ export async function runCommand(
           },
         }),
   });
+  // A daemon whose lease in a shared state ran out changes nothing more under it: it restarts
+  // itself in place (same pid, same arguments), as a kill -9 and a restart would, and the new
+  // run settles what this one left by the recovery rules, waiting for the database if need be.
+  events.on('lease:lost', () => restartInPlace(logger, deps));
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));
   const health = (): Health => {
@@ -125,6 +152,7 @@ export async function runCommand(
       events,
       crash: crashInjectorFromEnv(),
       clock: clockFromEnv(),
+      waitForState: process.env[RESTARTED_ENV] === 'lease-lost',
     });
   } catch (error) {
     return cannotStart(error);

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import { HOUR_MS, hourLabel } from '../clock.js';
 import { SUCCESS_NAME, SUCCESS_TMP_NAME, hourDir } from '../manifest/hours.js';
-import { formatSuccess, measureManifest, readSuccess } from '../manifest/success-marker.js';
+import { MANIFEST_NAME } from '../manifest/manifest-line.js';
+import {
+  formatSuccess,
+  manifestNames,
+  measureManifest,
+  readSuccess,
+} from '../manifest/success-marker.js';
 import type { SuccessMarker } from '../manifest/success-marker.js';
 import type { ProblemKind } from '../ops/verify-advice.js';
 import type { ClosedHour, HourMarks } from '../state/store.js';
@@ -77,17 +83,33 @@ export async function verifyClosedHours(
       );
       continue;
     }
-    const manifest = path.join(path.dirname(file), 'manifest.jsonl');
-    const now = await measureManifest(manifest, marker.bytes);
-    if (now.lines !== marker.lines || now.bytes !== marker.bytes || now.sha256 !== marker.sha256) {
-      const closedAt = new Date(marker.closedAt).toISOString();
-      problem(
-        'success-mismatch',
-        manifest,
-        now.bytes > marker.bytes && now.prefixSha256 === marker.sha256
-          ? `appended to after its hour was closed at ${closedAt}: ${now.lines - marker.lines} lines (${now.bytes - marker.bytes} bytes) past the ${marker.lines} lines its _SUCCESS counts`
-          : `changed after its hour was closed at ${closedAt}: it has ${describe(now)}; its _SUCCESS says ${describe(marker)}`,
-      );
+    const dir = path.dirname(file);
+    const closedAt = new Date(marker.closedAt).toISOString();
+    // One manifest (`manifest.jsonl`), or with several daemons each one `_SUCCESS` lists.
+    const listed = marker.manifests ?? [{ name: MANIFEST_NAME, ...marker }];
+    for (const said of listed) {
+      const manifest = path.join(dir, said.name);
+      const now = await measureManifest(manifest, said.bytes);
+      if (now.lines !== said.lines || now.bytes !== said.bytes || now.sha256 !== said.sha256) {
+        problem(
+          'success-mismatch',
+          manifest,
+          now.bytes > said.bytes && now.prefixSha256 === said.sha256
+            ? `appended to after its hour was closed at ${closedAt}: ${now.lines - said.lines} lines (${now.bytes - said.bytes} bytes) past the ${said.lines} lines its _SUCCESS counts`
+            : `changed after its hour was closed at ${closedAt}: it has ${describe(now)}; its _SUCCESS says ${describe(said)}`,
+        );
+      }
+    }
+    if (marker.manifests !== undefined) {
+      const names = new Set(listed.map((m) => m.name));
+      for (const name of await manifestNames(dir)) {
+        if (names.has(name)) continue;
+        problem(
+          'success-mismatch',
+          path.join(dir, name),
+          `a manifest its hour's _SUCCESS (closed at ${closedAt}) does not list: written after the hour was closed`,
+        );
+      }
     }
     if (state === undefined) continue;
     const record = closed.get(hour);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { IngestError, describeError, hasCode } from '../errors.js';
+import { FencedError, IngestError, describeError, hasCode } from '../errors.js';
 import {
   ensureDir,
   fsyncDir,
@@ -179,6 +179,8 @@ async function placeAll(deps: BatchDeps, works: Work[]): Promise<void> {
       await place(deps, w);
       dirs.add(destDir);
     } catch (error) {
+      // A daemon that lost its lease stops the whole batch: the files are another's now.
+      if (error instanceof FencedError) throw error;
       const gone = hasCode(error, 'ENOENT') && !fs.existsSync(w.entry.item.candidate.path);
       w.error = gone
         ? new IngestError('INGEST_ERR_VANISHED', `${displayPath(w.row.source)} disappeared`, {
@@ -195,6 +197,7 @@ async function place(deps: BatchDeps, w: Work): Promise<void> {
   const { row } = w;
   const item = w.entry.item;
   try {
+    deps.fence?.(`place ${displayPath(row.dest)}`);
     w.linked = placeNoReplace(w.from, row.dest) === 'linked';
   } catch (error) {
     if (!hasCode(error, 'EXDEV')) {
@@ -213,6 +216,7 @@ async function place(deps: BatchDeps, w: Work): Promise<void> {
     }
     item.tmp = tmp;
     w.from = tmp;
+    deps.fence?.(`place ${displayPath(row.dest)}`);
     w.linked = placeNoReplace(tmp, row.dest) === 'linked';
   }
   if (item.tmp === null) {
@@ -247,6 +251,7 @@ async function removeSources(deps: BatchDeps, works: Work[]): Promise<void> {
       if (item.tmp !== null || w.linked || w.row.dest === NO_DEST) {
         const source = lstatSyncIfExists(item.candidate.path);
         if (source !== undefined && sameIdentity(identityOf(source), item.identity)) {
+          deps.fence?.(`remove ${displayPath(item.candidate.path)}`);
           try {
             fs.unlinkSync(item.candidate.path);
           } catch (error) {
@@ -255,6 +260,9 @@ async function removeSources(deps: BatchDeps, works: Work[]): Promise<void> {
         }
       }
     } catch (error) {
+      // A daemon that lost its lease undoes nothing either: the survivor that takes the file
+      // over finds it placed, with its source, and finishes the move.
+      if (error instanceof FencedError) throw error;
       // The file has its final name but its source could not be removed: undo the move so
       // that it stays in exactly one place, and try again later (or quarantine it in place,
       // if this user may not remove it).

@@ -1,3 +1,4 @@
+import type { Fence } from '../manifest/manifest-writer.js';
 // What the steps of the pipeline hand each other: a hashed file, its place in a batch, and how
 // it ended. Types only, so that every step (and the orchestrator) can import them without
 // importing the steps.
@@ -23,6 +24,11 @@ export interface StepDeps {
   crash: CrashInjector;
   logger: Logger;
   events: IngestorEvents;
+  /**
+   * Throws when this daemon may no longer place files (its lease in a shared state ran out):
+   * checked right before each rename, link and unlink in the input or the warehouse.
+   */
+  fence?: Fence;
 }
 
 /** A complete file that has been read and hashed (and copied, across filesystems). */

@@ -346,6 +346,7 @@ export class Pause {
       logger,
       now: clock,
       sweepTemporaries: false,
+      ...(this.#d.fence === undefined ? {} : { fence: this.#d.fence }),
     });
     // The originals of settled duplicates are read before anything here changes: a read that
     // fails leaves the held files held (the settlement is tried again), never unresolved.

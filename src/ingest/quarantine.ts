@@ -13,7 +13,10 @@ import { classifyFailure } from './failures.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 
 /** What quarantining needs from the pipeline. */
-export interface QuarantineDeps extends Pick<StepDeps, 'options' | 'store' | 'clock' | 'crash'> {
+export interface QuarantineDeps extends Pick<
+  StepDeps,
+  'options' | 'store' | 'clock' | 'crash' | 'fence'
+> {
   /** The device of the quarantine directory: only files on it can be moved there. */
   quarantineDevice: number;
   /** Announces the quarantine (`file.quarantined`, and `file.failed` when retries ran out). */
@@ -70,6 +73,7 @@ async function moveAside(
       stateRow: id,
     };
     await fs.promises.writeFile(note, `${JSON.stringify(reason)}\n`);
+    deps.fence?.(`quarantine ${displayPath(candidate.path)}`);
     try {
       const linked = placeNoReplace(candidate.path, dest) === 'linked';
       if (linked) {

@@ -4,13 +4,13 @@ import type { CrashInjector } from '../crash.js';
 import { fsyncDir, lstatIfExists, unlinkIfExists } from '../fsutil.js';
 import type { FileRow } from '../interfaces.js';
 import type { Logger } from '../ops/logger.js';
-import { formatLine, recordOf } from '../manifest/manifest-line.js';
-import type { ManifestWriter } from '../manifest/manifest-writer.js';
+import { MANIFEST_FILE, formatLine, recordOf } from '../manifest/manifest-line.js';
+import type { Fence, ManifestWriter } from '../manifest/manifest-writer.js';
 import { hashesPresent, repairTornTail } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
 import { errnoMessage, hasCode } from '../errors.js';
 import { dirName, displayPath, pathKey, withSuffix } from '../paths.js';
-import type { Finish, StateStore } from '../state/store.js';
+import type { Adoption, Finish, StateStore } from '../state/store.js';
 import { identityOf, sameIdentity } from '../identity.js';
 import { isNoDest, tmpDirOf } from '../naming.js';
 import { sharedNode } from '../options/shared.js';
@@ -102,10 +102,14 @@ export async function recover(deps: {
   now: () => number;
   /** Remove orphan copies (only at start: a running daemon has copies in progress). */
   sweepTemporaries?: boolean;
+  /** Whose intents: by default this daemon's and orphans (see `StateStore.adoptIntents`). */
+  which?: Adoption;
+  /** Throws when the daemon may no longer change the input or the warehouse (its lease). */
+  fence?: Fence;
 }): Promise<RecoverySummary> {
   const { options, store, manifest, crash, logger } = deps;
   const summary = emptyRecovery();
-  const intents = await store.openIntents();
+  const intents = await store.adoptIntents(deps.which ?? 'mine-and-orphans');
   const byManifest = new Map<string, FileRow[]>();
   for (const row of intents) {
     if (row.manifest === null) continue;
@@ -113,15 +117,21 @@ export async function recover(deps: {
     rows.push(row);
     byManifest.set(row.manifest, rows);
   }
-  const present = new Set<string>();
-  for (const [file, rows] of byManifest) {
+  // The intents' own manifests belong to this daemon or to one whose lease ran out: a torn
+  // tail there is what a kill left, never a line being written.
+  for (const file of byManifest.keys()) {
     const torn = await repairTornTail(file);
     if (torn > 0) {
       summary.tornBytes += torn;
       logger.warn({ manifest: file, bytes: torn }, 'recovery: cut a torn last manifest line');
     }
-    for (const sha of await hashesPresent(file, new Set(rows.map((r) => r.sha256)))) {
-      present.add(sha);
+  }
+  // A line may be in any manifest of its hour: a daemon that settled an intent of another
+  // wrote it to its own, and may have been killed before its commit said so.
+  const present = new Set<string>();
+  for (const [dir, shas] of hashesByHourDir(byManifest)) {
+    for (const file of await manifestsIn(dir, byManifest.keys())) {
+      for (const sha of await hashesPresent(file, shas)) present.add(sha);
     }
   }
 
@@ -147,6 +157,7 @@ export async function recover(deps: {
     if (row.tmp !== null) await unlinkIfExists(row.tmp);
     if (decision.action === 'roll-forward') {
       if (decision.removeSource || (deleted && source !== undefined)) {
+        deps.fence?.(`remove ${displayPath(row.source)}`);
         try {
           await unlinkIfExists(row.source);
         } catch (error) {
@@ -186,12 +197,19 @@ export async function recover(deps: {
           if (!hasCode(error, 'EPERM', 'EACCES')) throw error;
         });
       }
+      // This daemon writes only its own manifest: the line of another's intent goes there.
+      const own =
+        row.manifest === null ? null : path.join(path.dirname(row.manifest), options.manifestName);
       if (decision.appendLine) {
-        const list = lines.get(row.manifest!) ?? [];
+        const list = lines.get(own!) ?? [];
         list.push(formatLine(recordOf(row)));
-        lines.set(row.manifest!, list);
+        lines.set(own!, list);
       }
-      finishes.push({ id: row.id, status: 'committed' });
+      finishes.push({
+        id: row.id,
+        status: 'committed',
+        ...(decision.appendLine && own !== row.manifest ? { manifest: own! } : {}),
+      });
       summary.settled.set(pathKey(row.source), { ...row, status: 'committed' });
       summary.rolledForward += 1;
       reports.push(() =>
@@ -230,6 +248,31 @@ export async function recover(deps: {
   for (const report of reports) report();
   if (deps.sweepTemporaries !== false) summary.temporariesRemoved = await sweepTemporaries(options);
   return summary;
+}
+
+/** The hashes of the intents, by the directory of their manifests (an hour's). */
+function hashesByHourDir(byManifest: Map<string, FileRow[]>): Map<string, Set<string>> {
+  const byDir = new Map<string, Set<string>>();
+  for (const [file, rows] of byManifest) {
+    const dir = path.dirname(file);
+    const shas = byDir.get(dir) ?? new Set<string>();
+    for (const row of rows) shas.add(row.sha256);
+    byDir.set(dir, shas);
+  }
+  return byDir;
+}
+
+/** Every manifest file in an hour's directory, and the intents' own (they may not exist yet). */
+async function manifestsIn(dir: string, named: Iterable<string>): Promise<string[]> {
+  const files = new Set([...named].filter((f) => path.dirname(f) === dir));
+  try {
+    for (const name of await fs.promises.readdir(dir)) {
+      if (MANIFEST_FILE.test(name)) files.add(path.join(dir, name));
+    }
+  } catch (error) {
+    if (!hasCode(error, 'ENOENT')) throw error;
+  }
+  return [...files];
 }
 
 /**

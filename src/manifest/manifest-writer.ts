@@ -8,6 +8,9 @@ import { hourOfPath } from './hours.js';
 import { hashNeedle } from './manifest-line.js';
 import type { OpenHours } from './open-hours.js';
 
+/** Throws (a FencedError) when the daemon may no longer change the warehouse or a manifest. */
+export type Fence = (step: string) => void;
+
 /**
  * Appends lines to hourly manifest files, durably: one write and one fsync per file per batch.
  * Single writer: the daemon's lock guarantees nobody else appends. Given the daemon's
@@ -18,9 +21,12 @@ export class ManifestWriter {
   /** The append running: two batches overlap, and one of them may switch to the next hour. */
   #last: Promise<void> = Promise.resolve();
   readonly #hours: OpenHours | undefined;
+  readonly #fence: Fence | undefined;
 
-  constructor(hours?: OpenHours) {
+  /** `fence`: throws when this daemon may no longer write (its lease in a shared state ran out). */
+  constructor(hours?: OpenHours, fence?: Fence) {
     this.#hours = hours;
+    this.#fence = fence;
   }
 
   /**
@@ -46,6 +52,9 @@ export class ManifestWriter {
     }
     try {
       const handle = await this.#handleFor(file);
+      // Checked in the turn the write is handed to the kernel: a daemon frozen past its lease
+      // (SIGSTOP) finds it ran out when it wakes, and appends nothing.
+      this.#fence?.(`append to ${file}`);
       await writeFully(handle, Buffer.from(text), null);
       await handle.sync();
     } catch (error) {

@@ -80,6 +80,15 @@ export class OpenHours {
     };
   }
 
+  /**
+   * The first ms of the oldest hour a batch in memory holds, or of the hour of `now` (and never
+   * before the first open hour): no line from this daemon lands before it from now on.
+   */
+  heldFrom(now: number): number {
+    const held = Math.min(hourStart(now), ...this.#batches.keys());
+    return this.#sealedThrough === undefined ? held : Math.max(held, this.#sealedThrough + HOUR_MS);
+  }
+
   /** Whether a batch in memory has its instant in `hour` or an earlier one. */
   busyThrough(hour: number): boolean {
     for (const h of this.#batches.keys()) if (h <= hour) return true;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CrashInjector } from '../crash.js';
@@ -6,6 +7,7 @@ import { fsyncDir, writeFully } from '../fsutil.js';
 import { hasCode } from '../errors.js';
 import { HOUR_MS, hourLabel } from '../clock.js';
 import { SUCCESS_NAME, SUCCESS_TMP_NAME } from './hours.js';
+import { MANIFEST_FILE } from './manifest-line.js';
 
 /** What a closed hour's manifest holds, as `_SUCCESS` and the state record it. */
 export interface ManifestMeasure {
@@ -16,10 +18,21 @@ export interface ManifestMeasure {
   sha256: string;
 }
 
-/** What `_SUCCESS` says: the hour (its first ms), its manifest as closed, and when. */
+/** One manifest of an hour written by several daemons, as its `_SUCCESS` lists it. */
+export interface NamedMeasure extends ManifestMeasure {
+  /** Its file name in the hour's directory (`manifest.<node>.jsonl`). */
+  name: string;
+}
+
+/**
+ * What `_SUCCESS` says: the hour (its first ms), its manifest as closed, and when. With several
+ * daemons (one manifest each), `manifests` lists each, and `lines`, `bytes` and `sha256` are
+ * of them all together, in the order listed (by name).
+ */
 export interface SuccessMarker extends ManifestMeasure {
   hour: number;
   closedAt: number;
+  manifests?: NamedMeasure[];
 }
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -32,7 +45,18 @@ const HOUR_LABEL = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/;
 export function formatSuccess(m: SuccessMarker): string {
   const { lines, bytes, sha256 } = m;
   const closedAt = new Date(m.closedAt).toISOString();
-  return `${JSON.stringify({ hour: hourLabel(m.hour), lines, bytes, sha256, closedAt })}\n`;
+  const each =
+    m.manifests === undefined
+      ? {}
+      : {
+          manifests: m.manifests.map((f) => ({
+            name: f.name,
+            lines: f.lines,
+            bytes: f.bytes,
+            sha256: f.sha256,
+          })),
+        };
+  return `${JSON.stringify({ hour: hourLabel(m.hour), lines, bytes, sha256, closedAt, ...each })}\n`;
 }
 
 /** Parses `_SUCCESS`; a string says what is wrong with it. */
@@ -58,13 +82,65 @@ export function parseSuccess(text: string): SuccessMarker | string {
       : 'closedAt',
   ].filter((f) => f !== undefined);
   if (bad.length > 0) return `missing or bad field(s): ${bad.join(', ')}`;
+  let manifests: NamedMeasure[] | undefined;
+  if (v.manifests !== undefined) {
+    if (!Array.isArray(v.manifests) || !v.manifests.every(isNamedMeasure)) {
+      return 'missing or bad field(s): manifests';
+    }
+    manifests = v.manifests;
+  }
   return {
+    ...(manifests === undefined ? {} : { manifests }),
     hour: Date.parse(v.hour as string),
     lines: v.lines as number,
     bytes: v.bytes as number,
     sha256: v.sha256 as string,
     closedAt: Date.parse(v.closedAt as string),
   };
+}
+
+function isNamedMeasure(m: unknown): m is NamedMeasure {
+  if (m === null || typeof m !== 'object') return false;
+  const f = m as Record<string, unknown>;
+  return (
+    typeof f.name === 'string' &&
+    MANIFEST_FILE.test(f.name) &&
+    Number.isSafeInteger(f.lines) &&
+    Number.isSafeInteger(f.bytes) &&
+    typeof f.sha256 === 'string' &&
+    SHA.test(f.sha256)
+  );
+}
+
+/**
+ * The manifests of an hour written by several daemons, each measured, and all of them together
+ * in name order (what `_SUCCESS`'s `lines`, `bytes` and `sha256` say).
+ */
+export async function measureManifests(
+  dir: string,
+  names: readonly string[],
+): Promise<ManifestMeasure & { manifests: NamedMeasure[] }> {
+  const all = createHash('sha256');
+  const manifests: NamedMeasure[] = [];
+  for (const name of [...names].sort()) {
+    manifests.push({ name, ...(await measureManifest(path.join(dir, name), undefined, all)) });
+  }
+  return {
+    lines: manifests.reduce((n, m) => n + m.lines, 0),
+    bytes: manifests.reduce((n, m) => n + m.bytes, 0),
+    sha256: all.digest('hex'),
+    manifests,
+  };
+}
+
+/** The manifest files in an hour's directory, by name. */
+export async function manifestNames(dir: string): Promise<string[]> {
+  try {
+    return (await fs.promises.readdir(dir)).filter((n) => MANIFEST_FILE.test(n)).sort();
+  } catch (error) {
+    if (hasCode(error, 'ENOENT')) return [];
+    throw error;
+  }
 }
 
 /**
@@ -75,6 +151,8 @@ export function parseSuccess(text: string): SuccessMarker | string {
 export async function measureManifest(
   file: string,
   prefixBytes?: number,
+  /** Also fed every byte (the hash of several manifests together). */
+  also?: Hash,
 ): Promise<ManifestMeasure & { prefixSha256?: string }> {
   const whole = createHash('sha256');
   const prefix = prefixBytes === undefined ? undefined : createHash('sha256');
@@ -84,6 +162,7 @@ export async function measureManifest(
     for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
       const buffer = chunk as Buffer;
       whole.update(buffer);
+      also?.update(buffer);
       if (prefix !== undefined && bytes < prefixBytes!) {
         prefix.update(buffer.subarray(0, Math.max(0, prefixBytes! - bytes)));
       }

@@ -9,8 +9,11 @@ import type { IngestorEvents } from '../events.js';
 import { ensureDir, fsyncDir } from '../fsutil.js';
 import { SUCCESS_NAME, hourDir } from '../manifest/hours.js';
 import type { OpenHours } from '../manifest/open-hours.js';
+import { MANIFEST_NAME } from '../manifest/manifest-line.js';
 import {
+  manifestNames,
   measureManifest,
+  measureManifests,
   readSuccess,
   sameMeasure,
   writeSuccess,
@@ -30,8 +33,11 @@ const MAX_WAIT_MS = 60_000;
 const RETRY_MS = 10_000;
 
 export interface HourCloserDeps {
-  options: Pick<ResolvedOptions, 'manifests'>;
-  store: Pick<StateStore, 'earliestOpenLineAt' | 'closeHour' | 'beginHours'>;
+  options: Pick<ResolvedOptions, 'manifests' | 'manifestName'>;
+  store: Pick<
+    StateStore,
+    'earliestOpenLineAt' | 'closeHour' | 'beginHours' | 'closingTurn' | 'hourMarks'
+  >;
   hours: OpenHours;
   /** Where closing stood at start (`beginHours`): the first hour, the last closed. */
   marks: HourMarks;
@@ -44,7 +50,13 @@ export interface HourCloserDeps {
 }
 
 /** Why a pass stopped. */
-type PassEnd = 'not-over' | 'batch' | 'intents' | 'failed' | 'stopped';
+type PassEnd = 'not-over' | 'batch' | 'intents' | 'others' | 'failed' | 'stopped';
+
+/**
+ * With several daemons on one state, how often one that does not close hours (or waits for
+ * the others' batches) looks again.
+ */
+const OTHERS_MS = 5_000;
 
 /**
  * Closes hours, in order: an hour is closed once it is over, no batch in memory holds it and no
@@ -164,9 +176,11 @@ export class HourCloser {
     const wait =
       end === 'failed'
         ? RETRY_MS
-        : end === 'not-over'
-          ? Math.min(Math.max(untilOver, 0), MAX_WAIT_MS)
-          : MAX_WAIT_MS; // blocked: the batch's end or the settlement kicks a pass
+        : end === 'others'
+          ? OTHERS_MS
+          : end === 'not-over'
+            ? Math.min(Math.max(untilOver, 0), MAX_WAIT_MS)
+            : MAX_WAIT_MS; // blocked: the batch's end or the settlement kicks a pass
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#blocked = undefined;
@@ -204,6 +218,21 @@ export class HourCloser {
         }
         continue; // the hour to close may be another now
       }
+      // Several daemons on one state: one closes (the others follow the state), and only once
+      // none of the others holds the hour in memory.
+      try {
+        const turn = await store.closingTurn();
+        if (!turn.closer) {
+          this.#closedThrough = (await store.hourMarks()).closedThrough ?? this.#closedThrough;
+          if (this.#next() !== hour) continue;
+          return 'others';
+        }
+        if (turn.othersHoldFrom !== undefined && turn.othersHoldFrom <= hour) return 'others';
+      } catch (error) {
+        this.#failed(hour, error);
+        return 'failed';
+      }
+      if (hours.busyThrough(hour)) return 'batch';
       hours.seal(hour);
       try {
         await this.#close(hour);
@@ -228,14 +257,22 @@ export class HourCloser {
   async #close(hour: number): Promise<void> {
     const { options, store, clock, crash, logger, events } = this.#d;
     const dir = hourDir(options.manifests, hour);
-    const manifest = path.join(dir, 'manifest.jsonl');
+    // Alone on its state, the daemon writes `manifest.jsonl`; sharing it, each daemon its own
+    // `manifest.<node>.jsonl`, and `_SUCCESS` lists them all.
+    const shared = options.manifestName !== MANIFEST_NAME;
+    const own = path.join(dir, options.manifestName);
     await ensureDir(dir);
-    if (!fs.existsSync(manifest)) {
-      const handle = await fs.promises.open(manifest, 'a', 0o644);
-      await handle.sync().finally(() => handle.close());
-      await fsyncDir(dir);
+    let names = shared ? await manifestNames(dir) : [MANIFEST_NAME];
+    if (names.length === 0 || !shared) {
+      if (!fs.existsSync(own)) {
+        const handle = await fs.promises.open(own, 'a', 0o644);
+        await handle.sync().finally(() => handle.close());
+        await fsyncDir(dir);
+      }
+      names = shared ? [options.manifestName] : names;
     }
-    const measure = await measureManifest(manifest);
+    const manifest = shared ? path.join(dir, 'manifest.*.jsonl') : own;
+    const measure = shared ? await measureManifests(dir, names) : await measureManifest(own);
     const existing = await readSuccess(dir);
     let closedAt: number;
     if (typeof existing === 'object' && existing.hour === hour && sameMeasure(existing, measure)) {

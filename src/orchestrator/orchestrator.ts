@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { hourStart, systemClock } from '../clock.js';
 import type { CrashInjector } from '../crash.js';
 import { IngestorEvents } from '../events.js';
+import { describeError } from '../errors.js';
 import { ensureOutputDir } from '../fsutil.js';
 import { classifyFailure } from '../ingest/failures.js';
 import { LiveLimits } from '../ingest/live-limits.js';
@@ -24,7 +25,11 @@ import { pathKey } from '../paths.js';
 import { InputLock, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
-import type { LeaseEvents } from '../state/pg/node.js';
+import type { LeaseEvents, NodeLease } from '../state/pg/node.js';
+import { isUnreachable } from '../state/pg/connect.js';
+import type { Fence } from '../manifest/manifest-writer.js';
+import { Share } from '../watch/share.js';
+import { Takeover } from './takeover.js';
 import type { Hold, HourMarks, StateReader, StateStore } from '../state/store.js';
 import { Discovery, discoveryOptionsOf } from '../watch/discovery.js';
 import { createPriorityOf } from '../watch/filters.js';
@@ -50,6 +55,11 @@ export interface OrchestratorDeps {
   events?: IngestorEvents;
   /** Default: no crashes. */
   crash?: CrashInjector;
+  /**
+   * Wait for a shared state's database that does not answer, instead of failing the start: a
+   * daemon that restarted itself after losing its lease (the database went away) waits for it.
+   */
+  waitForState?: boolean;
 }
 
 /**
@@ -86,13 +96,16 @@ interface Parts {
   /** What operators left in force: held files and their pause (the state keeps them). */
   holds: Hold[];
   operatorPause: OperatorPause | undefined;
+  /** On a shared state: the daemon's lease, and the check before each change it makes. */
+  lease: NodeLease | undefined;
+  fence: Fence | undefined;
 }
 
 /**
  * What the daemon says about its lease in a shared state: a renewal failing (the database does
  * not answer), renewed again, or lost (it places nothing more under it).
  */
-function leaseEvents(logger: Logger, nodeId: string): LeaseEvents {
+function leaseEvents(logger: Logger, events: IngestorEvents, nodeId: string): LeaseEvents {
   return {
     renewFailing: (error, leftMs) =>
       logger.warn(
@@ -100,12 +113,45 @@ function leaseEvents(logger: Logger, nodeId: string): LeaseEvents {
         `cannot renew this daemon's lease in the state database: placing stops in ${(leftMs / 1000).toFixed(1)} s unless it answers`,
       ),
     renewed: () => logger.info({ nodeId }, "this daemon's lease is renewed again"),
-    lost: (reason) =>
+    lost: (reason) => {
       logger.error(
         { nodeId, code: 'INGEST_ERR_LEASE_LOST' },
-        `this daemon lost its lease in the state database (${reason}): it places nothing more under it`,
-      ),
+        `this daemon lost its lease in the state database (${reason}): it places nothing more under it, and restarts`,
+      );
+      events.emit('lease:lost', { nodeId, reason });
+    },
   };
+}
+
+/** While the database does not answer, a waiting start says so this often. */
+const WAITING_LINE_MS = 60_000;
+const WAITING_RETRY_MS = 2_000;
+
+/**
+ * Opens the state; with `waitForState`, a database that does not answer is waited for (a line
+ * a minute) instead of failing the start.
+ */
+async function openWaiting(
+  deps: Required<OrchestratorDeps>,
+  open: () => Promise<StateStore>,
+): Promise<StateStore> {
+  let told = -Infinity;
+  for (;;) {
+    try {
+      return await open();
+    } catch (error) {
+      const cause = error instanceof Error ? error.cause : undefined;
+      if (!deps.waitForState || !isUnreachable(cause)) throw error;
+      if (performance.now() - told >= WAITING_LINE_MS) {
+        told = performance.now();
+        deps.logger.warn(
+          { event: 'waiting-for-state', err: describeError(error) },
+          `waiting for the state database to answer before starting again: ${describeError(error)}`,
+        );
+      }
+      await delay(WAITING_RETRY_MS);
+    }
+  }
 }
 
 /** At a stop, the delivery of `ingestor.stopped` (and what else is due) gets this long. */
@@ -149,6 +195,8 @@ export class Orchestrator implements AsyncDisposable {
   readonly throughput: Throughput;
   #unsubscribe: () => void;
   #closed = false;
+  /** On a shared state: settles the intents of daemons whose lease ran out. */
+  readonly #takeover: Takeover | undefined;
 
   private constructor(options: ResolvedOptions, deps: Required<OrchestratorDeps>, parts: Parts) {
     const { events, logger, clock } = deps;
@@ -179,12 +227,19 @@ export class Orchestrator implements AsyncDisposable {
       scheduler.has(pathKey(path)) ||
       policy.isHeldBack(path) ||
       controls.isHeld(path);
+    const { lease, fence } = parts;
+    this.#takeover =
+      lease === undefined || fence === undefined
+        ? undefined
+        : new Takeover({ ...all, fence, intervalMs: options.leaseMs / 3 });
+    const share = lease === undefined ? undefined : new Share(lease.nodeId, () => lease.members);
     const discovery = new Discovery({
       ...discoveryOptionsOf(options),
       clock,
       logger,
       events,
       isBusy,
+      ...(share === undefined ? {} : { owns: (relPath: string) => share.owns(relPath) }),
       // Queues a complete file; a scan waits for room (backpressure), a hint does not.
       submit: async (found, wait) => {
         if (this.#closed) return true;
@@ -240,6 +295,7 @@ export class Orchestrator implements AsyncDisposable {
       clock: deps.clock ?? systemClock,
       events: deps.events ?? new IngestorEvents(),
       crash: deps.crash ?? (() => {}),
+      waitForState: deps.waitForState ?? false,
     };
     // A PostgreSQL state is shared by design: several daemons on one input, each with a lease
     // (pg/node.ts) instead of a lock on a file.
@@ -251,7 +307,11 @@ export class Orchestrator implements AsyncDisposable {
     let hasher: WorkerHasher | undefined;
     // Sealed through the state's last closed hour once it is read: recovery appends too.
     const hours = new OpenHours(undefined, full.logger);
-    const manifest = new ManifestWriter(hours);
+    // On a shared state, the daemon's lease: checked before every change to the input, the
+    // warehouse and the manifests (`fence`), and the list of daemons that share the input.
+    let lease: NodeLease | undefined;
+    const fence: Fence | undefined = shared ? (step) => lease?.check(step) : undefined;
+    const manifest = new ManifestWriter(hours, fence);
     const abort = async () => {
       await hasher?.close();
       await manifest.close();
@@ -265,15 +325,21 @@ export class Orchestrator implements AsyncDisposable {
       }
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
-      store = await openState(options, {
-        ownThread: true,
-        lease: {
-          nodeId: options.nodeId,
-          leaseMs: options.leaseMs,
-          startedAt: full.clock(),
-          events: leaseEvents(full.logger, options.nodeId),
-        },
-      });
+      store = await openWaiting(full, () =>
+        openState(options, {
+          ownThread: true,
+          lease: {
+            nodeId: options.nodeId,
+            leaseMs: options.leaseMs,
+            startedAt: full.clock(),
+            events: leaseEvents(full.logger, full.events, options.nodeId),
+            heldFrom: () => hours.heldFrom(full.clock()),
+            taken: (taken) => {
+              lease = taken;
+            },
+          },
+        }),
+      );
       // The first start that closes hours makes its hour the first to close; no batch or
       // recovery has written anything yet.
       marks = await store
@@ -298,6 +364,7 @@ export class Orchestrator implements AsyncDisposable {
         manifest,
         hours,
         ...full,
+        ...(fence === undefined ? {} : { fence }),
       });
       const limits = new LiveLimits(options);
       const webhooks = new Webhooks(options.webhooks, opened, full.logger, full.clock);
@@ -322,6 +389,7 @@ export class Orchestrator implements AsyncDisposable {
         webhooks,
         stall,
         ...(hasher === undefined ? {} : { hasher }),
+        ...(fence === undefined ? {} : { fence }),
       });
       if (unsettled !== undefined) pipeline.startPaused(unsettled, interrupted);
       const parts = {
@@ -331,6 +399,8 @@ export class Orchestrator implements AsyncDisposable {
         quarantinedInPlace: await opened.quarantinedInPlace(),
         holds: await opened.holds(),
         operatorPause: await readOperatorPause(opened),
+        lease,
+        fence,
       };
       return new Orchestrator(options, full, parts);
     };
@@ -351,6 +421,7 @@ export class Orchestrator implements AsyncDisposable {
   #started(): void {
     this.events.emit('discovery:started', { input: this.options.input });
     this.#closer.start();
+    this.#takeover?.start();
     const { webhooks } = this.#parts;
     webhooks.start(this.events);
     void webhooks.publish('ingestor.started', {
@@ -536,6 +607,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
+    await this.#takeover?.stop();
     await this.#closer.stop();
     // Announced while the state is open; its delivery gets a moment, else the next start's.
     await this.#parts.webhooks.stop({ ...this.summary() }, WEBHOOK_STOP_GRACE_MS);

@@ -29,6 +29,7 @@ export async function recoverAtStart(
       crash: deps.crash,
       logger,
       now: clock,
+      ...(deps.fence === undefined ? {} : { fence: deps.fence }),
     });
     const ms = clock() - started;
     const { settled: _settled, ...counts } = recovery;

@@ -2,6 +2,8 @@ import type { FileRow, FsPath } from '../interfaces.js';
 import { placer } from './placement.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type {
+  Adoption,
+  ClosingTurn,
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
@@ -129,6 +131,16 @@ export class SqliteStateStore implements StateStore {
 
   async openIntents(): Promise<FileRow[]> {
     return this.#sync.openIntents();
+  }
+
+  /** One daemon per SQLite state: it closes every hour, and nobody else holds one. */
+  async closingTurn(): Promise<ClosingTurn> {
+    return { closer: true, othersHoldFrom: undefined };
+  }
+
+  /** One daemon per SQLite state: its open intents are all its own, and none is orphaned. */
+  async adoptIntents(which: Adoption): Promise<FileRow[]> {
+    return which === 'orphans' ? [] : this.openIntents();
   }
 
   async findContent(sha256: string): Promise<FileRow | undefined> {

@@ -7,6 +7,8 @@ import { SqliteStateStore } from './sqlite-async.js';
 import type { StateMethod, StateOpen, StateReply } from './sqlite-messages.js';
 import { openSqliteState } from './sqlite-store.js';
 import type {
+  Adoption,
+  ClosingTurn,
   Delivery,
   DeliveryAttempt,
   DeliveryFilter,
@@ -223,6 +225,16 @@ export class SqliteThreadStore implements StateStore {
 
   openIntents(): Promise<FileRow[]> {
     return this.#call('openIntents');
+  }
+
+  /** One daemon per SQLite state: it closes every hour, and nobody else holds one. */
+  async closingTurn(): Promise<ClosingTurn> {
+    return { closer: true, othersHoldFrom: undefined };
+  }
+
+  /** One daemon per SQLite state: its open intents are all its own, and none is orphaned. */
+  async adoptIntents(which: Adoption): Promise<FileRow[]> {
+    return which === 'orphans' ? [] : this.openIntents();
   }
 
   findContent(sha256: string): Promise<FileRow | undefined> {

@@ -243,6 +243,13 @@ export interface ClosedHour {
   closedAt: number;
 }
 
+/** Who closes hours, and what the other daemons still hold (`closingTurn`). */
+export interface ClosingTurn {
+  closer: boolean;
+  /** The first ms of the oldest hour another daemon may still write to; undefined: none. */
+  othersHoldFrom: number | undefined;
+}
+
 /** Where the closing of hours stands in a state. */
 export interface HourMarks {
   /** The first hour to close (its first ms); undefined until a daemon that closes hours ran. */
@@ -255,7 +262,19 @@ export interface Finish {
   id: number;
   status: Exclude<RowStatus, 'intent'>;
   error?: string;
+  /**
+   * The manifest its line went to, when recovery wrote it to another file than the row named:
+   * a daemon settling another's intent writes the line to its own manifest (PostgreSQL).
+   */
+  manifest?: string;
 }
+
+/** Which intents `adoptIntents` takes over. */
+export type Adoption =
+  /** This daemon's own (from before a restart) and those of daemons whose lease ran out. */
+  | 'mine-and-orphans'
+  /** Only those of other daemons whose lease ran out (a running daemon's own are in flight). */
+  | 'orphans';
 
 /**
  * Everything the daemon and the commands ask of durable state. Every call is asynchronous:
@@ -309,8 +328,17 @@ export interface StateStore {
   lastIngestAt(): Promise<number | undefined>;
   /** Marks a quarantined file as put back (`ingestor retry`). */
   release(id: number, at: number): Promise<void>;
-  /** Rows still in the intent state: what recovery must settle. */
+  /**
+   * Rows still in the intent state that this daemon must settle: every one on SQLite; on a
+   * shared PostgreSQL state its own and those of daemons whose lease ran out. A read.
+   */
   openIntents(): Promise<FileRow[]>;
+  /**
+   * Takes over open intents to settle them (recovery), with this daemon's fencing token, so
+   * that a late owner's commit of them is refused; returns them. SQLite has one daemon: its
+   * `mine-and-orphans` are all open intents, and it has no orphans.
+   */
+  adoptIntents(which: Adoption): Promise<FileRow[]>;
   /** The committed (or in-flight) ingest of this content, if any. */
   findContent(sha256: string): Promise<FileRow | undefined>;
   getRow(id: number): Promise<FileRow | undefined>;
@@ -408,6 +436,13 @@ export interface StateStore {
   closeHour(closed: ClosedHour, announce?: readonly OutboxMessage[]): Promise<void>;
   /** Every closed hour, in order (verify). */
   closedHours(): Promise<ClosedHour[]>;
+  /**
+   * Whether this daemon closes hours now, and the oldest hour other daemons may still write a
+   * line to. On PostgreSQL the live daemon with the smallest node id closes, and each daemon
+   * reports with its lease the oldest hour a batch in its memory holds. On SQLite: this daemon,
+   * and nobody else.
+   */
+  closingTurn(): Promise<ClosingTurn>;
   close(): Promise<void>;
 }
 

@@ -35,6 +35,11 @@ export interface DiscoveryOptions {
   /** True while a path is queued, being ingested, or backing off after a failure. */
   isBusy(path: FsPath): boolean;
   /**
+   * Whether this daemon takes the file at `relPath` (relative to the input): with several
+   * daemons on one input, each takes its share (see `Share`). Default: every file.
+   */
+  owns?(relPath: string): boolean;
+  /**
    * Hands over a complete file. With `wait` (a scan), resolves when there is room for more
    * (backpressure). Without (a hint, a due file), takes it only if there is room now, and
    * resolves false if not: the file is looked at again shortly, and the scan finds it anyway.
@@ -337,6 +342,7 @@ export class Discovery {
       return false;
     }
     if (this.#o.isBusy(entry.path)) return false;
+    if (this.#o.owns?.(entry.relPath) === false) return false;
     if (this.#o.mode === 'sidecar') {
       if (
         this.#o.onWaiting !== undefined &&
@@ -399,6 +405,7 @@ export class Discovery {
       return false;
     }
     if (this.#o.isBusy(dataPath)) return false;
+    if (this.#o.owns?.(dataRel) === false) return false;
     const stat = lstatSyncIfExists(dataPath);
     if (stat === undefined) {
       this.#skip(marker.path, 'sidecar-marker', 'debug'); // a marker without data: left alone

@@ -1,3 +1,4 @@
+import { MANIFEST_NAME } from '../../src/manifest/manifest-line.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,8 +44,10 @@ async function makeCloser(options: { firstHour?: number } = {}) {
   // How often the closer asked the state whether an hour may close: a pass's cost.
   let asked = 0;
   const closer = new HourCloser({
-    options: { manifests },
+    options: { manifests, manifestName: MANIFEST_NAME },
     store: {
+      hourMarks: () => store.hourMarks(),
+      closingTurn: () => store.closingTurn(),
       earliestOpenLineAt: () => {
         asked += 1;
         return store.earliestOpenLineAt();

@@ -118,7 +118,39 @@ export function createPool(url: string, onError: (error: Error) => void): pg.Poo
   };
   const pool = new pg.Pool(config);
   pool.on('error', onError);
+  // Every failure to reach the database, wherever it is met, says which database and that it
+  // does not answer: the pause line an operator reads names it (the promise forms only are
+  // used here).
+  const where = redactUrl(url);
+  places.set(pool, where);
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<PoolClient>;
+  Object.assign(pool, {
+    query: (...args: unknown[]) =>
+      typeof args.at(-1) === 'function'
+        ? query(...args)
+        : query(...args).catch((error: unknown) => unanswered(where, error)),
+    // pg's own query() connects with a callback: that form is left as it is.
+    connect: (callback?: unknown) =>
+      callback === undefined
+        ? connect().catch((error: unknown) => unanswered(where, error))
+        : connect(callback),
+  });
   return pool;
+}
+
+/** Each pool's database, as messages name it (password hidden). */
+const places = new WeakMap<pg.Pool, string>();
+
+/** Rethrows `error`, as "the state database ... does not answer" when it means that. */
+function unanswered(where: string, error: unknown): never {
+  if (!isUnreachable(error)) throw error;
+  const detail = error instanceof Error ? error.message : String(error);
+  throw new IngestError(
+    'INGEST_ERR_STATE',
+    `the state database ${where} does not answer (${detail}); is PostgreSQL running and reachable from here?`,
+    { cause: error },
+  );
 }
 
 /** A queryable connection: the pool itself, or a client inside a transaction. */
@@ -146,7 +178,7 @@ export async function inTransaction<T>(
       broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
     }
     if (isUnreachable(error)) broken ??= error as Error;
-    throw error;
+    unanswered(places.get(pool) ?? 'PostgreSQL', error);
   } finally {
     client.release(broken);
   }

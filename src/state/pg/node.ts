@@ -1,9 +1,8 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { IngestError } from '../../errors.js';
+import { FencedError, IngestError } from '../../errors.js';
 import { inTransaction } from './connect.js';
-import { FencedError } from './store.js';
 import type { Writer } from './store.js';
 
 /** What the lease reports to the daemon (its logger and pause, through the orchestrator). */
@@ -55,6 +54,10 @@ export class NodeLease implements Writer {
   #failing = false;
   #lost: string | undefined;
   #renewing: Promise<void> | undefined;
+  /** The daemons whose lease is live, as the last renewal read them (this one included). */
+  #members: readonly string[] = [];
+  /** The first ms of the oldest hour this daemon may still write a line to (see `nodes`). */
+  readonly #heldFrom: () => number;
 
   private constructor(
     pool: pg.Pool,
@@ -63,7 +66,9 @@ export class NodeLease implements Writer {
     token: number,
     validUntil: number,
     events: LeaseEvents,
+    heldFrom: () => number,
   ) {
+    this.#heldFrom = heldFrom;
     this.#pool = pool;
     this.nodeId = nodeId;
     this.leaseMs = leaseMs;
@@ -83,6 +88,7 @@ export class NodeLease implements Writer {
     leaseMs: number,
     startedAt: number,
     events: LeaseEvents,
+    heldFrom: () => number,
   ): Promise<NodeLease> {
     const sent = performance.now();
     const token = await inTransaction(pool, async (client) => {
@@ -102,17 +108,40 @@ export class NodeLease implements Writer {
         }
       }
       const taken = await client.query<{ token: number }>(
-        `INSERT INTO nodes (node_id, token, lease_until, host, pid, started_at)
-         VALUES ($1, nextval('fencing'), now() + $2 * interval '1 millisecond', $3, $4, $5)
+        `INSERT INTO nodes (node_id, token, lease_until, host, pid, started_at, holds_hour_from)
+         VALUES ($1, nextval('fencing'), now() + $2 * interval '1 millisecond', $3, $4, $5, $6)
          ON CONFLICT (node_id) DO UPDATE SET token = excluded.token,
            lease_until = excluded.lease_until, host = excluded.host, pid = excluded.pid,
-           started_at = excluded.started_at, stopped_at = NULL, holds_hour_from = NULL
+           started_at = excluded.started_at, stopped_at = NULL,
+           holds_hour_from = excluded.holds_hour_from
          RETURNING token`,
-        [nodeId, leaseMs, os.hostname(), process.pid, startedAt],
+        [nodeId, leaseMs, os.hostname(), process.pid, startedAt, heldFrom()],
       );
       return taken.rows[0]!.token;
     });
-    return new NodeLease(pool, nodeId, leaseMs, token, sent + (leaseMs * 2) / 3, events);
+    const lease = new NodeLease(
+      pool,
+      nodeId,
+      leaseMs,
+      token,
+      sent + (leaseMs * 2) / 3,
+      events,
+      heldFrom,
+    );
+    await lease.#readMembers();
+    return lease;
+  }
+
+  /** The daemons sharing the state whose lease is live now (this one included), by id. */
+  get members(): readonly string[] {
+    return this.#members;
+  }
+
+  async #readMembers(): Promise<void> {
+    const { rows } = await this.#pool.query<{ node_id: string }>(
+      `SELECT node_id FROM nodes WHERE lease_until > now() AND stopped_at IS NULL ORDER BY node_id`,
+    );
+    this.#members = rows.map((r) => r.node_id);
   }
 
   token(): number {
@@ -153,15 +182,17 @@ export class NodeLease implements Writer {
     const sent = performance.now();
     try {
       const { rowCount } = await this.#pool.query(
-        `UPDATE nodes SET lease_until = now() + $3 * interval '1 millisecond'
+        `UPDATE nodes SET lease_until = now() + $3 * interval '1 millisecond', holds_hour_from = $4
          WHERE node_id = $1 AND token = $2 AND lease_until > now() AND stopped_at IS NULL`,
-        [this.nodeId, this.#token, this.leaseMs],
+        [this.nodeId, this.#token, this.leaseMs, this.#heldFrom()],
       );
       if (rowCount === 0) {
         this.#lose('its lease ran out before it could be renewed, or another daemon took it');
         return;
       }
       this.#validUntil = sent + (this.leaseMs * 2) / 3;
+      // Best effort: the last list stands until the next renewal reads it.
+      await this.#readMembers().catch(() => {});
       if (this.#failing) {
         this.#failing = false;
         this.#events.renewed();

@@ -10,6 +10,8 @@ export interface LeaseRequest {
   leaseMs: number;
   startedAt: number;
   events: LeaseEvents;
+  /** The first ms of the oldest hour a batch in memory holds (or of the hour it is in). */
+  heldFrom: () => number;
   /** Handed the lease once taken (the orchestrator checks it before each placing step). */
   taken?: (lease: NodeLease) => void;
 }
@@ -52,8 +54,8 @@ export async function openPgState(url: string, options: PgOpenOptions): Promise<
     }
     await migrate(pool, options.readonly);
     if (options.lease !== undefined) {
-      const { nodeId, leaseMs, startedAt, events } = options.lease;
-      lease = await NodeLease.acquire(pool, nodeId, leaseMs, startedAt, events);
+      const { nodeId, leaseMs, startedAt, events, heldFrom } = options.lease;
+      lease = await NodeLease.acquire(pool, nodeId, leaseMs, startedAt, events, heldFrom);
       options.lease.taken?.(lease);
       lease.start();
     }

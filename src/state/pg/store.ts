@@ -1,13 +1,15 @@
 import type pg from 'pg';
 import type { PoolClient } from 'pg';
-import { IngestError } from '../../errors.js';
+import { FencedError, IngestError } from '../../errors.js';
 import type { FileRow, FsPath, RowKind } from '../../interfaces.js';
 import { fromBytes, toBytes } from '../../paths.js';
 import { placer } from '../placement.js';
 import type { IntentFields, RawRow } from '../sqlite-rows.js';
 import { toRow } from '../sqlite-rows.js';
 import type {
+  Adoption,
   ClaimInput,
+  ClosingTurn,
   ClaimResult,
   ClosedHour,
   Delivery,
@@ -37,6 +39,15 @@ import { inTransaction } from './connect.js';
 import { PgHours } from './hours.js';
 import { PgJournal } from './journal.js';
 import { PgOutbox } from './outbox.js';
+
+/**
+ * The open intents a daemon ($1) may settle: its own (`$2 = 'mine-and-orphans'`), those of
+ * daemons whose lease ran out, and those written without a node (a state copied from SQLite).
+ */
+const ADOPTABLE = `status = 'intent' AND (
+    ($2 = 'mine-and-orphans' AND node_id = $1)
+    OR node_id IS NULL
+    OR (node_id <> $1 AND node_id IN (SELECT node_id FROM nodes WHERE lease_until < now())))`;
 
 /** Who writes: a daemon's node and the fencing token of its lease (none for a command). */
 export interface Writer {
@@ -84,19 +95,12 @@ const INSERT_INTENTS = `
 const FINISH = `
   UPDATE files SET status = f.status, committed_at = $2, error = f.error,
     live_sha256 = CASE WHEN f.status = 'committed' THEN live_sha256 END,
+    manifest = coalesce(f.manifest, files.manifest),
     settled_xid = pg_current_xact_id()
-  FROM unnest($1::bigint[], $3::text[], $4::text[]) AS f(id, status, error)
+  FROM unnest($1::bigint[], $3::text[], $4::text[], $6::text[]) AS f(id, status, error, manifest)
   WHERE files.id = f.id AND files.status = 'intent' AND ($5::bigint IS NULL OR files.token IS NULL
     OR files.token = $5)
   RETURNING files.id`;
-
-/** A commit refused because another daemon took the rows over (the lease ran out). */
-export class FencedError extends IngestError {
-  constructor(message: string) {
-    super('INGEST_ERR_LEASE_LOST', message);
-    this.name = 'FencedError';
-  }
-}
 
 export interface PgStoreOptions {
   readonly pool: pg.Pool;
@@ -273,6 +277,7 @@ export class PgStateStore implements StateStore {
         finishes.map((f) => f.status),
         finishes.map((f) => f.error ?? null),
         token,
+        finishes.map((f) => f.manifest ?? null),
       ]);
       if (settled.rowCount !== finishes.length) {
         const done = new Set(settled.rows.map((r) => r.id));
@@ -386,7 +391,29 @@ export class PgStateStore implements StateStore {
   }
 
   async openIntents(): Promise<FileRow[]> {
-    return this.#rows(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
+    if (this.#writer === undefined) {
+      return this.#rows(`SELECT * FROM files WHERE status = 'intent' ORDER BY id`);
+    }
+    return this.#rows(`SELECT * FROM files WHERE ${ADOPTABLE} ORDER BY id`, [
+      this.#writer.nodeId,
+      'mine-and-orphans',
+    ]);
+  }
+
+  async adoptIntents(which: Adoption): Promise<FileRow[]> {
+    const writer = this.#writer;
+    if (writer === undefined) {
+      // A command (no lease) settles nothing: it only reads.
+      return which === 'orphans' ? [] : this.openIntents();
+    }
+    return inTransaction(this.#pool, async (client) => {
+      await this.#checkLease(client);
+      const { rows } = await client.query<RawRow>(
+        `UPDATE files SET token = $3, node_id = $1 WHERE ${ADOPTABLE} RETURNING *`,
+        [writer.nodeId, which, writer.token()],
+      );
+      return rows.map(toRow).sort((a, b) => a.id - b.id);
+    });
   }
 
   async findContent(sha256: string): Promise<FileRow | undefined> {
@@ -549,6 +576,21 @@ export class PgStateStore implements StateStore {
 
   closedHours(): Promise<ClosedHour[]> {
     return this.hours.closedHours();
+  }
+
+  async closingTurn(): Promise<ClosingTurn> {
+    const { rows } = await this.#pool.query<{ node_id: string; holds_hour_from: number | null }>(
+      `SELECT node_id, holds_hour_from FROM nodes
+       WHERE lease_until > now() AND stopped_at IS NULL ORDER BY node_id`,
+    );
+    const me = this.#writer?.nodeId;
+    const others = rows.filter((r) => r.node_id !== me);
+    // A daemon that has not said what it holds yet holds everything.
+    const held = others.map((r) => r.holds_hour_from ?? 0);
+    return {
+      closer: me !== undefined && rows[0]?.node_id === me,
+      othersHoldFrom: held.length === 0 ? undefined : Math.min(...held),
+    };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,95 @@
+import type { Clock } from '../clock.js';
+import { describeError } from '../errors.js';
+import type { IngestorEvents } from '../events.js';
+import { recover } from '../ingest/recovery.js';
+import type { Fence, ManifestWriter } from '../manifest/manifest-writer.js';
+import type { OpenHours } from '../manifest/open-hours.js';
+import type { Logger } from '../ops/logger.js';
+import type { ResolvedOptions } from '../options.js';
+import type { StateStore } from '../state/store.js';
+
+export interface TakeoverDeps {
+  options: ResolvedOptions;
+  store: StateStore;
+  manifest: ManifestWriter;
+  hours: OpenHours;
+  clock: Clock;
+  logger: Logger;
+  events: IngestorEvents;
+  fence: Fence;
+  /** How often to look for daemons whose lease ran out (a third of the lease). */
+  intervalMs: number;
+}
+
+/**
+ * On a shared state, settles the open intents of daemons whose lease ran out (killed, frozen,
+ * cut off from the database) by the rules of start-up recovery: whole destination, source,
+ * manifest line. Their intents are taken over with this daemon's fencing token first, so a
+ * late owner that wakes up commits none of them; their lines go to this daemon's manifest.
+ * Rolled-back files stay in the input, where the daemons' shares find them again.
+ */
+export class Takeover {
+  readonly #d: TakeoverDeps;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #failing: string | undefined;
+  #stopped = false;
+
+  constructor(deps: TakeoverDeps) {
+    this.#d = deps;
+  }
+
+  start(): void {
+    const tick = () => {
+      this.#running = this.#pass().finally(() => {
+        this.#running = undefined;
+        if (this.#stopped) return;
+        this.#timer = setTimeout(tick, this.#d.intervalMs);
+        this.#timer.unref();
+      });
+    };
+    this.#timer = setTimeout(tick, this.#d.intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  async #pass(): Promise<void> {
+    const { logger, events, clock } = this.#d;
+    try {
+      const summary = await recover({
+        ...this.#d,
+        crash: () => {},
+        now: clock,
+        sweepTemporaries: false,
+        which: 'orphans',
+      });
+      if (this.#failing !== undefined) {
+        this.#failing = undefined;
+        logger.info({ event: 'takeover' }, 'looking for the files of stopped daemons again');
+      }
+      const { rolledForward, rolledBack, vanished } = summary;
+      const files = rolledForward + rolledBack + vanished;
+      if (files === 0) return;
+      logger.warn(
+        { event: 'takeover', files, rolledForward, rolledBack, vanished },
+        `took over ${files} files of daemons whose lease ran out: ${rolledForward} completed, ${rolledBack} rolled back (they wait in the input to be taken again), ${vanished} gone`,
+      );
+      events.emit('takeover:done', { files, rolledForward, rolledBack, vanished });
+      this.#d.hours.settled();
+    } catch (error) {
+      const message = describeError(error);
+      if (this.#failing !== message) {
+        logger.warn(
+          { event: 'takeover-failed', err: message },
+          `cannot take over the files of stopped daemons now: ${message}; tried again in ${Math.round(this.#d.intervalMs / 1000)} s`,
+        );
+      }
+      this.#failing = message;
+    }
+  }
+}
