@@ -15,8 +15,13 @@
 // (`GET /v1/events`) all along, reconnecting with `Last-Event-ID` after each kill: at the end
 // it must have received every committed file's event exactly once.
 //
+// With --postgres the state is a PostgreSQL cluster of the run's own (started as root through
+// `runuser -u postgres`), and with --daemons N that many daemons share the input, the warehouse,
+// the manifests and the state, each with its node id and a 3 s lease: the kills hit one of them
+// at a time while the others go on, take the dead one's files over and settle its intents.
+//
 //   node scripts/torture.mjs [--kills N] [--cross-fs] [--full-outputs] [--api] [--seed N]
-//                            [--rate FILES_PER_S] [--keep]
+//                            [--rate FILES_PER_S] [--postgres] [--daemons N] [--keep]
 //
 // Prints one summary line (JSON) and exits 0 when no problem was found, 1 otherwise.
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,8 +45,15 @@ const { values: opts } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 100000) },
     rate: { type: 'string', default: '40' },
     keep: { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
+    daemons: { type: 'string', default: '1' },
   },
 });
+const POSTGRES = opts.postgres;
+const DAEMONS = Number(opts.daemons);
+if (!Number.isInteger(DAEMONS) || DAEMONS < 1) throw new Error('--daemons must be at least 1');
+if (DAEMONS > 1 && !POSTGRES) throw new Error('--daemons N needs --postgres (a shared state)');
+if (POSTGRES && opts.api) throw new Error('--api streams from a SQLite state: not with --postgres');
 const KILLS = Number(opts.kills);
 const RATE = Number(opts.rate);
 const BIN = path.resolve(import.meta.dirname, '../dist/bin/ingestor.js');
@@ -85,7 +97,8 @@ const fillable = FULL ? mounts.slice() : [];
 const stateFile = FULL
   ? path.join(root, 'state', 'ingestor.db')
   : path.join(manifests, 'ingestor.db');
-const stateFlag = FULL ? ['--state-path', stateFile] : [];
+const pgUrl = POSTGRES ? startPostgres(path.join(root, 'pg')) : undefined;
+const stateFlag = POSTGRES ? ['--state-url', pgUrl] : FULL ? ['--state-path', stateFile] : [];
 /** Where the daemon writes, as `verify` must be told too. */
 const outputs = ['--warehouse', warehouse, '--manifests', manifests, ...stateFlag];
 const args = [
@@ -291,8 +304,47 @@ function count(line) {
   if (line.includes('could not be recorded')) seen.unrecorded += 1;
 }
 
-function startDaemon(env = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/**
+ * A PostgreSQL cluster in `dir` (initdb and pg_ctl as the postgres user, fsync on), on a free
+ * port; stopped when the script exits. Returns its URL.
+ */
+function startPostgres(dir) {
+  const tools = spawnSync('bash', [path.join(import.meta.dirname, 'ensure-tools.sh'), 'initdb']);
+  if (tools.status !== 0) throw new Error(`ensure-tools initdb: ${tools.stderr}`);
+  const version = fs
+    .readdirSync('/usr/lib/postgresql')
+    .filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
+    .sort((a, b) => Number(b) - Number(a))[0];
+  const bin = `/usr/lib/postgresql/${version}/bin`;
+  fs.mkdirSync(path.join(dir, 'sock'), { recursive: true });
+  spawnSync('chown', ['-R', 'postgres:postgres', dir]);
+  const as = (...a) => {
+    const r = spawnSync('runuser', ['-u', 'postgres', '--', ...a], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${a.join(' ')}: ${r.stderr}`);
+  };
+  as(`${bin}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-locale');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  as(
+    ...[`${bin}/pg_ctl`, '-D', path.join(dir, 'data'), '-l', path.join(dir, 'log'), '-w'],
+    ...['-o', `-k ${path.join(dir, 'sock')} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=on`],
+    'start',
+  );
+  process.on('exit', () =>
+    spawnSync('runuser', [
+      ...['-u', 'postgres', '--', `${bin}/pg_ctl`, '-D', path.join(dir, 'data')],
+      ...['-m', 'immediate', 'stop'],
+    ]),
+  );
+  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+}
+
+/** The arguments of daemon number `slot` (its node id and a short lease with several). */
+function argsOf(slot) {
+  return POSTGRES ? [...args, '--node-id', `n${slot}`, '--lease-seconds', '3'] : args;
+}
+
+function startDaemon(env = {}, slot = 0) {
+  const child = spawn(process.execPath, [BIN, ...argsOf(slot)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -319,21 +371,49 @@ const writerDone = writer();
 const clientDone = API ? streamClient() : Promise.resolve();
 const fillerDone = FULL ? filler() : Promise.resolve();
 const problems = [];
-while (kills < KILLS) {
-  const named = random() < 0.25;
-  const env = named
+/** One time in four, a daemon dies at a named pipeline step (its 1st to 3rd time there). */
+const crashEnv = () =>
+  random() < 0.25
     ? { INGEST_TEST_CRASH_AT: `${pick(CRASH_POINTS)}:${1 + Math.floor(random() * 3)}` }
     : {};
-  const { child, exited } = startDaemon(env);
-  const timer = sleep(100 + random() * 1500).then(() => child.kill('SIGKILL'));
-  const result = await Promise.race([exited, timer.then(() => exited)]);
-  if (result.signal === 'SIGKILL') {
-    kills += 1;
-    if (named && result.signal === 'SIGKILL') namedKills += 1;
-  } else if (result.code !== 0) {
-    problems.push(`daemon exited ${result.code}: ${result.stderr.trim().split('\n').at(-1)}`);
-    break;
+if (DAEMONS === 1) {
+  while (kills < KILLS) {
+    const env = crashEnv();
+    const { child, exited } = startDaemon(env);
+    const timer = sleep(100 + random() * 1500).then(() => child.kill('SIGKILL'));
+    const result = await Promise.race([exited, timer.then(() => exited)]);
+    if (result.signal === 'SIGKILL') {
+      kills += 1;
+      if (env.INGEST_TEST_CRASH_AT !== undefined) namedKills += 1;
+    } else if (result.code !== 0) {
+      problems.push(`daemon exited ${result.code}: ${result.stderr.trim().split('\n').at(-1)}`);
+      break;
+    }
   }
+} else {
+  // Several daemons: all run; every so often one of them is killed (or has died at its named
+  // step) and is started again, while the others go on and take its files over.
+  const slots = Array.from({ length: DAEMONS }, (_, i) => ({
+    ...startDaemon(crashEnv(), i),
+    named: false,
+  }));
+  while (kills < KILLS && problems.length === 0) {
+    await sleep(200 + random() * 1500);
+    const i = Math.floor(random() * DAEMONS);
+    slots[i].child.kill('SIGKILL');
+    const result = await slots[i].exited;
+    if (result.signal === 'SIGKILL') kills += 1;
+    else if (result.code !== 0) {
+      problems.push(
+        `daemon n${i} exited ${result.code}: ${result.stderr.trim().split('\n').at(-1)}`,
+      );
+    }
+    const env = crashEnv();
+    if (env.INGEST_TEST_CRASH_AT !== undefined) namedKills += 1;
+    slots[i] = { ...startDaemon(env, i), named: env.INGEST_TEST_CRASH_AT !== undefined };
+  }
+  for (const slot of slots) slot.child.kill('SIGKILL');
+  await Promise.all(slots.map((s) => s.exited));
 }
 writing = false;
 await writerDone;
@@ -349,10 +429,11 @@ const walk = (d) =>
     : [];
 const ingestible = () =>
   walk(input).filter((f) => !path.basename(f).startsWith('.') && !f.endsWith('.tmp'));
-const { child: last, exited: lastExit } = startDaemon();
+const finals = Array.from({ length: DAEMONS }, (_, i) => startDaemon({}, i));
 const deadline = Date.now() + 120_000;
 while (ingestible().length > 0 && Date.now() < deadline) await sleep(200);
-await sleep(1500);
+// With several daemons, intents of the killed ones are taken over once their 3 s leases ran out.
+await sleep(POSTGRES ? 5000 : 1500);
 if (API) {
   // The client has every committed file's event, each once (the final daemon is still up).
   const db = new Database(stateFile, { readonly: true });
@@ -383,11 +464,13 @@ if (API) {
       `the stream sent ${unknown.length} events of no committed row, e.g. ${unknown[0]}`,
     );
 }
-last.kill('SIGTERM');
-const final = await lastExit;
+for (const f of finals) f.child.kill('SIGTERM');
+for (const f of finals) {
+  const final = await f.exited;
+  if (final.code !== 0)
+    problems.push(`final daemon exited ${final.code} ${final.signal}: ${final.stderr}`);
+}
 await clientDone;
-if (final.code !== 0)
-  problems.push(`final daemon exited ${final.code} ${final.signal}: ${final.stderr}`);
 const left = ingestible();
 if (left.length > 0) problems.push(`${left.length} files left in the input, e.g. ${left[0]}`);
 
@@ -407,7 +490,7 @@ if (report !== undefined && report.problems.length > 0) {
 }
 
 const lines = walk(manifests)
-  .filter((f) => f.endsWith('manifest.jsonl'))
+  .filter((f) => /(^|\/)manifest(\.[^/]+)?\.jsonl$/.test(f))
   .flatMap((f) =>
     fs
       .readFileSync(f, 'utf8')
@@ -439,6 +522,7 @@ const summary = {
   kills,
   namedKills,
   crossFs: opts['cross-fs'],
+  ...(POSTGRES ? { postgres: true, daemons: DAEMONS } : {}),
   fullOutputs: FULL,
   ...(API ? { api: { port: apiPort, connections: reconnects, events: streamed.size } } : {}),
   fills,

@@ -1,6 +1,8 @@
 /**
  * Crash injection for tests: `INGEST_TEST_CRASH_AT=<point>[:<n>]` makes the process SIGKILL itself
  * the n-th time (default 1st) it reaches that point. A real kill -9, so nothing is flushed.
+ * `<point>:<n>:stop` makes it SIGSTOP itself there instead: a daemon frozen mid-step (a long GC
+ * pause, a VM migration) that a test wakes with SIGCONT once its lease has run out.
  */
 export const CRASH_POINTS = [
   'after-intent',
@@ -28,16 +30,17 @@ export interface CrashInjector {
 
 export function crashInjectorFromEnv(value = process.env.INGEST_TEST_CRASH_AT): CrashInjector {
   if (value === undefined || value === '') return () => {};
-  const [point, countText] = value.split(':');
+  const [point, countText, action] = value.split(':');
   if (!CRASH_POINTS.includes(point as CrashPoint)) {
     throw new Error(
       `INGEST_TEST_CRASH_AT must be one of ${CRASH_POINTS.join(', ')}, got ${JSON.stringify(value)}`,
     );
   }
   let remaining = countText === undefined ? 1 : Number(countText);
+  const signal = action === 'stop' ? 'SIGSTOP' : 'SIGKILL';
   return (reached) => {
     if (reached !== point) return;
     remaining -= 1;
-    if (remaining === 0) process.kill(process.pid, 'SIGKILL');
+    if (remaining === 0) process.kill(process.pid, signal);
   };
 }

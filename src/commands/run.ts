@@ -11,7 +11,7 @@ import { startHttpServer } from '../ops/http-server.js';
 import { nativeHelper } from '../native.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import type { Opening } from '../orchestrator/orchestrator.js';
-import { createLogger } from '../ops/logger.js';
+import { createLogger, flushLogSync } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
 import { daemonVolumes } from '../ops/volumes.js';
@@ -34,25 +34,31 @@ function exitAfterFlush(logger: Logger, deps: RunDeps, code: number): never {
 }
 
 /** Set in the environment of a daemon that restarted itself after losing its lease. */
-export const RESTARTED_ENV = 'INGESTOR_RESTARTED';
+export const RESTARTED_ENV = 'INGEST_RESTARTED';
 
 /**
  * Replaces this process by a fresh run of itself (execve: same pid and arguments), with
- * INGESTOR_RESTARTED=lease-lost. Without the native helper, or if execve fails, exits 1 for a
+ * INGEST_RESTARTED=lease-lost. Without the native helper, or if execve fails, exits 1 for a
  * supervisor to restart it.
  */
-function restartInPlace(logger: Logger, deps: RunDeps): never {
+function restartInPlace(logger: Logger, deps: RunDeps): void {
   const restarts = Number(process.env[RESTARTED_ENV + '_COUNT'] ?? '0') + 1;
   process.env[RESTARTED_ENV] = 'lease-lost';
   process.env[RESTARTED_ENV + '_COUNT'] = String(restarts);
   logger.warn({ event: 'restart', restarts }, 'restarting in place after losing the lease');
-  logger.flush();
-  const errno = nativeHelper()?.execSelf([]);
-  logger.fatal(
-    { event: 'restart-failed', errno },
-    'cannot restart in place: exiting for the supervisor to restart the daemon',
-  );
-  return exitAfterFlush(logger, deps, EXIT.failure);
+  // The log is written asynchronously: what it holds goes out before execve replaces the
+  // process (nothing else that this run does matters any more: it changes nothing).
+  // A write under way on libuv's pool would die with the process image: wait for it, then
+  // write the rest at once.
+  logger.flush(() => {
+    flushLogSync(logger);
+    const errno = nativeHelper()?.execSelf([]);
+    logger.fatal(
+      { event: 'restart-failed', errno },
+      'cannot restart in place: exiting for the supervisor to restart the daemon',
+    );
+    exitAfterFlush(logger, deps, EXIT.failure);
+  });
 }
 
 /**
@@ -80,6 +86,8 @@ export async function runCommand(
   const registry = new Registry();
   let ingestor: Orchestrator | undefined;
   let phase: 'starting' | 'recovering' | 'running' | 'stopping' = 'starting';
+  /** Set once a lost lease restarts the process: a stop asked meanwhile ends it instead. */
+  let restarting = false;
   const unregister = registerMetrics(registry, {
     events,
     gauges: () => ingestor?.gauges(),
@@ -103,7 +111,12 @@ export async function runCommand(
   // A daemon whose lease in a shared state ran out changes nothing more under it: it restarts
   // itself in place (same pid, same arguments), as a kill -9 and a restart would, and the new
   // run settles what this one left by the recovery rules, waiting for the database if need be.
-  events.on('lease:lost', () => restartInPlace(logger, deps));
+  events.on('lease:lost', () => {
+    // Asked to stop already: a restart would lose the request. It stops here instead.
+    if (phase === 'stopping') exitAfterFlush(logger, deps, EXIT.ok);
+    restarting = true;
+    restartInPlace(logger, deps);
+  });
   events.on('recovery:started', () => (phase = 'recovering'));
   events.on('discovery:started', () => (phase = 'running'));
   const health = (): Health => {
@@ -233,6 +246,7 @@ export async function runCommand(
   let signals = 0;
   let shutdownTimer: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (restarting) exitAfterFlush(logger, deps, EXIT.ok);
     signals += 1;
     if (signals > 1) {
       logger.warn(

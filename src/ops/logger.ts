@@ -60,6 +60,21 @@ export interface LoggerOptions {
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
+ * Writes out, synchronously, what the log holds: before the process is replaced (execve), which
+ * no exit handler sees. A reader that has gone loses nothing it would have read.
+ */
+export function flushLogSync(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[
+    pino.symbols.streamSym
+  ];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Not open yet, or its reader has gone: there is nothing to keep.
+  }
+}
+
+/**
  * JSON lines (pino) on stdout by default, asynchronous so logging stays off the hot path;
  * `flush()` before exit. Lines beyond LOG_BUFFER_BYTES waiting for the reader are dropped, and
  * one warn line says how many once the reader has caught up. On a terminal, `pretty` prints

@@ -508,7 +508,20 @@ export class Orchestrator implements AsyncDisposable {
     const startScan = (first: boolean) => {
       nextScan = Infinity;
       scanning = (async () => {
-        if (!first) await this.#flow.policy.refreshQuarantinedInPlace();
+        if (!first) {
+          try {
+            await this.#flow.policy.refreshQuarantinedInPlace();
+          } catch (error) {
+            // The state cannot be read now (a database restarting): ingestion pauses on its
+            // own for that; this scan waits for the next turn rather than stop the daemon.
+            this.#logger.debug(
+              { err: describeError(error) },
+              'scan put off: the state cannot be read',
+            );
+            nextScan = this.#clock() + this.#scanSpacing(0);
+            return;
+          }
+        }
         const scan = await this.discovery.scan();
         this.#logScan(scan);
         nextScan = this.#clock() + this.#scanSpacing(scan.ms);

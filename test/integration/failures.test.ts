@@ -182,7 +182,7 @@ describe('quarantine', () => {
   it('usage: retry needs a state', async () => {
     const r = await run(['retry']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--state-path \(or --manifests\) is required/);
+    expect(r.stderr).toMatch(/--state-path \(or --manifests, or --state-url\) is required/);
   });
 });
 

@@ -166,6 +166,12 @@ export async function inTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A server that goes away while the client is checked out makes it emit `error`: without a
+  // listener that would end the process. The query under way fails on its own as well.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -180,6 +186,7 @@ export async function inTransaction<T>(
     if (isUnreachable(error)) broken ??= error as Error;
     unanswered(places.get(pool) ?? 'PostgreSQL', error);
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -5,6 +5,9 @@ import { FencedError, IngestError } from '../../errors.js';
 import { inTransaction } from './connect.js';
 import type { Writer } from './store.js';
 
+/** How often the list of live daemons is read. */
+const MEMBERS_MS = 1_000;
+
 /** What the lease reports to the daemon (its logger and pause, through the orchestrator). */
 export interface LeaseEvents {
   /** The lease could not be renewed for a while: `untilMs` left before placing stops. */
@@ -54,6 +57,7 @@ export class NodeLease implements Writer {
   #failing = false;
   #lost: string | undefined;
   #renewing: Promise<void> | undefined;
+  #membersTimer: NodeJS.Timeout | undefined;
   /** The daemons whose lease is live, as the last renewal read them (this one included). */
   #members: readonly string[] = [];
   /** The first ms of the oldest hour this daemon may still write a line to (see `nodes`). */
@@ -174,6 +178,13 @@ export class NodeLease implements Writer {
     };
     this.#timer = setTimeout(tick, this.leaseMs / 3);
     this.#timer.unref();
+    // The list of daemons is read every second, not only at renewals: a daemon that starts
+    // takes its share at once, and the others leave it to it within a second (a file two
+    // daemons take meanwhile is sorted out by the claim, at the cost of a second read).
+    this.#membersTimer = setInterval(() => {
+      if (this.#lost === undefined) void this.#readMembers().catch(() => {});
+    }, MEMBERS_MS);
+    this.#membersTimer.unref();
   }
 
   /** One renewal: extends the deadline if the lease is still this daemon's and live. */
@@ -227,6 +238,7 @@ export class NodeLease implements Writer {
   async stop(release: boolean, at: number): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#membersTimer);
     await this.#renewing;
     if (!release || this.#lost !== undefined) return;
     await this.#pool.query(
