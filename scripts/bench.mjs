@@ -13,12 +13,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { startPostgres } from './lib/postgres.mjs';
 
 const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
-    cases: { type: 'string', default: '1,2,3,4,5,6,7' },
+    cases: { type: 'string', default: '1,2,3,4,5,6,7,8' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'ingestor-bench') },
   },
 });
@@ -525,6 +526,79 @@ if (CASES.has(7)) {
     (peak / 1e6).toFixed(0),
     'MB peak RSS',
     `all in ${total.toFixed(1)} s (${(files / total).toFixed(0)} files/s)`,
+  );
+  rm(base);
+}
+
+// ---- Case 8: the state on PostgreSQL, one daemon and three, beside SQLite ----------------------
+if (CASES.has(8)) {
+  const pg = startPostgres();
+  const base = path.join(WORK, 'c8');
+  const source = path.join(base, 'source');
+  makeSmallFiles(source, SIZES.smallFiles);
+  const fresh = () => {
+    const input = path.join(base, 'in');
+    rm(input);
+    rm(path.join(base, 'out'));
+    sh(`cp -a '${source}' '${input}'`);
+    dropCaches();
+    return input;
+  };
+  const out = (what) => path.join(base, 'out', what);
+  const sqlite = [];
+  const one = [];
+  const three = [];
+  for (let r = 0; r < RUNS; r += 1) {
+    let input = fresh();
+    sqlite.push(SIZES.smallFiles / seconds(() => ingestOnce(input, out('wh'), out('mf'))));
+    input = fresh();
+    const url1 = pg.database(`one_${r}`);
+    one.push(
+      SIZES.smallFiles /
+        seconds(() => ingestOnce(input, out('wh'), out('mf'), { extra: ['--state-url', url1] })),
+    );
+    // Three daemons on the one input, as three hosts would run them: from their start until
+    // the input is empty and each has stopped (SIGTERM) with nothing in flight.
+    input = fresh();
+    const url3 = pg.database(`three_${r}`);
+    const started = process.hrtime.bigint();
+    const runs = ['a', 'b', 'c'].map((node) =>
+      daemon([
+        ...dirArgs(input, out('wh'), out('mf')),
+        ...['--state-url', url3, '--node-id', node, '--stability-seconds', '1'],
+        ...['--log-level', 'warn', '--scan-interval', '1'],
+      ]),
+    );
+    while (fs.readdirSync(input).length > 0) await sleep(100);
+    for (const run of runs) run.child.kill('SIGTERM');
+    await Promise.all(runs.map((run) => run.exited));
+    three.push(SIZES.smallFiles / (Number(process.hrtime.bigint() - started) / 1e9));
+  }
+  const s = median(sqlite);
+  const o = median(one);
+  const t = median(three);
+  results.case8 = {
+    files: SIZES.smallFiles,
+    sqliteFilesPerSecond: s,
+    postgresOneDaemonFilesPerSecond: o,
+    postgresThreeDaemonsFilesPerSecond: t,
+    sqliteRuns: sqlite,
+    oneRuns: one,
+    threeRuns: three,
+  };
+  row(
+    '8',
+    `${SIZES.smallFiles} x 4 KiB, --once, state on PostgreSQL (one daemon)`,
+    o.toFixed(0),
+    'files/s',
+    `SQLite ${s.toFixed(0)} files/s in the same run: ratio ${(o / s).toFixed(2)}x (target at least 0.5x)`,
+  );
+  row(
+    '8',
+    `the same input shared by three daemons on one PostgreSQL state (start to all stopped)`,
+    t.toFixed(0),
+    'files/s',
+    `${(t / o).toFixed(2)}x one daemon on PostgreSQL, ${(t / s).toFixed(2)}x SQLite (three daemons on this host's 2 cores)`,
   );
   rm(base);
 }

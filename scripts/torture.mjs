@@ -35,6 +35,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 // The pipeline's named step boundaries, from the build (the script drives the built binary).
 import { CRASH_POINTS } from '../dist/src/crash.js';
+import { startPostgres } from './lib/postgres.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -97,7 +98,7 @@ const fillable = FULL ? mounts.slice() : [];
 const stateFile = FULL
   ? path.join(root, 'state', 'ingestor.db')
   : path.join(manifests, 'ingestor.db');
-const pgUrl = POSTGRES ? startPostgres(path.join(root, 'pg')) : undefined;
+const pgUrl = POSTGRES ? startPostgres({ keep: opts.keep }).url : undefined;
 const stateFlag = POSTGRES ? ['--state-url', pgUrl] : FULL ? ['--state-path', stateFile] : [];
 /** Where the daemon writes, as `verify` must be told too. */
 const outputs = ['--warehouse', warehouse, '--manifests', manifests, ...stateFlag];
@@ -302,40 +303,6 @@ function count(line) {
   if (/"held":[1-9]/.test(line)) seen.held += 1;
   if (line.includes('recovery cannot finish now')) seen.startedPaused += 1;
   if (line.includes('could not be recorded')) seen.unrecorded += 1;
-}
-
-/**
- * A PostgreSQL cluster in `dir` (initdb and pg_ctl as the postgres user, fsync on), on a free
- * port; stopped when the script exits. Returns its URL.
- */
-function startPostgres(dir) {
-  const tools = spawnSync('bash', [path.join(import.meta.dirname, 'ensure-tools.sh'), 'initdb']);
-  if (tools.status !== 0) throw new Error(`ensure-tools initdb: ${tools.stderr}`);
-  const version = fs
-    .readdirSync('/usr/lib/postgresql')
-    .filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`))
-    .sort((a, b) => Number(b) - Number(a))[0];
-  const bin = `/usr/lib/postgresql/${version}/bin`;
-  fs.mkdirSync(path.join(dir, 'sock'), { recursive: true });
-  spawnSync('chown', ['-R', 'postgres:postgres', dir]);
-  const as = (...a) => {
-    const r = spawnSync('runuser', ['-u', 'postgres', '--', ...a], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${a.join(' ')}: ${r.stderr}`);
-  };
-  as(`${bin}/initdb`, '-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-locale');
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  as(
-    ...[`${bin}/pg_ctl`, '-D', path.join(dir, 'data'), '-l', path.join(dir, 'log'), '-w'],
-    ...['-o', `-k ${path.join(dir, 'sock')} -c listen_addresses=127.0.0.1 -p ${port} -c fsync=on`],
-    'start',
-  );
-  process.on('exit', () =>
-    spawnSync('runuser', [
-      ...['-u', 'postgres', '--', `${bin}/pg_ctl`, '-D', path.join(dir, 'data')],
-      ...['-m', 'immediate', 'stop'],
-    ]),
-  );
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
 }
 
 /** The arguments of daemon number `slot` (its node id and a short lease with several). */

@@ -13,7 +13,9 @@ import {
   waitFor,
   writeOld,
 } from '../helpers/ingestor.js';
+import { apiArgs, apiPort, ctlArgs, request, setUpApi } from '../helpers/api.js';
 import type { Postgres } from '../helpers/postgres.js';
+import { openStream } from '../helpers/sse.js';
 import { freePort, removeAllPostgres, startPostgres } from '../helpers/postgres.js';
 
 let server: Postgres;
@@ -102,6 +104,62 @@ describe('one daemon on a PostgreSQL state', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expectExactlyOnce(d, contents);
+  }, 120_000);
+});
+
+describe('the control API and ctl on a PostgreSQL state', () => {
+  it('lists files, shows one with its history, replays the durable events, and ctl reads the status', async () => {
+    const { d, certs, ca, admin } = setUpApi();
+    const url = freshState();
+    const daemon = start([
+      'run',
+      ...pgArgs(d, url),
+      '--stability-seconds',
+      '0.2',
+      '--scan-interval',
+      '1',
+      ...apiArgs(certs),
+    ]);
+    const port = await apiPort(daemon);
+    // Followed live for the first six files...
+    const live = await openStream({
+      port,
+      ca,
+      client: admin,
+      path: '/v1/events?types=file.ingested',
+    });
+    for (let i = 0; i < 6; i += 1) writeOld(path.join(d.input, `api${i}.csv`), `api ${i}\n`);
+    await live.until((e) => e.length === 6, 30_000, 'six live events');
+    live.close();
+    const last = live.events.at(-1)!.id!;
+    // ...then six more while no one follows: a client that comes back with its last id gets
+    // those six from the state, each once.
+    for (let i = 6; i < 12; i += 1) writeOld(path.join(d.input, `api${i}.csv`), `api ${i}\n`);
+    await waitFor(() => manifestLines(d.manifests).length === 12, 30_000, 'the files');
+    const back = await openStream({
+      port,
+      ca,
+      client: admin,
+      path: '/v1/events?types=file.ingested',
+      lastEventId: last,
+    });
+    await back.until((e) => e.length >= 6, 30_000, 'the replayed events');
+    await new Promise((r) => setTimeout(r, 500));
+    back.close();
+    const replayed = back.events.map((e) => String(e.data.source));
+    expect(new Set(replayed).size).toBe(6);
+    expect(replayed.every((source) => /api([6-9]|1[01])\.csv$/.test(source))).toBe(true);
+    const files = await request({ port, ca, client: admin, path: '/v1/files?limit=5' });
+    expect(files.status).toBe(200);
+    const page = files.body as { files: { id: number; status: string }[] };
+    expect(page.files).toHaveLength(5);
+    const one = await request({ port, ca, client: admin, path: `/v1/files/${page.files[0]!.id}` });
+    expect(one.status).toBe(200);
+    const status = await run(['ctl', 'status', '--json', ...ctlArgs(certs, port)]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ files: { ingested: { files: 12 } } });
+    daemon.kill('SIGTERM');
+    expect((await finished(daemon)).code).toBe(0);
   }, 120_000);
 });
 

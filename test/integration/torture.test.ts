@@ -11,6 +11,10 @@ describe('crash torture, short', () => {
     ['warehouse on a tmpfs', ['--cross-fs']],
     ['warehouse and manifests filling up and freed at random', ['--cross-fs', '--full-outputs']],
     ['the control API on, a client streaming through every kill', ['--api']],
+    [
+      'three daemons sharing a PostgreSQL state, one killed at a time',
+      ['--postgres', '--daemons', '3'],
+    ],
   ])(
     '%s: 15 random kills, verify and the ledger agree',
     (_name, extra) => {

@@ -449,6 +449,26 @@ const message = (endpoint: string, type = 'ingestor.started', msgId = 'msg_1'): 
 });
 
 describe('the PostgreSQL outbox', () => {
+  it('two daemons asking at once for the due messages of one endpoint get each message once', async () => {
+    await outbox.announce(
+      Array.from({ length: 40 }, (_, i) => message('http://x', 'ingestor.paused', `m_${i}`)),
+      5,
+    );
+    const otherPool = createPool(url, () => {});
+    try {
+      const other = new PgOutbox(otherPool);
+      const [mine, theirs] = await Promise.all([
+        outbox.dueDeliveries(10, ['http://x'], 25, []),
+        other.dueDeliveries(10, ['http://x'], 25, []),
+      ]);
+      const ids = [...mine, ...theirs].map((d) => d.id);
+      expect(ids).toHaveLength(40);
+      expect(new Set(ids).size).toBe(40);
+    } finally {
+      await otherPool.end();
+    }
+  });
+
   it('gives due messages by endpoint, oldest first, but the busy ones; records attempts', async () => {
     await outbox.announce([message('http://a'), message('http://b')], 100);
     await outbox.announce([message('http://a', 'ingestor.paused', 'msg_2')], 50);
@@ -472,11 +492,16 @@ describe('the PostgreSQL outbox', () => {
       lastError: null,
       deliveredAt: null,
     });
-    expect((await outbox.dueDeliveries(99, ['http://a'], 10, [])).map((d) => d.id)).toEqual([3]);
-    expect((await outbox.dueDeliveries(100, ['http://a'], 1, [3])).map((d) => d.id)).toEqual([1]);
+    // Taken by that call: a second one (another daemon's) does not get them until the claim
+    // (a minute) runs out, while they are being sent.
+    expect(await outbox.dueDeliveries(100, ['http://a'], 10, [])).toEqual([]);
+    expect(await outbox.nextDeliveryAt(['http://a'], [])).toBe(60_100);
+    expect((await outbox.dueDeliveries(60_100, ['http://a'], 1, [3])).map((d) => d.id)).toEqual([
+      1,
+    ]);
     expect(await outbox.dueDeliveries(100, [], 10, [])).toEqual([]);
-    expect(await outbox.nextDeliveryAt(['http://a', 'http://b'], [])).toBe(50);
-    expect(await outbox.nextDeliveryAt(['http://a', 'http://b'], [3])).toBe(100);
+    expect(await outbox.nextDeliveryAt(['http://a', 'http://b'], [])).toBe(100);
+    expect(await outbox.nextDeliveryAt(['http://a', 'http://b'], [2])).toBe(60_100);
     expect(await outbox.nextDeliveryAt(['http://c'], [])).toBeUndefined();
     expect(await outbox.pendingByEndpoint()).toEqual(
       new Map([

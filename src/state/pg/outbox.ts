@@ -39,6 +39,9 @@ function toDelivery(raw: RawDelivery): Delivery {
  * A message for a file's row goes only once that row is committed (a row that does not exist,
  * or one still an intent in another daemon's open transaction, is not).
  */
+/** How long a daemon holds the messages it is sending (an attempt takes at most 10 s). */
+const CLAIM_MS = 60_000;
+
 const COMMITTED = `(file_id IS NULL OR EXISTS (
   SELECT 1 FROM files WHERE files.id = webhook_outbox.file_id AND files.status = 'committed'))`;
 
@@ -121,16 +124,27 @@ export class PgOutbox {
     limit: number,
     busy: readonly number[],
   ): Promise<Delivery[]> {
-    const { rows } = await this.#pool.query<RawDelivery>(
-      `SELECT ${COLUMNS} FROM webhook_outbox
-       WHERE status = 'pending' AND next_at <= $1
-         AND endpoint = ANY($2::text[])
-         AND id <> ALL($3::bigint[])
-         AND ${COMMITTED}
-       ORDER BY next_at, id LIMIT $4`,
-      [now, endpoints, busy, limit],
+    // Several daemons may deliver the same endpoint's messages: each takes the ones it sends
+    // (skipping those another holds), and puts their next try CLAIM_MS ahead, so that no other
+    // daemon sends them meanwhile; the attempt's outcome sets it again. A daemon that dies
+    // mid-attempt leaves its messages to the others after CLAIM_MS.
+    const { rows } = await this.#pool.query<RawDelivery & { due_at: number }>(
+      `WITH due AS (
+         SELECT id, next_at FROM webhook_outbox
+         WHERE status = 'pending' AND next_at <= $1
+           AND endpoint = ANY($2::text[])
+           AND id <> ALL($3::bigint[])
+           AND ${COMMITTED}
+         ORDER BY next_at, id LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_outbox SET next_at = $5 FROM due WHERE webhook_outbox.id = due.id
+       RETURNING ${COLUMNS.split(', ')
+         .map((c) => `webhook_outbox.${c}`)
+         .join(', ')}, due.next_at AS due_at`,
+      [now, endpoints, busy, limit, now + CLAIM_MS],
     );
-    return rows.map(toDelivery);
+    rows.sort((a, b) => a.due_at - b.due_at || a.id - b.id);
+    return rows.map((r) => ({ ...toDelivery(r), nextAt: r.due_at }));
   }
 
   async nextDeliveryAt(
