@@ -372,7 +372,7 @@ if (DAEMONS === 1) {
     if (result.signal === 'SIGKILL') kills += 1;
     else if (result.code !== 0) {
       problems.push(
-        `daemon n${i} exited ${result.code}: ${result.stderr.trim().split('\n').at(-1)}`,
+        `daemon n${i} exited ${result.code} ${result.signal}: ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`,
       );
     }
     const env = crashEnv();

@@ -39,6 +39,16 @@ export interface StatusReport {
    * before the first), and how many hours after it are over but not closed yet (by this clock).
    */
   hours: { first: string | null; closedThrough: string | null; overNotClosed: number };
+  /** The daemons of a shared PostgreSQL state, each with its lease; absent on SQLite. */
+  daemons?: {
+    nodeId: string;
+    host: string;
+    pid: number;
+    live: boolean;
+    leaseUntil: string;
+    startedAt: string;
+    stoppedAt: string | null;
+  }[];
 }
 
 export interface StatusOptions {
@@ -160,10 +170,25 @@ export async function status(
       vanished: t.vanished,
       operatorPause: await operatorPauseOf(store),
       hours: await hoursOf(store, now),
+      ...(shared ? { daemons: await daemonsOf(store) } : {}),
     };
   } finally {
     await store.close();
   }
+}
+
+/** The daemons of a shared state, as `status` reports them. */
+async function daemonsOf(store: StateStore): Promise<NonNullable<StatusReport['daemons']>> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return ((await store.sharedDaemons()) ?? []).map((d) => ({
+    nodeId: d.nodeId,
+    host: d.host,
+    pid: d.pid,
+    live: d.live,
+    leaseUntil: iso(d.leaseUntil),
+    startedAt: iso(d.startedAt),
+    stoppedAt: d.stoppedAt === null ? null : iso(d.stoppedAt),
+  }));
 }
 
 /** The operator's pause the state keeps (a state from before schema v3 has none). */
@@ -212,6 +237,10 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     `in flight    ${r.inFlight}`,
     `rolled back  ${r.aborted}, vanished ${r.vanished}`,
     ...hoursLine(r.hours),
+    ...(r.daemons ?? []).map(
+      (x) =>
+        `daemon       ${x.nodeId} on ${x.host} (pid ${x.pid}): ${x.live ? `live, lease until ${x.leaseUntil}` : x.stoppedAt !== null ? `stopped at ${x.stoppedAt}` : `its lease ran out at ${x.leaseUntil}: its files are taken over`}`,
+    ),
   ];
   if (d !== null) {
     const notes: string[] = [];

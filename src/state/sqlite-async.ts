@@ -3,6 +3,7 @@ import { placer } from './placement.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type {
   Adoption,
+  SharedDaemon,
   ClosingTurn,
   Delivery,
   DeliveryAttempt,
@@ -131,6 +132,11 @@ export class SqliteStateStore implements StateStore {
 
   async openIntents(): Promise<FileRow[]> {
     return this.#sync.openIntents();
+  }
+
+  /** One daemon per SQLite state: its lock, not a list, says which. */
+  async sharedDaemons(): Promise<SharedDaemon[] | undefined> {
+    return undefined;
   }
 
   /** One daemon per SQLite state: it closes every hour, and nobody else holds one. */

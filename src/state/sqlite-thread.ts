@@ -8,6 +8,7 @@ import type { StateMethod, StateOpen, StateReply } from './sqlite-messages.js';
 import { openSqliteState } from './sqlite-store.js';
 import type {
   Adoption,
+  SharedDaemon,
   ClosingTurn,
   Delivery,
   DeliveryAttempt,
@@ -225,6 +226,11 @@ export class SqliteThreadStore implements StateStore {
 
   openIntents(): Promise<FileRow[]> {
     return this.#call('openIntents');
+  }
+
+  /** One daemon per SQLite state: its lock, not a list, says which. */
+  async sharedDaemons(): Promise<SharedDaemon[] | undefined> {
+    return undefined;
   }
 
   /** One daemon per SQLite state: it closes every hour, and nobody else holds one. */

@@ -243,6 +243,20 @@ export interface ClosedHour {
   closedAt: number;
 }
 
+/** A daemon of a shared state, as `status` lists it. */
+export interface SharedDaemon {
+  nodeId: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  /** The lease's deadline (ms, the database's clock). */
+  leaseUntil: number;
+  /** Its lease is live now (by the database's clock). */
+  live: boolean;
+  /** When it stopped cleanly (ms), if it did. */
+  stoppedAt: number | null;
+}
+
 /** Who closes hours, and what the other daemons still hold (`closingTurn`). */
 export interface ClosingTurn {
   closer: boolean;
@@ -443,6 +457,11 @@ export interface StateStore {
    * and nobody else.
    */
   closingTurn(): Promise<ClosingTurn>;
+  /**
+   * The daemons sharing the state (PostgreSQL): each with its lease and whether it is live.
+   * Undefined on SQLite, where one daemon holds the state (its lock says which).
+   */
+  sharedDaemons(): Promise<SharedDaemon[] | undefined>;
   close(): Promise<void>;
 }
 

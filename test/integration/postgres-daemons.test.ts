@@ -162,11 +162,19 @@ describe('several daemons on one input and one PostgreSQL state', () => {
       ingested: { files: number };
       duplicates: number;
       inFlight: number;
+      daemons: { nodeId: string; live: boolean; stoppedAt: string | null }[];
     };
+    // Each daemon listed, stopped cleanly (its lease given back).
+    expect(status.daemons.map((x) => [x.nodeId, x.live, x.stoppedAt !== null])).toEqual([
+      ['a', false, true],
+      ['b', false, true],
+      ['c', false, true],
+    ]);
+    const text = await run(['status', '--state-url', url]);
+    expect(text.stdout).toMatch(/^daemon {7}a on .* \(pid \d+\): stopped at /m);
     expect(status.ingested.files).toBe(20_000);
     expect(status.duplicates).toBe(1_000);
     expect(status.inFlight).toBe(0);
-    void output;
   }, 300_000);
 
   for (const point of ['after-intent', 'after-rename', 'after-manifest'] as const) {

@@ -10,6 +10,7 @@ import type {
   Adoption,
   ClaimInput,
   ClosingTurn,
+  SharedDaemon,
   ClaimResult,
   ClosedHour,
   Delivery,
@@ -576,6 +577,32 @@ export class PgStateStore implements StateStore {
 
   closedHours(): Promise<ClosedHour[]> {
     return this.hours.closedHours();
+  }
+
+  async sharedDaemons(): Promise<SharedDaemon[]> {
+    const { rows } = await this.#pool.query<{
+      node_id: string;
+      host: string;
+      pid: number;
+      started_at: number;
+      lease_until_ms: number;
+      live: boolean;
+      stopped_at: number | null;
+    }>(
+      `SELECT node_id, host, pid, started_at, stopped_at,
+         (extract(epoch FROM lease_until) * 1000)::bigint AS lease_until_ms,
+         lease_until > now() AS live
+       FROM nodes ORDER BY node_id`,
+    );
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      host: r.host,
+      pid: r.pid,
+      startedAt: r.started_at,
+      leaseUntil: r.lease_until_ms,
+      live: r.live && r.stopped_at === null,
+      stoppedAt: r.stopped_at,
+    }));
   }
 
   async closingTurn(): Promise<ClosingTurn> {
