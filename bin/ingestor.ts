@@ -7,6 +7,7 @@ import { ctlCommand } from '../src/commands/ctl.js';
 import { listCommand } from '../src/commands/list.js';
 import { retryCommand } from '../src/commands/retry.js';
 import { runCommand } from '../src/commands/run.js';
+import { stateCommand } from '../src/commands/state-copy.js';
 import { statusCommand } from '../src/commands/status.js';
 import { verifyCommand } from '../src/commands/verify.js';
 import { withHeapLimits } from '../src/heap-limits.js';
@@ -30,6 +31,7 @@ import {
   resolveVerify,
 } from '../src/options/resolve.js';
 import { resolveCtl } from '../src/options/resolve-ctl.js';
+import { resolveState } from '../src/options/resolve-state.js';
 import {
   CTL_ENV_PREFIX,
   checkSources,
@@ -58,6 +60,7 @@ const commands: Record<Command, (flags: FlagValues) => number | Promise<number>>
   retry: (flags) => retryCommand(resolveRetry(flags)),
   status: (flags) => statusCommand(resolveStatus(flags)),
   list: (flags) => listCommand(resolveList(flags)),
+  state: (flags) => stateCommand(resolveState(flags)),
   certs: (flags) => certsCommand(resolveCerts(flags)),
   ctl: async (flags) => {
     const options = resolveCtl(flags);

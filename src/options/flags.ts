@@ -18,7 +18,7 @@ export interface FlagSpec {
   readonly defaultDescription?: string;
 }
 
-export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list' | 'certs' | 'ctl';
+export type Command = 'run' | 'verify' | 'retry' | 'status' | 'list' | 'state' | 'certs' | 'ctl';
 
 /** The commands, in the order --help shows them; `run` is also the default. */
 export const COMMANDS: readonly Command[] = [
@@ -27,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   'retry',
   'status',
   'list',
+  'state',
   'certs',
   'ctl',
 ];
@@ -53,6 +54,11 @@ export const CTL_ACTIONS = {
 
 export type CtlActionName = keyof typeof CTL_ACTIONS;
 
+/** What `ingestor state` does: its actions (words), as its help shows them. */
+export const STATE_ACTIONS = {
+  copy: 'copy a SQLite state (--from FILE) into an empty PostgreSQL state (--to postgres://...), in one transaction',
+} as const;
+
 /** The most rows one page of `ctl ls` or `ctl pending` asks for: the API's most. */
 export const CTL_MAX_PAGE = 1000;
 
@@ -61,12 +67,18 @@ export const CTL_PENDING_LIMIT = 100;
 
 /** A command's words as yargs declares them, where it takes more than its name. */
 export const COMMAND_WORDS: Readonly<Partial<Record<Command, string>>> = {
+  state: 'state [action]',
   certs: 'certs [dir]',
   ctl: 'ctl [action] [ids..]',
 };
 
 /** What --help says of each positional word a command takes. */
 export const POSITIONALS: Readonly<Partial<Record<Command, Record<string, string>>>> = {
+  state: {
+    action: Object.entries(STATE_ACTIONS)
+      .map(([name, what]) => `${name}: ${what}`)
+      .join('; '),
+  },
   certs: { dir: 'directory to write the certificates to (created if missing)' },
   ctl: {
     action: Object.entries(CTL_ACTIONS)
@@ -83,6 +95,7 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   retry: 'put quarantined files back to be tried again',
   status: 'counts, last ingest and what the daemon is doing',
   list: 'the history of files, newest first',
+  state: 'move a state: state copy --from FILE --to postgres://... (SQLite into PostgreSQL)',
   certs: 'write a CA, a server certificate and client certificates for the control API',
   ctl: "ask a running daemon over its control API (--api-port's mutual TLS)",
 };
@@ -368,6 +381,18 @@ export const FLAGS: Readonly<Record<Command, Readonly<Record<string, FlagSpec>>>
     },
     limit: numberOption('at most this many files', commandDefaults.listLimit),
     json: { type: 'boolean', describe: 'JSON lines' },
+  },
+  state: {
+    from: {
+      type: 'string',
+      describe:
+        "the SQLite state to copy: a daemon's --state-path (required; no daemon may run on it)",
+    },
+    to: {
+      type: 'string',
+      describe:
+        'the PostgreSQL state to fill, empty or new: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (required)',
+    },
   },
   certs: {},
   ctl: {

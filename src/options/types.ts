@@ -226,6 +226,15 @@ export interface RetryCommandOptions {
   readonly ids: readonly number[];
 }
 
+/** `ingestor state copy`, resolved from its words and flags. */
+export interface StateCommandOptions {
+  readonly action: 'copy';
+  /** The SQLite state to copy (absolute; an existing file). */
+  readonly from: string;
+  /** The PostgreSQL state to fill (a postgres:// URL). */
+  readonly to: string;
+}
+
 /** What `ingestor ctl` does: one call of the control API, or the live screen. */
 export type CtlAction =
   | { readonly kind: 'status' | 'stats' | 'pause' | 'resume' | 'watch' }

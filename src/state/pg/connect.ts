@@ -36,21 +36,24 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Refuses, as a usage error, a `--state-url` that is not a PostgreSQL URL. */
-export function checkStateUrl(url: string): void {
+/**
+ * Refuses, as a usage error, a `--state-url` that is not a PostgreSQL URL. `flag` and
+ * `sqliteFlag`: the flags another command gives the two states by (`state copy`: --to, --from).
+ */
+export function checkStateUrl(url: string, flag = 'state-url', sqliteFlag = 'state-path'): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new FlagValueError(
-      'state-url',
+      flag,
       `is not a URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE), got ${JSON.stringify(redactUrl(url))}`,
     );
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new FlagValueError(
-      'state-url',
-      `must start with postgres:// or postgresql:// (the SQLite state is --state-path), got ${JSON.stringify(redactUrl(url))}`,
+      flag,
+      `must start with postgres:// or postgresql:// (the SQLite state is --${sqliteFlag}), got ${JSON.stringify(redactUrl(url))}`,
     );
   }
 }
@@ -70,10 +73,10 @@ export function isUnreachable(error: unknown): boolean {
 /**
  * The one-line error for a failed connection or start: a bad URL, a wrong password or a
  * missing database is the operator's to fix (exit 2); a database that does not answer may come
- * back (exit 1).
+ * back (exit 1). `flag`: the flag that gave the URL.
  */
-export function connectError(url: string, error: unknown): IngestError {
-  const where = `--state-url ${redactUrl(url)}`;
+export function connectError(url: string, error: unknown, flag = 'state-url'): IngestError {
+  const where = `--${flag} ${redactUrl(url)}`;
   const detail = error instanceof Error ? error.message : String(error);
   const code = errnoCode(error);
   // 28P01 wrong password, 28000 no such role / not allowed, 3D000 no such database.
