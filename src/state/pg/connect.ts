@@ -75,7 +75,9 @@ export function isUnreachable(error: unknown): boolean {
  * missing database is the operator's to fix (exit 2); a database that does not answer may come
  * back (exit 1). `flag`: the flag that gave the URL.
  */
-export function connectError(url: string, error: unknown, flag = 'state-url'): IngestError {
+export function connectError(url: string, failure: unknown, flag = 'state-url'): IngestError {
+  // The pool's own "does not answer" (`unanswered`) is said again here with the flag's name.
+  const error = isUnanswered(failure) ? (failure as Error).cause : failure;
   const where = `--${flag} ${redactUrl(url)}`;
   const detail = error instanceof Error ? error.message : String(error);
   const code = errnoCode(error);
@@ -140,6 +142,13 @@ export function createPool(url: string, onError: (error: Error) => void): pg.Poo
         : connect(callback),
   });
   return pool;
+}
+
+/** Whether `error` is the pool's "does not answer" (`unanswered`), its cause unreachable. */
+export function isUnanswered(error: unknown): boolean {
+  return (
+    error instanceof IngestError && error.code === 'INGEST_ERR_STATE' && isUnreachable(error.cause)
+  );
 }
 
 /** Each pool's database, as messages name it (password hidden). */

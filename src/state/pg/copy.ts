@@ -2,7 +2,14 @@ import type { PoolClient } from 'pg';
 import { IngestError, UsageError } from '../../errors.js';
 import type { CopiedCounts, CopiedTable, CopiedTableName, CopiedType } from '../copied-tables.js';
 import { COPIED_TABLES } from '../copied-tables.js';
-import { connectError, createPool, inTransaction, migrate, redactUrl } from './connect.js';
+import {
+  connectError,
+  createPool,
+  inTransaction,
+  isUnanswered,
+  migrate,
+  redactUrl,
+} from './connect.js';
 
 /** Where the copied rows come from: each table's rows, a page at a time, in its column order. */
 export interface CopySource {
@@ -174,7 +181,7 @@ export async function copyIntoPg(
       return counts;
     });
   } catch (error) {
-    if (error instanceof IngestError) throw error;
+    if (error instanceof IngestError && !isUnanswered(error)) throw error;
     throw connectError(url, error, flag);
   } finally {
     await pool.end();

@@ -1,5 +1,12 @@
 import { IngestError, UsageError } from '../../errors.js';
-import { checkStateUrl, connectError, createPool, migrate, redactUrl } from './connect.js';
+import {
+  checkStateUrl,
+  connectError,
+  createPool,
+  isUnanswered,
+  migrate,
+  redactUrl,
+} from './connect.js';
 import { NodeLease } from './node.js';
 import type { LeaseEvents } from './node.js';
 import { PgStateStore } from './store.js';
@@ -61,7 +68,7 @@ export async function openPgState(url: string, options: PgOpenOptions): Promise<
     }
   } catch (error) {
     await pool.end().catch(() => {});
-    if (error instanceof IngestError) throw error;
+    if (error instanceof IngestError && !isUnanswered(error)) throw error;
     throw connectError(url, error);
   }
   const held = lease;

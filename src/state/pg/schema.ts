@@ -64,6 +64,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX files_one_intent_per_dest ON files (dest)
     WHERE status = 'intent' AND length(dest) > 0;
   CREATE INDEX files_open_intents ON files (id) WHERE status = 'intent';
+  -- A source with an open intent (a daemon killed between its link and its commit) is taken
+  -- by no other daemon until that intent is settled.
+  CREATE INDEX files_open_intents_by_source ON files (source) WHERE status = 'intent';
   CREATE INDEX files_by_time ON files (intent_at);
   CREATE INDEX files_quarantined ON files (id) WHERE kind = 'quarantine' AND status = 'committed';
   CREATE INDEX files_by_settled ON files (settled_xid, id) WHERE settled_xid IS NOT NULL;

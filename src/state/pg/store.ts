@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { FencedError, IngestError } from '../../errors.js';
 import type { FileRow, FsPath, RowKind } from '../../interfaces.js';
-import { fromBytes, toBytes } from '../../paths.js';
+import { fromBytes, pathKey, toBytes } from '../../paths.js';
 import { placer } from '../placement.js';
 import type { IntentFields, RawRow } from '../sqlite-rows.js';
 import { toRow } from '../sqlite-rows.js';
@@ -175,6 +175,14 @@ export class PgStateStore implements StateStore {
         [digests.map((d) => Buffer.from(d, 'hex'))],
       );
       const live = new Map(found.rows.map((r) => [r.sha256, r]));
+      // A source another daemon has an open intent for (it died, or froze, between placing the
+      // file and committing) waits until a takeover settles that intent: claimed again now, a
+      // duplicate could be placed twice (the content index holds only live ingests).
+      const held = await client.query<{ source: Buffer }>(
+        `SELECT source FROM files WHERE status = 'intent' AND source = ANY($1::bytea[])`,
+        [inputs.map((i) => toBytes(i.source))],
+      );
+      const heldSources = new Set(held.rows.map((r) => pathKey(fromBytes(r.source))));
       const ids = await client.query<{ id: number }>(
         `SELECT nextval('files_id_seq') AS id FROM generate_series(1, $1)`,
         [inputs.length],
@@ -184,7 +192,11 @@ export class PgStateStore implements StateStore {
       const planned: ({ fields: IntentFields & { id: number }; original?: RawRow } | 'busy')[] = [];
       for (const [i, input] of inputs.entries()) {
         const existing = live.get(input.sha256);
-        if ((existing !== undefined && existing.status === 'intent') || taken.has(input.sha256)) {
+        if (
+          (existing !== undefined && existing.status === 'intent') ||
+          taken.has(input.sha256) ||
+          heldSources.has(pathKey(input.source))
+        ) {
           planned.push('busy');
           continue;
         }
