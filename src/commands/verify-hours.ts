@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { HOUR_MS, hourLabel } from '../clock.js';
-import { SUCCESS_NAME, SUCCESS_TMP_NAME, hourDir } from '../manifest/hours.js';
+import { SUCCESS_NAME, hourDir } from '../manifest/hours.js';
 import { MANIFEST_NAME } from '../manifest/manifest-line.js';
 import {
   formatSuccess,
@@ -14,9 +14,7 @@ import type { ClosedHour, HourMarks } from '../state/store.js';
 
 /** `YYYY/MM/DD/HH/_SUCCESS` relative to the manifests, and the temporary of one being written. */
 const SUCCESS_PATH = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/_SUCCESS$/;
-const SUCCESS_TMP_PATH = new RegExp(
-  `^\\d{4}/\\d{2}/\\d{2}/\\d{2}/${SUCCESS_TMP_NAME.replaceAll('.', '\\.')}$`,
-);
+const SUCCESS_TMP_PATH = /^\d{4}\/\d{2}\/\d{2}\/\d{2}\/\._SUCCESS(\.[^/]+)?\.tmp$/;
 
 type Report = (kind: ProblemKind, where: string, detail: string) => void;
 

@@ -107,6 +107,17 @@ export async function recover(deps: {
   /** Throws when the daemon may no longer change the input or the warehouse (its lease). */
   fence?: Fence;
 }): Promise<RecoverySummary> {
+  // One settlement at a time in a process: a takeover and a pause's settlement running at once
+  // would both take the same intents and write their lines twice.
+  const turn = settling.then(() => settle(deps));
+  settling = turn.catch(() => {});
+  return turn;
+}
+
+/** The settlement under way in this process, if any (see `recover`). */
+let settling: Promise<unknown> = Promise.resolve();
+
+async function settle(deps: Parameters<typeof recover>[0]): Promise<RecoverySummary> {
   const { options, store, manifest, crash, logger } = deps;
   const summary = emptyRecovery();
   const intents = await store.adoptIntents(deps.which ?? 'mine-and-orphans');
@@ -117,9 +128,10 @@ export async function recover(deps: {
     rows.push(row);
     byManifest.set(row.manifest, rows);
   }
-  // The intents' own manifests belong to this daemon or to one whose lease ran out: a torn
-  // tail there is what a kill left, never a line being written.
+  // This daemon's own manifests only: a torn tail there is what a kill left. Another daemon's
+  // (whose intents were taken over) may be alive again and appending: it repairs its own.
   for (const file of byManifest.keys()) {
+    if (path.basename(file) !== options.manifestName) continue;
     const torn = await repairTornTail(file);
     if (torn > 0) {
       summary.tornBytes += torn;

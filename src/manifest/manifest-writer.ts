@@ -22,6 +22,8 @@ export class ManifestWriter {
   #last: Promise<void> = Promise.resolve();
   readonly #hours: OpenHours | undefined;
   readonly #fence: Fence | undefined;
+  /** Files whose torn tail this writer has looked for (once each). */
+  readonly #repaired = new Set<string>();
 
   /** `fence`: throws when this daemon may no longer write (its lease in a shared state ran out). */
   constructor(hours?: OpenHours, fence?: Fence) {
@@ -69,6 +71,12 @@ export class ManifestWriter {
     if (this.#open?.file === file) return this.#open.handle;
     await this.close();
     await ensureDir(path.dirname(file));
+    // A line a kill tore in this file (this daemon's own) is cut before anything is appended
+    // after it; recovery does it at start, this covers files it had no intent in.
+    if (!this.#repaired.has(file)) {
+      this.#repaired.add(file);
+      await repairTornTail(file);
+    }
     const existed = fs.existsSync(file);
     const handle = await fs.promises.open(file, 'a');
     if (!existed) {
@@ -141,12 +149,27 @@ export async function hashesPresent(
     if (hasCode(error, 'ENOENT')) return found;
     throw error;
   }
+  // A last line without its newline is torn (a writer killed mid-append): not a line.
+  const { size } = await fs.promises.stat(file);
+  let complete = true;
+  if (size > 0) {
+    const last = Buffer.alloc(1);
+    const handle = await fs.promises.open(file, 'r');
+    await handle.read(last, 0, 1, size - 1).finally(() => handle.close());
+    complete = last[0] === 0x0a;
+  }
   const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
-  for await (const line of lines) {
+  let held: string | undefined;
+  const take = (line: string) => {
     const at = line.indexOf('"sha256":"');
-    if (at < 0) continue;
+    if (at < 0) return;
     const sha = line.slice(at + 10, at + 74);
     if (hashes.has(sha) && line.includes(hashNeedle(sha))) found.add(sha);
+  };
+  for await (const line of lines) {
+    if (held !== undefined) take(held);
+    held = line;
   }
+  if (held !== undefined && complete) take(held);
   return found;
 }

@@ -207,9 +207,10 @@ export async function writeSuccess(
   dir: string,
   marker: SuccessMarker,
   crash: CrashInjector,
+  tmpName = SUCCESS_TMP_NAME,
 ): Promise<void> {
   if (marker.hour % HOUR_MS !== 0) throw new RangeError(`not an hour: ${marker.hour}`);
-  const tmp = path.join(dir, SUCCESS_TMP_NAME);
+  const tmp = path.join(dir, tmpName);
   const handle = await fs.promises.open(tmp, 'w', 0o644);
   try {
     await writeFully(handle, Buffer.from(formatSuccess(marker)), 0);

@@ -19,6 +19,7 @@ import {
   writeSuccess,
 } from '../manifest/success-marker.js';
 import type { Logger } from '../ops/logger.js';
+import type { Fence } from '../manifest/manifest-writer.js';
 import type { ResolvedOptions } from '../options.js';
 import type { HourMarks, StateStore } from '../state/store.js';
 
@@ -45,6 +46,8 @@ export interface HourCloserDeps {
   crash: CrashInjector;
   logger: Logger;
   events: IngestorEvents;
+  /** Throws when this daemon may no longer write (its lease in a shared state ran out). */
+  fence?: Fence | undefined;
   /** Announces the close (`manifest.closed`), in the transaction that records it. */
   webhooks?: Pick<Webhooks, 'announce' | 'written'>;
 }
@@ -195,6 +198,21 @@ export class HourCloser {
       const hour = this.#next();
       if (hour + HOUR_MS > clock()) return 'not-over';
       if (hours.busyThrough(hour)) return 'batch';
+      // Several daemons on one state: one closes (the others follow the state and seal what it
+      // closed), and only once none of the others holds the hour in memory. Read before the
+      // open intents: a report past the hour comes after the claims of the batches it counted.
+      try {
+        const turn = await store.closingTurn();
+        if (!turn.closer) {
+          this.#follow((await store.hourMarks()).closedThrough);
+          if (this.#next() !== hour) continue;
+          return 'others';
+        }
+        if (turn.othersHoldFrom !== undefined && turn.othersHoldFrom <= hour) return 'others';
+      } catch (error) {
+        this.#failed(hour, error);
+        return 'failed';
+      }
       let oldest: number | undefined;
       try {
         oldest = await store.earliestOpenLineAt();
@@ -217,20 +235,6 @@ export class HourCloser {
           return 'failed';
         }
         continue; // the hour to close may be another now
-      }
-      // Several daemons on one state: one closes (the others follow the state), and only once
-      // none of the others holds the hour in memory.
-      try {
-        const turn = await store.closingTurn();
-        if (!turn.closer) {
-          this.#closedThrough = (await store.hourMarks()).closedThrough ?? this.#closedThrough;
-          if (this.#next() !== hour) continue;
-          return 'others';
-        }
-        if (turn.othersHoldFrom !== undefined && turn.othersHoldFrom <= hour) return 'others';
-      } catch (error) {
-        this.#failed(hour, error);
-        return 'failed';
       }
       if (hours.busyThrough(hour)) return 'batch';
       hours.seal(hour);
@@ -271,7 +275,8 @@ export class HourCloser {
       }
       names = shared ? [options.manifestName] : names;
     }
-    const manifest = shared ? path.join(dir, 'manifest.*.jsonl') : own;
+    // With several manifests, the state and the announcements name the hour's directory.
+    const manifest = shared ? dir : own;
     const measure = shared ? await measureManifests(dir, names) : await measureManifest(own);
     const existing = await readSuccess(dir);
     let closedAt: number;
@@ -290,7 +295,13 @@ export class HourCloser {
         );
       }
       closedAt = clock();
-      await writeSuccess(dir, { hour, ...measure, closedAt }, crash);
+      this.#d.fence?.(`write ${path.join(dir, SUCCESS_NAME)}`);
+      // Each daemon its own temporary name: a closer frozen past its lease that wakes up never
+      // writes into the one the live closer is writing.
+      const tmpName = shared
+        ? `._SUCCESS.${options.manifestName.replace(/^manifest\.|\.jsonl$/g, '')}.tmp`
+        : undefined;
+      await writeSuccess(dir, { hour, ...measure, closedAt }, crash, tmpName);
     }
     const announce =
       this.#d.webhooks?.announce('manifest.closed', {
@@ -314,6 +325,25 @@ export class HourCloser {
       success: path.join(dir, SUCCESS_NAME),
       ...measure,
     });
+  }
+
+  /**
+   * Another daemon closes hours: the ones it closed are sealed here too, so that no batch of
+   * this daemon takes an instant in them (a clock stepped back) and no line lands there.
+   */
+  #follow(closedThrough: number | undefined): void {
+    if (closedThrough === undefined) return;
+    if (this.#closedThrough !== undefined && closedThrough <= this.#closedThrough) return;
+    this.#closedThrough = closedThrough;
+    if (this.#d.hours.busyThrough(closedThrough)) {
+      // A batch of this daemon holds an hour the closer closed: its report said it would not.
+      this.#d.logger.error(
+        { event: 'hour-closed-under-batch', hour: hourLabel(closedThrough) },
+        `hour ${hourLabel(closedThrough)} was closed by another daemon while a batch of this one holds it: its lines will be refused (INGEST_ERR_HOUR_CLOSED); please report this`,
+      );
+      return;
+    }
+    this.#d.hours.seal(closedThrough);
   }
 
   /** A close that failed: one warn line per kind of failure, then debug; tried again later. */

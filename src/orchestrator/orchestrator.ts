@@ -333,6 +333,11 @@ export class Orchestrator implements AsyncDisposable {
       store = await openWaiting(full, () =>
         openState(options, {
           ownThread: true,
+          onPoolError: (error) =>
+            full.logger.debug(
+              { event: 'state-connection-dropped', err: describeError(error) },
+              'the state database dropped an idle connection; the next query opens another',
+            ),
           lease: {
             nodeId: options.nodeId,
             leaseMs: options.leaseMs,

@@ -29,6 +29,8 @@ export interface OpenOptions {
   ownThread?: boolean;
   /** The daemon's lease (PostgreSQL only): its claims carry it, its commits need it live. */
   lease?: LeaseRequest;
+  /** An idle connection the database dropped (PostgreSQL): said, and replaced when next used. */
+  onPoolError?: (error: Error) => void;
 }
 
 /** A state given as its SQLite path (the library's older calls) or as a location. */
@@ -47,6 +49,7 @@ export async function openState(
       readonly,
       mustExist: options.mustExist === true,
       ...(options.lease === undefined ? {} : { lease: options.lease }),
+      ...(options.onPoolError === undefined ? {} : { onPoolError: options.onPoolError }),
     });
   }
   if (options.mustExist === true) requireState(location);

@@ -8,8 +8,12 @@ import type { ClaimInput, Placement, PlacementPlan } from './store.js';
  * duplicate in the duplicates directory or nowhere. No two files of the claim get the same name,
  * and no name already on disk is given (`freeName`): recovery trusts a destination it finds.
  */
-export function placer(plan: PlacementPlan): (input: ClaimInput, kind: RowKind) => Placement {
-  const reserved = new Set<string>();
+export function placer(
+  plan: PlacementPlan,
+  /** Names (path keys) not to give though free on disk: other daemons' rows hold them. */
+  held: ReadonlySet<string> = new Set(),
+): (input: ClaimInput, kind: RowKind) => Placement {
+  const reserved = new Set<string>(held);
   return (input, kind) => {
     if (kind === 'duplicate' && plan.duplicates === null) {
       return { dest: NO_DEST, tmp: input.tmp ?? null, manifest: null };

@@ -108,10 +108,14 @@ const types = {
  * query, and an `error` handler: an idle connection the server drops (a restart) is logged by
  * the caller and replaced at the next query, never an uncaught exception.
  */
-export function createPool(url: string, onError: (error: Error) => void): pg.Pool {
+export function createPool(
+  url: string,
+  onError: (error: Error) => void,
+  size = POOL_SIZE,
+): pg.Pool {
   const config: PoolConfig = {
     connectionString: url,
-    max: POOL_SIZE,
+    max: size,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
     statement_timeout: QUERY_TIMEOUT_MS,

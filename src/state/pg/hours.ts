@@ -52,10 +52,19 @@ export class PgHours {
   readonly #journal: PgJournal;
   readonly #outbox: PgOutbox;
 
-  constructor(pool: pg.Pool, journal: PgJournal, outbox: PgOutbox) {
+  readonly #guard: ((client: Queryable) => Promise<void>) | undefined;
+
+  /** `guard`: run first in the close's transaction (the daemon's lease must be live). */
+  constructor(
+    pool: pg.Pool,
+    journal: PgJournal,
+    outbox: PgOutbox,
+    guard?: (client: Queryable) => Promise<void>,
+  ) {
     this.#pool = pool;
     this.#journal = journal;
     this.#outbox = outbox;
+    this.#guard = guard;
   }
 
   /** Records `hour` as the first hour to close unless one is recorded; the marks after. */
@@ -90,6 +99,7 @@ export class PgHours {
   async closeHour(closed: ClosedHour, announce: readonly OutboxMessage[] = []): Promise<void> {
     await inTransaction(this.#pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [CLOSE_HOUR_LOCK]);
+      await this.#guard?.(client);
       const { firstHour, closedThrough } = await marksOf(client);
       const next = closedThrough === undefined ? firstHour : closedThrough + HOUR_MS;
       if (next !== closed.hour) {

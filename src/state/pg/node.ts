@@ -193,8 +193,12 @@ export class NodeLease implements Writer {
     const sent = performance.now();
     try {
       const { rowCount } = await this.#pool.query(
-        `UPDATE nodes SET lease_until = now() + $3 * interval '1 millisecond', holds_hour_from = $4
-         WHERE node_id = $1 AND token = $2 AND lease_until > now() AND stopped_at IS NULL`,
+        // clock_timestamp(), not now(): a renewal that waited must not extend a lease that ran
+        // out while it waited.
+        `UPDATE nodes SET lease_until = clock_timestamp() + $3 * interval '1 millisecond',
+           holds_hour_from = $4
+         WHERE node_id = $1 AND token = $2 AND lease_until > clock_timestamp()
+           AND stopped_at IS NULL`,
         [this.nodeId, this.#token, this.leaseMs, this.#heldFrom()],
       );
       if (rowCount === 0) {

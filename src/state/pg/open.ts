@@ -47,6 +47,10 @@ export function describeState(location: { statePath: string; stateUrl?: string |
 export async function openPgState(url: string, options: PgOpenOptions): Promise<PgStateStore> {
   checkStateUrl(url);
   const pool = createPool(url, options.onPoolError ?? (() => {}));
+  // The lease is renewed on a connection of its own: never behind the daemon's claims, the
+  // API's reads or a query waiting on a lock.
+  const leasePool =
+    options.lease === undefined ? undefined : createPool(url, options.onPoolError ?? (() => {}), 1);
   let lease: NodeLease | undefined;
   try {
     if (options.mustExist) {
@@ -62,12 +66,13 @@ export async function openPgState(url: string, options: PgOpenOptions): Promise<
     await migrate(pool, options.readonly);
     if (options.lease !== undefined) {
       const { nodeId, leaseMs, startedAt, events, heldFrom } = options.lease;
-      lease = await NodeLease.acquire(pool, nodeId, leaseMs, startedAt, events, heldFrom);
+      lease = await NodeLease.acquire(leasePool!, nodeId, leaseMs, startedAt, events, heldFrom);
       options.lease.taken?.(lease);
       lease.start();
     }
   } catch (error) {
     await pool.end().catch(() => {});
+    await leasePool?.end().catch(() => {});
     if (error instanceof IngestError && !isUnanswered(error)) throw error;
     throw connectError(url, error);
   }
@@ -76,6 +81,15 @@ export async function openPgState(url: string, options: PgOpenOptions): Promise<
     pool,
     ...(held === undefined
       ? {}
-      : { writer: held, onClose: () => held.stop(held.live(), Date.now()) }),
+      : {
+          writer: held,
+          onClose: async () => {
+            try {
+              await held.stop(held.live(), Date.now());
+            } finally {
+              await leasePool!.end();
+            }
+          },
+        }),
   });
 }

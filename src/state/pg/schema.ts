@@ -54,6 +54,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     error TEXT,
     node_id TEXT,
     token BIGINT,
+    -- Taken over from another daemon: settled by a takeover pass, however many it takes.
+    taken_over BOOLEAN NOT NULL DEFAULT false,
     settled_xid xid8
   );
   -- The exactly-once rule, enforced by the database itself: one live ingest per content.
@@ -63,6 +65,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   -- free on disk until its intent's file is placed there.
   CREATE UNIQUE INDEX files_one_intent_per_dest ON files (dest)
     WHERE status = 'intent' AND length(dest) > 0;
+  -- A claim gives no name a committed row holds, even one a slow lstat sees free.
+  CREATE INDEX files_by_dest ON files (dest);
   CREATE INDEX files_open_intents ON files (id) WHERE status = 'intent';
   -- A source with an open intent (a daemon killed between its link and its commit) is taken
   -- by no other daemon until that intent is settled.

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { PoolClient } from 'pg';
 import { FencedError, IngestError } from '../../errors.js';
 import type { FileRow, FsPath, RowKind } from '../../interfaces.js';
 import { fromBytes, pathKey, toBytes } from '../../paths.js';
@@ -47,8 +46,12 @@ import { PgOutbox } from './outbox.js';
  */
 const ADOPTABLE = `status = 'intent' AND (
     ($2 = 'mine-and-orphans' AND node_id = $1)
+    OR (node_id = $1 AND taken_over)
     OR node_id IS NULL
     OR (node_id <> $1 AND node_id IN (SELECT node_id FROM nodes WHERE lease_until < now())))`;
+
+/** How long a write waits for another transaction's lock before it fails (and is retried). */
+const LOCK_TIMEOUT_MS = 5_000;
 
 /** Who writes: a daemon's node and the fencing token of its lease (none for a command). */
 export interface Writer {
@@ -133,7 +136,9 @@ export class PgStateStore implements StateStore {
     this.#onClose = options.onClose;
     this.journal = new PgJournal(this.#pool);
     this.outbox = new PgOutbox(this.#pool);
-    this.hours = new PgHours(this.#pool, this.journal, this.outbox);
+    this.hours = new PgHours(this.#pool, this.journal, this.outbox, (client) =>
+      this.#checkLease(client),
+    );
   }
 
   get pool(): pg.Pool {
@@ -148,10 +153,16 @@ export class PgStateStore implements StateStore {
    * Inside a writing transaction: the daemon's lease must be live and its own, or nothing is
    * written. `FOR SHARE` keeps a survivor from taking the lease over until this commits.
    */
-  async #checkLease(client: PoolClient): Promise<void> {
+  async #checkLease(client: Queryable): Promise<void> {
+    // A claim that meets another daemon's uncommitted row (that daemon frozen mid-claim) waits
+    // at most this long, then fails and is tried again (a pause), rather than hold the batch.
+    await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`);
     if (this.#writer === undefined) return;
     const { rowCount } = await client.query(
-      `SELECT 1 FROM nodes WHERE node_id = $1 AND token = $2 AND lease_until > now() FOR SHARE`,
+      // KEY SHARE: it keeps the row from being taken over (acquire's FOR UPDATE) without
+      // holding up this daemon's own renewal (an UPDATE of other columns) meanwhile.
+      `SELECT 1 FROM nodes WHERE node_id = $1 AND token = $2 AND lease_until > clock_timestamp()
+       FOR KEY SHARE`,
       [this.#writer.nodeId, this.#writer.token()],
     );
     if (rowCount === 0) {
@@ -187,56 +198,90 @@ export class PgStateStore implements StateStore {
         `SELECT nextval('files_id_seq') AS id FROM generate_series(1, $1)`,
         [inputs.length],
       );
-      const place = placer(plan);
-      const taken = new Set<string>();
-      const planned: ({ fields: IntentFields & { id: number }; original?: RawRow } | 'busy')[] = [];
-      for (const [i, input] of inputs.entries()) {
-        const existing = live.get(input.sha256);
-        if (
-          (existing !== undefined && existing.status === 'intent') ||
-          taken.has(input.sha256) ||
-          heldSources.has(pathKey(input.source))
-        ) {
-          planned.push('busy');
+      // Names are picked free on disk, but another daemon may have claimed one since (an
+      // intent: the unique index refuses it) or placed and committed one this daemon's lstat
+      // did not see yet (NFS): such names are given again, until none is held by a row.
+      const heldDests = new Set<string>();
+      for (let round = 0; ; round += 1) {
+        const planned = this.#plan(inputs, at, plan, live, heldSources, ids.rows, heldDests);
+        const dests = planned.flatMap((p) =>
+          p === 'busy' || toBytes(p.fields.dest).length === 0 ? [] : [toBytes(p.fields.dest)],
+        );
+        const clash = await client.query<{ dest: Buffer }>(
+          `SELECT dest FROM files WHERE dest = ANY($1::bytea[]) AND status IN ('intent', 'committed')`,
+          [dests],
+        );
+        if (clash.rows.length > 0 && round < 4) {
+          for (const r of clash.rows) heldDests.add(pathKey(fromBytes(r.dest)));
           continue;
         }
-        const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
-        if (kind === 'ingest') taken.add(input.sha256);
-        const placement = place(input, kind);
-        planned.push({
-          fields: {
-            id: ids.rows[i]!.id,
-            kind,
-            sha256: input.sha256,
-            source: input.source,
-            dest: placement.dest,
-            tmp: placement.tmp,
-            manifest: placement.manifest,
-            sidecar: input.sidecar,
-            device: input.identity.device,
-            inode: input.identity.inode,
-            size: input.identity.size,
-            mtimeMs: input.identity.mtimeMs,
-            duplicateOf: existing?.id ?? null,
-            intentAt: at,
-            completedAt: input.completedAt,
-            hashMs: input.hashMs,
-            error: null,
-          },
-          ...(existing === undefined ? {} : { original: existing }),
+        const clashing = new Set(clash.rows.map((r) => pathKey(fromBytes(r.dest))));
+        const rows = planned.flatMap((p) =>
+          p === 'busy' || clashing.has(pathKey(p.fields.dest)) ? [] : [p.fields],
+        );
+        const inserted = new Set((await this.#insertIntents(client, rows)).map((r) => r.id));
+        return planned.map((p): ClaimResult => {
+          if (p === 'busy' || !inserted.has(p.fields.id)) return { outcome: 'busy' };
+          const { id, ...fields } = p.fields;
+          const row: FileRow = { ...fields, id, status: 'intent', committedAt: null };
+          return p.original === undefined
+            ? { outcome: 'ingest', row }
+            : { outcome: 'duplicate', row, original: toRow(p.original) };
         });
       }
-      const rows = planned.flatMap((p) => (p === 'busy' ? [] : [p.fields]));
-      const inserted = new Set((await this.#insertIntents(client, rows)).map((r) => r.id));
-      return planned.map((p): ClaimResult => {
-        if (p === 'busy' || !inserted.has(p.fields.id)) return { outcome: 'busy' };
-        const { id, ...fields } = p.fields;
-        const row: FileRow = { ...fields, id, status: 'intent', committedAt: null };
-        return p.original === undefined
-          ? { outcome: 'ingest', row }
-          : { outcome: 'duplicate', row, original: toRow(p.original) };
-      });
     });
+  }
+
+  /** Each input's intent by `plan` (or busy), with names that `heldDests` does not hold. */
+  #plan(
+    inputs: readonly ClaimInput[],
+    at: number,
+    plan: PlacementPlan,
+    live: ReadonlyMap<string, RawRow>,
+    heldSources: ReadonlySet<string>,
+    ids: readonly { id: number }[],
+    heldDests: ReadonlySet<string>,
+  ): ({ fields: IntentFields & { id: number }; original?: RawRow } | 'busy')[] {
+    const place = placer(plan, heldDests);
+    const taken = new Set<string>();
+    const planned: ({ fields: IntentFields & { id: number }; original?: RawRow } | 'busy')[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const existing = live.get(input.sha256);
+      if (
+        (existing !== undefined && existing.status === 'intent') ||
+        taken.has(input.sha256) ||
+        heldSources.has(pathKey(input.source))
+      ) {
+        planned.push('busy');
+        continue;
+      }
+      const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
+      if (kind === 'ingest') taken.add(input.sha256);
+      const placement = place(input, kind);
+      planned.push({
+        fields: {
+          id: ids[i]!.id,
+          kind,
+          sha256: input.sha256,
+          source: input.source,
+          dest: placement.dest,
+          tmp: placement.tmp,
+          manifest: placement.manifest,
+          sidecar: input.sidecar,
+          device: input.identity.device,
+          inode: input.identity.inode,
+          size: input.identity.size,
+          mtimeMs: input.identity.mtimeMs,
+          duplicateOf: existing?.id ?? null,
+          intentAt: at,
+          completedAt: input.completedAt,
+          hashMs: input.hashMs,
+          error: null,
+        },
+        ...(existing === undefined ? {} : { original: existing }),
+      });
+    }
+    return planned;
   }
 
   async #insertIntents(
@@ -422,7 +467,11 @@ export class PgStateStore implements StateStore {
     return inTransaction(this.#pool, async (client) => {
       await this.#checkLease(client);
       const { rows } = await client.query<RawRow>(
-        `UPDATE files SET token = $3, node_id = $1 WHERE ${ADOPTABLE} RETURNING *`,
+        // Rows of other daemons are marked taken over: a pass that fails after this commit
+        // leaves them to the next pass, not to this daemon's next start.
+        `UPDATE files SET token = $3, taken_over = taken_over OR node_id IS DISTINCT FROM $1,
+           node_id = $1
+         WHERE ${ADOPTABLE} RETURNING *`,
         [writer.nodeId, which, writer.token()],
       );
       return rows.map(toRow).sort((a, b) => a.id - b.id);
@@ -635,8 +684,15 @@ export class PgStateStore implements StateStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#onClose?.();
-    await this.#pool.end();
+    try {
+      // Giving the lease back needs the database: one that does not answer (a stop during an
+      // outage) leaves the lease to run out, and the stop goes on.
+      await this.#onClose?.();
+    } catch {
+      // The lease runs out by itself.
+    } finally {
+      await this.#pool.end();
+    }
   }
 }
 
