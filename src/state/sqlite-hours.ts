@@ -1,23 +1,11 @@
+import { toClosedHour } from './raw-rows.js';
+import type { RawClosedHour } from './raw-rows.js';
 import type { SqliteOutbox } from './sqlite-outbox.js';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import { HOUR_MS, hourLabel } from '../clock.js';
 import { FIRST_HOUR_KEY } from './settings.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 import type { ClosedHour, OutboxMessage, HourMarks } from './store.js';
-
-interface RawClosedHour {
-  hour: number;
-  manifest: string;
-  lines: number;
-  bytes: number;
-  sha256: string;
-  closed_at: number;
-}
-
-function toClosedHour(raw: RawClosedHour): ClosedHour {
-  const { hour, manifest, lines, bytes, sha256 } = raw;
-  return { hour, manifest, lines, bytes, sha256, closedAt: raw.closed_at };
-}
 
 /**
  * Closed hours in the SQLite state (schema v4): the first hour to close (a setting), one row per

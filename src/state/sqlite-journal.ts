@@ -1,6 +1,8 @@
+import { FILE_EVENT_TYPES, rowAt, toEvent, toHold } from './raw-rows.js';
+import type { RawEvent, RawHold } from './raw-rows.js';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import type { FsPath } from '../interfaces.js';
-import { fromBytes, toBytes } from '../paths.js';
+import { toBytes } from '../paths.js';
 import type { RawRow } from './sqlite-rows.js';
 import { toRow } from './sqlite-rows.js';
 import type { FileRow } from '../interfaces.js';
@@ -10,43 +12,8 @@ import type {
   DurableMarkPage,
   Hold,
   JournalEvent,
-  JournalEventType,
   NewJournalEvent,
 } from './store.js';
-
-/** A row of `events` as SQLite returns it. */
-interface RawEvent {
-  id: number;
-  file_id: number | null;
-  source: Buffer | null;
-  at: number;
-  type: JournalEventType;
-  actor: string | null;
-  detail: string | null;
-}
-
-interface RawHold {
-  source: Buffer;
-  device: number;
-  inode: number;
-  size: number;
-  mtime_ms: number;
-  actor: string;
-  reason: Hold['reason'];
-  at: number;
-}
-
-function toEvent(raw: RawEvent): JournalEvent {
-  return {
-    id: raw.id,
-    at: raw.at,
-    type: raw.type,
-    fileId: raw.file_id,
-    source: raw.source === null ? null : fromBytes(raw.source),
-    actor: raw.actor,
-    detail: raw.detail === null ? null : (JSON.parse(raw.detail) as Record<string, unknown>),
-  };
-}
 
 /**
  * A place in the durable events: the last file row and the last journal event read. Two
@@ -62,12 +29,6 @@ export function decodeEventCursor(cursor: string): { fileId: number; eventId: nu
     /^([0-9]{1,15})\.([0-9]{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'));
   if (!match) throw new TypeError(`not a cursor of this daemon's events: ${cursor}`);
   return { fileId: Number(match[1]), eventId: Number(match[2]) };
-}
-
-/** When a settled row's event happened: a release rewrites a quarantine row's committed_at, so
- * its quarantine is at its intent. */
-function rowAt(row: Pick<FileRow, 'kind' | 'intentAt' | 'committedAt'>): number {
-  return row.kind === 'quarantine' ? row.intentAt : (row.committedAt ?? row.intentAt);
 }
 
 /** A settled row as the merge reads it; `row` is the whole row, or undefined for marks. */
@@ -89,12 +50,6 @@ type MergedEvent<R> = (
     }
   | Extract<DurableMark, { kind: 'journal' }>
 ) & { cursor: string };
-
-const FILE_EVENT_TYPES = {
-  ingest: 'ingested',
-  duplicate: 'duplicate',
-  quarantine: 'quarantined',
-} as const;
 
 /**
  * The journal, holds and settings of the SQLite state (schema v3): the control API's rows,
@@ -270,13 +225,7 @@ export class SqliteJournal {
   }
 
   holds(): Hold[] {
-    return this.#holds.all().map((h) => ({
-      source: fromBytes(h.source),
-      identity: { device: h.device, inode: h.inode, size: h.size, mtimeMs: h.mtime_ms },
-      actor: h.actor,
-      reason: h.reason,
-      at: h.at,
-    }));
+    return this.#holds.all().map(toHold);
   }
 
   hold(hold: Hold, event: NewJournalEvent): void {

@@ -1,38 +1,7 @@
+import { toDelivery } from './raw-rows.js';
+import type { RawDelivery } from './raw-rows.js';
 import type { Database as DatabaseType, Statement } from 'better-sqlite3';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, OutboxMessage } from './store.js';
-
-/** A row of `webhook_outbox` as SQLite returns it. */
-interface RawDelivery {
-  id: number;
-  msg_id: string;
-  endpoint: string;
-  type: string;
-  body: string;
-  created_at: number;
-  attempts: number;
-  next_at: number | null;
-  status: Delivery['status'];
-  last_status: number | null;
-  last_error: string | null;
-  delivered_at: number | null;
-}
-
-function toDelivery(raw: RawDelivery): Delivery {
-  return {
-    id: raw.id,
-    msgId: raw.msg_id,
-    endpoint: raw.endpoint,
-    type: raw.type,
-    body: raw.body,
-    createdAt: raw.created_at,
-    attempts: raw.attempts,
-    nextAt: raw.next_at,
-    status: raw.status,
-    lastStatus: raw.last_status,
-    lastError: raw.last_error,
-    deliveredAt: raw.delivered_at,
-  };
-}
 
 /** A message for a file's row goes only once that row is committed. */
 const COMMITTED = `(SELECT status FROM files WHERE files.id = webhook_outbox.file_id) = 'committed'`;

@@ -21,6 +21,8 @@ export interface Postgres {
   remove(): void;
   /** Runs SQL as the superuser (psql over the socket); returns its output, unaligned. */
   sql(statement: string): string;
+  /** A new, empty database of its own (named after `prefix`); its URL. */
+  database(prefix: string): string;
   /**
    * Makes `user` (created with `password`) log in over TCP with a password only: the trust
    * rule stays for everyone else.
@@ -103,8 +105,15 @@ export async function startPostgres(): Promise<Postgres> {
     if (r.status !== 0 || /ERROR/.test(r.stderr)) throw new Error(`psql failed: ${r.stderr}`);
     return r.stdout;
   };
+  let databases = 0;
   const pg: Postgres = {
     sql,
+    database: (prefix) => {
+      databases += 1;
+      const name = `${prefix}_${process.pid}_${databases}`;
+      sql(`CREATE DATABASE ${name};`);
+      return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
     requirePassword: (user, password) => {
       sql(`CREATE ROLE ${user} LOGIN SUPERUSER PASSWORD '${password}';`);
       const hba = path.join(data, 'pg_hba.conf');

@@ -18,19 +18,13 @@ import type { Postgres } from '../helpers/postgres.js';
 import { removeAllPostgres, startPostgres } from '../helpers/postgres.js';
 
 let server: Postgres;
-let database = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
 }, 60_000);
 afterAll(() => removeAllPostgres());
 
-function freshState(): string {
-  database += 1;
-  const name = `daemons_${process.pid}_${database}`;
-  server.sql(`CREATE DATABASE ${name};`);
-  return server.url.replace(/\/postgres$/, `/${name}`);
-}
+const freshState = (): string => server.database('daemons');
 
 /** A daemon of the group: its own node id, the shared input, warehouse, manifests and state. */
 function daemon(

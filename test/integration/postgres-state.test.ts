@@ -19,7 +19,6 @@ import { openStream } from '../helpers/sse.js';
 import { freePort, removeAllPostgres, startPostgres } from '../helpers/postgres.js';
 
 let server: Postgres;
-let database = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -27,12 +26,7 @@ beforeAll(async () => {
 afterAll(() => removeAllPostgres());
 
 /** A database of the test's own in the shared cluster: a state as fresh as a new file. */
-function freshState(): string {
-  database += 1;
-  const name = `state_${process.pid}_${database}`;
-  server.sql(`CREATE DATABASE ${name};`);
-  return server.url.replace(/\/postgres$/, `/${name}`);
-}
+const freshState = (): string => server.database('state');
 
 function pgArgs(d: Dirs, url: string): string[] {
   return [

@@ -22,7 +22,6 @@ import type { Postgres } from '../helpers/postgres.js';
 import { freePort, removeAllPostgres, startPostgres } from '../helpers/postgres.js';
 
 let server: Postgres;
-let database = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -30,12 +29,7 @@ beforeAll(async () => {
 afterAll(() => removeAllPostgres());
 
 /** A new, empty database in the shared cluster: where a copy goes. */
-function freshDatabase(): string {
-  database += 1;
-  const name = `copy_${process.pid}_${database}`;
-  server.sql(`CREATE DATABASE ${name};`);
-  return server.url.replace(/\/postgres$/, `/${name}`);
-}
+const freshDatabase = (): string => server.database('copy');
 
 /** Runs SQL on a database of the cluster, BIGINTs as numbers (as the daemon reads them). */
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {

@@ -1,3 +1,5 @@
+import { toClosedHour } from '../raw-rows.js';
+import type { RawClosedHour } from '../raw-rows.js';
 import type pg from 'pg';
 import { HOUR_MS, hourLabel } from '../../clock.js';
 import { FIRST_HOUR_KEY } from '../settings.js';
@@ -13,20 +15,6 @@ import type { PgOutbox } from './outbox.js';
  * it left and is refused, as SQLite's one writer at a time would refuse it.
  */
 const CLOSE_HOUR_LOCK = 0x686f7572; // 'hour'
-
-interface RawClosedHour {
-  hour: number;
-  manifest: string;
-  lines: number;
-  bytes: number;
-  sha256: string;
-  closed_at: number;
-}
-
-function toClosedHour(raw: RawClosedHour): ClosedHour {
-  const { hour, manifest, lines, bytes, sha256 } = raw;
-  return { hour, manifest, lines, bytes, sha256, closedAt: raw.closed_at };
-}
 
 /** The marks as `q` sees them: inside a transaction, after its locks. */
 async function marksOf(q: Queryable): Promise<HourMarks> {

@@ -1,6 +1,8 @@
+import { FILE_EVENT_TYPES, rowAt, toEvent, toHold } from '../raw-rows.js';
+import type { RawEvent, RawHold } from '../raw-rows.js';
 import type pg from 'pg';
 import type { FileRow, FsPath } from '../../interfaces.js';
-import { fromBytes, toBytes } from '../../paths.js';
+import { toBytes } from '../../paths.js';
 import type { RawRow } from '../sqlite-rows.js';
 import { toRow } from '../sqlite-rows.js';
 import type {
@@ -9,34 +11,13 @@ import type {
   DurableMarkPage,
   Hold,
   JournalEvent,
-  JournalEventType,
   NewJournalEvent,
 } from '../store.js';
 import type { Queryable } from './connect.js';
 import { inTransaction } from './connect.js';
 
-/** A row of `events` as the pool returns it (BIGINT as numbers, `xid` cast to text). */
-interface RawEvent {
-  id: number;
-  file_id: number | null;
-  source: Buffer | null;
-  at: number;
-  type: JournalEventType;
-  actor: string | null;
-  detail: string | null;
-  xid_text: string;
-}
-
-interface RawHold {
-  source: Buffer;
-  device: number;
-  inode: number;
-  size: number;
-  mtime_ms: number;
-  actor: string;
-  reason: Hold['reason'];
-  at: number;
-}
+/** A row of `events` as this file reads it: with its transaction's id, as text. */
+type PgRawEvent = RawEvent & { xid_text: string };
 
 /**
  * The columns of `events` as this file reads them: the xid as text (a number for the cursor),
@@ -53,18 +34,6 @@ const FILE_EVENT_ROWS = `(status = 'committed' OR (kind = 'quarantine' AND statu
  * daemons write; transaction ids below the snapshot's xmin are all settled, one way or another).
  */
 const HORIZON = 'pg_snapshot_xmin(pg_current_snapshot())';
-
-function toEvent(raw: RawEvent): JournalEvent {
-  return {
-    id: raw.id,
-    at: raw.at,
-    type: raw.type,
-    fileId: raw.file_id,
-    source: raw.source === null ? null : fromBytes(raw.source),
-    actor: raw.actor,
-    detail: raw.detail === null ? null : (JSON.parse(raw.detail) as Record<string, unknown>),
-  };
-}
 
 /**
  * A place in the durable events: the last file row read, by the transaction that settled it
@@ -145,14 +114,6 @@ function xidNumber(text: string): number {
   return n;
 }
 
-/**
- * When a settled row's event happened: a release rewrites a quarantine row's committed_at, so
- * its quarantine is at its intent.
- */
-function rowAt(row: Pick<FileRow, 'kind' | 'intentAt' | 'committedAt'>): number {
-  return row.kind === 'quarantine' ? row.intentAt : (row.committedAt ?? row.intentAt);
-}
-
 /** A settled row as the merge reads it; `row` is the whole row, or undefined for marks. */
 interface SettledRow<R> {
   xid: number;
@@ -164,12 +125,6 @@ interface SettledRow<R> {
 
 /** The file side's bounds as SQL parameters: after `from`, up to `to` (null: no end). */
 type SideBounds = [number, number, number | null, number | null];
-
-const FILE_EVENT_TYPES = {
-  ingest: 'ingested',
-  duplicate: 'duplicate',
-  quarantine: 'quarantined',
-} as const;
 
 /** A merged event: a file's (with `row` as read) or the journal's. */
 type MergedEvent<R> = (
@@ -283,7 +238,7 @@ export class PgJournal {
     until: number,
     limit: number,
   ): Promise<JournalEvent[]> {
-    const { rows } = await this.#pool.query<RawEvent>(
+    const { rows } = await this.#pool.query<PgRawEvent>(
       `SELECT * FROM (
          SELECT ${EVENT_COLUMNS} FROM events WHERE file_id = $1
          UNION ALL
@@ -365,7 +320,7 @@ export class PgJournal {
     const [rows, journal] = await Promise.all([
       rowsAfter([start.fileXid, start.fileId, end?.fileXid ?? null, end?.fileId ?? null]),
       this.#pool
-        .query<RawEvent>(EVENTS_AFTER, [
+        .query<PgRawEvent>(EVENTS_AFTER, [
           start.eventXid,
           start.eventId,
           end?.eventXid ?? null,
@@ -428,13 +383,7 @@ export class PgJournal {
     const { rows } = await this.#pool.query<RawHold>(
       `SELECT source, device, inode, size, mtime_ms, actor, reason, at FROM holds ORDER BY at`,
     );
-    return rows.map((h) => ({
-      source: fromBytes(h.source),
-      identity: { device: h.device, inode: h.inode, size: h.size, mtimeMs: h.mtime_ms },
-      actor: h.actor,
-      reason: h.reason,
-      at: h.at,
-    }));
+    return rows.map(toHold);
   }
 
   async hold(hold: Hold, event: NewJournalEvent): Promise<void> {

@@ -1,47 +1,16 @@
+import { toDelivery } from '../raw-rows.js';
+import type { RawDelivery } from '../raw-rows.js';
 import type pg from 'pg';
 import type { Delivery, DeliveryAttempt, DeliveryFilter, OutboxMessage } from '../store.js';
 import type { Queryable } from './connect.js';
 
-/** A row of `webhook_outbox` as the pool returns it (BIGINT as numbers). */
-interface RawDelivery {
-  id: number;
-  msg_id: string;
-  endpoint: string;
-  type: string;
-  body: string;
-  created_at: number;
-  attempts: number;
-  next_at: number | null;
-  status: Delivery['status'];
-  last_status: number | null;
-  last_error: string | null;
-  delivered_at: number | null;
-}
-
-function toDelivery(raw: RawDelivery): Delivery {
-  return {
-    id: raw.id,
-    msgId: raw.msg_id,
-    endpoint: raw.endpoint,
-    type: raw.type,
-    body: raw.body,
-    createdAt: raw.created_at,
-    attempts: raw.attempts,
-    nextAt: raw.next_at,
-    status: raw.status,
-    lastStatus: raw.last_status,
-    lastError: raw.last_error,
-    deliveredAt: raw.delivered_at,
-  };
-}
+/** How long a daemon holds the messages it is sending (an attempt takes at most 10 s). */
+const CLAIM_MS = 60_000;
 
 /**
  * A message for a file's row goes only once that row is committed (a row that does not exist,
  * or one still an intent in another daemon's open transaction, is not).
  */
-/** How long a daemon holds the messages it is sending (an attempt takes at most 10 s). */
-const CLAIM_MS = 60_000;
-
 const COMMITTED = `(file_id IS NULL OR EXISTS (
   SELECT 1 FROM files WHERE files.id = webhook_outbox.file_id AND files.status = 'committed'))`;
 
