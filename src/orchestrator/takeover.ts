@@ -1,5 +1,9 @@
 import type { Clock } from '../clock.js';
-import { describeError } from '../errors.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describeError, hasCode } from '../errors.js';
+import { unlinkIfExists } from '../fsutil.js';
+import { tmpDirOf } from '../naming.js';
 import type { IngestorEvents } from '../events.js';
 import { recover } from '../ingest/recovery.js';
 import type { Fence, ManifestWriter } from '../manifest/manifest-writer.js';
@@ -58,6 +62,43 @@ export class Takeover {
     await this.#running;
   }
 
+  /**
+   * Removes the copies in progress that daemons whose lease ran out (a lease ago at least) left
+   * in their `.ingestor-tmp/<node>`: their intents are taken over, and a copy is never needed
+   * by recovery (a placed file has its final name). One that wakes up late renames none of
+   * them (its lease is checked first), and its own start clears its directory anyway.
+   */
+  async #sweepTemporaries(): Promise<void> {
+    const { store, options, logger } = this.#d;
+    const daemons = (await store.sharedDaemons()) ?? [];
+    for (const daemon of daemons) {
+      if (daemon.live || daemon.nodeId === options.nodeId) continue;
+      // The database's clock against this host's: the hosts' clocks are kept in step (NTP).
+      if (daemon.leaseUntil > Date.now() - this.#d.intervalMs * 3) continue;
+      let removed = 0;
+      for (const root of new Set([options.warehouse, options.duplicatesDir])) {
+        const dir = tmpDirOf(root, daemon.nodeId);
+        let names: string[];
+        try {
+          names = await fs.promises.readdir(dir);
+        } catch (error) {
+          if (hasCode(error, 'ENOENT')) continue;
+          throw error;
+        }
+        for (const name of names) {
+          if (await unlinkIfExists(path.join(dir, name))) removed += 1;
+        }
+        await fs.promises.rmdir(dir).catch(() => {});
+      }
+      if (removed > 0) {
+        logger.info(
+          { event: 'takeover-temporaries', nodeId: daemon.nodeId, removed },
+          `removed ${removed} copies in progress left by ${daemon.nodeId}, whose lease ran out`,
+        );
+      }
+    }
+  }
+
   async #pass(): Promise<void> {
     const { logger, events, clock } = this.#d;
     try {
@@ -72,6 +113,7 @@ export class Takeover {
         this.#failing = undefined;
         logger.info({ event: 'takeover' }, 'looking for the files of stopped daemons again');
       }
+      await this.#sweepTemporaries();
       const { rolledForward, rolledBack, vanished } = summary;
       const files = rolledForward + rolledBack + vanished;
       if (files === 0) return;
