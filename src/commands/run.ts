@@ -11,7 +11,7 @@ import { startHttpServer } from '../ops/http-server.js';
 import { nativeHelper } from '../native.js';
 import { Orchestrator } from '../orchestrator/orchestrator.js';
 import type { Opening } from '../orchestrator/orchestrator.js';
-import { createLogger, flushLogSync } from '../ops/logger.js';
+import { createLogger, flushLogBeforeExec } from '../ops/logger.js';
 import type { Logger } from '../ops/logger.js';
 import { registerMetrics } from '../ops/metrics.js';
 import { daemonVolumes } from '../ops/volumes.js';
@@ -48,10 +48,7 @@ function restartInPlace(logger: Logger, deps: RunDeps): void {
   logger.warn({ event: 'restart', restarts }, 'restarting in place after losing the lease');
   // The log is written asynchronously: what it holds goes out before execve replaces the
   // process (nothing else that this run does matters any more: it changes nothing).
-  // A write under way on libuv's pool would die with the process image: wait for it, then
-  // write the rest at once.
-  logger.flush(() => {
-    flushLogSync(logger);
+  void flushLogBeforeExec(logger).then(() => {
     const errno = nativeHelper()?.execSelf([]);
     logger.fatal(
       { event: 'restart-failed', errno },

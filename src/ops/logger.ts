@@ -60,13 +60,19 @@ export interface LoggerOptions {
 export const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
- * Writes out, synchronously, what the log holds: before the process is replaced (execve), which
- * no exit handler sees. A reader that has gone loses nothing it would have read.
+ * Writes out what the log holds before the process is replaced (execve), which no exit handler
+ * sees. A reader that has gone loses nothing it would have read.
  */
-export function flushLogSync(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[
-    pino.symbols.streamSym
-  ];
+export async function flushLogBeforeExec(logger: Logger): Promise<void> {
+  const stream = (
+    logger as unknown as Record<symbol, { flushSync?: () => void; _writing?: boolean } | undefined>
+  )[pino.symbols.streamSym];
+  // A write under way runs on libuv's pool, and execve would end it half done, or before it
+  // starts: wait for it (sonic-boom says so only through `_writing`; its flush(cb) does not
+  // wait), then write the rest here.
+  for (let waited = 0; stream?._writing === true && waited < 1_000; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   try {
     stream?.flushSync?.();
   } catch {

@@ -17,12 +17,15 @@ describe('npm run bench, quick', () => {
     );
     fs.rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
-    for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |', '| 7 |'])
+    for (const c of ['| 1 |', '| 2 |', '| 3 |', '| 4 |', '| 5 |', '| 6 |', '| 7 |', '| 8 |'])
       expect(r.stdout).toContain(c);
     expect(r.stdout).toMatch(/rclone move \d+ files\/s/);
     const results = JSON.parse(fs.readFileSync(path.join(ROOT, 'bench-out/results.json'), 'utf8'));
     expect(results.results.case1.ingestorFilesPerSecond).toBeGreaterThan(0);
     expect(results.results.case1.ingestorInfoFilesPerSecond).toBeGreaterThan(0);
     expect(results.results.case7.peakRssBytes).toBeGreaterThan(0);
+    // The state on PostgreSQL, one daemon and three, beside SQLite.
+    expect(results.results.case8.postgresOneDaemonFilesPerSecond).toBeGreaterThan(0);
+    expect(results.results.case8.postgresThreeDaemonsFilesPerSecond).toBeGreaterThan(0);
   }, 660_000);
 });

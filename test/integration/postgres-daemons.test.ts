@@ -273,9 +273,9 @@ describe('several daemons on one input and one PostgreSQL state', () => {
   it('an hour written by two daemons closes once, its _SUCCESS listing both manifests', async () => {
     const d = makeDirs();
     const url = freshState();
-    // The clock 15 s before the end of an hour.
+    // The clock 8 s before the end of an hour.
     const hourEnd = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000;
-    const env = { INGEST_TEST_CLOCK_OFFSET_MS: String(hourEnd - 15_000 - Date.now()) };
+    const env = { INGEST_TEST_CLOCK_OFFSET_MS: String(hourEnd - 8_000 - Date.now()) };
     const daemons = ['a', 'b'].map((node) => daemon(d, url, node, [], env));
     await waitFor(
       () => daemons.every((p) => /ingestor started/.test(output(p).stdout)),
