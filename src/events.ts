@@ -109,6 +109,11 @@ export interface IngestorEventMap {
    * daemon was frozen): it changes nothing more, and `run` restarts it in place.
    */
   'lease:lost': [{ nodeId: string; reason: string }];
+  /**
+   * Daemons sharing the input started (`came`) or stopped, or lost their lease (`gone`): the
+   * shares of the input moved.
+   */
+  'peers:changed': [{ came: readonly string[]; gone: readonly string[] }];
   /** Intents of daemons whose lease ran out were taken over and settled by this one. */
   'takeover:done': [{ files: number; rolledForward: number; rolledBack: number; vanished: number }];
 }

@@ -255,7 +255,8 @@ const MANIFESTS_AND_STATE: Record<string, FlagSpec> = {
   },
   'state-url': {
     type: 'string',
-    describe: 'PostgreSQL state shared by several daemons (postgres://USER@HOST/DB), instead',
+    describe:
+      'PostgreSQL state shared by several daemons (postgres://USER@HOST/DB), instead of --state-path',
   },
 };
 

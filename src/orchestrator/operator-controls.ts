@@ -74,6 +74,8 @@ export class OperatorControls {
   readonly #resumed = new Signal();
   #stopping = false;
 
+  #generation = 0;
+
   constructor(deps: OperatorControlsDeps) {
     this.#d = deps;
     for (const hold of deps.holds) this.#holds.set(pathKey(hold.source), hold);
@@ -96,6 +98,14 @@ export class OperatorControls {
   /** The operator's pause, if one is on. */
   get operatorPause(): OperatorPause | undefined {
     return this.#pause;
+  }
+
+  /**
+   * Moves each time this daemon's operator pauses or resumes: a read of the shared setting
+   * begun before such a change says nothing about it (`follow`).
+   */
+  get pauseGeneration(): number {
+    return this.#generation;
   }
 
   /**
@@ -153,6 +163,7 @@ export class OperatorControls {
       pause.since,
     );
     this.#pause = pause;
+    this.#generation += 1;
     this.#d.logger.warn({ event: 'operator-paused', actor }, `ingestion paused by ${actor}`);
     this.#d.events.emit('operator:paused', {
       kind: 'operator',
@@ -160,6 +171,39 @@ export class OperatorControls {
       since: pause.since,
     });
     return pause;
+  }
+
+  /**
+   * On a shared state, the pause as the state has it now: an operator's pause or resume asked
+   * of another daemon applies to this one too (every daemon follows the one setting).
+   */
+  follow(stored: OperatorPause | undefined): void {
+    const mine = this.#pause;
+    if (stored !== undefined && mine === undefined) {
+      this.#pause = stored;
+      this.#d.logger.warn(
+        { event: 'operator-paused', actor: stored.by, shared: true },
+        `ingestion paused by ${stored.by} (asked of another daemon of this state)`,
+      );
+      this.#d.events.emit('operator:paused', {
+        kind: 'operator',
+        subject: stored.by,
+        since: stored.since,
+      });
+    } else if (stored === undefined && mine !== undefined) {
+      this.#pause = undefined;
+      this.#resumed.notify();
+      this.#d.logger.warn(
+        { event: 'operator-resumed', shared: true },
+        'ingestion resumed (asked of another daemon of this state)',
+      );
+      this.#d.events.emit('operator:resumed', {
+        kind: 'operator',
+        subject: mine.by,
+        pausedMs: this.#d.clock() - mine.since,
+      });
+      this.#d.rescan();
+    }
   }
 
   async resume(actor: string): Promise<void> {
@@ -181,6 +225,7 @@ export class OperatorControls {
       at,
     );
     this.#pause = undefined;
+    this.#generation += 1;
     this.#resumed.notify();
     this.#d.logger.warn({ event: 'operator-resumed', actor }, `ingestion resumed by ${actor}`);
     this.#d.events.emit('operator:resumed', {

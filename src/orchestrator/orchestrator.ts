@@ -22,7 +22,7 @@ import { ManifestWriter } from '../manifest/manifest-writer.js';
 import { OpenHours } from '../manifest/open-hours.js';
 import type { ResolvedOptions } from '../options.js';
 import { pathKey } from '../paths.js';
-import { InputLock, stateIdentity } from '../state/input-lock.js';
+import { InputLock, sharedStateIdentity, stateIdentity } from '../state/input-lock.js';
 import { StateLock } from '../state/lock.js';
 import { openState } from '../state/open.js';
 import type { LeaseEvents, NodeLease } from '../state/pg/node.js';
@@ -120,6 +120,18 @@ function leaseEvents(logger: Logger, events: IngestorEvents, nodeId: string): Le
       );
       events.emit('lease:lost', { nodeId, reason });
     },
+    membersChanged: (came, gone) => {
+      if (gone.length > 0) {
+        logger.info(
+          { event: 'peers', gone },
+          `${gone.join(', ')} no longer ${gone.length === 1 ? 'shares' : 'share'} the input (stopped, or its lease ran out): its share is taken by the daemons alive`,
+        );
+      }
+      if (came.length > 0) {
+        logger.info({ event: 'peers', came }, `${came.join(', ')} now shares the input`);
+      }
+      events.emit('peers:changed', { came, gone });
+    },
   };
 }
 
@@ -195,6 +207,33 @@ export class Orchestrator implements AsyncDisposable {
   readonly throughput: Throughput;
   #unsubscribe: () => void;
   #closed = false;
+  #pauseFollower: NodeJS.Timeout | undefined;
+
+  /**
+   * On a shared state, follows the operator's pause the state keeps (set or lifted through
+   * another daemon), reading it every second.
+   */
+  #followPause(): void {
+    if (this.options.stateUrl === undefined) return;
+    let reading = false;
+    this.#pauseFollower = setInterval(() => {
+      if (reading) return;
+      reading = true;
+      const { controls } = this.#flow;
+      const generation = controls.pauseGeneration;
+      readOperatorPause(this.#parts.store)
+        .then((stored) => {
+          // A pause or resume asked of this daemon meanwhile is newer than what was read.
+          if (controls.pauseGeneration === generation) controls.follow(stored);
+        })
+        .catch(() => {}) // the state cannot be read now: ingestion pauses for that anyway
+        .finally(() => {
+          reading = false;
+        });
+    }, 1_000);
+    this.#pauseFollower.unref();
+  }
+
   /** On a shared state: settles the intents of daemons whose lease ran out. */
   readonly #takeover: Takeover | undefined;
 
@@ -210,7 +249,17 @@ export class Orchestrator implements AsyncDisposable {
     const scheduler = new Scheduler(options);
     const priorityOf = createPriorityOf(options.priorities);
     pipeline.moreComing = () => scheduler.hashing > 0;
-    this.#unsubscribe = logEvents(events, logger);
+    const unlog = logEvents(events, logger);
+    // The shares moved: files a daemon that left had (or now another's) are looked at again at
+    // once, not at the next full scan.
+    const onPeers = () => {
+      this.discovery.rescanRequested = true;
+    };
+    events.on('peers:changed', onPeers);
+    this.#unsubscribe = () => {
+      unlog();
+      events.off('peers:changed', onPeers);
+    };
     const all = { options, ...deps, ...parts };
     const defer: Discovery['defer'] = (candidate, how) => this.discovery.defer(candidate, how);
     const policy = new FailurePolicy({ ...all, defer });
@@ -325,9 +374,12 @@ export class Orchestrator implements AsyncDisposable {
       lock?.release();
     };
     try {
-      if (!shared) {
-        inputLock = InputLock.acquire(options.input, stateIdentity(options.statePath), full.logger);
-      }
+      // Daemons of one shared state share the input's lock; any other state is refused.
+      inputLock = InputLock.acquire(
+        options.input,
+        shared ? sharedStateIdentity(options.stateUrl!) : stateIdentity(options.statePath),
+        full.logger,
+      );
       await ensureOutputDir('warehouse', options.warehouse);
       await ensureOutputDir('manifests', options.manifests);
       store = await openWaiting(full, () =>
@@ -344,6 +396,7 @@ export class Orchestrator implements AsyncDisposable {
             startedAt: full.clock(),
             events: leaseEvents(full.logger, full.events, options.nodeId),
             heldFrom: () => hours.heldFrom(full.clock()),
+            input: options.input,
             taken: (taken) => {
               lease = taken;
             },
@@ -432,6 +485,7 @@ export class Orchestrator implements AsyncDisposable {
     this.events.emit('discovery:started', { input: this.options.input });
     this.#closer.start();
     this.#takeover?.start();
+    this.#followPause();
     const { webhooks } = this.#parts;
     webhooks.start(this.events);
     void webhooks.publish('ingestor.started', {
@@ -630,6 +684,7 @@ export class Orchestrator implements AsyncDisposable {
     this.#flow.controls.stop();
     await this.#parts.pipeline.stop();
     await this.#idle();
+    clearInterval(this.#pauseFollower);
     await this.#takeover?.stop();
     await this.#closer.stop();
     // Announced while the state is open; its delivery gets a moment, else the next start's.

@@ -111,7 +111,10 @@ export class Takeover {
       });
       if (this.#failing !== undefined) {
         this.#failing = undefined;
-        logger.info({ event: 'takeover' }, 'looking for the files of stopped daemons again');
+        logger.info(
+          { event: 'takeover' },
+          'looking for the files of daemons whose lease ran out again',
+        );
       }
       await this.#sweepTemporaries();
       const { rolledForward, rolledBack, vanished } = summary;
@@ -128,7 +131,7 @@ export class Takeover {
       if (this.#failing !== message) {
         logger.warn(
           { event: 'takeover-failed', err: message },
-          `cannot take over the files of stopped daemons now: ${message}; tried again in ${Math.round(this.#d.intervalMs / 1000)} s`,
+          `cannot look for the files of daemons whose lease ran out now: ${message}; tried again in ${Math.round(this.#d.intervalMs / 1000)} s`,
         );
       }
       this.#failing = message;

@@ -14,6 +14,15 @@ export function stateIdentity(statePath: string): string {
 }
 
 /**
+ * For PostgreSQL, the database: its host, port and name (not the user or the password, which
+ * may differ between hosts that share it).
+ */
+export function sharedStateIdentity(stateUrl: string): string {
+  const url = new URL(stateUrl);
+  return `postgres:${url.hostname}:${url.port === '' ? '5432' : url.port}${url.pathname}`;
+}
+
+/**
  * Lock bytes: a daemon's own input is locked at `INPUT + b`, each directory above it at
  * `ABOVE + b`, where b (in [0, SPACE)) comes from its state's identity.
  */
@@ -80,7 +89,7 @@ export class InputLock {
       for (const fd of fds) fs.closeSync(fd);
       return new IngestError(
         'INGEST_ERR_INPUT_LOCKED',
-        `another ingestor with another state is ingesting ${where}; each input takes one state: stop that ingestor, or give this one the same --state-path (fuser -v on the directory lists the processes that hold it open)`,
+        `another ingestor with another state is ingesting ${where}; each input takes one state: stop that ingestor, or give this one the same --state-path or --state-url (fuser -v on the directory lists the processes that hold it open)`,
       );
     };
     try {

@@ -63,6 +63,24 @@ function stopped(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
 }
 
+/** What a process that does not stop is doing: its threads' wait channels and signal masks. */
+function procState(pid: number): string {
+  try {
+    const status = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .filter((l) => /^(State|Sig|Threads)/.test(l));
+    const tasks = fs.readdirSync(`/proc/${pid}/task`).map((t) => {
+      const wchan = fs.readFileSync(`/proc/${pid}/task/${t}/wchan`, 'utf8');
+      const comm = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+      return `${t}:${comm}:${wchan}`;
+    });
+    return `${status.join(' ')} tasks ${tasks.join(' ')}`;
+  } catch (error) {
+    return String(error);
+  }
+}
+
 /** Stops every daemon with SIGTERM and checks each ended cleanly. */
 async function stopAll(daemons: ChildProcess[]): Promise<string[]> {
   for (const p of daemons) p.kill('SIGTERM');
@@ -70,7 +88,7 @@ async function stopAll(daemons: ChildProcess[]): Promise<string[]> {
     daemons.map((p) =>
       finished(p, 60_000).catch((error: unknown) => {
         const tail = output(p).stdout.split('\n').slice(-15).join('\n');
-        throw new Error(`${String(error)}\n${tail}`);
+        throw new Error(`${String(error)}\n${tail}\n${procState(p.pid!)}`);
       }),
     ),
   );

@@ -85,6 +85,15 @@ export function connectError(url: string, failure: unknown, flag = 'state-url'):
   if (code === '28P01' || code === '28000' || code === '3D000' || code === 'ENOTFOUND') {
     return new UsageError(`${where}: ${detail}`, { cause: error });
   }
+  // The server asks for a password that neither the URL nor PGPASSWORD gives (pg's words).
+  if (
+    /client password must be a string|password authentication|no password supplied/i.test(detail)
+  ) {
+    return new UsageError(
+      `${where}: the database asks for a password, and none was given: put it in the URL or in PGPASSWORD`,
+      { cause: error },
+    );
+  }
   if (isUnreachable(error)) {
     return new IngestError(
       'INGEST_ERR_STATE',

@@ -16,6 +16,8 @@ export interface LeaseEvents {
   renewed(): void;
   /** The lease is gone (expired, or taken over): nothing more may be placed under it. */
   lost(reason: string): void;
+  /** Daemons that share the input started (`came`) or stopped or lost their lease (`gone`). */
+  membersChanged?(came: readonly string[], gone: readonly string[]): void;
 }
 
 interface NodeRow {
@@ -62,6 +64,7 @@ export class NodeLease implements Writer {
   #members: readonly string[] = [];
   /** The first ms of the oldest hour this daemon may still write a line to (see `nodes`). */
   readonly #heldFrom: () => number;
+  readonly #input: string;
 
   private constructor(
     pool: pg.Pool,
@@ -71,8 +74,10 @@ export class NodeLease implements Writer {
     validUntil: number,
     events: LeaseEvents,
     heldFrom: () => number,
+    input: string,
   ) {
     this.#heldFrom = heldFrom;
+    this.#input = input;
     this.#pool = pool;
     this.nodeId = nodeId;
     this.leaseMs = leaseMs;
@@ -93,6 +98,7 @@ export class NodeLease implements Writer {
     startedAt: number,
     events: LeaseEvents,
     heldFrom: () => number,
+    input: string,
   ): Promise<NodeLease> {
     const sent = performance.now();
     const token = await inTransaction(pool, async (client) => {
@@ -112,14 +118,15 @@ export class NodeLease implements Writer {
         }
       }
       const taken = await client.query<{ token: number }>(
-        `INSERT INTO nodes (node_id, token, lease_until, host, pid, started_at, holds_hour_from)
-         VALUES ($1, nextval('fencing'), now() + $2 * interval '1 millisecond', $3, $4, $5, $6)
+        `INSERT INTO nodes
+           (node_id, token, lease_until, host, pid, started_at, holds_hour_from, input)
+         VALUES ($1, nextval('fencing'), now() + $2 * interval '1 millisecond', $3, $4, $5, $6, $7)
          ON CONFLICT (node_id) DO UPDATE SET token = excluded.token,
            lease_until = excluded.lease_until, host = excluded.host, pid = excluded.pid,
            started_at = excluded.started_at, stopped_at = NULL,
-           holds_hour_from = excluded.holds_hour_from
+           holds_hour_from = excluded.holds_hour_from, input = excluded.input
          RETURNING token`,
-        [nodeId, leaseMs, os.hostname(), process.pid, startedAt, heldFrom()],
+        [nodeId, leaseMs, os.hostname(), process.pid, startedAt, heldFrom(), input],
       );
       return taken.rows[0]!.token;
     });
@@ -131,21 +138,33 @@ export class NodeLease implements Writer {
       sent + (leaseMs * 2) / 3,
       events,
       heldFrom,
+      input,
     );
     await lease.#readMembers();
     return lease;
   }
 
-  /** The daemons sharing the state whose lease is live now (this one included), by id. */
+  /**
+   * The daemons whose lease is live now and that ingest the same input (this one included), by
+   * id: those this one shares its input with.
+   */
   get members(): readonly string[] {
     return this.#members;
   }
 
   async #readMembers(): Promise<void> {
     const { rows } = await this.#pool.query<{ node_id: string }>(
-      `SELECT node_id FROM nodes WHERE lease_until > now() AND stopped_at IS NULL ORDER BY node_id`,
+      `SELECT node_id FROM nodes
+       WHERE lease_until > clock_timestamp() AND stopped_at IS NULL AND input = $1
+       ORDER BY node_id`,
+      [this.#input],
     );
-    this.#members = rows.map((r) => r.node_id);
+    const members = rows.map((r) => r.node_id);
+    const others = (list: readonly string[]) => list.filter((m) => m !== this.nodeId);
+    const gone = others(this.#members).filter((m) => !members.includes(m));
+    const came = others(members).filter((m) => !this.#members.includes(m));
+    this.#members = members;
+    if (gone.length > 0 || came.length > 0) this.#events.membersChanged?.(came, gone);
   }
 
   token(): number {
@@ -202,7 +221,7 @@ export class NodeLease implements Writer {
         [this.nodeId, this.#token, this.leaseMs, this.#heldFrom()],
       );
       if (rowCount === 0) {
-        this.#lose('its lease ran out before it could be renewed, or another daemon took it');
+        this.#lose('it ran out before it could be renewed, or another daemon took it');
         return;
       }
       this.#validUntil = sent + (this.leaseMs * 2) / 3;
@@ -215,7 +234,7 @@ export class NodeLease implements Writer {
     } catch (error) {
       const left = this.#validUntil - performance.now();
       if (left <= 0) {
-        this.#lose('its lease could not be renewed in time (the database did not answer)');
+        this.#lose('the database did not answer in time to renew it');
         return;
       }
       this.#failing = true;

@@ -19,6 +19,8 @@ export interface LeaseRequest {
   events: LeaseEvents;
   /** The first ms of the oldest hour a batch in memory holds (or of the hour it is in). */
   heldFrom: () => number;
+  /** The daemon's --input: it shares it with the daemons that have the same. */
+  input: string;
   /** Handed the lease once taken (the orchestrator checks it before each placing step). */
   taken?: (lease: NodeLease) => void;
 }
@@ -65,8 +67,16 @@ export async function openPgState(url: string, options: PgOpenOptions): Promise<
     }
     await migrate(pool, options.readonly);
     if (options.lease !== undefined) {
-      const { nodeId, leaseMs, startedAt, events, heldFrom } = options.lease;
-      lease = await NodeLease.acquire(leasePool!, nodeId, leaseMs, startedAt, events, heldFrom);
+      const { nodeId, leaseMs, startedAt, events, heldFrom, input } = options.lease;
+      lease = await NodeLease.acquire(
+        leasePool!,
+        nodeId,
+        leaseMs,
+        startedAt,
+        events,
+        heldFrom,
+        input,
+      );
       options.lease.taken?.(lease);
       lease.start();
     }

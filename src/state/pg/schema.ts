@@ -28,7 +28,9 @@ export const PG_MIGRATIONS: readonly string[] = [
     -- The first millisecond of the oldest hour a batch in its memory holds (or, with none, of
     -- the hour it is in): no hour from that one on may close while its lease is live.
     holds_hour_from BIGINT,
-    stopped_at BIGINT
+    stopped_at BIGINT,
+    -- Its --input: the input is shared among the daemons that have the same one.
+    input TEXT
   );
   CREATE TABLE files (
     id BIGSERIAL PRIMARY KEY,
