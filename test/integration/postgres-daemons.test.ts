@@ -322,4 +322,33 @@ describe('several daemons on one input and one PostgreSQL state', () => {
     await stopAll(daemons);
     await verifyClean(d, url);
   }, 120_000);
+
+  it("an operator's pause in the shared state pauses every daemon, and its end resumes them all", async () => {
+    const d = makeDirs();
+    const url = freshState();
+    const daemons = ['a', 'b'].map((node) => daemon(d, url, node));
+    await waitFor(
+      () => daemons.every((p) => /ingestor started/.test(output(p).stdout)),
+      20_000,
+      'both daemons',
+    );
+    // What `ctl pause` asked of one daemon writes: the setting in the shared state.
+    const db = url.slice(url.lastIndexOf('/') + 1);
+    server.sql(
+      `\\c ${db}\nINSERT INTO settings (key, value, at) VALUES ('operator-pause', '{"by":"CN=alice","since":${Date.now()}}', 0);`,
+    );
+    await waitFor(
+      () => daemons.every((p) => /ingestion paused by CN=alice/.test(output(p).stdout)),
+      10_000,
+      'both paused',
+    );
+    writeMany(d.input, [['held.csv', 'held while paused\n']]);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(inputLeft(d)).toBe(1);
+    server.sql(`\\c ${db}\nDELETE FROM settings WHERE key = 'operator-pause';`);
+    await waitFor(() => inputLeft(d) === 0, 20_000, 'ingestion to resume');
+    for (const p of daemons) expect(output(p).stdout).toMatch(/ingestion resumed/);
+    await stopAll(daemons);
+    expectExactlyOnce(d, ['held while paused\n']);
+  }, 60_000);
 });

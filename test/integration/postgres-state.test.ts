@@ -3,11 +3,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dirs } from '../helpers/ingestor.js';
 import {
+  baseArgs,
   expectExactlyOnce,
   filesUnder,
   finished,
   makeDirs,
   manifestLines,
+  output,
   run,
   start,
   waitFor,
@@ -98,6 +100,34 @@ describe('one daemon on a PostgreSQL state', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expectExactlyOnce(d, contents);
+  }, 120_000);
+});
+
+describe('one input, one state, PostgreSQL or not', () => {
+  it('refuses a daemon with another state (SQLite, or another database) on the input of daemons sharing one', async () => {
+    const d = makeDirs();
+    const url = freshState();
+    const shared = start([
+      'run',
+      ...pgArgs(d, url),
+      '--node-id',
+      'a',
+      '--stability-seconds',
+      '0.2',
+    ]);
+    await waitFor(() => output(shared).stdout.includes('ingestor started'), 20_000, 'start');
+    // Another daemon of the same state shares the input.
+    const same = start(['run', ...pgArgs(d, url), '--node-id', 'b', '--stability-seconds', '0.2']);
+    await waitFor(() => output(same).stdout.includes('ingestor started'), 20_000, 'the second');
+    // A SQLite state, and another database, on that input: refused before anything is read.
+    const sqlite = await run(['run', ...baseArgs(d), '--once']);
+    expect(sqlite.code).toBe(1);
+    expect(sqlite.stderr).toMatch(/another ingestor with another state is ingesting --input/);
+    const other = await run(['run', ...pgArgs(d, freshState()), '--node-id', 'c', '--once']);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/another ingestor with another state is ingesting --input/);
+    for (const p of [shared, same]) p.kill('SIGTERM');
+    for (const p of [shared, same]) expect((await finished(p)).code).toBe(0);
   }, 120_000);
 });
 
