@@ -112,7 +112,7 @@ describe('daemon', () => {
     const inside = await run(['--input', path.join(d.input, 'sub'), ...outputs, '--once']);
     expect(inside.code).toBe(1);
     expect(inside.stderr.trim()).toBe(
-      `ingestor: another ingestor with another state is ingesting ${JSON.stringify(d.input)}, which contains --input ${JSON.stringify(path.join(d.input, 'sub'))}; each input takes one state: stop that ingestor, or give this one the same --state-path (fuser -v on the directory lists the processes that hold it open)`,
+      `ingestor: another ingestor with another state is ingesting ${JSON.stringify(d.input)}, which contains --input ${JSON.stringify(path.join(d.input, 'sub'))}; each input takes one state: stop that ingestor, or give this one the same --state-path or --state-url (fuser -v on the directory lists the processes that hold it open)`,
     );
     const above = await run([
       '--input',
