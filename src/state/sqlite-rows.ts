@@ -1,4 +1,5 @@
 import type { FileRow, FsPath, RowKind } from '../interfaces.js';
+import type { ClaimInput, Placement, QuarantineInput } from './store.js';
 import { fromBytes, toBytes } from '../paths.js';
 
 /** A row of `files` as SQLite returns it: paths as bytes, columns in snake case. */
@@ -50,6 +51,56 @@ export function toRow(raw: RawRow): FileRow {
 
 /** The fields of a new intent row; the store adds its id, status and commit time. */
 export type IntentFields = Omit<FileRow, 'id' | 'status' | 'committedAt'>;
+
+/** A claimed file's intent, placed by its claim (both stores). */
+export function claimFields(
+  input: ClaimInput,
+  kind: RowKind,
+  placement: Placement,
+  duplicateOf: number | null,
+  at: number,
+): IntentFields {
+  return {
+    kind,
+    sha256: input.sha256,
+    source: input.source,
+    dest: placement.dest,
+    tmp: placement.tmp,
+    manifest: placement.manifest,
+    sidecar: input.sidecar,
+    device: input.identity.device,
+    inode: input.identity.inode,
+    size: input.identity.size,
+    mtimeMs: input.identity.mtimeMs,
+    duplicateOf,
+    intentAt: at,
+    completedAt: input.completedAt,
+    hashMs: input.hashMs,
+    error: null,
+  };
+}
+
+/** A quarantine's intent (both stores). */
+export function quarantineFields(input: QuarantineInput, at: number): IntentFields {
+  return {
+    kind: 'quarantine',
+    sha256: input.sha256,
+    source: input.source,
+    dest: input.dest,
+    tmp: null,
+    manifest: null,
+    sidecar: input.sidecar,
+    device: input.identity.device,
+    inode: input.identity.inode,
+    size: input.identity.size,
+    mtimeMs: input.identity.mtimeMs,
+    duplicateOf: null,
+    intentAt: at,
+    completedAt: at,
+    hashMs: null,
+    error: input.error,
+  };
+}
 
 /**
  * The values of the intent insert (sqlite-statements.ts), in its column order.

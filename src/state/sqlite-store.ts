@@ -9,7 +9,7 @@ import { fromBytes } from '../paths.js';
 import { MIGRATIONS } from './schema.js';
 import { prepareStateLocation, stateError } from './sqlite-location.js';
 import type { IntentFields, RawRow } from './sqlite-rows.js';
-import { intentValues, toRow } from './sqlite-rows.js';
+import { claimFields, intentValues, quarantineFields, toRow } from './sqlite-rows.js';
 import { SqliteHours } from './sqlite-hours.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { SqliteOutbox } from './sqlite-outbox.js';
@@ -167,24 +167,9 @@ export class SqliteStore {
           if (existing !== undefined && existing.status === 'intent') return { outcome: 'busy' };
           const kind: RowKind = existing === undefined ? 'ingest' : 'duplicate';
           const placement = place(input, kind);
-          const row = this.#insertIntent({
-            kind,
-            sha256: input.sha256,
-            source: input.source,
-            dest: placement.dest,
-            tmp: placement.tmp,
-            manifest: placement.manifest,
-            sidecar: input.sidecar,
-            device: input.identity.device,
-            inode: input.identity.inode,
-            size: input.identity.size,
-            mtimeMs: input.identity.mtimeMs,
-            duplicateOf: existing?.id ?? null,
-            intentAt: at,
-            completedAt: input.completedAt,
-            hashMs: input.hashMs,
-            error: null,
-          });
+          const row = this.#insertIntent(
+            claimFields(input, kind, placement, existing?.id ?? null, at),
+          );
           changes.push({ kind, size: row.size, from: null, to: 'intent', at });
           return existing === undefined
             ? { outcome: 'ingest', row }
@@ -254,25 +239,7 @@ export class SqliteStore {
     at: number,
     announce: readonly OutboxMessage[] = [],
   ): FileRow {
-    const insert = () =>
-      this.#insertIntent({
-        kind: 'quarantine',
-        sha256: input.sha256,
-        source: input.source,
-        dest: input.dest,
-        tmp: null,
-        manifest: null,
-        sidecar: input.sidecar,
-        device: input.identity.device,
-        inode: input.identity.inode,
-        size: input.identity.size,
-        mtimeMs: input.identity.mtimeMs,
-        duplicateOf: null,
-        intentAt: at,
-        completedAt: at,
-        hashMs: null,
-        error: input.error,
-      });
+    const insert = () => this.#insertIntent(quarantineFields(input, at));
     // The announcement is written with the intent: whoever commits the row (the daemon, or
     // recovery after a kill) makes it due, and a roll-back deletes it.
     const row =

@@ -4,7 +4,7 @@ import type { FileRow, FsPath, RowKind } from '../../interfaces.js';
 import { fromBytes, pathKey, toBytes } from '../../paths.js';
 import { placer } from '../placement.js';
 import type { IntentFields, RawRow } from '../sqlite-rows.js';
-import { toRow } from '../sqlite-rows.js';
+import { claimFields, quarantineFields, toRow } from '../sqlite-rows.js';
 import type {
   Adoption,
   ClaimInput,
@@ -261,22 +261,7 @@ export class PgStateStore implements StateStore {
       planned.push({
         fields: {
           id: ids[i]!.id,
-          kind,
-          sha256: input.sha256,
-          source: input.source,
-          dest: placement.dest,
-          tmp: placement.tmp,
-          manifest: placement.manifest,
-          sidecar: input.sidecar,
-          device: input.identity.device,
-          inode: input.identity.inode,
-          size: input.identity.size,
-          mtimeMs: input.identity.mtimeMs,
-          duplicateOf: existing?.id ?? null,
-          intentAt: at,
-          completedAt: input.completedAt,
-          hashMs: input.hashMs,
-          error: null,
+          ...claimFields(input, kind, placement, existing?.id ?? null, at),
         },
         ...(existing === undefined ? {} : { original: existing }),
       });
@@ -369,22 +354,7 @@ export class PgStateStore implements StateStore {
       const { rows } = await client.query<{ id: number }>(`SELECT nextval('files_id_seq') AS id`);
       const fields: IntentFields & { id: number } = {
         id: rows[0]!.id,
-        kind: 'quarantine',
-        sha256: input.sha256,
-        source: input.source,
-        dest: input.dest,
-        tmp: null,
-        manifest: null,
-        sidecar: input.sidecar,
-        device: input.identity.device,
-        inode: input.identity.inode,
-        size: input.identity.size,
-        mtimeMs: input.identity.mtimeMs,
-        duplicateOf: null,
-        intentAt: at,
-        completedAt: at,
-        hashMs: null,
-        error: input.error,
+        ...quarantineFields(input, at),
       };
       const inserted = await this.#insertIntents(client, [fields]);
       if (inserted.length === 0) {
